@@ -1,0 +1,3 @@
+from mlops_tui.cli import main
+
+main()

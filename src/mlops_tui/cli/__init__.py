@@ -1,0 +1,51 @@
+"""Headless commands (`noun verb`), table or JSON output, and the documented exit codes.
+
+Imports stay light: Textual is imported only by the bare `mlops-tui` (the TUI) and `demo`, MLflow only
+by commands that read a SQL store or seed one.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import NoReturn
+
+import click
+
+from mlops_tui.cli.commands import root
+from mlops_tui.errors import ExitCode, MlopsError
+
+__all__ = ["main", "root"]
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Entry point of the `mlops-tui` console script: every failure becomes an exit code."""
+    debug = bool(os.environ.get("MLOPS_TUI_DEBUG"))
+    try:
+        root.main(args=argv, prog_name="mlops-tui", standalone_mode=False)
+    except MlopsError as exc:
+        _fail(exc.exit_code, exc.message)
+    except click.exceptions.Abort:
+        _fail(ExitCode.INTERRUPTED, "interrupted")
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(ExitCode.USAGE if isinstance(exc, click.UsageError) else ExitCode.FAILED)
+    except KeyboardInterrupt:
+        _fail(ExitCode.INTERRUPTED, "interrupted")
+    except BrokenPipeError:
+        # The reader went away (`| head`): not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(ExitCode.OK)
+    except Exception as exc:
+        if debug:
+            raise
+        _fail(
+            ExitCode.FAILED,
+            f"internal error: {type(exc).__name__}: {exc} (set MLOPS_TUI_DEBUG=1 for details)",
+        )
+    sys.exit(ExitCode.OK)
+
+
+def _fail(code: ExitCode, message: str) -> NoReturn:
+    click.echo(f"mlops-tui: {message}", err=True)
+    sys.exit(code)

@@ -1,0 +1,344 @@
+"""The command tree. Each leaf takes `--env`, `--config` and `--json`; data on stdout only."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from mlops_tui import humanize
+from mlops_tui.cli import render
+from mlops_tui.config import (
+    load_settings,
+    local_settings,
+    locate_config,
+    redacted,
+    starter_config,
+)
+from mlops_tui.domain import utcnow
+from mlops_tui.errors import ExitCode, UsageError
+from mlops_tui.hub import Hub
+
+__all__ = ["root"]
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _common(command: F) -> F:
+    """`--env`, `--config` and `--json` on every leaf command, overriding the root's."""
+    command = click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")(command)
+    command = click.option("--env", "env", metavar="NAME", help="Environment to use.")(command)
+    command = click.option(
+        "--config", "config", type=click.Path(dir_okay=False), help="Config file to use."
+    )(command)
+    return command
+
+
+def _with_hub(run: Callable[..., Awaitable[T]]) -> Callable[..., T]:
+    """Run an async command body with the hub of the chosen environment, closed afterwards."""
+
+    @functools.wraps(run)
+    @click.pass_context
+    def command(ctx: click.Context, config: str | None, env: str | None, **kwargs: Any) -> T:
+        root_options = ctx.find_root().params
+        settings = load_settings(config or root_options.get("config"))
+        hub = Hub(settings, env or root_options.get("env"))
+
+        async def body() -> T:
+            try:
+                return await run(hub, **kwargs)
+            finally:
+                await hub.aclose()
+
+        return asyncio.run(body())
+
+    return command
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", type=click.Path(dir_okay=False), help="Config file to use.")
+@click.option("--env", metavar="NAME", help="Environment to open.")
+@click.version_option(package_name="mlops-tui")
+@click.pass_context
+def root(ctx: click.Context, config: str | None, env: str | None) -> None:
+    """Operate MLflow runs and registry, pipelines, serving and alerts across environments.
+
+    With no command, opens the terminal UI on the default environment.
+    """
+    if ctx.invoked_subcommand is None:
+        settings = load_settings(config)
+        if env is not None:
+            settings.environment(env)
+        _open_tui(settings, env)
+
+
+def _open_tui(settings: Any, env: str | None) -> None:
+    # Textual costs ~0.4 s to import: only the TUI pays for it.
+    from mlops_tui.tui import make_app
+
+    make_app(settings, env).run()
+
+
+# -- demo ---------------------------------------------------------------------------------------
+
+
+@root.command()
+@click.option("--seed-only", is_flag=True, help="Fill the local store and exit.")
+@click.option("--reset", is_flag=True, help="Delete the local store first and start over.")
+def demo(seed_only: bool, reset: bool) -> None:
+    """Fill the built-in `local` environment with demo data, then open the TUI on it."""
+    import logging
+    import warnings
+
+    from mlops_tui import demo as demo_data
+
+    settings = local_settings()
+    mlflow_settings = settings.environments["local"].mlflow
+    assert mlflow_settings is not None
+    if reset:
+        demo_data.reset_store(mlflow_settings)
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        report = demo_data.seed(mlflow_settings)
+    if report.created:
+        click.echo(
+            f"Seeded {mlflow_settings.tracking_uri}: {report.experiments} experiments, "
+            f"{report.runs} runs, {report.versions} model versions.",
+            err=True,
+        )
+    else:
+        click.echo(f"Demo data already in {mlflow_settings.tracking_uri}.", err=True)
+    if not seed_only:
+        _open_tui(settings, "local")
+
+
+# -- config -------------------------------------------------------------------------------------
+
+
+@root.group()
+def config() -> None:
+    """Find, check and create the config file."""
+
+
+@config.command("locate")
+@click.option("--config", "path", type=click.Path(dir_okay=False), help="Config file to use.")
+def config_locate(path: str | None) -> None:
+    """Print the path of the config file in effect (nothing and exit 1 when none is)."""
+    found = locate_config(path)
+    if found is None:
+        click.echo("no config file: the built-in `local` environment serves", err=True)
+        raise SystemExit(ExitCode.FAILED)
+    click.echo(str(found))
+
+
+@config.command("check")
+@click.option("--config", "path", type=click.Path(dir_okay=False), help="Config file to check.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+def config_check(path: str | None, as_json: bool) -> None:
+    """Validate the config and print it resolved; secrets appear only by the name of their source."""
+    data = redacted(load_settings(path))
+    if as_json:
+        render.emit_json(data)
+        return
+    import tomllib  # noqa: F401 - the printed form is TOML-like, for reading, not for parsing
+
+    click.echo(f"# {data['path'] or 'built-in local environment (no config file)'}: valid")
+    click.echo(f"default_env = {data['default_env']!r}")
+    for name, env in data["environments"].items():
+        _print_table(f"environments.{name}", env)
+
+
+def _print_table(prefix: str, table: dict[str, Any]) -> None:
+    click.echo(f"\n[{prefix}]")
+    nested = {}
+    for key, value in table.items():
+        if isinstance(value, dict):
+            nested[key] = value
+        elif value not in (None, [], {}):
+            click.echo(f"{key} = {value!r}")
+    for key, value in nested.items():
+        _print_table(f"{prefix}.{key}", value)
+
+
+@config.command("init")
+@click.argument("path", required=False, type=click.Path(dir_okay=False))
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def config_init(path: str | None, force: bool) -> None:
+    """Write a commented starter config (default: the XDG config location)."""
+    from mlops_tui import locations
+
+    target = Path(path) if path else locations.config_dir() / "config.toml"
+    if target.exists() and not force:
+        raise UsageError(f"{target} exists; pass --force to overwrite it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(starter_config(), encoding="utf-8")
+    click.echo(str(target))
+
+
+# -- runs ---------------------------------------------------------------------------------------
+
+
+@root.group()
+def runs() -> None:
+    """Experiment runs."""
+
+
+@runs.command("list")
+@click.option("--experiment", metavar="NAME", help="Only this experiment.")
+@click.option("--filter", "filter_string", default="", metavar="EXPR",
+              help="MLflow search filter, e.g. \"metrics.val_auc > 0.8\".")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 50_000))
+@_common
+@_with_hub
+async def runs_list(
+    hub: Hub, experiment: str | None, filter_string: str, limit: int, as_json: bool
+) -> None:
+    """Recent runs, newest first."""
+    page = await hub.runs(filter_string, experiment=experiment, max_results=limit)
+    if as_json:
+        render.emit_json(
+            {
+                "environment": hub.env_name,
+                "runs": [render.run_json(r, hub.experiment_name(r.experiment_id)) for r in page.items],
+                "next_page_token": page.next_token,
+            }
+        )
+        return
+    now = utcnow()
+    render.emit_table(
+        ("RUN ID", "NAME", "EXPERIMENT", "STATUS", "STARTED", "DURATION"),
+        (
+            (
+                r.id,
+                r.name,
+                hub.experiment_name(r.experiment_id),
+                r.status,
+                humanize.age(r.start_time, now),
+                humanize.duration(r.duration),
+            )
+            for r in page.items
+        ),
+    )
+
+
+@runs.command("show")
+@click.argument("run_id")
+@_common
+@_with_hub
+async def runs_show(hub: Hub, run_id: str, as_json: bool) -> None:
+    """One run: params, metrics with their history, tags, and the model versions made from it."""
+    detail = await hub.run_detail(run_id)
+    if as_json:
+        render.emit_json({"environment": hub.env_name, **render.run_detail_json(detail)})
+        return
+    run = detail.run
+    render.emit_table(
+        ("FIELD", "VALUE"),
+        render.kv_table(
+            {
+                "run": f"{run.name} ({run.id})",
+                "experiment": detail.experiment,
+                "status": run.status,
+                "user": run.user,
+                "started": humanize.timestamp(run.start_time),
+                "duration": humanize.duration(run.duration),
+            }
+        ),
+    )
+    render.emit_table(("PARAM", "VALUE"), sorted(run.params.items()), title="Parameters")
+    render.emit_table(
+        ("METRIC", "LAST", "STEPS"),
+        (
+            (k, humanize.metric(v), str(len(detail.history.get(k, ()))))
+            for k, v in sorted(run.metrics.items())
+        ),
+        title="Metrics",
+    )
+    if detail.versions:
+        render.emit_table(
+            ("MODEL", "VERSION", "ALIASES", "STAGE"),
+            ((v.name, v.version, ", ".join(v.aliases), v.stage) for v in detail.versions),
+            title="Model versions",
+        )
+
+
+# -- models -------------------------------------------------------------------------------------
+
+
+@root.group()
+def models() -> None:
+    """Registered models."""
+
+
+@models.command("list")
+@click.option("--filter", "name_filter", default="", metavar="TEXT",
+              help="Part of the name, or a registry filter such as \"name LIKE 'ch%'\".")
+@_common
+@_with_hub
+async def models_list(hub: Hub, name_filter: str, as_json: bool) -> None:
+    """Registered models with their aliases or stages and latest version."""
+    page = await hub.models(name_filter)
+    if as_json:
+        render.emit_json(
+            {
+                "environment": hub.env_name,
+                "models": [render.model_json(m) for m in page.items],
+                "next_page_token": page.next_token,
+            }
+        )
+        return
+    now = utcnow()
+    render.emit_table(
+        ("NAME", "ALIASES", "STAGES", "LATEST", "UPDATED"),
+        (
+            (
+                m.name,
+                " ".join(f"{a}=v{v}" for a, v in sorted(m.aliases.items())),
+                " ".join(f"{s}=v{v}" for s, v in m.stages().items()),
+                f"v{m.latest_version}" if m.latest_version else "",
+                humanize.age(m.updated, now),
+            )
+            for m in page.items
+        ),
+    )
+
+
+@models.command("show")
+@click.argument("name")
+@_common
+@_with_hub
+async def models_show(hub: Hub, name: str, as_json: bool) -> None:
+    """A registered model and its versions."""
+    model, versions = await hub.model(name)
+    if as_json:
+        render.emit_json(
+            {
+                "environment": hub.env_name,
+                "model": render.model_json(model),
+                "versions": [render.version_json(v) for v in versions],
+            }
+        )
+        return
+    now = utcnow()
+    render.emit_table(
+        ("VERSION", "ALIASES", "STAGE", "STATUS", "RUN ID", "CREATED", "TAGS"),
+        (
+            (
+                v.version,
+                ", ".join(v.aliases),
+                v.stage,
+                v.status,
+                v.run_id or "",
+                humanize.age(v.created, now),
+                " ".join(f"{k}={val}" for k, val in sorted(v.tags.items())),
+            )
+            for v in versions
+        ),
+        title=f"{model.name}: {model.description}" if model.description else model.name,
+    )

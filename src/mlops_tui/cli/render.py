@@ -1,0 +1,112 @@
+"""What headless commands print: the JSON shapes (an API, documented in the README) and tables."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from mlops_tui.domain import MetricPoint, ModelVersion, RegisteredModel, Run
+from mlops_tui.hub import RunDetail
+
+__all__ = [
+    "emit_json",
+    "emit_table",
+    "model_json",
+    "run_detail_json",
+    "run_json",
+    "version_json",
+]
+
+
+def _time(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def _seconds(value: timedelta | None) -> float | None:
+    return round(value.total_seconds(), 3) if value is not None else None
+
+
+def run_json(run: Run, experiment: str) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "name": run.name,
+        "experiment": experiment,
+        "experiment_id": run.experiment_id,
+        "status": run.status,
+        "user": run.user,
+        "start_time": _time(run.start_time),
+        "end_time": _time(run.end_time),
+        "duration_seconds": _seconds(run.duration),
+        "params": dict(run.params),
+        "metrics": dict(run.metrics),
+        "tags": dict(run.tags),
+    }
+
+
+def _point_json(point: MetricPoint) -> dict[str, Any]:
+    return {"step": point.step, "value": point.value, "timestamp": _time(point.timestamp)}
+
+
+def version_json(version: ModelVersion) -> dict[str, Any]:
+    return {
+        "name": version.name,
+        "version": version.version,
+        "stage": version.stage,
+        "aliases": list(version.aliases),
+        "status": version.status,
+        "run_id": version.run_id,
+        "source": version.source,
+        "created": _time(version.created),
+        "updated": _time(version.updated),
+        "description": version.description,
+        "tags": dict(version.tags),
+    }
+
+
+def model_json(model: RegisteredModel) -> dict[str, Any]:
+    return {
+        "name": model.name,
+        "description": model.description,
+        "aliases": dict(model.aliases),
+        "stages": model.stages(),
+        "latest_version": model.latest_version,
+        "updated": _time(model.updated),
+        "tags": dict(model.tags),
+    }
+
+
+def run_detail_json(detail: RunDetail) -> dict[str, Any]:
+    return {
+        "run": run_json(detail.run, detail.experiment),
+        "metric_history": {
+            key: [_point_json(p) for p in points] for key, points in detail.history.items()
+        },
+        "model_versions": [version_json(v) for v in detail.versions],
+    }
+
+
+def emit_json(data: Mapping[str, Any]) -> None:
+    json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
+
+
+def emit_table(
+    columns: Sequence[str], rows: Iterable[Sequence[str]], *, title: str | None = None
+) -> None:
+    # Rich is imported here only: JSON output, the common case in scripts, never pays for it.
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(*columns, title=title, box=None, header_style="bold", pad_edge=False)
+    for row in rows:
+        table.add_row(*row)
+    # Piped output keeps whole values (run ids) rather than cropping them to 80 columns.
+    console = Console() if sys.stdout.isatty() else Console(width=10_000)
+    console.print(table)
+
+
+def kv_table(pairs: Mapping[str, Any]) -> list[tuple[str, str]]:
+    return [(key, "" if value is None else str(value)) for key, value in pairs.items()]

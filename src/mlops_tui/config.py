@@ -1,0 +1,310 @@
+"""Settings: a TOML file (or the built-in `local` environment) validated into typed, frozen structs.
+
+Search order for the file: `--config PATH`, `$MLOPS_TUI_CONFIG`, `./mlops-tui.toml`, then
+`$XDG_CONFIG_HOME/mlops-tui/config.toml`. With none of them present, a single environment `local`
+serves: an MLflow sqlite store under the XDG data directory.
+
+Secrets never sit in the file: a setting names an environment variable (`token_env`) or a command
+whose standard output is the secret (`token_command`, an argument list run without a shell).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import msgspec
+
+from mlops_tui import locations
+from mlops_tui.errors import ConfigError, UsageError
+
+__all__ = [
+    "CONFIG_ENV_VAR",
+    "EnvironmentSettings",
+    "MlflowSettings",
+    "Settings",
+    "load_settings",
+    "local_settings",
+    "parse_settings",
+    "redacted",
+    "locate_config",
+    "resolve_secret",
+    "starter_config",
+]
+
+_T = TypeVar("_T")
+CONFIG_ENV_VAR = "MLOPS_TUI_CONFIG"
+LOCAL_ENV = "local"
+_ENV_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_INLINE_SECRET_KEYS = {"token", "password", "secret", "api_key", "private_token", "access_token"}
+
+
+class MlflowSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """How to reach one environment's MLflow tracking server and model registry."""
+
+    tracking_uri: str
+    """`http(s)://host:port` of a tracking server, or a SQL store such as `sqlite:///path.db`."""
+    promotion: Literal["alias", "stage"] = "alias"
+    """Registry style: `alias` (champion/challenger, the MLflow 3 way) or legacy `stage`."""
+    token_env: str | None = None
+    """Environment variable holding a bearer token for the tracking server."""
+    token_command: list[str] | None = None
+    """Command (argument list, no shell) printing the bearer token on stdout."""
+    username_env: str | None = None
+    """Environment variable holding the basic-auth user name."""
+    password_env: str | None = None
+    """Environment variable holding the basic-auth password."""
+    experiments: list[str] = []
+    """Experiments shown in the Runs pane; empty means every active experiment."""
+    key_metrics: list[str] = []
+    """Metrics shown as columns in the Runs pane; empty means the most common ones on the page."""
+    artifact_root: str | None = None
+    """Artifact location for experiments this tool creates (the demo); SQL stores only."""
+    page_size: int = 100
+    """Rows fetched per page; the Runs pane never holds more than one page."""
+    refresh_seconds: float = 30.0
+    """Seconds between the end of one poll and the start of the next."""
+    timeout_seconds: float = 10.0
+    """Timeout of one request to the tracking server."""
+
+
+class EnvironmentSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """One environment (dev, qa, prd, ...) and the backends it names."""
+
+    protected: bool = False
+    """Every write action asks for typed confirmation (type the model name)."""
+    read_only: bool = False
+    """Every write action is refused."""
+    models: list[str] = []
+    """Registered models of interest; empty means every model in the registry."""
+    mlflow: MlflowSettings | None = None
+    """The MLflow tracking server and registry of this environment."""
+
+
+class _File(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    default_env: str | None = None
+    """Environment opened when none is given on the command line."""
+    operator: str | None = None
+    """Name recorded in the audit journal; defaults to the OS user."""
+    theme: str | None = None
+    """Textual theme of the TUI."""
+    keymap: dict[str, str] = {}
+    """Key binding overrides: binding id -> comma-separated keys."""
+    environments: dict[str, Any] = {}
+    """Environments by name; validated one by one so errors name the environment."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated settings, and the file they came from (None: the built-in `local` environment)."""
+
+    environments: dict[str, EnvironmentSettings]
+    default_env: str
+    path: Path | None = None
+    operator: str | None = None
+    theme: str | None = None
+    keymap: dict[str, str] | None = None
+
+    def environment(self, name: str | None = None) -> tuple[str, EnvironmentSettings]:
+        """The environment called `name` (default: `default_env`).
+
+        Raises:
+            UsageError: no such environment; the message lists the known ones.
+        """
+        name = name or self.default_env
+        try:
+            return name, self.environments[name]
+        except KeyError:
+            known = ", ".join(sorted(self.environments))
+            raise UsageError(f"unknown environment {name!r}; configured: {known}") from None
+
+
+def locate_config(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    """The config file in effect, or None when the built-in `local` environment serves.
+
+    An explicit path or `$MLOPS_TUI_CONFIG` must exist; the two default locations may not.
+    """
+    for candidate in (explicit, os.environ.get(CONFIG_ENV_VAR) or None):
+        if candidate:
+            path = Path(candidate).expanduser()
+            if not path.is_file():
+                raise ConfigError("config file not found", path=str(path))
+            return path
+    for path in (Path.cwd() / "mlops-tui.toml", locations.config_dir() / "config.toml"):
+        if path.is_file():
+            return path
+    return None
+
+
+def local_settings() -> Settings:
+    """The built-in `local` environment: an MLflow sqlite store under the XDG data directory."""
+    data = locations.data_dir()
+    env = EnvironmentSettings(
+        mlflow=MlflowSettings(
+            tracking_uri=f"sqlite:///{data / 'mlflow.db'}",
+            artifact_root=str(data / "artifacts"),
+            refresh_seconds=10.0,
+        )
+    )
+    return Settings(environments={LOCAL_ENV: env}, default_env=LOCAL_ENV)
+
+
+def load_settings(explicit: str | os.PathLike[str] | None = None) -> Settings:
+    """Find, read and validate the settings.
+
+    Raises:
+        ConfigError: unreadable file, TOML syntax, unknown key, wrong type; names file and key.
+    """
+    path = locate_config(explicit)
+    if path is None:
+        return local_settings()
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror}", path=str(path)) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"not valid TOML: {exc}", path=str(path)) from None
+    return parse_settings(raw, path)
+
+
+def parse_settings(raw: dict[str, Any], path: Path | None = None) -> Settings:
+    """Validate an already parsed TOML document.
+
+    Raises:
+        ConfigError: unknown key, wrong type, missing key, inline secret.
+    """
+    where = str(path) if path else None
+    _reject_inline_secrets(raw, where, ())
+    top = _convert(raw, _File, where, "")
+    if not top.environments:
+        raise ConfigError("no environments defined; add an [environments.NAME] table", path=where)
+    environments: dict[str, EnvironmentSettings] = {}
+    for name, table in top.environments.items():
+        if not _ENV_NAME.match(name):
+            raise ConfigError(
+                "environment names use lower-case letters, digits, - and _",
+                path=where,
+                key=f"environments.{name}",
+            )
+        environments[name] = _convert(table, EnvironmentSettings, where, f"environments.{name}")
+    default_env = top.default_env or next(iter(environments))
+    if default_env not in environments:
+        raise ConfigError(
+            f"names {default_env!r}, which is not among the environments "
+            f"({', '.join(environments)})",
+            path=where,
+            key="default_env",
+        )
+    return Settings(
+        environments=environments,
+        default_env=default_env,
+        path=path,
+        operator=top.operator,
+        theme=top.theme,
+        keymap=dict(top.keymap),
+    )
+
+
+_MSGSPEC_ERROR = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<at>[^`]*)`)?$", re.S)
+_UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `(?P<field>[^`]+)`$")
+_MISSING_FIELD = re.compile(r"^Object missing required field `(?P<field>[^`]+)`$")
+
+
+def _convert(data: Any, kind: type[_T], where: str | None, prefix: str) -> _T:
+    try:
+        return msgspec.convert(data, kind)
+    except msgspec.ValidationError as exc:
+        match = _MSGSPEC_ERROR.match(str(exc))
+        assert match is not None
+        what, at = match["what"], (match["at"] or "").lstrip(".")
+        key = ".".join(part for part in (prefix, at) if part)
+        if unknown := _UNKNOWN_FIELD.match(what):
+            field = unknown["field"]
+            known = ", ".join(sorted(_field_names(kind, at)))
+            raise ConfigError(
+                f"unknown key; expected one of: {known}",
+                path=where,
+                key=f"{key}.{field}" if key else field,
+            ) from None
+        if missing := _MISSING_FIELD.match(what):
+            field = missing["field"]
+            raise ConfigError("required key is missing", path=where, key=f"{key}.{field}") from None
+        raise ConfigError(what.replace("`", ""), path=where, key=key or None) from None
+
+
+def _field_names(kind: type[Any], at: str) -> tuple[str, ...]:
+    """Field names of the struct reached by following the dotted path `at` from `kind`."""
+    for part in filter(None, at.split(".")):
+        info = msgspec.inspect.type_info(kind)
+        if not isinstance(info, msgspec.inspect.StructType):
+            return ()
+        field = next((f for f in info.fields if f.encode_name == part), None)
+        if field is None:
+            return ()
+        inner = field.type
+        if isinstance(inner, msgspec.inspect.UnionType):
+            inner = next(t for t in inner.types if isinstance(t, msgspec.inspect.StructType))
+        if not isinstance(inner, msgspec.inspect.StructType):
+            return ()
+        kind = inner.cls
+    return tuple(kind.__struct_fields__) if hasattr(kind, "__struct_fields__") else ()
+
+
+def _reject_inline_secrets(node: Any, where: str | None, path: tuple[str, ...]) -> None:
+    if not isinstance(node, dict):
+        return
+    for key, value in node.items():
+        if key in _INLINE_SECRET_KEYS:
+            raise ConfigError(
+                "secrets are never written in the config file; name an environment variable "
+                f"with `{key}_env` or a command printing it with `token_command`",
+                path=where,
+                key=".".join((*path, key)),
+            )
+        _reject_inline_secrets(value, where, (*path, key))
+
+
+def resolve_secret(env_var: str | None, command: list[str] | None = None) -> str | None:
+    """The secret named by an environment variable, or printed by a command (run without a shell).
+
+    Raises:
+        ConfigError: the variable is named but unset, or the command fails.
+    """
+    if env_var:
+        value = os.environ.get(env_var)
+        if not value:
+            raise ConfigError(f"environment variable {env_var} is not set")
+        return value
+    if command:
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise ConfigError(f"token command {command[0]!r} could not run: {exc}") from None
+        if done.returncode != 0:
+            raise ConfigError(f"token command {command[0]!r} exited {done.returncode}")
+        return done.stdout.strip()
+    return None
+
+
+def starter_config() -> str:
+    """A commented starter file: the documented example shipped with the package."""
+    return (Path(__file__).parent / "config.example.toml").read_text(encoding="utf-8")
+
+
+def redacted(settings: Settings) -> dict[str, Any]:
+    """The resolved settings as plain data, for `config check`. Holds only secret *names*."""
+    return {
+        "path": str(settings.path) if settings.path else None,
+        "default_env": settings.default_env,
+        "operator": settings.operator,
+        "theme": settings.theme,
+        "keymap": settings.keymap or {},
+        "environments": {
+            name: msgspec.to_builtins(env) for name, env in settings.environments.items()
+        },
+    }

@@ -1,0 +1,225 @@
+"""Fill an MLflow store with realistic demo data through the real MLflow API.
+
+Three teams' worth of work: experiments for churn, fraud and demand models, runs with parameters,
+metric histories over training steps and lineage tags (git commit, GitLab pipeline), and a registry
+where `churn` and `fraud` use aliases while `demand` still uses the legacy stages. Deterministic for a
+given `now`, so screenshots and snapshot tests are stable. Seeding twice never duplicates: the last
+step marks the store complete, and a complete store is left alone.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from mlops_tui.config import MlflowSettings
+from mlops_tui.errors import UsageError
+
+__all__ = ["DEMO_MODELS", "SeedReport", "reset_store", "seed"]
+
+MARKER_TAG = "mlops_tui.demo"
+TEAM = ("amira", "jonas", "priya", "tom")
+
+
+@dataclass(frozen=True)
+class _ModelPlan:
+    model: str
+    experiment: str
+    runs: int
+    score: str
+    algorithms: tuple[str, ...]
+    versions: int
+    aliases: dict[str, int]
+    stages: dict[int, str]
+
+
+DEMO_MODELS = (
+    _ModelPlan(
+        "churn", "churn-training", 18, "val_auc", ("lgbm", "xgb", "logreg"), 4,
+        {"champion": 3, "challenger": 4}, {},
+    ),
+    _ModelPlan(
+        "fraud", "fraud-detection", 14, "val_auc", ("xgb", "isoforest"), 3,
+        {"champion": 2}, {},
+    ),
+    _ModelPlan(
+        "demand", "demand-forecast", 12, "val_rmse", ("prophet", "lgbm"), 3,
+        {}, {1: "Archived", 2: "Production", 3: "Staging"},
+    ),
+)
+
+
+@dataclass(frozen=True)
+class SeedReport:
+    created: bool
+    experiments: int
+    runs: int
+    versions: int
+
+
+def reset_store(settings: MlflowSettings) -> None:
+    """Delete a local sqlite store and its artifacts. Refuses anything but a local sqlite file."""
+    prefix = "sqlite:///"
+    if not settings.tracking_uri.startswith(prefix):
+        raise UsageError(f"--reset only deletes a local sqlite store, not {settings.tracking_uri}")
+    Path(settings.tracking_uri[len(prefix) :]).unlink(missing_ok=True)
+    if settings.artifact_root:
+        shutil.rmtree(settings.artifact_root, ignore_errors=True)
+
+
+def seed(settings: MlflowSettings, *, now: datetime | None = None) -> SeedReport:
+    """Fill the store named by `settings` unless it already holds the complete demo.
+
+    Raises:
+        UsageError: the store holds a partial demo (an interrupted seed); `--reset` starts over.
+    """
+    from mlflow.tracking import MlflowClient
+
+    if settings.tracking_uri.startswith("sqlite:///"):
+        Path(settings.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(
+            parents=True, exist_ok=True
+        )
+    client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
+    first = client.get_experiment_by_name(DEMO_MODELS[0].experiment)
+    if first is not None:
+        if first.tags.get(MARKER_TAG) == "complete":
+            return SeedReport(False, 0, 0, 0)
+        raise UsageError("the store holds an interrupted demo seed; run `mlops-tui demo --reset`")
+    now = (now or datetime.now(UTC)).replace(microsecond=0)
+    rng = random.Random(20261126)
+    runs = versions = 0
+    experiment_ids = []
+    for plan in DEMO_MODELS:
+        experiment_id = client.create_experiment(
+            plan.experiment,
+            artifact_location=_artifact_location(settings, plan.experiment),
+            tags={"team": "ml-platform", "model": plan.model},
+        )
+        experiment_ids.append(experiment_id)
+        run_ids = [
+            _seed_run(client, experiment_id, plan, index, now, rng) for index in range(plan.runs)
+        ]
+        runs += len(run_ids)
+        versions += _seed_registry(client, plan, run_ids, now)
+    client.set_experiment_tag(experiment_ids[0], MARKER_TAG, "complete")
+    return SeedReport(True, len(DEMO_MODELS), runs, versions)
+
+
+def _artifact_location(settings: MlflowSettings, experiment: str) -> str | None:
+    if not settings.artifact_root:
+        return None
+    path = Path(settings.artifact_root) / experiment
+    path.mkdir(parents=True, exist_ok=True)
+    return path.as_uri()
+
+
+def _seed_run(
+    client: Any, experiment_id: str, plan: _ModelPlan, index: int, now: datetime, rng: random.Random
+) -> str:
+    from mlflow.entities import Metric, Param, RunTag
+
+    algorithm = plan.algorithms[index % len(plan.algorithms)]
+    # Oldest first, one every ~18 hours, the newest a couple of hours ago.
+    start = now - timedelta(hours=2 + 18 * (plan.runs - 1 - index) + rng.randint(0, 5))
+    duration = timedelta(seconds=rng.randint(90, 1500))
+    commit = f"{rng.getrandbits(160):040x}"
+    pipeline_id = 41000 + index * 7 + len(plan.model)
+    # The newest run of churn is still running; every seventh failed.
+    status = "RUNNING" if plan.model == "churn" and index == plan.runs - 1 else (
+        "FAILED" if index % 7 == 5 else "FINISHED"
+    )
+    run = client.create_run(
+        experiment_id,
+        start_time=int(start.timestamp() * 1000),
+        run_name=f"{plan.model}-{algorithm}-{index + 1:03d}",
+        tags={
+            "mlflow.user": TEAM[(index + len(plan.model)) % len(TEAM)],
+            "mlflow.source.git.commit": commit,
+            "mlflow.source.name": f"train_{plan.model}.py",
+            "gitlab.pipeline_id": str(pipeline_id),
+            "gitlab.project": "ml/models",
+            "algorithm": algorithm,
+        },
+    )
+    run_id: str = run.info.run_id
+    learning_rate = rng.choice((0.01, 0.03, 0.05, 0.1))
+    params = {
+        "algorithm": algorithm,
+        "learning_rate": learning_rate,
+        "max_depth": rng.choice((4, 6, 8)),
+        "n_estimators": rng.choice((200, 400, 800)),
+        "feature_set": rng.choice(("v3", "v4")),
+        "train_rows": rng.choice((120_000, 250_000, 480_000)),
+    }
+    quality = 0.5 + 0.5 * (index + 1) / plan.runs + rng.uniform(-0.15, 0.15)
+    steps = 6 if status == "FAILED" else 20
+    metrics = []
+    for step in range(steps):
+        t = int((start + duration * (step + 1) / 20).timestamp() * 1000)
+        progress = 1 - math.exp(-(step + 1) / 5)
+        train_loss = 0.7 * (1 - progress) + 0.15 + rng.uniform(-0.01, 0.01)
+        metrics.append(Metric("train_loss", round(train_loss, 4), t, step))
+        metrics.append(Metric("val_loss", round(train_loss + 0.04 + 0.03 * rng.random(), 4), t, step))
+        if plan.score == "val_auc":
+            value = 0.62 + 0.28 * progress * quality + rng.uniform(-0.004, 0.004)
+        else:
+            value = 48 - 30 * progress * quality + rng.uniform(-0.3, 0.3)
+        metrics.append(Metric(plan.score, round(value, 4), t, step))
+    end_ms = int((start + duration).timestamp() * 1000)
+    if status == "FINISHED":
+        # Drift of the serving data against training data, logged by the monitoring job daily.
+        for day in range(5):
+            drift = 0.04 + 0.02 * day + rng.uniform(0, 0.02)
+            metrics.append(Metric("drift_psi", round(drift, 4), end_ms + day * 86_400_000, day))
+    client.log_batch(
+        run_id,
+        metrics=metrics,
+        params=[Param(k, str(v)) for k, v in params.items()],
+        tags=[RunTag("mlflow.note.content", f"{algorithm} on feature set {params['feature_set']}")],
+    )
+    client.log_text(run_id, _mlmodel(plan.model, algorithm), "model/MLmodel")
+    if status != "RUNNING":
+        client.set_terminated(run_id, status=status, end_time=end_ms)
+    return run_id
+
+
+def _mlmodel(model: str, algorithm: str) -> str:
+    return (
+        f"artifact_path: model\nflavors:\n  python_function:\n    loader_module: {model}_{algorithm}\n"
+        "    python_version: 3.11.7\nmlflow_version: 3\n"
+    )
+
+
+def _seed_registry(client: Any, plan: _ModelPlan, run_ids: list[str], now: datetime) -> int:
+    client.create_registered_model(
+        plan.model,
+        tags={"team": "ml-platform", "owner": TEAM[len(plan.model) % len(TEAM)]},
+        description=f"{plan.model.capitalize()} model served to the {plan.model} service.",
+    )
+    finished = [
+        run_id
+        for run_id in run_ids
+        if client.get_run(run_id).info.status == "FINISHED"
+    ]
+    sources = finished[-plan.versions :]
+    for number, run_id in enumerate(sources, start=1):
+        version = client.create_model_version(
+            plan.model,
+            source=f"{client.get_run(run_id).info.artifact_uri}/model",
+            run_id=run_id,
+            tags={
+                "validation_status": "failed" if number == 1 and plan.model == "fraud" else "passed",
+                "trained_by": "gitlab-ci",
+            },
+            description=f"Version {number} of {plan.model}.",
+        )
+        if stage := plan.stages.get(number):
+            client.transition_model_version_stage(plan.model, version.version, stage)
+    for alias, number in plan.aliases.items():
+        client.set_registered_model_alias(plan.model, alias, str(number))
+    return len(sources)

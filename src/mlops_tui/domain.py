@@ -1,0 +1,127 @@
+"""The nouns of mlops-tui: frozen dataclasses shared by every source, the hub and both front ends."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Generic, TypeVar
+
+__all__ = [
+    "Experiment",
+    "MetricPoint",
+    "ModelVersion",
+    "Page",
+    "RegisteredModel",
+    "Run",
+    "SourceState",
+    "SourceStatus",
+    "utcnow",
+]
+
+T = TypeVar("T")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a server-side paged listing; `next_token` is None on the last page."""
+
+    items: Sequence[T]
+    next_token: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Experiment:
+    id: str
+    name: str
+    lifecycle_stage: str = "active"
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    id: str
+    name: str
+    experiment_id: str
+    status: str
+    start_time: datetime | None
+    end_time: datetime | None
+    user: str | None = None
+    params: Mapping[str, str] = field(default_factory=dict)
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def duration(self) -> timedelta | None:
+        if self.start_time is None or self.end_time is None:
+            return None
+        return self.end_time - self.start_time
+
+
+@dataclass(frozen=True, slots=True)
+class MetricPoint:
+    step: int
+    value: float
+    timestamp: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVersion:
+    name: str
+    version: str
+    stage: str = "None"
+    aliases: tuple[str, ...] = ()
+    run_id: str | None = None
+    source: str | None = None
+    status: str = "READY"
+    created: datetime | None = None
+    updated: datetime | None = None
+    description: str = ""
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredModel:
+    name: str
+    description: str = ""
+    aliases: Mapping[str, str] = field(default_factory=dict)
+    """Alias -> version number."""
+    latest_versions: tuple[ModelVersion, ...] = ()
+    """The latest version in each stage, as the registry reports them."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    created: datetime | None = None
+    updated: datetime | None = None
+
+    @property
+    def latest_version(self) -> str | None:
+        versions = [int(v.version) for v in self.latest_versions]
+        return str(max(versions)) if versions else None
+
+    def stages(self) -> dict[str, str]:
+        """Stage -> the latest version in it, leaving out the `None` stage."""
+        return {v.stage: v.version for v in self.latest_versions if v.stage not in ("None", "")}
+
+
+class SourceState(enum.StrEnum):
+    OK = "ok"
+    DEGRADED = "degraded"
+    DOWN = "down"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceStatus:
+    """Health of one backend as last seen: state, the last error, and when data was last good."""
+
+    name: str
+    state: SourceState = SourceState.UNKNOWN
+    last_error: str | None = None
+    last_success: datetime | None = None
+
+    def age(self, now: datetime) -> timedelta | None:
+        return None if self.last_success is None else now - self.last_success

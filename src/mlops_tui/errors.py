@@ -1,0 +1,97 @@
+"""One exception tree for mlops-tui; every error knows its exit code and a message a person can act on.
+
+```
+MlopsError                     exit 1  operation failed
+├── UsageError                 exit 2  bad arguments, bad filter expression, unknown environment
+│   └── ConfigError            exit 2  bad config file: names the file and the key path
+├── BackendError               exit 1  a backend answered with an error
+│   ├── NotFound               exit 1  unknown model, run, experiment
+│   ├── InvalidQuery           exit 2  the backend rejected a query the user wrote (filter syntax)
+│   └── BackendUnreachable     exit 3  connection refused, timeout, DNS, bad gateway
+└── Refused                    exit 4  the safety policy refused a write action
+```
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+__all__ = [
+    "BackendError",
+    "BackendUnreachable",
+    "ConfigError",
+    "ExitCode",
+    "InvalidQuery",
+    "MlopsError",
+    "NotFound",
+    "Refused",
+    "UsageError",
+]
+
+
+class ExitCode(IntEnum):
+    """Exit codes of every headless command; stable, documented in the README."""
+
+    OK = 0
+    FAILED = 1
+    USAGE = 2
+    UNREACHABLE = 3
+    REFUSED = 4
+    INTERRUPTED = 130
+
+
+class MlopsError(Exception):
+    """Base of every error mlops-tui raises on purpose."""
+
+    exit_code: ExitCode = ExitCode.FAILED
+    title: str = "Operation failed"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(MlopsError):
+    exit_code = ExitCode.USAGE
+    title = "Invalid usage"
+
+
+class ConfigError(UsageError):
+    title = "Invalid configuration"
+
+    def __init__(self, message: str, *, path: str | None = None, key: str | None = None) -> None:
+        where = ", ".join(part for part in (path, f"key {key}" if key else None) if part)
+        super().__init__(f"{where}: {message}" if where else message)
+        self.path = path
+        self.key = key
+
+
+class BackendError(MlopsError):
+    title = "Backend error"
+
+    def __init__(self, source: str, message: str) -> None:
+        super().__init__(f"{source}: {message}")
+        self.source = source
+        self.reason = message
+
+
+class NotFound(BackendError):
+    title = "Not found"
+
+
+class InvalidQuery(BackendError):
+    exit_code = ExitCode.USAGE
+    title = "Invalid query"
+
+
+class BackendUnreachable(BackendError):
+    exit_code = ExitCode.UNREACHABLE
+    title = "Backend unreachable"
+
+
+class Refused(MlopsError):
+    exit_code = ExitCode.REFUSED
+    title = "Refused"

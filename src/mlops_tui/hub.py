@@ -1,0 +1,218 @@
+"""The single entry point of both front ends: one environment's sources, their health, and reads.
+
+The hub builds the sources an environment names, runs every read through `_track` so each source's
+status (ok / degraded / down, last error, age of the last good data) is always current, and answers
+the questions the panes and the headless commands ask.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import TypeVar
+
+from mlops_tui.config import EnvironmentSettings, Settings
+from mlops_tui.domain import (
+    Experiment,
+    MetricPoint,
+    ModelVersion,
+    Page,
+    RegisteredModel,
+    Run,
+    SourceState,
+    SourceStatus,
+    utcnow,
+)
+from mlops_tui.errors import BackendError, BackendUnreachable, InvalidQuery, NotFound, UsageError
+from mlops_tui.sources.base import TrackingSource
+
+__all__ = ["Hub", "RunDetail"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RunDetail:
+    """A run with everything its detail screen shows."""
+
+    run: Run
+    experiment: str
+    history: dict[str, list[MetricPoint]]
+    versions: list[ModelVersion]
+
+
+class Hub:
+    """One environment: its sources, their status, and every read the front ends need."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        env_name: str | None = None,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.settings = settings
+        self.env_name, self.env = settings.environment(env_name)
+        self.clock = clock
+        self._tracking: TrackingSource | None = None
+        self._experiments: dict[str, str] = {}
+        self.statuses: dict[str, SourceStatus] = {}
+        if self.env.mlflow is not None:
+            self.statuses["mlflow"] = SourceStatus("mlflow")
+
+    @property
+    def environment(self) -> EnvironmentSettings:
+        return self.env
+
+    @property
+    def tracking(self) -> TrackingSource:
+        """The MLflow source, built on first use.
+
+        Raises:
+            UsageError: the environment names no MLflow server.
+        """
+        if self._tracking is None:
+            if self.env.mlflow is None:
+                raise UsageError(f"environment {self.env_name!r} has no [mlflow] table")
+            from mlops_tui.sources.mlflow import open_mlflow
+
+            self._tracking = open_mlflow(self.env.mlflow)
+        return self._tracking
+
+    async def _track(self, source: str, call: Awaitable[T]) -> T:
+        """Await one backend call and record what it says about the backend's health."""
+        status = self.statuses.get(source) or SourceStatus(source)
+        try:
+            result = await call
+        except (InvalidQuery, NotFound):
+            # The question was wrong, not the backend: its status stands.
+            raise
+        except BackendUnreachable as exc:
+            self.statuses[source] = replace(status, state=SourceState.DOWN, last_error=exc.reason)
+            raise
+        except BackendError as exc:
+            self.statuses[source] = replace(
+                status, state=SourceState.DEGRADED, last_error=exc.reason
+            )
+            raise
+        self.statuses[source] = replace(
+            status, state=SourceState.OK, last_error=None, last_success=self.clock()
+        )
+        return result
+
+    # -- tracking ---------------------------------------------------------------------------
+
+    async def experiments(self) -> list[Experiment]:
+        """The experiments of interest: the configured ones, else every active experiment."""
+        names = self.env.mlflow.experiments if self.env.mlflow else []
+        found = await self._track("mlflow", self.tracking.list_experiments(names))
+        self._experiments = {e.id: e.name for e in found}
+        return found
+
+    def experiment_name(self, experiment_id: str) -> str:
+        return self._experiments.get(experiment_id, experiment_id)
+
+    async def runs(
+        self,
+        filter_string: str = "",
+        *,
+        experiment: str | None = None,
+        page_token: str | None = None,
+        max_results: int | None = None,
+    ) -> Page[Run]:
+        """One page of runs of the experiments of interest (or of `experiment`), newest first.
+
+        Raises:
+            NotFound: `experiment` does not exist.
+            InvalidQuery: the filter does not parse.
+        """
+        if experiment is not None:
+            found = await self._track("mlflow", self.tracking.list_experiments([experiment]))
+            self._experiments.update({e.id: e.name for e in found})
+            ids = [e.id for e in found]
+        elif page_token is None or not self._experiments:
+            ids = [e.id for e in await self.experiments()]
+        else:
+            ids = list(self._experiments)
+        size = max_results or (self.env.mlflow.page_size if self.env.mlflow else 100)
+        return await self._track(
+            "mlflow",
+            self.tracking.search_runs(
+                ids, filter_string, max_results=size, page_token=page_token
+            ),
+        )
+
+    async def run_detail(self, run_id: str) -> RunDetail:
+        """A run, the history of each of its metrics, and the model versions made from it."""
+        run = await self._track("mlflow", self.tracking.get_run(run_id))
+        keys = sorted(run.metrics)
+        histories, versions = await asyncio.gather(
+            asyncio.gather(*(self.tracking.metric_history(run_id, k) for k in keys)),
+            self.tracking.search_versions(f"run_id='{run_id}'"),
+        )
+        if run.experiment_id not in self._experiments:
+            await self.experiments()
+        return RunDetail(
+            run=run,
+            experiment=self.experiment_name(run.experiment_id),
+            history=dict(zip(keys, histories, strict=True)),
+            versions=versions,
+        )
+
+    # -- registry ---------------------------------------------------------------------------
+
+    async def models(
+        self, name_filter: str = "", *, page_token: str | None = None
+    ) -> Page[RegisteredModel]:
+        """Registered models: the environment's models of interest, else one page of the registry.
+
+        `name_filter` is a substring of the name (`LIKE` on the server), or a full registry filter
+        expression when it contains `=` or `LIKE`.
+        """
+        if self.env.models:
+            wanted = [m for m in self.env.models if name_filter.lower() in m.lower()]
+            models = await self._track(
+                "mlflow", asyncio.gather(*(self.tracking.get_model(m) for m in wanted))
+            )
+            return Page(tuple(models))
+        size = self.env.mlflow.page_size if self.env.mlflow else 100
+        return await self._track(
+            "mlflow",
+            self.tracking.search_models(
+                _model_filter(name_filter), max_results=size, page_token=page_token
+            ),
+        )
+
+    async def model(self, name: str) -> tuple[RegisteredModel, list[ModelVersion]]:
+        """A registered model and all its versions, newest first, aliases filled in.
+
+        Raises:
+            NotFound: no such model.
+        """
+        model = await self._track("mlflow", self.tracking.get_model(name))
+        versions = await self._track(
+            "mlflow", self.tracking.search_versions(f"name='{_quote(name)}'")
+        )
+        return model, versions
+
+    async def aclose(self) -> None:
+        if self._tracking is not None:
+            await self._tracking.aclose()
+
+    def status_list(self) -> Sequence[SourceStatus]:
+        return list(self.statuses.values())
+
+
+def _quote(value: str) -> str:
+    return value.replace("'", "\\'")
+
+
+def _model_filter(text: str) -> str:
+    text = text.strip()
+    if not text:
+        return ""
+    if "=" in text or " like " in text.lower():
+        return text
+    return f"name ILIKE '%{_quote(text)}%'"

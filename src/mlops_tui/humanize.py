@@ -1,0 +1,52 @@
+"""Short human renderings of times and numbers, shared by the tables of both front ends."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+
+__all__ = ["age", "duration", "metric", "timestamp"]
+
+
+def duration(value: timedelta | None) -> str:
+    """`42s`, `12m 05s`, `3h 20m`, `2d 4h`; empty for None."""
+    if value is None:
+        return ""
+    seconds = max(0, int(value.total_seconds()))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m {seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h {minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours}h"
+
+
+def age(then: datetime | None, now: datetime) -> str:
+    """`just now`, `5m ago`, `3h ago`, `6d ago`; empty for None."""
+    if then is None:
+        return ""
+    seconds = (now - then).total_seconds()
+    if seconds < 45:
+        return "just now"
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit} ago"
+    return "just now"
+
+
+def timestamp(value: datetime | None) -> str:
+    """`2026-11-26 14:03` in UTC; empty for None."""
+    return value.strftime("%Y-%m-%d %H:%M") if value else ""
+
+
+def metric(value: float | None) -> str:
+    """Four significant digits, enough to compare runs at a glance."""
+    if value is None:
+        return ""
+    if math.isnan(value) or math.isinf(value):
+        return str(value)
+    return f"{value:.4g}"

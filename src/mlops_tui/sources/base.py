@@ -1,0 +1,73 @@
+"""The abstract interfaces every backend adapter implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import ClassVar
+
+from mlops_tui.domain import Experiment, MetricPoint, ModelVersion, Page, RegisteredModel, Run
+
+__all__ = ["Source", "TrackingSource"]
+
+
+class Source(ABC):
+    """A backend. Async; every call either returns within the configured timeout or raises."""
+
+    name: ClassVar[str]
+    """Short name shown in the status bar (`mlflow`, `gitlab`, ...)."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, most sources hold nothing
+        """Release connections and threads."""
+
+
+class TrackingSource(Source):
+    """Experiment tracking and model registry (MLflow)."""
+
+    @abstractmethod
+    async def list_experiments(self, names: Sequence[str] = ()) -> list[Experiment]:
+        """Active experiments; only those called `names` when given.
+
+        Raises:
+            NotFound: a named experiment does not exist.
+            BackendError: any other failure.
+        """
+
+    @abstractmethod
+    async def search_runs(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str = "",
+        *,
+        max_results: int = 100,
+        page_token: str | None = None,
+    ) -> Page[Run]:
+        """Runs, newest first, filtered and paged by the server.
+
+        Raises:
+            InvalidQuery: the filter does not parse.
+            BackendError: any other failure.
+        """
+
+    @abstractmethod
+    async def get_run(self, run_id: str) -> Run:
+        """Raises: NotFound."""
+
+    @abstractmethod
+    async def metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
+        """Every logged value of one metric, by step."""
+
+    @abstractmethod
+    async def search_models(
+        self, filter_string: str = "", *, max_results: int = 100, page_token: str | None = None
+    ) -> Page[RegisteredModel]:
+        """Registered models by name, with aliases and latest versions."""
+
+    @abstractmethod
+    async def get_model(self, name: str) -> RegisteredModel:
+        """Raises: NotFound."""
+
+    @abstractmethod
+    async def search_versions(self, filter_string: str) -> list[ModelVersion]:
+        """Model versions matching a registry filter (`name='churn'`, `run_id='...'`), newest
+        first, with their aliases filled in."""
