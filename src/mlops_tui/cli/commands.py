@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -161,7 +162,8 @@ def _print_table(prefix: str, table: dict[str, Any]) -> None:
         if isinstance(value, dict):
             nested[key] = value
         elif value not in (None, [], {}):
-            click.echo(f"{key} = {value!r}")
+            # JSON spells strings, numbers, booleans and lists as TOML does.
+            click.echo(f"{key} = {json.dumps(value)}")
     for key, value in nested.items():
         _print_table(f"{prefix}.{key}", value)
 
