@@ -40,16 +40,34 @@ class _ModelPlan:
 
 DEMO_MODELS = (
     _ModelPlan(
-        "churn", "churn-training", 18, "val_auc", ("lgbm", "xgb", "logreg"), 4,
-        {"champion": 3, "challenger": 4}, {},
+        "churn",
+        "churn-training",
+        18,
+        "val_auc",
+        ("lgbm", "xgb", "logreg"),
+        4,
+        {"champion": 3, "challenger": 4},
+        {},
     ),
     _ModelPlan(
-        "fraud", "fraud-detection", 14, "val_auc", ("xgb", "isoforest"), 3,
-        {"champion": 2}, {},
+        "fraud",
+        "fraud-detection",
+        14,
+        "val_auc",
+        ("xgb", "isoforest"),
+        3,
+        {"champion": 2},
+        {},
     ),
     _ModelPlan(
-        "demand", "demand-forecast", 12, "val_rmse", ("prophet", "lgbm"), 3,
-        {}, {1: "Archived", 2: "Production", 3: "Staging"},
+        "demand",
+        "demand-forecast",
+        12,
+        "val_rmse",
+        ("prophet", "lgbm"),
+        3,
+        {},
+        {1: "Archived", 2: "Production", 3: "Staging"},
     ),
 )
 
@@ -130,8 +148,10 @@ def _seed_run(
     commit = f"{rng.getrandbits(160):040x}"
     pipeline_id = 41000 + index * 7 + len(plan.model)
     # The newest run of churn is still running; every seventh failed.
-    status = "RUNNING" if plan.model == "churn" and index == plan.runs - 1 else (
-        "FAILED" if index % 7 == 5 else "FINISHED"
+    status = (
+        "RUNNING"
+        if plan.model == "churn" and index == plan.runs - 1
+        else ("FAILED" if index % 7 == 5 else "FINISHED")
     )
     run = client.create_run(
         experiment_id,
@@ -164,7 +184,9 @@ def _seed_run(
         progress = 1 - math.exp(-(step + 1) / 5)
         train_loss = 0.7 * (1 - progress) + 0.15 + rng.uniform(-0.01, 0.01)
         metrics.append(Metric("train_loss", round(train_loss, 4), t, step))
-        metrics.append(Metric("val_loss", round(train_loss + 0.04 + 0.03 * rng.random(), 4), t, step))
+        metrics.append(
+            Metric("val_loss", round(train_loss + 0.04 + 0.03 * rng.random(), 4), t, step)
+        )
         if plan.score == "val_auc":
             value = 0.62 + 0.28 * progress * quality + rng.uniform(-0.004, 0.004)
         else:
@@ -201,11 +223,7 @@ def _seed_registry(client: Any, plan: _ModelPlan, run_ids: list[str], now: datet
         tags={"team": "ml-platform", "owner": TEAM[len(plan.model) % len(TEAM)]},
         description=f"{plan.model.capitalize()} model served to the {plan.model} service.",
     )
-    finished = [
-        run_id
-        for run_id in run_ids
-        if client.get_run(run_id).info.status == "FINISHED"
-    ]
+    finished = [run_id for run_id in run_ids if client.get_run(run_id).info.status == "FINISHED"]
     sources = finished[-plan.versions :]
     for number, run_id in enumerate(sources, start=1):
         version = client.create_model_version(
@@ -213,7 +231,9 @@ def _seed_registry(client: Any, plan: _ModelPlan, run_ids: list[str], now: datet
             source=f"{client.get_run(run_id).info.artifact_uri}/model",
             run_id=run_id,
             tags={
-                "validation_status": "failed" if number == 1 and plan.model == "fraud" else "passed",
+                "validation_status": "failed"
+                if number == 1 and plan.model == "fraud"
+                else "passed",
                 "trained_by": "gitlab-ci",
             },
             description=f"Version {number} of {plan.model}.",

@@ -139,9 +139,7 @@ class Hub:
         size = max_results or (self.env.mlflow.page_size if self.env.mlflow else 100)
         return await self._track(
             "mlflow",
-            self.tracking.search_runs(
-                ids, filter_string, max_results=size, page_token=page_token
-            ),
+            self.tracking.search_runs(ids, filter_string, max_results=size, page_token=page_token),
         )
 
     async def run_detail(self, run_id: str) -> RunDetail:

@@ -193,8 +193,13 @@ def runs() -> None:
 
 @runs.command("list")
 @click.option("--experiment", metavar="NAME", help="Only this experiment.")
-@click.option("--filter", "filter_string", default="", metavar="EXPR",
-              help="MLflow search filter, e.g. \"metrics.val_auc > 0.8\".")
+@click.option(
+    "--filter",
+    "filter_string",
+    default="",
+    metavar="EXPR",
+    help='MLflow search filter, e.g. "metrics.val_auc > 0.8".',
+)
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 50_000))
 @_common
 @_with_hub
@@ -207,7 +212,9 @@ async def runs_list(
         render.emit_json(
             {
                 "environment": hub.env_name,
-                "runs": [render.run_json(r, hub.experiment_name(r.experiment_id)) for r in page.items],
+                "runs": [
+                    render.run_json(r, hub.experiment_name(r.experiment_id)) for r in page.items
+                ],
                 "next_page_token": page.next_token,
             }
         )
@@ -279,8 +286,13 @@ def models() -> None:
 
 
 @models.command("list")
-@click.option("--filter", "name_filter", default="", metavar="TEXT",
-              help="Part of the name, or a registry filter such as \"name LIKE 'ch%'\".")
+@click.option(
+    "--filter",
+    "name_filter",
+    default="",
+    metavar="TEXT",
+    help="Part of the name, or a registry filter such as \"name LIKE 'ch%'\".",
+)
 @_common
 @_with_hub
 async def models_list(hub: Hub, name_filter: str, as_json: bool) -> None:

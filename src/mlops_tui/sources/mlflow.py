@@ -60,7 +60,9 @@ class Transport(ABC):
 class HttpTransport(Transport):
     """The MLflow REST API (`/api/2.0/mlflow/...`) over httpx."""
 
-    def __init__(self, settings: MlflowSettings, *, transport: httpx.AsyncBaseTransport | None = None):
+    def __init__(
+        self, settings: MlflowSettings, *, transport: httpx.AsyncBaseTransport | None = None
+    ):
         headers: dict[str, str] = {}
         auth: tuple[str, str] | None = None
         token = resolve_secret(settings.token_env, settings.token_command)
@@ -111,7 +113,9 @@ class HttpTransport(Transport):
                 "check token_env or username_env/password_env",
             )
         if response.status_code in (502, 503, 504):
-            raise BackendUnreachable(SOURCE, f"{self._url} is unavailable (HTTP {response.status_code})")
+            raise BackendUnreachable(
+                SOURCE, f"{self._url} is unavailable (HTTP {response.status_code})"
+            )
         if isinstance(body, dict) and "error_code" in body:
             raise _error_for(str(body["error_code"]), str(body.get("message", "")))
         raise BackendError(SOURCE, f"HTTP {response.status_code} from {response.request.url.path}")

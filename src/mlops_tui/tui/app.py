@@ -1,0 +1,187 @@
+"""The Textual app: the dashboard of one environment, its detail screens, and switching environments."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import ClassVar
+
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Grid
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from mlops_tui.config import Settings
+from mlops_tui.domain import utcnow
+from mlops_tui.hub import Hub
+from mlops_tui.tui.header import EnvBar
+from mlops_tui.tui.pane import ResourcePane
+from mlops_tui.tui.panes import ModelsPane, NotConfiguredPane, RunsPane
+from mlops_tui.tui.screens import EnvironmentPicker, ModelScreen, RunScreen
+
+__all__ = ["MlopsApp", "make_app"]
+
+PIPELINES_HINT = (
+    "GitLab pipelines and retraining appear here once the environment names a GitLab project "
+    "([environments.NAME.gitlab] in the config)."
+)
+ALERTS_HINT = (
+    "Firing alerts appear here once the environment names an Alertmanager "
+    "([environments.NAME.alertmanager] in the config)."
+)
+
+
+class MlopsApp(App[None]):
+    """mlops-tui's terminal UI on one environment at a time."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "mlops-tui"
+    AUTO_FOCUS = "#runs DataTable"
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (110, "-wide")]
+    BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
+        Binding("q", "quit", "Quit", id="quit"),
+        Binding("question_mark", "keys", "Keys", id="help", tooltip="Show every key"),
+        Binding("e", "switch_env", "Environment", id="switch_env"),
+        Binding("r", "refresh", "Refresh", id="refresh"),
+        Binding("space", "toggle_pause", "Pause", id="pause", tooltip="Pause or resume polling"),
+    ]
+
+    polling_paused: reactive[bool] = reactive(False)
+
+    def __init__(
+        self,
+        settings: Settings,
+        env_name: str | None = None,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.clock = clock
+        self.hub = Hub(settings, env_name, clock=clock)
+        if settings.theme:
+            self.theme = settings.theme
+
+    # -- layout -----------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        env = self.hub.env
+        yield EnvBar(self.hub.env_name, protected=env.protected, read_only=env.read_only)
+        with Grid(id="dashboard"):
+            interval = env.mlflow.refresh_seconds if env.mlflow else 30.0
+            if env.mlflow is not None:
+                yield RunsPane(self.hub, interval=interval, id="runs")
+                yield ModelsPane(self.hub, interval=interval, id="models")
+            else:
+                yield NotConfiguredPane("Runs", "No [mlflow] table in this environment.", id="runs")
+                yield NotConfiguredPane(
+                    "Models", "No [mlflow] table in this environment.", id="models"
+                )
+            yield NotConfiguredPane("Pipelines", PIPELINES_HINT, id="pipelines")
+            yield NotConfiguredPane("Alerts", ALERTS_HINT, id="alerts")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.settings.keymap:
+            self.set_keymap(self.settings.keymap)
+        self.sub_title = self.hub.env_name
+        self._show_sources()
+        # Ages in the header drift; redraw them now and then (the bar skips unchanged text).
+        self.set_interval(15, self._show_sources)
+
+    def _show_sources(self) -> None:
+        bar = self.query_one(EnvBar)
+        bar.show(self.hub.status_list(), self.clock(), paused=self.polling_paused)
+
+    # -- messages from panes ----------------------------------------------------------------
+
+    @on(ResourcePane.Polled)
+    def _polled(self) -> None:
+        self._show_sources()
+
+    @on(ResourcePane.Opened)
+    def _opened(self, event: ResourcePane.Opened) -> None:
+        if isinstance(event.pane, RunsPane):
+            self.push_screen(RunScreen(self.hub, event.key))
+        elif isinstance(event.pane, ModelsPane):
+            self.push_screen(ModelScreen(self.hub, event.key))
+
+    # -- actions ----------------------------------------------------------------------------
+
+    def _panes(self) -> list[ResourcePane[object]]:
+        return list(self.screen_stack[0].query(ResourcePane))
+
+    def action_refresh(self) -> None:
+        for pane in self._panes():
+            pane.poll_now()
+
+    def action_toggle_pause(self) -> None:
+        self.polling_paused = not self.polling_paused
+
+    def watch_polling_paused(self, paused: bool) -> None:
+        if self.is_mounted:
+            self._show_sources()
+            self.notify("Polling paused" if paused else "Polling resumed", timeout=2)
+
+    def action_keys(self) -> None:
+        if self.screen.query("HelpPanel"):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
+
+    def action_switch_env(self) -> None:
+        choices = {
+            name: (env.protected, env.read_only) for name, env in self.settings.environments.items()
+        }
+        self.push_screen(EnvironmentPicker(choices, self.hub.env_name), self._switch_to_chosen)
+
+    def _switch_to_chosen(self, name: str | None) -> None:
+        if name:
+            self.switch_environment(name)
+
+    @work(exclusive=True, group="switch-env")
+    async def switch_environment(self, name: str) -> None:
+        """Show environment `name` instead of the current one."""
+        if name == self.hub.env_name:
+            return
+        old = self.hub
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+        self.hub = Hub(self.settings, name, clock=self.clock)
+        self.sub_title = name
+        await self.recompose()
+        self._show_sources()
+        await old.aclose()
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Refresh", "Poll every pane now", self.action_refresh)
+        yield SystemCommand("Pause or resume polling", "Toggle polling", self.action_toggle_pause)
+        for name, env in self.settings.environments.items():
+            if name != self.hub.env_name:
+                kind = " (protected)" if env.protected else ""
+                yield SystemCommand(
+                    f"Switch to environment {name}",
+                    f"Show {name}{kind}",
+                    lambda name=name: self.switch_environment(name),  # type: ignore[misc]
+                )
+        for model in self.hub.env.models:
+            yield SystemCommand(
+                f"Open model {model}",
+                "Versions, aliases and stages",
+                lambda model=model: self.push_screen(ModelScreen(self.hub, model)),  # type: ignore[misc]
+            )
+
+    async def action_quit(self) -> None:
+        await self.hub.aclose()
+        self.exit()
+
+
+def make_app(
+    settings: Settings, env_name: str | None = None, *, clock: Callable[[], datetime] = utcnow
+) -> MlopsApp:
+    """The one app factory, shared by the CLI, the tests and the screenshots."""
+    return MlopsApp(settings, env_name, clock=clock)

@@ -1,0 +1,53 @@
+"""The top bar: which environment is active (a protected one unmistakably), and each source's health."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from rich.text import Text
+from textual.widgets import Static
+
+from mlops_tui import humanize
+from mlops_tui.domain import SourceState, SourceStatus
+
+__all__ = ["EnvBar"]
+
+STATE_STYLES = {
+    SourceState.OK: ("●", "green"),
+    SourceState.DEGRADED: ("●", "yellow"),
+    SourceState.DOWN: ("●", "bold red"),
+    SourceState.UNKNOWN: ("○", "dim"),
+}
+
+
+class EnvBar(Static):
+    """`mlops-tui  PRD · protected │ mlflow ● ok 2m  gitlab ○ …`; the protected badge is red."""
+
+    def __init__(self, env_name: str, *, protected: bool, read_only: bool) -> None:
+        super().__init__(id="env-bar")
+        self.env_name = env_name
+        self.protected = protected
+        self.read_only = read_only
+        self.set_class(protected, "-protected")
+
+    def show(self, statuses: Iterable[SourceStatus], now: datetime, *, paused: bool) -> None:
+        text = Text()
+        badge = f" {self.env_name.upper()} "
+        if self.protected:
+            badge += "· PROTECTED "
+        if self.read_only:
+            badge += "· READ-ONLY "
+        text.append(badge, style="bold reverse" if not self.protected else "bold white on red")
+        text.append("  ")
+        for status in statuses:
+            symbol, style = STATE_STYLES[status.state]
+            text.append(f"{status.name} ")
+            text.append(symbol, style=style)
+            text.append(f" {status.state.value}")
+            if status.last_success is not None and status.state is not SourceState.OK:
+                text.append(f" (data {humanize.age(status.last_success, now)})", style="dim")
+            text.append("   ")
+        if paused:
+            text.append("⏸ polling paused", style="bold yellow")
+        self.update(text)

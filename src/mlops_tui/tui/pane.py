@@ -1,0 +1,238 @@
+"""`ResourcePane`: a titled table fed by one hub query, polled then rescheduled, filterable, paged.
+
+Subclasses say what to fetch and how a row looks; this class owns everything else: the poll loop
+(the next poll is scheduled when the previous one ends, so a slow backend never piles polls up),
+pausing, the filter box, server-side paging, updating only the rows that changed, and showing a
+failure beside the last good data and its age.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar, Generic, TypeVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.timer import Timer
+from textual.widgets import DataTable, Input, Static
+
+from mlops_tui import humanize
+from mlops_tui.domain import Page
+from mlops_tui.errors import InvalidQuery, MlopsError
+from mlops_tui.hub import Hub
+
+__all__ = ["Cell", "ResourcePane", "Row"]
+
+T = TypeVar("T")
+Cell = str | Text
+
+
+@dataclass(frozen=True)
+class Row:
+    key: str
+    cells: tuple[Cell, ...]
+
+
+class ResourcePane(Vertical, Generic[T], can_focus=False):
+    """A pane listing one kind of resource from the hub."""
+
+    BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
+        Binding("slash", "filter", "Filter", id="filter", tooltip="Filter this pane"),
+        Binding("right_square_bracket", "page(1)", "Next page", id="next_page"),
+        Binding("left_square_bracket", "page(-1)", "Prev page", id="prev_page", show=False),
+    ]
+
+    title: ClassVar[str] = ""
+    filter_placeholder: ClassVar[str] = "filter"
+
+    class Opened(Message):
+        """The user chose a row (Enter)."""
+
+        def __init__(self, pane: ResourcePane[Any], key: str) -> None:
+            super().__init__()
+            self.pane = pane
+            self.key = key
+
+    class Polled(Message):
+        """A poll ended, well or not: the header refreshes the sources' status."""
+
+    def __init__(self, hub: Hub, *, interval: float, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.hub = hub
+        self.interval = interval
+        self.filter_text = ""
+        self._tokens: list[str | None] = [None]
+        self._next_token: str | None = None
+        self._keys: list[str] = []
+        self._cells: dict[str, tuple[Cell, ...]] = {}
+        self._columns: tuple[str, ...] = ()
+        self._timer: Timer | None = None
+        self._loaded_at: datetime | None = None
+
+    # -- what subclasses provide ------------------------------------------------------------
+
+    async def fetch(self, filter_text: str, page_token: str | None) -> Page[T]:
+        raise NotImplementedError
+
+    def columns_for(self, items: Sequence[T]) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    def row(self, item: T) -> Row:
+        raise NotImplementedError
+
+    # -- layout -----------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Input(placeholder=self.filter_placeholder, classes="pane-filter")
+        yield DataTable(cursor_type="row", zebra_stripes=True)
+        yield Static("loading…", classes="pane-status")
+
+    @property
+    def table(self) -> DataTable[Cell]:
+        return self.query_one(DataTable)
+
+    def on_mount(self) -> None:
+        self.border_title = self.title
+        # Let the first frame paint before the first poll starts importing and fetching.
+        self.call_after_refresh(self.poll_now)
+
+    # -- polling ----------------------------------------------------------------------------
+
+    @property
+    def paused(self) -> bool:
+        app: Any = self.app
+        return bool(getattr(app, "polling_paused", False)) or self.screen is not self.app.screen
+
+    def poll_now(self) -> None:
+        """Fetch at once (manual refresh, a new filter, another page)."""
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        self._poll()
+
+    def _scheduled(self) -> None:
+        self._timer = None
+        if self.paused:
+            self._reschedule()
+        else:
+            self._poll()
+
+    def _reschedule(self) -> None:
+        if self._timer is None and self.is_mounted:
+            self._timer = self.set_timer(self.interval, self._scheduled)
+
+    @work(exclusive=True, group="poll", exit_on_error=False)
+    async def _poll(self) -> None:
+        try:
+            page = await self.fetch(self.filter_text, self._tokens[-1])
+        except MlopsError as exc:
+            self._show_failure(exc)
+        else:
+            self._loaded_at = self.hub.clock()
+            self._next_token = page.next_token
+            self._apply(page.items)
+            self._show_status(None)
+        finally:
+            self.post_message(self.Polled())
+            self._reschedule()
+
+    # -- rendering --------------------------------------------------------------------------
+
+    def _apply(self, items: Sequence[T]) -> None:
+        table = self.table
+        columns = self.columns_for(items)
+        rows = [self.row(item) for item in items]
+        keys = [r.key for r in rows]
+        if columns != self._columns or keys != self._keys:
+            # Another set or order of rows: rebuild, keeping the cursor on the same row if it stays.
+            current = (
+                self._keys[table.cursor_row] if 0 <= table.cursor_row < len(self._keys) else None
+            )
+            table.clear(columns=columns != self._columns)
+            if columns != self._columns:
+                table.add_columns(*columns)
+            for r in rows:
+                table.add_row(*r.cells, key=r.key)
+            if current in keys:
+                table.move_cursor(row=keys.index(current))
+        else:
+            # The same rows: touch only the cells that changed, so an idle refresh draws nothing.
+            for r in rows:
+                old = self._cells.get(r.key, ())
+                for index, (before, after) in enumerate(zip(old, r.cells, strict=True)):
+                    if before != after:
+                        table.update_cell(r.key, columns[index], after)
+        self._columns, self._keys = columns, keys
+        self._cells = {r.key: r.cells for r in rows}
+
+    def _show_status(self, problem: str | None) -> None:
+        status = self.query_one(".pane-status", Static)
+        page = len(self._tokens)
+        parts = [f"{len(self._keys)} rows"]
+        if page > 1 or self._next_token:
+            parts.append(f"page {page}" + (" · ] next" if self._next_token else ""))
+        if self.filter_text:
+            parts.append(f"filter: {self.filter_text}")
+        status.set_class(problem is not None, "-error")
+        status.update(problem or " · ".join(parts))
+        self.border_subtitle = f"filter: {self.filter_text}" if self.filter_text else ""
+
+    def _show_failure(self, exc: MlopsError) -> None:
+        if isinstance(exc, InvalidQuery):
+            message = f"Filter rejected: {exc.reason}"
+        else:
+            age = humanize.age(self._loaded_at, self.hub.clock()) if self._loaded_at else None
+            kept = f" · showing data from {age}" if age else " · no data yet"
+            message = f"{exc.message}{kept}"
+        self._show_status(message)
+
+    # -- actions ----------------------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        box = self.query_one(Input)
+        box.value = self.filter_text
+        box.add_class("-open")
+        box.focus()
+
+    @on(Input.Submitted, ".pane-filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.filter_text = event.value.strip()
+        self._tokens = [None]
+        event.input.remove_class("-open")
+        self.table.focus()
+        self.poll_now()
+
+    def key_escape(self) -> None:
+        box = self.query_one(Input)
+        if box.has_class("-open"):
+            box.remove_class("-open")
+            self.table.focus()
+
+    def action_page(self, step: int) -> None:
+        if step > 0 and self._next_token:
+            self._tokens.append(self._next_token)
+        elif step < 0 and len(self._tokens) > 1:
+            self._tokens.pop()
+        else:
+            return
+        self.poll_now()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "page":
+            step = parameters[0] if parameters else 1
+            possible = bool(self._next_token) if step == 1 else len(self._tokens) > 1
+            return True if possible else None
+        return True
+
+    @on(DataTable.RowSelected)
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        if event.row_key.value is not None:
+            self.post_message(self.Opened(self, event.row_key.value))

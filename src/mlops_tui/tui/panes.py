@@ -1,0 +1,114 @@
+"""The dashboard's panes: Runs and Models over MLflow, and the panes of sources not yet configured."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Static
+
+from mlops_tui import humanize
+from mlops_tui.domain import Page, RegisteredModel, Run
+from mlops_tui.tui.pane import ResourcePane, Row
+
+__all__ = ["ModelsPane", "NotConfiguredPane", "RunsPane", "status_text"]
+
+STATUS_STYLES = {
+    "FINISHED": "green",
+    "RUNNING": "bold cyan",
+    "SCHEDULED": "cyan",
+    "FAILED": "bold red",
+    "KILLED": "yellow",
+}
+
+
+def status_text(status: str) -> Text:
+    return Text(status.lower(), style=STATUS_STYLES.get(status.upper(), ""))
+
+
+class RunsPane(ResourcePane[Run]):
+    """Recent runs of the experiments of interest, newest first, one server page at a time."""
+
+    title = "Runs"
+    _metric_keys: tuple[str, ...] = ()
+    filter_placeholder = "MLflow filter, e.g. metrics.val_auc > 0.8 and params.algorithm = 'xgb'"
+
+    async def fetch(self, filter_text: str, page_token: str | None) -> Page[Run]:
+        return await self.hub.runs(filter_text, page_token=page_token)
+
+    def metric_columns(self, items: Sequence[Run]) -> tuple[str, ...]:
+        configured = self.hub.env.mlflow.key_metrics if self.hub.env.mlflow else []
+        if configured:
+            return tuple(configured)
+        counts = Counter(key for run in items for key in run.metrics)
+        ranked = sorted(counts, key=lambda key: (-counts[key], key))
+        return tuple(ranked[:3])
+
+    def columns_for(self, items: Sequence[Run]) -> tuple[str, ...]:
+        self._metric_keys = self.metric_columns(items)
+        return ("Run", "Status", "Started", "Duration", *self._metric_keys, "Experiment", "User")
+
+    def row(self, item: Run) -> Row:
+        metrics = self._metric_keys
+        return Row(
+            item.id,
+            (
+                item.name,
+                status_text(item.status),
+                humanize.age(item.start_time, self.hub.clock()),
+                humanize.duration(item.duration),
+                *(humanize.metric(item.metrics.get(key)) for key in metrics),
+                self.hub.experiment_name(item.experiment_id),
+                item.user or "",
+            ),
+        )
+
+
+class ModelsPane(ResourcePane[RegisteredModel]):
+    """Registered models with their aliases (or stages) and latest version."""
+
+    title = "Models"
+    filter_placeholder = "part of a model name, or name LIKE 'ch%'"
+
+    async def fetch(self, filter_text: str, page_token: str | None) -> Page[RegisteredModel]:
+        return await self.hub.models(filter_text, page_token=page_token)
+
+    def columns_for(self, items: Sequence[RegisteredModel]) -> tuple[str, ...]:
+        return ("Model", "Aliases / stages", "Latest", "Updated")
+
+    def row(self, item: RegisteredModel) -> Row:
+        labels = Text()
+        for alias, version in sorted(item.aliases.items()):
+            labels.append(f"{alias}", style="bold green" if alias == "champion" else "cyan")
+            labels.append(f" v{version}  ")
+        for stage, version in item.stages().items():
+            labels.append(stage, style="bold green" if stage == "Production" else "yellow")
+            labels.append(f" v{version}  ")
+        labels.rstrip()
+        return Row(
+            item.name,
+            (
+                item.name,
+                labels,
+                f"v{item.latest_version}" if item.latest_version else "",
+                humanize.age(item.updated, self.hub.clock()),
+            ),
+        )
+
+
+class NotConfiguredPane(Vertical):
+    """A pane whose source this environment does not configure, with the hint to configure it."""
+
+    def __init__(self, title: str, hint: str, *, id: str | None = None) -> None:
+        super().__init__(id=id, classes="not-configured")
+        self.pane_title = title
+        self.hint = hint
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"[b]{self.pane_title}: not configured[/b]\n\n{self.hint}", markup=True)
+
+    def on_mount(self) -> None:
+        self.border_title = self.pane_title

@@ -1,0 +1,255 @@
+"""Detail screens and modals pushed over the dashboard."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import DataTable, Footer, OptionList, Sparkline, Static
+from textual.widgets.option_list import Option
+
+from mlops_tui import humanize
+from mlops_tui.domain import ModelVersion
+from mlops_tui.errors import MlopsError
+from mlops_tui.hub import Hub, RunDetail
+from mlops_tui.tui.panes import status_text
+
+__all__ = ["EnvironmentPicker", "ModelScreen", "RunScreen"]
+
+
+def _table(*columns: str, id: str | None = None) -> DataTable[Any]:
+    table: DataTable[Any] = DataTable(cursor_type="row", zebra_stripes=True, id=id)
+    table.add_columns(*columns)
+    table.loading = True
+    return table
+
+
+class DetailScreen(Screen[None]):
+    """A screen that loads once on open (and on `r`), shows a failure in its title line."""
+
+    BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
+        Binding("escape,backspace", "app.pop_screen", "Back", id="back"),
+        Binding("r", "reload", "Reload", id="reload"),
+    ]
+
+    def __init__(self, hub: Hub) -> None:
+        super().__init__()
+        self.hub = hub
+
+    def on_mount(self) -> None:
+        self.load()
+
+    def action_reload(self) -> None:
+        self.load()
+
+    def load(self) -> None:
+        raise NotImplementedError
+
+    def show_error(self, exc: MlopsError) -> None:
+        self.query_one(".detail-title", Static).update(Text(exc.message, style="bold red"))
+        for table in self.query(DataTable):
+            table.loading = False
+
+
+class RunScreen(DetailScreen):
+    """A run: parameters, metrics with their history as a chart, tags, the versions made from it."""
+
+    def __init__(self, hub: Hub, run_id: str) -> None:
+        super().__init__(hub)
+        self.run_id = run_id
+        self.detail: RunDetail | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"Run {self.run_id}", classes="detail-title")
+        with Horizontal():
+            with Vertical(classes="column"):
+                yield _table("Parameter", "Value", id="params")
+                yield _table("Tag", "Value", id="tags")
+            with Vertical(classes="column"):
+                yield _table("Metric", "Last", "Min", "Max", "Steps", id="metrics")
+                yield Static("", id="chart-label")
+                yield Sparkline([], id="chart")
+                yield _table("Model", "Version", "Aliases", "Stage", id="versions")
+        yield Footer()
+
+    @work(exclusive=True, group="detail", exit_on_error=False)
+    async def load(self) -> None:
+        try:
+            detail = await self.hub.run_detail(self.run_id)
+        except MlopsError as exc:
+            self.show_error(exc)
+            return
+        self.detail = detail
+        run = detail.run
+        title = Text.assemble(
+            (run.name, "bold"),
+            f"  {detail.experiment}  ",
+            status_text(run.status),
+            f"  started {humanize.timestamp(run.start_time)} UTC",
+            f"  took {humanize.duration(run.duration)}" if run.duration else "",
+            f"  by {run.user}" if run.user else "",
+            (f"  {run.id}", "dim"),
+        )
+        self.query_one(".detail-title", Static).update(title)
+        self._fill("#params", sorted(run.params.items()))
+        self._fill("#tags", sorted(run.tags.items()))
+        rows = []
+        for key, value in sorted(run.metrics.items()):
+            values = [p.value for p in detail.history.get(key, ())] or [value]
+            rows.append(
+                (
+                    key,
+                    humanize.metric(value),
+                    humanize.metric(min(values)),
+                    humanize.metric(max(values)),
+                    str(len(values)),
+                )
+            )
+        self._fill("#metrics", rows, keys=[r[0] for r in rows])
+        self._fill(
+            "#versions",
+            [(v.name, v.version, ", ".join(v.aliases), v.stage) for v in detail.versions],
+            keys=[f"{v.name}/{v.version}" for v in detail.versions],
+        )
+        if rows:
+            self._chart(rows[0][0])
+
+    def _fill(
+        self, selector: str, rows: list[tuple[str, ...]], keys: list[str] | None = None
+    ) -> None:
+        table = self.query_one(selector, DataTable)
+        table.clear()
+        for index, row in enumerate(rows):
+            table.add_row(*row, key=keys[index] if keys else None)
+        table.loading = False
+
+    def _chart(self, key: str) -> None:
+        if self.detail is None:
+            return
+        points = self.detail.history.get(key, [])
+        values = [p.value for p in points]
+        self.query_one("#chart", Sparkline).data = values
+        label = f"{key} over {len(values)} steps"
+        if values:
+            label += f": {humanize.metric(values[0])} → {humanize.metric(values[-1])}"
+        self.query_one("#chart-label", Static).update(Text(label, style="bold"))
+
+    @on(DataTable.RowHighlighted, "#metrics")
+    def _metric_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key.value:
+            self._chart(event.row_key.value)
+
+    @on(DataTable.RowSelected, "#versions")
+    def _version_selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value:
+            name = event.row_key.value.split("/", 1)[0]
+            self.app.push_screen(ModelScreen(self.hub, name))
+
+
+class ModelScreen(DetailScreen):
+    """A registered model's versions: aliases, stages, tags and source run; Enter opens the run."""
+
+    def __init__(self, hub: Hub, name: str) -> None:
+        super().__init__(hub)
+        self.model_name = name
+        self.versions: list[ModelVersion] = []
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"Model {self.model_name}", classes="detail-title")
+        yield _table(
+            "Version", "Aliases", "Stage", "Status", "Created", "Run", "Tags", id="model-versions"
+        )
+        with VerticalScroll(id="version-detail"):
+            yield Static("", id="version-text")
+        yield Footer()
+
+    @work(exclusive=True, group="detail", exit_on_error=False)
+    async def load(self) -> None:
+        try:
+            model, versions = await self.hub.model(self.model_name)
+        except MlopsError as exc:
+            self.show_error(exc)
+            return
+        self.versions = versions
+        labels = "  ".join(f"{a}→v{v}" for a, v in sorted(model.aliases.items()))
+        stages = "  ".join(f"{s}→v{v}" for s, v in model.stages().items())
+        self.query_one(".detail-title", Static).update(
+            Text.assemble(
+                (model.name, "bold"),
+                f"  {model.description}" if model.description else "",
+                (f"  {labels}", "green") if labels else "",
+                (f"  {stages}", "yellow") if stages else "",
+            )
+        )
+        table = self.query_one("#model-versions", DataTable)
+        table.clear()
+        now = self.hub.clock()
+        for v in versions:
+            table.add_row(
+                f"v{v.version}",
+                Text(
+                    ", ".join(v.aliases), style="bold green" if "champion" in v.aliases else "cyan"
+                ),
+                v.stage if v.stage != "None" else "",
+                v.status.lower(),
+                humanize.age(v.created, now),
+                (v.run_id or "")[:12],
+                " ".join(f"{k}={val}" for k, val in sorted(v.tags.items())),
+                key=v.version,
+            )
+        table.loading = False
+
+    @on(DataTable.RowHighlighted, "#model-versions")
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        version = next((v for v in self.versions if v.version == event.row_key.value), None)
+        if version is None:
+            return
+        lines = [
+            f"[b]v{version.version}[/b]  {version.description}",
+            f"source  {version.source or ''}",
+            f"run     {version.run_id or '(none)'}   [dim]enter: open the run[/dim]",
+        ]
+        self.query_one("#version-text", Static).update("\n".join(lines))
+
+    @on(DataTable.RowSelected, "#model-versions")
+    def _selected(self, event: DataTable.RowSelected) -> None:
+        version = next((v for v in self.versions if v.version == event.row_key.value), None)
+        if version is not None and version.run_id:
+            self.app.push_screen(RunScreen(self.hub, version.run_id))
+
+
+class EnvironmentPicker(ModalScreen[str | None]):
+    """Choose the environment to switch to."""
+
+    BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
+        Binding("escape", "dismiss(None)", "Cancel", id="cancel"),
+    ]
+
+    def __init__(self, environments: dict[str, tuple[bool, bool]], current: str) -> None:
+        super().__init__()
+        self.environments = environments
+        self.current = current
+
+    def compose(self) -> ComposeResult:
+        options = []
+        for name, (protected, read_only) in self.environments.items():
+            label = Text(name, style="bold red" if protected else "bold")
+            if protected:
+                label.append("  protected", style="red")
+            if read_only:
+                label.append("  read-only", style="yellow")
+            if name == self.current:
+                label.append("  (current)", style="dim")
+            options.append(Option(label, id=name))
+        with Vertical(id="picker"):
+            yield Static("[b]Switch environment[/b]", markup=True)
+            yield OptionList(*options)
+
+    @on(OptionList.OptionSelected)
+    def _chosen(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
