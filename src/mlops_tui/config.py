@@ -195,8 +195,7 @@ def parse_settings(raw: dict[str, Any], path: Path | None = None) -> Settings:
     default_env = top.default_env or next(iter(environments))
     if default_env not in environments:
         raise ConfigError(
-            f"names {default_env!r}, which is not among the environments "
-            f"({', '.join(environments)})",
+            f"names {default_env!r}, which is not among the environments ({', '.join(environments)})",
             path=where,
             key="default_env",
         )
@@ -304,7 +303,5 @@ def redacted(settings: Settings) -> dict[str, Any]:
         "operator": settings.operator,
         "theme": settings.theme,
         "keymap": settings.keymap or {},
-        "environments": {
-            name: msgspec.to_builtins(env) for name, env in settings.environments.items()
-        },
+        "environments": {name: msgspec.to_builtins(env) for name, env in settings.environments.items()},
     }

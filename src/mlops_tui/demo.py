@@ -98,10 +98,11 @@ def seed(settings: MlflowSettings, *, now: datetime | None = None) -> SeedReport
     """
     from mlflow.tracking import MlflowClient
 
+    from mlops_tui.sources.mlflow import quiet_mlflow
+
+    quiet_mlflow()
     if settings.tracking_uri.startswith("sqlite:///"):
-        Path(settings.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(
-            parents=True, exist_ok=True
-        )
+        Path(settings.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
     first = client.get_experiment_by_name(DEMO_MODELS[0].experiment)
     if first is not None:
@@ -119,9 +120,7 @@ def seed(settings: MlflowSettings, *, now: datetime | None = None) -> SeedReport
             tags={"team": "ml-platform", "model": plan.model},
         )
         experiment_ids.append(experiment_id)
-        run_ids = [
-            _seed_run(client, experiment_id, plan, index, now, rng) for index in range(plan.runs)
-        ]
+        run_ids = [_seed_run(client, experiment_id, plan, index, now, rng) for index in range(plan.runs)]
         runs += len(run_ids)
         versions += _seed_registry(client, plan, run_ids, now)
     client.set_experiment_tag(experiment_ids[0], MARKER_TAG, "complete")
@@ -184,9 +183,7 @@ def _seed_run(
         progress = 1 - math.exp(-(step + 1) / 5)
         train_loss = 0.7 * (1 - progress) + 0.15 + rng.uniform(-0.01, 0.01)
         metrics.append(Metric("train_loss", round(train_loss, 4), t, step))
-        metrics.append(
-            Metric("val_loss", round(train_loss + 0.04 + 0.03 * rng.random(), 4), t, step)
-        )
+        metrics.append(Metric("val_loss", round(train_loss + 0.04 + 0.03 * rng.random(), 4), t, step))
         if plan.score == "val_auc":
             value = 0.62 + 0.28 * progress * quality + rng.uniform(-0.004, 0.004)
         else:
@@ -231,9 +228,7 @@ def _seed_registry(client: Any, plan: _ModelPlan, run_ids: list[str], now: datet
             source=f"{client.get_run(run_id).info.artifact_uri}/model",
             run_id=run_id,
             tags={
-                "validation_status": "failed"
-                if number == 1 and plan.model == "fraud"
-                else "passed",
+                "validation_status": "failed" if number == 1 and plan.model == "fraud" else "passed",
                 "trained_by": "gitlab-ci",
             },
             description=f"Version {number} of {plan.model}.",

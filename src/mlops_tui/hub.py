@@ -93,9 +93,7 @@ class Hub:
             self.statuses[source] = replace(status, state=SourceState.DOWN, last_error=exc.reason)
             raise
         except BackendError as exc:
-            self.statuses[source] = replace(
-                status, state=SourceState.DEGRADED, last_error=exc.reason
-            )
+            self.statuses[source] = replace(status, state=SourceState.DEGRADED, last_error=exc.reason)
             raise
         self.statuses[source] = replace(
             status, state=SourceState.OK, last_error=None, last_success=self.clock()
@@ -161,9 +159,7 @@ class Hub:
 
     # -- registry ---------------------------------------------------------------------------
 
-    async def models(
-        self, name_filter: str = "", *, page_token: str | None = None
-    ) -> Page[RegisteredModel]:
+    async def models(self, name_filter: str = "", *, page_token: str | None = None) -> Page[RegisteredModel]:
         """Registered models: the environment's models of interest, else one page of the registry.
 
         `name_filter` is a substring of the name (`LIKE` on the server), or a full registry filter
@@ -178,9 +174,7 @@ class Hub:
         size = self.env.mlflow.page_size if self.env.mlflow else 100
         return await self._track(
             "mlflow",
-            self.tracking.search_models(
-                _model_filter(name_filter), max_results=size, page_token=page_token
-            ),
+            self.tracking.search_models(_model_filter(name_filter), max_results=size, page_token=page_token),
         )
 
     async def model(self, name: str) -> tuple[RegisteredModel, list[ModelVersion]]:
@@ -190,9 +184,7 @@ class Hub:
             NotFound: no such model.
         """
         model = await self._track("mlflow", self.tracking.get_model(name))
-        versions = await self._track(
-            "mlflow", self.tracking.search_versions(f"name='{_quote(name)}'")
-        )
+        versions = await self._track("mlflow", self.tracking.search_versions(f"name='{_quote(name)}'"))
         return model, versions
 
     async def aclose(self) -> None:

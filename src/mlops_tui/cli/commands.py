@@ -34,9 +34,9 @@ def _common(command: F) -> F:
     """`--env`, `--config` and `--json` on every leaf command, overriding the root's."""
     command = click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")(command)
     command = click.option("--env", "env", metavar="NAME", help="Environment to use.")(command)
-    command = click.option(
-        "--config", "config", type=click.Path(dir_okay=False), help="Config file to use."
-    )(command)
+    command = click.option("--config", "config", type=click.Path(dir_okay=False), help="Config file to use.")(
+        command
+    )
     return command
 
 
@@ -45,7 +45,7 @@ def _with_hub(run: Callable[..., Awaitable[T]]) -> Callable[..., T]:
 
     @functools.wraps(run)
     @click.pass_context
-    def command(ctx: click.Context, config: str | None, env: str | None, **kwargs: Any) -> T:
+    def command(ctx: click.Context, /, config: str | None, env: str | None, **kwargs: Any) -> T:
         root_options = ctx.find_root().params
         settings = load_settings(config or root_options.get("config"))
         hub = Hub(settings, env or root_options.get("env"))
@@ -93,7 +93,6 @@ def _open_tui(settings: Any, env: str | None) -> None:
 @click.option("--reset", is_flag=True, help="Delete the local store first and start over.")
 def demo(seed_only: bool, reset: bool) -> None:
     """Fill the built-in `local` environment with demo data, then open the TUI on it."""
-    import logging
     import warnings
 
     from mlops_tui import demo as demo_data
@@ -103,7 +102,6 @@ def demo(seed_only: bool, reset: bool) -> None:
     assert mlflow_settings is not None
     if reset:
         demo_data.reset_store(mlflow_settings)
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         report = demo_data.seed(mlflow_settings)
@@ -203,18 +201,14 @@ def runs() -> None:
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 50_000))
 @_common
 @_with_hub
-async def runs_list(
-    hub: Hub, experiment: str | None, filter_string: str, limit: int, as_json: bool
-) -> None:
+async def runs_list(hub: Hub, experiment: str | None, filter_string: str, limit: int, as_json: bool) -> None:
     """Recent runs, newest first."""
     page = await hub.runs(filter_string, experiment=experiment, max_results=limit)
     if as_json:
         render.emit_json(
             {
                 "environment": hub.env_name,
-                "runs": [
-                    render.run_json(r, hub.experiment_name(r.experiment_id)) for r in page.items
-                ],
+                "runs": [render.run_json(r, hub.experiment_name(r.experiment_id)) for r in page.items],
                 "next_page_token": page.next_token,
             }
         )

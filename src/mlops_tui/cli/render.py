@@ -81,9 +81,7 @@ def model_json(model: RegisteredModel) -> dict[str, Any]:
 def run_detail_json(detail: RunDetail) -> dict[str, Any]:
     return {
         "run": run_json(detail.run, detail.experiment),
-        "metric_history": {
-            key: [_point_json(p) for p in points] for key, points in detail.history.items()
-        },
+        "metric_history": {key: [_point_json(p) for p in points] for key, points in detail.history.items()},
         "model_versions": [version_json(v) for v in detail.versions],
     }
 
@@ -93,9 +91,7 @@ def emit_json(data: Mapping[str, Any]) -> None:
     sys.stdout.write("\n")
 
 
-def emit_table(
-    columns: Sequence[str], rows: Iterable[Sequence[str]], *, title: str | None = None
-) -> None:
+def emit_table(columns: Sequence[str], rows: Iterable[Sequence[str]], *, title: str | None = None) -> None:
     # Rich is imported here only: JSON output, the common case in scripts, never pays for it.
     from rich.console import Console
     from rich.table import Table

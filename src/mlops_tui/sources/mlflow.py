@@ -12,6 +12,7 @@ transports chosen by the tracking URI:
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
@@ -31,7 +32,7 @@ from mlops_tui.errors import (
 )
 from mlops_tui.sources.base import TrackingSource
 
-__all__ = ["HttpTransport", "MlflowSource", "StoreTransport", "Transport", "open_mlflow"]
+__all__ = ["HttpTransport", "MlflowSource", "StoreTransport", "Transport", "open_mlflow", "quiet_mlflow"]
 
 SOURCE = "mlflow"
 Json = dict[str, Any]
@@ -60,9 +61,7 @@ class Transport(ABC):
 class HttpTransport(Transport):
     """The MLflow REST API (`/api/2.0/mlflow/...`) over httpx."""
 
-    def __init__(
-        self, settings: MlflowSettings, *, transport: httpx.AsyncBaseTransport | None = None
-    ):
+    def __init__(self, settings: MlflowSettings, *, transport: httpx.AsyncBaseTransport | None = None):
         headers: dict[str, str] = {}
         auth: tuple[str, str] | None = None
         token = resolve_secret(settings.token_env, settings.token_command)
@@ -113,9 +112,7 @@ class HttpTransport(Transport):
                 "check token_env or username_env/password_env",
             )
         if response.status_code in (502, 503, 504):
-            raise BackendUnreachable(
-                SOURCE, f"{self._url} is unavailable (HTTP {response.status_code})"
-            )
+            raise BackendUnreachable(SOURCE, f"{self._url} is unavailable (HTTP {response.status_code})")
         if isinstance(body, dict) and "error_code" in body:
             raise _error_for(str(body["error_code"]), str(body.get("message", "")))
         raise BackendError(SOURCE, f"HTTP {response.status_code} from {response.request.url.path}")
@@ -124,8 +121,8 @@ class HttpTransport(Transport):
         await self._client.aclose()
 
 
-def _query_params(payload: Json) -> list[tuple[str, str]]:
-    params: list[tuple[str, str]] = []
+def _query_params(payload: Json) -> list[tuple[str, str | int | float | bool | None]]:
+    params: list[tuple[str, str | int | float | bool | None]] = []
     for key, value in payload.items():
         for item in value if isinstance(value, list) else [value]:
             if item is not None:
@@ -153,6 +150,7 @@ class StoreTransport(Transport):
                 # the first time this environment's store is read, never by commands that skip it.
                 from mlflow.tracking import MlflowClient
 
+                quiet_mlflow()
                 self._client = MlflowClient(tracking_uri=self._settings.tracking_uri)
             return self._client
 
@@ -182,6 +180,13 @@ class StoreTransport(Transport):
             raise
 
 
+def quiet_mlflow() -> None:
+    """MLflow logs INFO lines to stderr when it opens a store: they would draw over the TUI and
+    clutter the diagnostics of headless commands. Called after MLflow is imported, since importing
+    it sets its own level."""
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+
+
 def _proto(entity: Any) -> Json:
     from google.protobuf.json_format import MessageToDict
 
@@ -203,12 +208,7 @@ def _view_type() -> Any:
 def _get_experiment_by_name(client: Any, p: Json) -> Json:
     experiment = client.get_experiment_by_name(p["experiment_name"])
     if experiment is None:
-        from mlflow.exceptions import MlflowException
-
-        raise MlflowException(
-            f"Could not find experiment with name '{p['experiment_name']}'",
-            error_code="RESOURCE_DOES_NOT_EXIST",
-        )
+        raise NotFound(SOURCE, f"Could not find experiment with name '{p['experiment_name']}'")
     return {"experiment": _proto(experiment)}
 
 
@@ -376,9 +376,7 @@ class MlflowSource(TrackingSource):
         if page_token:
             payload["page_token"] = page_token
         answer = await self.transport.call("POST", "runs/search", payload)
-        return Page(
-            tuple(_run(r) for r in answer.get("runs", ())), answer.get("next_page_token") or None
-        )
+        return Page(tuple(_run(r) for r in answer.get("runs", ())), answer.get("next_page_token") or None)
 
     async def get_run(self, run_id: str) -> Run:
         answer = await self.transport.call("GET", "runs/get", {"run_id": run_id})

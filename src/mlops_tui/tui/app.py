@@ -40,7 +40,7 @@ class MlopsApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "mlops-tui"
     AUTO_FOCUS = "#runs DataTable"
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (110, "-wide")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
     BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
         Binding("q", "quit", "Quit", id="quit"),
         Binding("question_mark", "keys", "Keys", id="help", tooltip="Show every key"),
@@ -49,7 +49,7 @@ class MlopsApp(App[None]):
         Binding("space", "toggle_pause", "Pause", id="pause", tooltip="Pause or resume polling"),
     ]
 
-    polling_paused: reactive[bool] = reactive(False)
+    polling_paused: reactive[bool] = reactive(False, init=False)
 
     def __init__(
         self,
@@ -77,9 +77,7 @@ class MlopsApp(App[None]):
                 yield ModelsPane(self.hub, interval=interval, id="models")
             else:
                 yield NotConfiguredPane("Runs", "No [mlflow] table in this environment.", id="runs")
-                yield NotConfiguredPane(
-                    "Models", "No [mlflow] table in this environment.", id="models"
-                )
+                yield NotConfiguredPane("Models", "No [mlflow] table in this environment.", id="models")
             yield NotConfiguredPane("Pipelines", PIPELINES_HINT, id="pipelines")
             yield NotConfiguredPane("Alerts", ALERTS_HINT, id="alerts")
         yield Footer()
@@ -122,9 +120,8 @@ class MlopsApp(App[None]):
         self.polling_paused = not self.polling_paused
 
     def watch_polling_paused(self, paused: bool) -> None:
-        if self.is_mounted:
-            self._show_sources()
-            self.notify("Polling paused" if paused else "Polling resumed", timeout=2)
+        self._show_sources()
+        self.notify("Polling paused" if paused else "Polling resumed", timeout=2)
 
     def action_keys(self) -> None:
         if self.screen.query("HelpPanel"):
@@ -133,9 +130,7 @@ class MlopsApp(App[None]):
             self.action_show_help_panel()
 
     def action_switch_env(self) -> None:
-        choices = {
-            name: (env.protected, env.read_only) for name, env in self.settings.environments.items()
-        }
+        choices = {name: (env.protected, env.read_only) for name, env in self.settings.environments.items()}
         self.push_screen(EnvironmentPicker(choices, self.hub.env_name), self._switch_to_chosen)
 
     def _switch_to_chosen(self, name: str | None) -> None:
@@ -166,13 +161,13 @@ class MlopsApp(App[None]):
                 yield SystemCommand(
                     f"Switch to environment {name}",
                     f"Show {name}{kind}",
-                    lambda name=name: self.switch_environment(name),  # type: ignore[misc]
+                    lambda name=name: self.switch_environment(name),
                 )
         for model in self.hub.env.models:
             yield SystemCommand(
                 f"Open model {model}",
                 "Versions, aliases and stages",
-                lambda model=model: self.push_screen(ModelScreen(self.hub, model)),  # type: ignore[misc]
+                lambda model=model: self.push_screen(ModelScreen(self.hub, model)),
             )
 
     async def action_quit(self) -> None:

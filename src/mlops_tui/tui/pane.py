@@ -151,9 +151,7 @@ class ResourcePane(Vertical, Generic[T], can_focus=False):
         keys = [r.key for r in rows]
         if columns != self._columns or keys != self._keys:
             # Another set or order of rows: rebuild, keeping the cursor on the same row if it stays.
-            current = (
-                self._keys[table.cursor_row] if 0 <= table.cursor_row < len(self._keys) else None
-            )
+            current = self._keys[table.cursor_row] if 0 <= table.cursor_row < len(self._keys) else None
             table.clear(columns=columns != self._columns)
             if columns != self._columns:
                 table.add_columns(*columns)

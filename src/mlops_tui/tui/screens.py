@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -47,7 +48,15 @@ class DetailScreen(Screen[None]):
     def action_reload(self) -> None:
         self.load()
 
-    def load(self) -> None:
+    @work(exclusive=True, group="detail", exit_on_error=False)
+    async def load(self) -> None:
+        try:
+            await self.show()
+        except MlopsError as exc:
+            self.show_error(exc)
+
+    async def show(self) -> None:
+        """Fetch through the hub and fill the screen. Raises: MlopsError."""
         raise NotImplementedError
 
     def show_error(self, exc: MlopsError) -> None:
@@ -77,13 +86,8 @@ class RunScreen(DetailScreen):
                 yield _table("Model", "Version", "Aliases", "Stage", id="versions")
         yield Footer()
 
-    @work(exclusive=True, group="detail", exit_on_error=False)
-    async def load(self) -> None:
-        try:
-            detail = await self.hub.run_detail(self.run_id)
-        except MlopsError as exc:
-            self.show_error(exc)
-            return
+    async def show(self) -> None:
+        detail = await self.hub.run_detail(self.run_id)
         self.detail = detail
         run = detail.run
         title = Text.assemble(
@@ -119,9 +123,7 @@ class RunScreen(DetailScreen):
         if rows:
             self._chart(rows[0][0])
 
-    def _fill(
-        self, selector: str, rows: list[tuple[str, ...]], keys: list[str] | None = None
-    ) -> None:
+    def _fill(self, selector: str, rows: Sequence[Sequence[str]], keys: Sequence[str] | None = None) -> None:
         table = self.query_one(selector, DataTable)
         table.clear()
         for index, row in enumerate(rows):
@@ -161,20 +163,13 @@ class ModelScreen(DetailScreen):
 
     def compose(self) -> ComposeResult:
         yield Static(f"Model {self.model_name}", classes="detail-title")
-        yield _table(
-            "Version", "Aliases", "Stage", "Status", "Created", "Run", "Tags", id="model-versions"
-        )
+        yield _table("Version", "Aliases", "Stage", "Status", "Created", "Run", "Tags", id="model-versions")
         with VerticalScroll(id="version-detail"):
             yield Static("", id="version-text")
         yield Footer()
 
-    @work(exclusive=True, group="detail", exit_on_error=False)
-    async def load(self) -> None:
-        try:
-            model, versions = await self.hub.model(self.model_name)
-        except MlopsError as exc:
-            self.show_error(exc)
-            return
+    async def show(self) -> None:
+        model, versions = await self.hub.model(self.model_name)
         self.versions = versions
         labels = "  ".join(f"{a}→v{v}" for a, v in sorted(model.aliases.items()))
         stages = "  ".join(f"{s}→v{v}" for s, v in model.stages().items())
@@ -192,9 +187,7 @@ class ModelScreen(DetailScreen):
         for v in versions:
             table.add_row(
                 f"v{v.version}",
-                Text(
-                    ", ".join(v.aliases), style="bold green" if "champion" in v.aliases else "cyan"
-                ),
+                Text(", ".join(v.aliases), style="bold green" if "champion" in v.aliases else "cyan"),
                 v.stage if v.stage != "None" else "",
                 v.status.lower(),
                 humanize.age(v.created, now),
