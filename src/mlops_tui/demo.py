@@ -141,8 +141,13 @@ def _seed_run(
     from mlflow.entities import Metric, Param, RunTag
 
     algorithm = plan.algorithms[index % len(plan.algorithms)]
-    # Oldest first, one every ~18 hours, the newest a couple of hours ago.
-    start = now - timedelta(hours=2 + 18 * (plan.runs - 1 - index) + rng.randint(0, 5))
+    # Oldest first, one every ~18 hours, the newest a couple of hours ago; each model on its own
+    # second so that no two runs tie on start time (listings would order ties arbitrarily).
+    start = now - timedelta(
+        hours=2 + 18 * (plan.runs - 1 - index),
+        minutes=rng.randint(0, 300),
+        seconds=DEMO_MODELS.index(plan) * 13,
+    )
     duration = timedelta(seconds=rng.randint(90, 1500))
     commit = f"{rng.getrandbits(160):040x}"
     pipeline_id = 41000 + index * 7 + len(plan.model)

@@ -39,7 +39,7 @@ class MlopsApp(App[None]):
 
     CSS_PATH = "app.tcss"
     TITLE = "mlops-tui"
-    AUTO_FOCUS = "#runs DataTable"
+    AUTO_FOCUS = "DataTable"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
     BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
         Binding("q", "quit", "Quit", id="quit"),

@@ -26,7 +26,6 @@ __all__ = ["EnvironmentPicker", "ModelScreen", "RunScreen"]
 def _table(*columns: str, id: str | None = None) -> DataTable[Any]:
     table: DataTable[Any] = DataTable(cursor_type="row", zebra_stripes=True, id=id)
     table.add_columns(*columns)
-    table.loading = True
     return table
 
 
@@ -61,8 +60,6 @@ class DetailScreen(Screen[None]):
 
     def show_error(self, exc: MlopsError) -> None:
         self.query_one(".detail-title", Static).update(Text(exc.message, style="bold red"))
-        for table in self.query(DataTable):
-            table.loading = False
 
 
 class RunScreen(DetailScreen):
@@ -74,7 +71,7 @@ class RunScreen(DetailScreen):
         self.detail: RunDetail | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(f"Run {self.run_id}", classes="detail-title")
+        yield Static(f"Run {self.run_id}: loading…", classes="detail-title")
         with Horizontal():
             with Vertical(classes="column"):
                 yield _table("Parameter", "Value", id="params")
@@ -128,7 +125,6 @@ class RunScreen(DetailScreen):
         table.clear()
         for index, row in enumerate(rows):
             table.add_row(*row, key=keys[index] if keys else None)
-        table.loading = False
 
     def _chart(self, key: str) -> None:
         if self.detail is None:
@@ -162,7 +158,7 @@ class ModelScreen(DetailScreen):
         self.versions: list[ModelVersion] = []
 
     def compose(self) -> ComposeResult:
-        yield Static(f"Model {self.model_name}", classes="detail-title")
+        yield Static(f"Model {self.model_name}: loading…", classes="detail-title")
         yield _table("Version", "Aliases", "Stage", "Status", "Created", "Run", "Tags", id="model-versions")
         with VerticalScroll(id="version-detail"):
             yield Static("", id="version-text")
@@ -195,7 +191,6 @@ class ModelScreen(DetailScreen):
                 " ".join(f"{k}={val}" for k, val in sorted(v.tags.items())),
                 key=v.version,
             )
-        table.loading = False
 
     @on(DataTable.RowHighlighted, "#model-versions")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -218,6 +213,8 @@ class ModelScreen(DetailScreen):
 
 class EnvironmentPicker(ModalScreen[str | None]):
     """Choose the environment to switch to."""
+
+    AUTO_FOCUS = "OptionList"
 
     BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
         Binding("escape", "dismiss(None)", "Cancel", id="cancel"),
@@ -242,6 +239,10 @@ class EnvironmentPicker(ModalScreen[str | None]):
         with Vertical(id="picker"):
             yield Static("[b]Switch environment[/b]", markup=True)
             yield OptionList(*options)
+
+    def on_mount(self) -> None:
+        options = self.query_one(OptionList)
+        options.highlighted = list(self.environments).index(self.current)
 
     @on(OptionList.OptionSelected)
     def _chosen(self, event: OptionList.OptionSelected) -> None:

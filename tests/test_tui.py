@@ -1,0 +1,238 @@
+"""The TUI driven through Textual's Pilot against a real MLflow (sqlite store and real server)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from urllib.parse import urlparse
+
+import msgspec
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import DataTable, OptionList, Sparkline, Static
+
+from mlops_tui.config import EnvironmentSettings, MlflowSettings, Settings
+from mlops_tui.tui import MlopsApp, make_app
+from mlops_tui.tui.header import EnvBar
+from mlops_tui.tui.pane import ResourcePane
+from mlops_tui.tui.screens import ModelScreen, RunScreen
+from tests.conftest import DEMO_NOW
+from tests.helpers.tcp_proxy import TcpProxy
+
+SIZE = (120, 36)
+
+
+def demo_app(settings: Settings, env: str | None = None) -> MlopsApp:
+    return make_app(settings, env, clock=lambda: DEMO_NOW)
+
+
+async def until(pilot: Pilot[None], condition: Callable[[], bool], timeout: float = 20) -> None:
+    """Let the app run until `condition` holds: workers finish, then messages are processed."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause(0.05)
+
+
+def pane(app: MlopsApp, name: str) -> ResourcePane[object]:
+    return app.query_one(f"#{name}", ResourcePane)
+
+
+def rows(app: MlopsApp, name: str) -> int:
+    return pane(app, name).table.row_count
+
+
+def status_line(app: MlopsApp, name: str) -> str:
+    return str(pane(app, name).query_one(".pane-status", Static).render())
+
+
+def loaded(app: MlopsApp) -> Callable[[], bool]:
+    """Both panes filled, their status lines written, and the header told."""
+
+    def check() -> bool:
+        return (
+            rows(app, "runs") > 0
+            and rows(app, "models") > 0
+            and "rows" in status_line(app, "runs")
+            and "rows" in status_line(app, "models")
+            and "mlflow ● ok" in str(app.query_one(EnvBar).render())
+        )
+
+    return check
+
+
+async def test_dashboard_shows_runs_models_and_source_health(demo_settings: Settings) -> None:
+    app = demo_app(demo_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, loaded(app))
+        assert rows(app, "runs") == 44
+        assert rows(app, "models") == 3
+        runs = pane(app, "runs").table
+        newest_first = (await app.hub.runs()).items
+        assert [runs.get_row_at(i)[0] for i in range(runs.row_count)] == [r.name for r in newest_first]
+        starts = [r.start_time for r in newest_first]
+        assert starts == sorted(starts, reverse=True)  # type: ignore[type-var]
+        running = runs.get_row(next(r.id for r in newest_first if r.name == "churn-logreg-018"))
+        assert str(running[1]) == "running"
+        header = str(app.query_one(EnvBar).render())
+        assert "LOCAL" in header and "mlflow ● ok" in header
+        models = pane(app, "models").table
+        churn = models.get_row_at(0)
+        assert churn[0] == "churn" and "champion v3" in str(churn[1])
+        assert "not configured" in str(app.query_one("#pipelines Static").render())
+        assert "not configured" in str(app.query_one("#alerts Static").render())
+
+
+async def test_enter_opens_a_run_with_history_and_back(demo_settings: Settings) -> None:
+    app = demo_app(demo_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, loaded(app))
+        table = pane(app, "runs").table
+        finished = next(i for i in range(table.row_count) if str(table.get_row_at(i)[1]) == "finished")
+        table.move_cursor(row=finished)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.detail is not None)
+        screen = app.screen
+        assert isinstance(screen, RunScreen)
+        assert screen.detail is not None and screen.detail.run.name == table.get_row_at(finished)[0]
+        assert screen.detail.run.status == "FINISHED"
+        params = screen.query_one("#params", DataTable)
+        assert {params.get_row_at(i)[0] for i in range(params.row_count)} >= {"algorithm", "learning_rate"}
+        chart = screen.query_one("#chart", Sparkline)
+        assert list(chart.data or []) == [p.value for p in screen.detail.history["drift_psi"]]
+        metrics = screen.query_one("#metrics", DataTable)
+        metrics.focus()
+        metrics.move_cursor(row=[metrics.get_row_at(i)[0] for i in range(metrics.row_count)].index("train_loss"))
+        await pilot.pause()
+        assert len(list(chart.data or [])) == 20  # the highlighted metric: train_loss over 20 steps
+        await pilot.press("escape")
+        assert not isinstance(app.screen, RunScreen)
+
+
+async def test_model_versions_show_aliases_and_jump_to_the_run(demo_settings: Settings) -> None:
+    app = demo_app(demo_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, loaded(app))
+        pane(app, "models").table.focus()
+        await pilot.press("enter")  # churn
+        await until(pilot, lambda: isinstance(app.screen, ModelScreen) and bool(app.screen.versions))
+        screen = app.screen
+        assert isinstance(screen, ModelScreen)
+        table = screen.query_one("#model-versions", DataTable)
+        cells = {table.get_row_at(i)[0]: str(table.get_row_at(i)[1]) for i in range(table.row_count)}
+        assert cells == {"v4": "challenger", "v3": "champion", "v2": "", "v1": ""}
+        champion_run = next(v.run_id for v in screen.versions if v.version == "3")
+        await pilot.press("down", "enter")
+        await until(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.detail is not None)
+        assert isinstance(app.screen, RunScreen) and app.screen.run_id == champion_run
+
+
+async def test_filter_runs_on_the_server_and_reject_bad_syntax(demo_settings: Settings) -> None:
+    app = demo_app(demo_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, loaded(app))
+        expected = await app.hub.runs("params.algorithm = 'xgb'")
+        await pilot.press("slash")
+        await pilot.press(*"params.algorithm = 'xgb'", "enter")
+        await until(pilot, lambda: rows(app, "runs") == len(expected.items))
+        names = {pane(app, "runs").table.get_row_at(i)[0] for i in range(rows(app, "runs"))}
+        assert names == {r.name for r in expected.items} and all("-xgb-" in n for n in names)
+        assert "filter: params.algorithm = 'xgb'" in status_line(app, "runs")
+
+        await pilot.press("slash", "ctrl+u", *"metrics.val_auc >>> 1", "enter")
+        await until(pilot, lambda: "Filter rejected" in status_line(app, "runs"))
+        assert rows(app, "runs") == len(expected.items)  # the last good rows stay
+        assert "mlflow ● ok" in str(app.query_one(EnvBar).render())  # a bad query is no outage
+
+
+async def test_unreachable_server_keeps_last_data_and_recovers(
+    mlflow_server: str, demo_store: MlflowSettings
+) -> None:
+    target = urlparse(mlflow_server)
+    proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 80)
+    await proxy.start()
+    fast = MlflowSettings(tracking_uri=proxy.url, refresh_seconds=0.2, timeout_seconds=2)
+    settings = Settings({"remote": EnvironmentSettings(mlflow=fast)}, "remote")
+    app = demo_app(settings)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, loaded(app))
+            before = rows(app, "runs")
+            await proxy.stop()
+            await until(pilot, lambda: "cannot reach" in status_line(app, "runs"))
+            assert "showing data from" in status_line(app, "runs")
+            assert rows(app, "runs") == before
+            assert "mlflow ● down" in str(app.query_one(EnvBar).render())
+            await pilot.press("down")  # the keyboard still answers
+            assert pane(app, "runs").table.cursor_row == 1
+            await proxy.start()
+            await until(pilot, lambda: "mlflow ● ok" in str(app.query_one(EnvBar).render()))
+            await until(pilot, lambda: "cannot reach" not in status_line(app, "runs"))
+    finally:
+        await proxy.stop()
+
+
+async def test_switch_environment_marks_a_protected_one(demo_store: MlflowSettings) -> None:
+    settings = Settings(
+        {
+            "dev": EnvironmentSettings(mlflow=demo_store),
+            "prd": EnvironmentSettings(mlflow=demo_store, protected=True),
+        },
+        "dev",
+    )
+    app = demo_app(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, loaded(app))
+        assert not app.query_one(EnvBar).has_class("-protected")
+        await pilot.press("e")
+        options = app.screen.query_one(OptionList)
+        assert options.option_count == 2
+        await pilot.press("down", "enter")
+        await until(pilot, lambda: app.hub.env_name == "prd" and loaded(app)())
+        bar = app.query_one(EnvBar)
+        assert bar.has_class("-protected")
+        assert "PRD · PROTECTED" in str(bar.render())
+
+
+async def test_pause_refresh_and_keys(demo_settings: Settings) -> None:
+    app = demo_app(demo_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, loaded(app))
+        await pilot.press("space")
+        assert app.polling_paused
+        assert "polling paused" in str(app.query_one(EnvBar).render())
+        assert pane(app, "runs").paused
+        await pilot.press("space")
+        assert not app.polling_paused
+        await pilot.press("question_mark")
+        assert app.screen.query("HelpPanel")
+        await pilot.press("question_mark")
+        assert not app.screen.query("HelpPanel")
+
+
+async def test_runs_are_paged_on_the_server(demo_store: MlflowSettings) -> None:
+    small = msgspec.structs.replace(demo_store, page_size=10)
+    app = demo_app(Settings({"local": EnvironmentSettings(mlflow=small)}, "local"))
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, loaded(app))
+        assert rows(app, "runs") == 10  # one page held, not the whole experiment
+        first_page = pane(app, "runs").table.get_row_at(0)[0]
+        await pilot.press("right_square_bracket")
+        await until(pilot, lambda: pane(app, "runs").table.get_row_at(0)[0] != first_page)
+        assert rows(app, "runs") == 10
+        assert "page 2" in status_line(app, "runs")
+        await pilot.press("left_square_bracket")
+        await until(pilot, lambda: pane(app, "runs").table.get_row_at(0)[0] == first_page)
+
+
+@pytest.mark.parametrize("size", [(120, 36), (80, 24)], ids=["120x36", "80x24"])
+def test_dashboard_snapshot(snap_compare: Callable[..., bool], demo_settings: Settings, size: tuple[int, int]) -> None:
+    app = demo_app(demo_settings)
+
+    async def filled(pilot: Pilot[None]) -> None:
+        await until(pilot, loaded(app))
+
+    assert snap_compare(app, terminal_size=size, run_before=filled)
