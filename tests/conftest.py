@@ -1,0 +1,222 @@
+"""Fixtures shared by every test: isolation from the user's files, the seeded demo store, and a real
+`mlflow server` subprocess.
+
+Session-wide, paid once: `demo_store_template` (the demo seeded into a sqlite store, ~10 s) and
+`mlflow_server` (a real tracking server on its own copy of that store, ~6 s to start). Per test:
+`demo_store` (a writable copy of the template), `demo_settings` and `server_settings`.
+
+The server's store is shared by the whole session: tests that write through the server must leave
+the demo's registry as they found it (or write through `demo_store`, which is per test).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mlops_tui.config import CONFIG_ENV_VAR, EnvironmentSettings, MlflowSettings, Settings
+from tests.helpers import DEMO_NOW, DEMO_RUNS, free_port
+
+__all__ = ["DEMO_NOW", "template_settings"]
+
+_SCRUBBED_ENV = (
+    CONFIG_ENV_VAR,
+    "MLOPS_TUI_DEBUG",
+    "MLFLOW_TRACKING_URI",
+    "MLFLOW_TRACKING_TOKEN",
+    "MLFLOW_TRACKING_USERNAME",
+    "MLFLOW_TRACKING_PASSWORD",
+    "MLFLOW_REGISTRY_URI",
+    # Requests to 127.0.0.1 must never go through a proxy of the machine running the tests.
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+)
+SERVER_START_SECONDS = 90
+"""Upper bound for `mlflow server` to answer /health (it takes about 6 s)."""
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Shut out the user's config, data and MLflow settings; run every test in its tmp_path."""
+    for variable in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"):
+        directory = tmp_path / variable.lower()
+        directory.mkdir()
+        monkeypatch.setenv(variable, str(directory))
+    for variable in _SCRUBBED_ENV:
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.chdir(tmp_path)  # so no ./mlops-tui.toml of the developer is picked up
+    return tmp_path
+
+
+# -- the demo store -------------------------------------------------------------------------------
+
+
+def template_settings(directory: Path) -> MlflowSettings:
+    """The MLflow settings of a demo store kept in `directory` (mlflow.db and artifacts/)."""
+    return MlflowSettings(
+        tracking_uri=f"sqlite:///{directory / 'mlflow.db'}",
+        artifact_root=str(directory / "artifacts"),
+    )
+
+
+@pytest.fixture(scope="session")
+def demo_store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory holding the demo seeded once for the session (`mlflow.db`, `artifacts/`).
+
+    Read-only: tests that write use `demo_store`, a copy.
+    """
+    import mlflow  # noqa: F401 - configures MLflow's loggers, which are quietened just below
+
+    from mlops_tui.demo import seed
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    directory = tmp_path_factory.mktemp("demo-template")
+    with warnings.catch_warnings():
+        # The demand model uses the legacy stages on purpose; MLflow warns about them.
+        warnings.simplefilter("ignore", FutureWarning)
+        report = seed(template_settings(directory), now=DEMO_NOW)
+    assert report.created and report.runs == DEMO_RUNS, report
+    assert not (directory / "mlflow.db-wal").exists()  # a plain file copy is a full copy
+    return directory
+
+
+@pytest.fixture
+def demo_store(demo_store_template: Path, tmp_path: Path) -> MlflowSettings:
+    """A writable copy of the demo store for this test.
+
+    The copied database still points at the template's artifacts (read-only); experiments this
+    test creates keep theirs under tmp_path.
+    """
+    directory = tmp_path / "demo-store"
+    directory.mkdir()
+    shutil.copyfile(demo_store_template / "mlflow.db", directory / "mlflow.db")
+    return template_settings(directory)
+
+
+@pytest.fixture
+def demo_settings(demo_store: MlflowSettings) -> Settings:
+    """Settings with one environment `local` on this test's copy of the demo store."""
+    return Settings(environments={"local": EnvironmentSettings(mlflow=demo_store)}, default_env="local")
+
+
+@pytest.fixture(scope="session")
+def demo_run_ids(demo_store_template: Path) -> dict[str, str]:
+    """Run name (`churn-lgbm-016`, ...) -> run id in the demo store (and the server's copy)."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=template_settings(demo_store_template).tracking_uri)
+    ids = [e.experiment_id for e in client.search_experiments()]
+    runs = client.search_runs(ids, max_results=1000)
+    return {run.info.run_name: run.info.run_id for run in runs}
+
+
+# -- the real MLflow server -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(demo_store_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real `mlflow server` on 127.0.0.1 serving its own copy of the demo store; its base URL."""
+    directory = tmp_path_factory.mktemp("mlflow-server")
+    shutil.copyfile(demo_store_template / "mlflow.db", directory / "mlflow.db")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [
+        str(Path(sys.executable).with_name("mlflow")),
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{directory / 'mlflow.db'}",
+        "--default-artifact-root",
+        str(directory / "artifacts"),
+        "--workers",
+        "1",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        # MLflow 3's security middleware checks the Host header against an allow-list. Tests
+        # reach the server through fault-injecting proxies on other loopback ports too.
+        "--allowed-hosts",
+        "127.0.0.1:*,localhost:*",
+    ]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    # The job runner needs extra services and is of no use to these tests.
+    env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
+    log_path = directory / "server.log"
+    with log_path.open("wb") as log:
+        # Own session: `mlflow server` runs uvicorn as a child; the whole group is stopped below.
+        process = subprocess.Popen(
+            command,
+            cwd=directory,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            _wait_until_healthy(url, process, log_path)
+            yield url
+        finally:
+            _stop_group(process)
+
+
+def _wait_until_healthy(url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
+    deadline = time.monotonic() + SERVER_START_SECONDS
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        try:
+            # Doubles as the pause between two polls: returns early only if the server died.
+            code = process.wait(timeout=0.2)
+        except subprocess.TimeoutExpired:
+            continue
+        pytest.fail(f"mlflow server exited with {code}:\n{_tail(log_path)}", pytrace=False)
+    pytest.fail(
+        f"mlflow server did not answer {url}/health within {SERVER_START_SECONDS} s:\n{_tail(log_path)}",
+        pytrace=False,
+    )
+
+
+def _stop_group(process: subprocess.Popen[bytes]) -> None:
+    for sig, grace in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            process.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+@pytest.fixture
+def server_settings(mlflow_server: str) -> Settings:
+    """Settings with one environment `remote` on the session's MLflow server."""
+    return Settings(
+        environments={"remote": EnvironmentSettings(mlflow=MlflowSettings(tracking_uri=mlflow_server))},
+        default_env="remote",
+    )

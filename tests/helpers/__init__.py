@@ -1,0 +1,235 @@
+"""Shared test helpers: demo constants, config files, the console script, and tiny local servers.
+
+Everything here is test scaffolding around real components. The servers below stand in only for
+failures a real MLflow server cannot be made to produce on demand (a 500, a 401, a server that
+never answers) and for recording the request headers the client sends. `tests.helpers.tcp_proxy`
+puts a switchable proxy in front of the real server, to cut it off and bring it back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "DEMO_EXPERIMENTS",
+    "DEMO_NOW",
+    "DEMO_RUNS",
+    "DEMO_RUNS_PER_EXPERIMENT",
+    "CliResult",
+    "FakeHttpServer",
+    "RecordedRequest",
+    "closed_port",
+    "free_port",
+    "json_reply",
+    "mlops_tui_command",
+    "run_cli",
+    "silent_server",
+    "toml_document",
+    "write_config",
+]
+
+DEMO_NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+"""The `now` the session's demo store is seeded with: every run time derives from it."""
+
+DEMO_RUNS_PER_EXPERIMENT = {"churn-training": 18, "fraud-detection": 14, "demand-forecast": 12}
+DEMO_EXPERIMENTS = tuple(DEMO_RUNS_PER_EXPERIMENT)
+DEMO_RUNS = sum(DEMO_RUNS_PER_EXPERIMENT.values())
+
+
+# -- ports ----------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listened on a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 where connecting is refused (bound once, then released)."""
+    return free_port()
+
+
+@contextmanager
+def silent_server() -> Iterator[int]:
+    """A listening socket that never accepts: the kernel completes the TCP handshake, the request
+    is sent, and no answer ever comes. Yields the port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        yield sock.getsockname()[1]
+
+
+# -- config files ---------------------------------------------------------------------------------
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        # A JSON string is a valid TOML basic string for the characters tests use.
+        return json.dumps(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {value!r} as TOML")
+
+
+def _toml_key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
+
+
+def toml_document(data: Mapping[str, Any]) -> str:
+    """A TOML document for nested dicts of strings, numbers, booleans and lists."""
+    lines: list[str] = []
+
+    def table(prefix: str, node: Mapping[str, Any]) -> None:
+        scalars = {k: v for k, v in node.items() if not isinstance(v, Mapping)}
+        tables = {k: v for k, v in node.items() if isinstance(v, Mapping)}
+        if prefix and (scalars or not tables):
+            lines.append(f"\n[{prefix}]")
+        lines.extend(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in scalars.items())
+        for key, value in tables.items():
+            table(f"{prefix}.{_toml_key(key)}" if prefix else _toml_key(key), value)
+
+    table("", data)
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def write_config(path: Path, environments: Mapping[str, Any], **top: Any) -> Path:
+    """Write a config file with `environments` (name -> table) and top-level keys `top`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(toml_document({**top, "environments": environments}), encoding="utf-8")
+    return path
+
+
+# -- the console script ---------------------------------------------------------------------------
+
+
+def mlops_tui_command() -> list[str]:
+    """The installed `mlops-tui` console script of the interpreter running the tests."""
+    script = Path(sys.executable).with_name("mlops-tui")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "mlops_tui"]
+
+
+@dataclass(frozen=True)
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+def run_cli(
+    *args: str | os.PathLike[str],
+    env: Mapping[str, str] | None = None,
+    timeout: float = 180,
+) -> CliResult:
+    """Run `mlops-tui ARGS` in a subprocess with the test's (isolated) environment plus `env`.
+
+    Whatever the outcome, a Python traceback on stderr fails the test: every failure of a
+    headless command must end in a one-line message and an exit code.
+    """
+    done = subprocess.run(
+        [*mlops_tui_command(), *map(str, args)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+        check=False,
+    )
+    assert "Traceback" not in done.stderr, done.stderr
+    return CliResult(done.returncode, done.stdout, done.stderr)
+
+
+# -- a local HTTP server that records requests ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+Reply = tuple[int, str, bytes]
+"""Status, content type, body."""
+
+
+def json_reply(status: int, data: Any) -> Reply:
+    return status, "application/json", json.dumps(data).encode()
+
+
+@dataclass
+class FakeHttpServer:
+    """`http.server` on 127.0.0.1 in a thread: records every request, answers with `reply`."""
+
+    reply: Callable[[RecordedRequest], Reply]
+    requests: list[RecordedRequest] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                request = RecordedRequest(
+                    self.command,
+                    self.path,
+                    {k.lower(): v for k, v in self.headers.items()},
+                    self.rfile.read(length) if length else b"",
+                )
+                server.requests.append(request)
+                status, content_type, body = server.reply(request)
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_PATCH = do_DELETE = _handle
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        # `shutdown()` waits for the serving loop to notice, at most one poll interval.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> FakeHttpServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()

@@ -1,0 +1,165 @@
+"""The demo seeder, checked through MLflow's own client on the session's seeded store."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlops_tui.config import MlflowSettings
+from mlops_tui.demo import reset_store, seed
+from mlops_tui.errors import UsageError
+from tests.conftest import template_settings
+from tests.helpers import DEMO_NOW, DEMO_RUNS_PER_EXPERIMENT
+
+
+def client_for(settings: MlflowSettings) -> Any:
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
+
+
+@pytest.fixture(scope="module")
+def client(demo_store_template: Path) -> Any:
+    return client_for(template_settings(demo_store_template))
+
+
+@pytest.fixture(scope="module")
+def runs(client: Any) -> list[Any]:
+    experiments = [client.get_experiment_by_name(name) for name in DEMO_RUNS_PER_EXPERIMENT]
+    return list(client.search_runs([e.experiment_id for e in experiments], max_results=1000))
+
+
+def _ms(value: int) -> datetime:
+    return datetime.fromtimestamp(value / 1000, UTC)
+
+
+def test_runs_over_three_experiments(client: Any, runs: list[Any]) -> None:
+    assert len(runs) >= 40
+    per_experiment = {}
+    for name in DEMO_RUNS_PER_EXPERIMENT:
+        experiment = client.get_experiment_by_name(name)
+        per_experiment[name] = sum(r.info.experiment_id == experiment.experiment_id for r in runs)
+        assert experiment.tags["team"] == "ml-platform"
+    assert per_experiment == DEMO_RUNS_PER_EXPERIMENT
+    assert client.get_experiment_by_name("churn-training").tags["mlops_tui.demo"] == "complete"
+
+
+def test_run_times_follow_now(runs: list[Any]) -> None:
+    starts = [_ms(r.info.start_time) for r in runs]
+    assert max(starts) <= DEMO_NOW - timedelta(hours=2)
+    assert max(starts) >= DEMO_NOW - timedelta(hours=8)
+    assert min(starts) >= DEMO_NOW - timedelta(days=14)
+    # Ties on start time would let a listing order those runs arbitrarily (golden files, screenshots).
+    assert len(set(starts)) == len(starts)
+    for run in runs:
+        if run.info.end_time:
+            assert run.info.end_time > run.info.start_time
+
+
+def test_statuses(runs: list[Any]) -> None:
+    statuses = [r.info.status for r in runs]
+    assert statuses.count("RUNNING") == 1
+    assert statuses.count("FAILED") == 5  # every seventh run from the sixth: 2 churn, 2 fraud, 1 demand
+    running = next(r for r in runs if r.info.status == "RUNNING")
+    assert running.info.run_name == "churn-logreg-018" and not running.info.end_time
+
+
+def test_finished_runs_have_a_training_history(client: Any, runs: list[Any]) -> None:
+    finished = [r for r in runs if r.info.status == "FINISHED"]
+    assert len(finished) >= 30
+    for run in finished:
+        history = client.get_metric_history(run.info.run_id, "val_loss")
+        assert len(history) >= 20
+        assert sorted(m.step for m in history) == list(range(len(history)))
+        assert len(client.get_metric_history(run.info.run_id, "drift_psi")) == 5
+
+
+def test_every_run_has_lineage_tags_and_params(runs: list[Any]) -> None:
+    for run in runs:
+        tags, params = run.data.tags, run.data.params
+        commit = tags["mlflow.source.git.commit"]
+        assert len(commit) == 40 and int(commit, 16) >= 0
+        assert tags["gitlab.pipeline_id"].isdigit()
+        assert tags["gitlab.project"] == "ml/models"
+        assert params["algorithm"] == tags["algorithm"]
+        assert run.info.run_name.startswith(tags["mlflow.source.name"][len("train_") : -len(".py")])
+    assert len({r.data.tags["mlflow.source.git.commit"] for r in runs}) == len(runs)
+
+
+def test_registry(client: Any) -> None:
+    assert {m.name for m in client.search_registered_models()} == {"churn", "fraud", "demand"}
+    churn = client.get_registered_model("churn")
+    assert {a: str(v) for a, v in churn.aliases.items()} == {"champion": "3", "challenger": "4"}
+    fraud = client.get_registered_model("fraud")
+    assert {a: str(v) for a, v in fraud.aliases.items()} == {"champion": "2"}
+    demand = client.get_registered_model("demand")
+    assert demand.aliases == {}
+    stages = {n: client.get_model_version("demand", str(n)).current_stage for n in (1, 2, 3)}
+    assert stages == {1: "Archived", 2: "Production", 3: "Staging"}
+
+
+def test_versions_are_tagged_and_come_from_finished_runs(client: Any) -> None:
+    counts = {}
+    for name in ("churn", "fraud", "demand"):
+        versions = client.search_model_versions(f"name='{name}'")
+        counts[name] = len(versions)
+        for version in versions:
+            assert version.tags["validation_status"] in {"passed", "failed"}
+            run = client.get_run(version.run_id)
+            assert run.info.status == "FINISHED"
+            assert version.source == f"{run.info.artifact_uri}/model"
+            assert version.source.startswith("file://")
+    assert counts == {"churn": 4, "fraud": 3, "demand": 3}
+    assert client.get_model_version("fraud", "1").tags["validation_status"] == "failed"
+    assert client.get_model_version("fraud", "2").tags["validation_status"] == "passed"
+
+
+def test_model_artifact_is_logged(client: Any) -> None:
+    version = client.get_model_version("churn", "3")
+    path = Path(version.source.removeprefix("file://")) / "MLmodel"
+    assert "python_function" in path.read_text()
+
+
+def count_runs(settings: MlflowSettings) -> int:
+    client = client_for(settings)
+    ids = [e.experiment_id for e in client.search_experiments()]
+    return len(client.search_runs(ids, max_results=1000))
+
+
+def test_seeding_twice_changes_nothing(demo_store: MlflowSettings) -> None:
+    before = count_runs(demo_store)
+    report = seed(demo_store, now=DEMO_NOW)
+    assert (report.created, report.experiments, report.runs, report.versions) == (False, 0, 0, 0)
+    assert count_runs(demo_store) == before == sum(DEMO_RUNS_PER_EXPERIMENT.values())
+    assert len(client_for(demo_store).search_model_versions("name='churn'")) == 4
+
+
+@pytest.fixture
+def empty_store(tmp_path: Path) -> MlflowSettings:
+    return template_settings(tmp_path / "empty")
+
+
+def test_interrupted_seed_is_refused(empty_store: MlflowSettings) -> None:
+    Path(empty_store.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True)
+    client_for(empty_store).create_experiment("churn-training")  # as if seeding stopped here
+    with pytest.raises(UsageError, match="--reset"):
+        seed(empty_store, now=DEMO_NOW)
+
+
+def test_reset_deletes_the_store_and_its_artifacts(demo_store: MlflowSettings) -> None:
+    database = Path(demo_store.tracking_uri.removeprefix("sqlite:///"))
+    assert demo_store.artifact_root is not None
+    artifacts = Path(demo_store.artifact_root)
+    (artifacts / "exp").mkdir(parents=True)
+    (artifacts / "exp" / "file").write_text("x")
+    reset_store(demo_store)
+    assert not database.exists() and not artifacts.exists()
+    reset_store(demo_store)  # nothing left to delete: still fine
+
+
+def test_reset_refuses_anything_but_a_local_sqlite_store() -> None:
+    with pytest.raises(UsageError, match="only deletes a local sqlite store"):
+        reset_store(MlflowSettings(tracking_uri="http://127.0.0.1:5000"))

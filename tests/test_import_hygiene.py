@@ -1,0 +1,112 @@
+"""Headless commands stay light: no Textual outside the TUI, no Vertex SDK, and no MLflow on the
+HTTP path. Checked in fresh interpreters, by what ends up in `sys.modules`."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import write_config
+
+HEAVY = ("textual", "mlflow", "google.cloud.aiplatform")
+CORE_MODULES = (
+    "mlops_tui.config",
+    "mlops_tui.errors",
+    "mlops_tui.domain",
+    "mlops_tui.locations",
+    "mlops_tui.humanize",
+    "mlops_tui.sources",
+    "mlops_tui.sources.base",
+    "mlops_tui.sources.mlflow",
+    "mlops_tui.hub",
+    "mlops_tui.demo",
+    "mlops_tui.cli",
+    "mlops_tui.cli.commands",
+    "mlops_tui.cli.render",
+)
+
+# Runs one command in-process through the click group, then reports which watched packages the
+# interpreter has loaded. stdout carries the command's own output; the report goes to a file.
+PROBE = """
+import json, sys
+from mlops_tui.cli.commands import root
+
+report, args = sys.argv[1], sys.argv[2:]
+root.main(args=args, prog_name="mlops-tui", standalone_mode=False)
+watched = ("textual", "mlflow", "google.cloud.aiplatform", "sqlalchemy")
+loaded = sorted(
+    name for name in sys.modules
+    if any(name == w or name.startswith(w + ".") or name.startswith(w + "_") for w in watched)
+)
+with open(report, "w") as out:
+    json.dump(loaded, out)
+"""
+
+
+def probe(tmp_path: Path, *args: str | Path) -> tuple[object, list[str]]:
+    report = tmp_path / "modules.json"
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, str(report), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout), json.loads(report.read_text())
+
+
+def heavy(loaded: list[str]) -> list[str]:
+    return [m for m in loaded if any(m == h or m.startswith(h + ".") or m.startswith(h + "_") for h in HEAVY)]
+
+
+@pytest.mark.parametrize(
+    ("args", "key"),
+    [(["models", "list", "--json"], "models"), (["runs", "list", "--json"], "runs")],
+)
+def test_http_commands_import_no_textual_vertex_or_mlflow(
+    mlflow_server: str, tmp_path: Path, args: list[str], key: str
+) -> None:
+    config = write_config(tmp_path / "c.toml", {"remote": {"mlflow": {"tracking_uri": mlflow_server}}})
+    output, loaded = probe(tmp_path, *args, "--config", config)
+    assert isinstance(output, dict) and output[key], "the command produced no data"
+    assert heavy(loaded) == []
+    assert not any(m.startswith("sqlalchemy") for m in loaded)
+
+
+def test_sql_store_commands_import_mlflow_but_not_textual(demo_store_template: Path, tmp_path: Path) -> None:
+    """The probe sees MLflow where it is needed: the check above is not vacuous."""
+    uri = f"sqlite:///{demo_store_template / 'mlflow.db'}"
+    config = write_config(tmp_path / "c.toml", {"local": {"mlflow": {"tracking_uri": uri}}})
+    output, loaded = probe(tmp_path, "models", "list", "--json", "--config", config)
+    assert isinstance(output, dict) and [m["name"] for m in output["models"]] == ["churn", "demand", "fraud"]
+    assert "mlflow" in loaded
+    assert not any(m == "textual" or m.startswith("textual.") for m in loaded)
+    assert not any(m.startswith("google.cloud.aiplatform") for m in loaded)
+
+
+def test_core_modules_import_no_textual_vertex_or_mlflow() -> None:
+    script = (
+        "import importlib, json, sys\n"
+        f"for name in {CORE_MODULES!r}: importlib.import_module(name)\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    command = [sys.executable, "-c", script]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    loaded = json.loads(done.stdout)
+    assert set(CORE_MODULES) <= set(loaded)
+    assert heavy(loaded) == []
+
+
+@pytest.mark.parametrize("module", [m for m in CORE_MODULES if m != "mlops_tui.sources"])
+def test_exported_names_exist(module: str) -> None:
+    imported = importlib.import_module(module)
+    exported = imported.__all__
+    assert exported and len(set(exported)) == len(exported)
+    assert [name for name in exported if not hasattr(imported, name)] == []
