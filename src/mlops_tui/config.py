@@ -65,6 +65,10 @@ class MlflowSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw
     """Metrics shown as columns in the Runs pane; empty means the most common ones on the page."""
     artifact_root: str | None = None
     """Artifact location for experiments this tool creates (the demo); SQL stores only."""
+    registered_model: str = "{name}"
+    """Name of a model's registered model in this environment, e.g. `prod.{name}`."""
+    incoming_alias: str = "challenger"
+    """Alias a version copied here from another environment gets."""
     page_size: int = 100
     """Rows fetched per page; the Runs pane never holds more than one page."""
     refresh_seconds: float = 30.0
@@ -91,6 +95,8 @@ class _File(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=Tru
     """Environment opened when none is given on the command line."""
     operator: str | None = None
     """Name recorded in the audit journal; defaults to the OS user."""
+    journal: str | None = None
+    """Path of the audit journal (SQLite; keep it on a local disk). Default: the XDG state dir."""
     theme: str | None = None
     """Textual theme of the TUI."""
     keymap: dict[str, str] = {}
@@ -109,6 +115,16 @@ class Settings:
     operator: str | None = None
     theme: str | None = None
     keymap: dict[str, str] | None = None
+    journal: Path | None = None
+    read_only: bool = False
+    """Every environment read-only (`--read-only`), whatever the file says."""
+
+    @property
+    def operator_name(self) -> str:
+        """Who the journal records: the configured operator, else the OS user."""
+        import getpass
+
+        return self.operator or getpass.getuser()
 
     def environment(self, name: str | None = None) -> tuple[str, EnvironmentSettings]:
         """The environment called `name` (default: `default_env`).
@@ -206,6 +222,7 @@ def parse_settings(raw: dict[str, Any], path: Path | None = None) -> Settings:
         operator=top.operator,
         theme=top.theme,
         keymap=dict(top.keymap),
+        journal=Path(top.journal).expanduser() if top.journal else None,
     )
 
 
@@ -261,7 +278,8 @@ def _reject_inline_secrets(node: Any, where: str | None, path: tuple[str, ...]) 
         if key in _INLINE_SECRET_KEYS:
             raise ConfigError(
                 "secrets are never written in the config file; name an environment variable "
-                f"with `{key}_env` or a command printing it with `token_command`",
+                "holding it (`token_env`, or `username_env`/`password_env`) or a command printing "
+                "it (`token_command`)",
                 path=where,
                 key=".".join((*path, key)),
             )

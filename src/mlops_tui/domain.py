@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Generic, TypeVar
 
 __all__ = [
+    "AuditEntry",
+    "Change",
     "Experiment",
     "MetricPoint",
     "ModelVersion",
@@ -125,3 +127,43 @@ class SourceStatus:
 
     def age(self, now: datetime) -> timedelta | None:
         return None if self.last_success is None else now - self.last_success
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What one write action is about to do, as the operator confirms it and the journal records it."""
+
+    action: str
+    """`promote`, `rollback`, ... (later `retrain`, `silence`, `traffic`)."""
+    environment: str
+    target: str
+    """What changes: `churn@champion`, `churn:Production`, `prod.churn`."""
+    subject: str
+    """What a protected environment asks the operator to type: the model name."""
+    before: str | None
+    """The state the decision was made on (`v3`); re-read right before writing."""
+    after: str
+    """The state the action should leave (`v4`); re-read right after writing."""
+    details: tuple[str, ...] = ()
+
+    def summary(self) -> str:
+        before = self.before or "(unset)"
+        return f"{self.action} {self.target} in {self.environment}: {before} -> {self.after}"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One write action as the journal holds it: the intent and, once known, its outcome."""
+
+    id: int
+    time: datetime
+    operator: str
+    environment: str
+    action: str
+    target: str
+    before: str | None
+    after: str | None
+    result: str
+    """`pending` (no outcome yet), `ok`, `failed`, `refused` or `unknown` (interrupted)."""
+    message: str = ""
+    finished: datetime | None = None

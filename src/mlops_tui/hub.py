@@ -26,6 +26,7 @@ from mlops_tui.domain import (
     utcnow,
 )
 from mlops_tui.errors import BackendError, BackendUnreachable, InvalidQuery, NotFound, UsageError
+from mlops_tui.ops.policy import Policy
 from mlops_tui.sources.base import TrackingSource
 
 __all__ = ["Hub", "RunDetail"]
@@ -65,6 +66,15 @@ class Hub:
     @property
     def environment(self) -> EnvironmentSettings:
         return self.env
+
+    @property
+    def policy(self) -> Policy:
+        """What this environment allows write actions to do."""
+        return Policy(
+            self.env_name,
+            protected=self.env.protected,
+            read_only=self.env.read_only or self.settings.read_only,
+        )
 
     @property
     def tracking(self) -> TrackingSource:
@@ -108,6 +118,11 @@ class Hub:
         found = await self._track("mlflow", self.tracking.list_experiments(names))
         self._experiments = {e.id: e.name for e in found}
         return found
+
+    def registered_name(self, model: str) -> str:
+        """The registered model that holds `model` in this environment (`registered_model`)."""
+        template = self.env.mlflow.registered_model if self.env.mlflow else "{name}"
+        return template.replace("{name}", model)
 
     def experiment_name(self, experiment_id: str) -> str:
         return self._experiments.get(experiment_id, experiment_id)
@@ -168,7 +183,8 @@ class Hub:
         if self.env.models:
             wanted = [m for m in self.env.models if name_filter.lower() in m.lower()]
             models = await self._track(
-                "mlflow", asyncio.gather(*(self.tracking.get_model(m) for m in wanted))
+                "mlflow",
+                asyncio.gather(*(self.tracking.get_model(self.registered_name(m)) for m in wanted)),
             )
             return Page(tuple(models))
         size = self.env.mlflow.page_size if self.env.mlflow else 100

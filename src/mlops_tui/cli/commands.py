@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import json
 from collections.abc import Awaitable, Callable
@@ -20,9 +21,17 @@ from mlops_tui.config import (
     redacted,
     starter_config,
 )
-from mlops_tui.domain import utcnow
+from mlops_tui.domain import Change, utcnow
 from mlops_tui.errors import ExitCode, UsageError
 from mlops_tui.hub import Hub
+from mlops_tui.ops.journal import Journal
+from mlops_tui.ops.policy import Approval, WriteAction, perform
+from mlops_tui.ops.registry import (
+    plan_cross_env_promotion,
+    plan_promotion,
+    plan_rollback,
+    recover_interrupted,
+)
 
 __all__ = ["root"]
 
@@ -48,6 +57,8 @@ def _with_hub(run: Callable[..., Awaitable[T]]) -> Callable[..., T]:
     def command(ctx: click.Context, /, config: str | None, env: str | None, **kwargs: Any) -> T:
         root_options = ctx.find_root().params
         settings = load_settings(config or root_options.get("config"))
+        if kwargs.pop("read_only", False) or root_options.get("read_only"):
+            settings = dataclasses.replace(settings, read_only=True)
         hub = Hub(settings, env or root_options.get("env"))
 
         async def body() -> T:
@@ -64,15 +75,16 @@ def _with_hub(run: Callable[..., Awaitable[T]]) -> Callable[..., T]:
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", type=click.Path(dir_okay=False), help="Config file to use.")
 @click.option("--env", metavar="NAME", help="Environment to open.")
+@click.option("--read-only", is_flag=True, help="Refuse every write action, in every environment.")
 @click.version_option(package_name="mlops-tui")
 @click.pass_context
-def root(ctx: click.Context, config: str | None, env: str | None) -> None:
+def root(ctx: click.Context, config: str | None, env: str | None, read_only: bool) -> None:
     """Operate MLflow runs and registry, pipelines, serving and alerts across environments.
 
     With no command, opens the terminal UI on the default environment.
     """
     if ctx.invoked_subcommand is None:
-        settings = load_settings(config)
+        settings = dataclasses.replace(load_settings(config), read_only=read_only)
         if env is not None:
             settings.environment(env)
         _open_tui(settings, env)
@@ -349,4 +361,185 @@ async def models_show(hub: Hub, name: str, as_json: bool) -> None:
             for v in versions
         ),
         title=f"{model.name}: {model.description}" if model.description else model.name,
+    )
+
+
+# -- write actions ------------------------------------------------------------------------------
+
+
+def _write_options(command: F) -> F:
+    """The approval flags every write command takes, the same everywhere."""
+    for option in reversed(
+        (
+            click.option("--yes", is_flag=True, help="Apply; without it the plan is printed, exit 4."),
+            click.option("--confirm", metavar="NAME", help="Protected environments: the model name."),
+            click.option("--dry-run", is_flag=True, help="Print the plan and change nothing."),
+            click.option("--read-only", is_flag=True, help="Refuse (exit 4): a guard for scripts."),
+        )
+    ):
+        command = option(command)
+    return command
+
+
+def _change_json(change: Change, result: str) -> dict[str, Any]:
+    return {
+        "environment": change.environment,
+        "action": change.action,
+        "target": change.target,
+        "before": change.before,
+        "after": change.after,
+        "details": list(change.details),
+        "result": result,
+    }
+
+
+async def _apply(
+    hub: Hub, action: WriteAction, *, yes: bool, confirm: str | None, dry_run: bool, as_json: bool
+) -> None:
+    """Print the plan or perform it through the one policy; the shared tail of every write command."""
+    journal = Journal(hub.settings.journal)
+    closed = await recover_interrupted(hub, journal)
+    if closed:
+        click.echo(f"mlops-tui: closed {closed} interrupted action(s) as unknown; see `history`", err=True)
+    change = action.change
+    if change.before == change.after:
+        _say(as_json, _change_json(change, "unchanged"), f"{change.target} is already {change.after}")
+        return
+    if dry_run:
+        _say(as_json, _change_json(change, "dry-run"), f"would {change.summary()}")
+        return
+    if not yes:
+        hub.policy.check(change)
+        _say(as_json, _change_json(change, "planned"), f"plan: {change.summary()}")
+    try:
+        await perform(
+            action,
+            policy=hub.policy,
+            approval=Approval(approved=yes, typed=confirm),
+            journal=journal,
+            operator=hub.settings.operator_name,
+        )
+    finally:
+        journal.close()
+    _say(as_json, _change_json(action.change, "ok"), f"done: {action.change.summary()}")
+
+
+def _say(as_json: bool, data: dict[str, Any], text: str) -> None:
+    if as_json:
+        render.emit_json(data)
+    else:
+        click.echo(text)
+
+
+@models.command("promote")
+@click.argument("name")
+@click.argument("version")
+@click.option("--alias", metavar="ALIAS", help="Alias to move (alias mode; default champion).")
+@click.option("--stage", metavar="STAGE", help="Stage to move to (stage mode; default Production).")
+@click.option("--archive-existing", is_flag=True, help="Stage mode: archive versions already there.")
+@click.option("--to-env", metavar="ENV", help="Copy the version into another environment's registry.")
+@_write_options
+@_common
+@_with_hub
+async def models_promote(
+    hub: Hub,
+    name: str,
+    version: str,
+    alias: str | None,
+    stage: str | None,
+    archive_existing: bool,
+    to_env: str | None,
+    yes: bool,
+    confirm: str | None,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Point an alias (or stage) at VERSION, or copy VERSION into another environment."""
+    operator = hub.settings.operator_name
+    action: WriteAction
+    if to_env:
+        if stage:
+            raise UsageError("--to-env sets an alias in the target environment; --stage does not apply")
+        target = Hub(hub.settings, to_env, clock=hub.clock)
+        try:
+            action = await plan_cross_env_promotion(
+                hub, target, name, version, alias=alias, operator=operator
+            )
+            await _apply(target, action, yes=yes, confirm=confirm, dry_run=dry_run, as_json=as_json)
+        finally:
+            await target.aclose()
+        return
+    action = await plan_promotion(
+        hub,
+        name,
+        version,
+        alias=alias,
+        stage=stage,
+        archive_existing=archive_existing,
+        operator=operator,
+    )
+    await _apply(hub, action, yes=yes, confirm=confirm, dry_run=dry_run, as_json=as_json)
+
+
+@models.command("rollback")
+@click.argument("name")
+@click.option("--alias", metavar="ALIAS", help="Alias to move back (alias mode; default champion).")
+@click.option("--stage", metavar="STAGE", help="Stage to restore (stage mode; default Production).")
+@_write_options
+@_common
+@_with_hub
+async def models_rollback(
+    hub: Hub,
+    name: str,
+    alias: str | None,
+    stage: str | None,
+    yes: bool,
+    confirm: str | None,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Move an alias (or stage) back to the version it held before its last change."""
+    journal = Journal(hub.settings.journal)
+    try:
+        action = await plan_rollback(
+            hub, journal, name, alias=alias, stage=stage, operator=hub.settings.operator_name
+        )
+    finally:
+        journal.close()
+    await _apply(hub, action, yes=yes, confirm=confirm, dry_run=dry_run, as_json=as_json)
+
+
+@root.command("history")
+@click.option("--model", metavar="NAME", help="Only actions on this model.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--all-envs", is_flag=True, help="Every environment, not only --env's.")
+@_common
+@_with_hub
+async def history(hub: Hub, model: str | None, limit: int, all_envs: bool, as_json: bool) -> None:
+    """Write actions from the audit journal, newest first."""
+    journal = Journal(hub.settings.journal)
+    try:
+        await recover_interrupted(hub, journal)
+        entries = journal.entries(environment=None if all_envs else hub.env_name, subject=model, limit=limit)
+    finally:
+        journal.close()
+    if as_json:
+        render.emit_json({"entries": [render.audit_json(e) for e in entries]})
+        return
+    render.emit_table(
+        ("TIME (UTC)", "OPERATOR", "ENV", "ACTION", "TARGET", "FROM", "TO", "RESULT", "MESSAGE"),
+        (
+            (
+                humanize.timestamp(e.time),
+                e.operator,
+                e.environment,
+                e.action,
+                e.target,
+                e.before or "",
+                e.after or "",
+                e.result,
+                e.message,
+            )
+            for e in entries
+        ),
     )

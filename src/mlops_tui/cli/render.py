@@ -8,10 +8,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from mlops_tui.domain import MetricPoint, ModelVersion, RegisteredModel, Run
+from mlops_tui.domain import AuditEntry, MetricPoint, ModelVersion, RegisteredModel, Run
 from mlops_tui.hub import RunDetail
 
 __all__ = [
+    "audit_json",
     "emit_json",
     "emit_table",
     "model_json",
@@ -92,7 +93,6 @@ def emit_json(data: Mapping[str, Any]) -> None:
 
 
 def emit_table(columns: Sequence[str], rows: Iterable[Sequence[str]], *, title: str | None = None) -> None:
-    # Rich is imported here only: JSON output, the common case in scripts, never pays for it.
     from rich.console import Console
     from rich.table import Table
 
@@ -106,3 +106,19 @@ def emit_table(columns: Sequence[str], rows: Iterable[Sequence[str]], *, title: 
 
 def kv_table(pairs: Mapping[str, Any]) -> list[tuple[str, str]]:
     return [(key, "" if value is None else str(value)) for key, value in pairs.items()]
+
+
+def audit_json(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "time": _time(entry.time),
+        "operator": entry.operator,
+        "environment": entry.environment,
+        "action": entry.action,
+        "target": entry.target,
+        "before": entry.before,
+        "after": entry.after,
+        "result": entry.result,
+        "message": entry.message,
+        "finished": _time(entry.finished),
+    }

@@ -71,3 +71,47 @@ class TrackingSource(Source):
     async def search_versions(self, filter_string: str) -> list[ModelVersion]:
         """Model versions matching a registry filter (`name='churn'`, `run_id='...'`), newest
         first, with their aliases filled in."""
+
+    # -- registry writes ----------------------------------------------------------------------
+
+    @abstractmethod
+    async def get_version(self, name: str, version: str) -> ModelVersion:
+        """One version, aliases filled in. Raises: NotFound."""
+
+    @abstractmethod
+    async def set_alias(self, name: str, alias: str, version: str) -> None:
+        """Point `alias` of model `name` at `version`."""
+
+    @abstractmethod
+    async def transition_stage(
+        self, name: str, version: str, stage: str, *, archive_existing: bool = False
+    ) -> None:
+        """Move a version to a legacy stage (`Staging`, `Production`, `Archived`, `None`)."""
+
+    @abstractmethod
+    async def set_model_tag(self, name: str, key: str, value: str) -> None:
+        """Set a tag on a registered model."""
+
+    @abstractmethod
+    async def set_version_tag(self, name: str, version: str, key: str, value: str) -> None:
+        """Set a tag on a model version."""
+
+    @abstractmethod
+    async def ensure_model(self, name: str, *, description: str = "") -> bool:
+        """Create registered model `name` unless it exists. Returns: whether it was created."""
+
+    @abstractmethod
+    async def create_version(
+        self,
+        name: str,
+        source: str,
+        *,
+        run_id: str | None = None,
+        tags: dict[str, str] | None = None,
+        description: str = "",
+    ) -> ModelVersion:
+        """Register a new version of `name` from `source` (an artifact URI or `models:/...`)."""
+
+    @abstractmethod
+    async def download_uri(self, name: str, version: str) -> str:
+        """Where the version's artifacts are stored, as a URI another server can read."""

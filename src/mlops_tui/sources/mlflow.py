@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -32,16 +33,30 @@ from mlops_tui.errors import (
 )
 from mlops_tui.sources.base import TrackingSource
 
-__all__ = ["HttpTransport", "MlflowSource", "StoreTransport", "Transport", "open_mlflow", "quiet_mlflow"]
+__all__ = [
+    "AlreadyExists",
+    "HttpTransport",
+    "MlflowSource",
+    "StoreTransport",
+    "Transport",
+    "open_mlflow",
+    "quiet_mlflow",
+]
 
 SOURCE = "mlflow"
 Json = dict[str, Any]
 Verb = Literal["GET", "POST", "PATCH", "DELETE"]
 
 
+class AlreadyExists(BackendError):
+    """The registry already holds what was to be created."""
+
+
 def _error_for(code: str, message: str) -> MlopsError:
     if code == "RESOURCE_DOES_NOT_EXIST":
         return NotFound(SOURCE, message)
+    if code == "RESOURCE_ALREADY_EXISTS":
+        return AlreadyExists(SOURCE, message)
     if code in ("INVALID_PARAMETER_VALUE", "BAD_REQUEST"):
         return InvalidQuery(SOURCE, message)
     return BackendError(SOURCE, message)
@@ -158,18 +173,22 @@ class StoreTransport(Transport):
         handler = _STORE_HANDLERS.get((verb, endpoint))
         if handler is None:
             raise BackendError(SOURCE, f"{verb} {endpoint} is not supported on a SQL store")
+        # Importing MLflow and opening the store take seconds the first time; the request timeout
+        # is for the request alone.
+        client = self._client or await asyncio.to_thread(self._mlflow)
         try:
             return await asyncio.wait_for(
-                asyncio.to_thread(self._answer, handler, payload), self._settings.timeout_seconds
+                asyncio.to_thread(self._answer, client, handler, payload),
+                self._settings.timeout_seconds,
             )
         except TimeoutError:
             raise BackendUnreachable(SOURCE, "the store did not answer in time") from None
 
-    def _answer(self, handler: Callable[[Any, Json], Json], payload: Json) -> Json:
+    def _answer(self, client: Any, handler: Callable[[Any, Json], Json], payload: Json) -> Json:
         from mlflow.exceptions import MlflowException
 
         try:
-            return handler(self._mlflow(), payload)
+            return handler(client, payload)
         except MlflowException as exc:
             raise _error_for(str(exc.error_code), exc.message) from None
         except Exception as exc:  # SQLAlchemy and driver errors: the store itself is unusable
@@ -185,6 +204,8 @@ def quiet_mlflow() -> None:
     clutter the diagnostics of headless commands. Called after MLflow is imported, since importing
     it sets its own level."""
     logging.getLogger("mlflow").setLevel(logging.WARNING)
+    # Stage mode is supported on purpose (see the README); MLflow's deprecation notice is noise here.
+    warnings.filterwarnings("ignore", message=r".*Model registry stages will be removed")
 
 
 def _proto(entity: Any) -> Json:
@@ -197,6 +218,10 @@ def _proto(entity: Any) -> Json:
 def _paged(key: str, paged: Any) -> Json:
     token = paged.token.decode() if isinstance(paged.token, bytes) else paged.token
     return {key: [_proto(item) for item in paged], "next_page_token": token}
+
+
+def _done(_: Any) -> Json:
+    return {}
 
 
 def _view_type() -> Any:
@@ -246,6 +271,40 @@ _STORE_HANDLERS: dict[tuple[Verb, str], Callable[[Any, Json], Json]] = {
     ),
     ("GET", "registered-models/get"): lambda c, p: {
         "registered_model": _proto(c.get_registered_model(p["name"]))
+    },
+    ("GET", "model-versions/get"): lambda c, p: {
+        "model_version": _proto(c.get_model_version(p["name"], p["version"]))
+    },
+    ("GET", "model-versions/get-download-uri"): lambda c, p: {
+        "artifact_uri": c.get_model_version_download_uri(p["name"], p["version"])
+    },
+    ("POST", "registered-models/alias"): lambda c, p: _done(
+        c.set_registered_model_alias(p["name"], p["alias"], p["version"])
+    ),
+    ("POST", "model-versions/transition-stage"): lambda c, p: _done(
+        c.transition_model_version_stage(p["name"], p["version"], p["stage"], p["archive_existing_versions"])
+    ),
+    ("POST", "registered-models/set-tag"): lambda c, p: _done(
+        c.set_registered_model_tag(p["name"], p["key"], p["value"])
+    ),
+    ("POST", "model-versions/set-tag"): lambda c, p: _done(
+        c.set_model_version_tag(p["name"], p["version"], p["key"], p["value"])
+    ),
+    ("POST", "registered-models/create"): lambda c, p: {
+        "registered_model": _proto(
+            c.create_registered_model(p["name"], description=p.get("description") or None)
+        )
+    },
+    ("POST", "model-versions/create"): lambda c, p: {
+        "model_version": _proto(
+            c.create_model_version(
+                p["name"],
+                p["source"],
+                run_id=p.get("run_id"),
+                tags={t["key"]: t["value"] for t in p.get("tags", ())},
+                description=p.get("description") or None,
+            )
+        )
     },
     ("GET", "model-versions/search"): lambda c, p: _paged(
         "model_versions",
@@ -432,6 +491,80 @@ class MlflowSource(TrackingSource):
         aliases = {m.name: m.aliases for m in models}
         versions = [_version(r, aliases.get(r["name"])) for r in raws]
         return sorted(versions, key=lambda v: (v.name, -int(v.version)))
+
+    async def get_version(self, name: str, version: str) -> ModelVersion:
+        answer = await self.transport.call("GET", "model-versions/get", {"name": name, "version": version})
+        raw = answer["model_version"]
+        if raw.get("aliases"):
+            return _version(raw)
+        model = await self.get_model(name)
+        return _version(raw, model.aliases)
+
+    async def set_alias(self, name: str, alias: str, version: str) -> None:
+        await self.transport.call(
+            "POST", "registered-models/alias", {"name": name, "alias": alias, "version": version}
+        )
+
+    async def transition_stage(
+        self, name: str, version: str, stage: str, *, archive_existing: bool = False
+    ) -> None:
+        await self.transport.call(
+            "POST",
+            "model-versions/transition-stage",
+            {
+                "name": name,
+                "version": version,
+                "stage": stage,
+                "archive_existing_versions": archive_existing,
+            },
+        )
+
+    async def set_model_tag(self, name: str, key: str, value: str) -> None:
+        await self.transport.call(
+            "POST", "registered-models/set-tag", {"name": name, "key": key, "value": value}
+        )
+
+    async def set_version_tag(self, name: str, version: str, key: str, value: str) -> None:
+        await self.transport.call(
+            "POST",
+            "model-versions/set-tag",
+            {"name": name, "version": version, "key": key, "value": value},
+        )
+
+    async def ensure_model(self, name: str, *, description: str = "") -> bool:
+        try:
+            await self.transport.call(
+                "POST", "registered-models/create", {"name": name, "description": description}
+            )
+        except AlreadyExists:
+            return False
+        return True
+
+    async def create_version(
+        self,
+        name: str,
+        source: str,
+        *,
+        run_id: str | None = None,
+        tags: dict[str, str] | None = None,
+        description: str = "",
+    ) -> ModelVersion:
+        payload: Json = {
+            "name": name,
+            "source": source,
+            "tags": [{"key": k, "value": v} for k, v in (tags or {}).items()],
+            "description": description,
+        }
+        if run_id:
+            payload["run_id"] = run_id
+        answer = await self.transport.call("POST", "model-versions/create", payload)
+        return _version(answer["model_version"])
+
+    async def download_uri(self, name: str, version: str) -> str:
+        answer = await self.transport.call(
+            "GET", "model-versions/get-download-uri", {"name": name, "version": version}
+        )
+        return str(answer["artifact_uri"])
 
     async def aclose(self) -> None:
         await self.transport.aclose()

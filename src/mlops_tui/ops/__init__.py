@@ -1,0 +1,1 @@
+"""Write actions: one safety policy, one audit journal, and the actions that go through both."""

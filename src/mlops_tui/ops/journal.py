@@ -1,0 +1,206 @@
+"""The audit journal: every write action's intent before it acts, and its outcome after.
+
+SQLite in WAL mode with synchronous writes, one file per operator (SQLite must not live on a network
+share); what teammates must see travels as registered-model tags instead. Rows are only appended: an
+outcome is a row pointing at its intent. An intent whose process died before the outcome is found
+at the next start and closed as `unknown`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from mlops_tui import locations
+from mlops_tui.domain import AuditEntry, Change
+from mlops_tui.errors import MlopsError
+
+__all__ = ["Journal", "JournalError", "default_journal_path"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS journal (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    intent_id INTEGER REFERENCES journal(id),
+    time TEXT NOT NULL,
+    operator TEXT NOT NULL,
+    environment TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    subject TEXT NOT NULL DEFAULT '',
+    before TEXT,
+    after TEXT,
+    result TEXT NOT NULL,
+    message TEXT NOT NULL DEFAULT '',
+    host TEXT NOT NULL DEFAULT '',
+    pid INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS journal_intent ON journal(intent_id);
+CREATE INDEX IF NOT EXISTS journal_target ON journal(environment, target);
+"""
+
+
+class JournalError(MlopsError):
+    """The journal cannot be written: the action is not performed unrecorded."""
+
+    title = "Audit journal unavailable"
+
+
+def default_journal_path() -> Path:
+    return locations.state_dir() / "journal.sqlite3"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class Journal:
+    """Append-only record of write actions."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or default_journal_path()
+        self._db: sqlite3.Connection | None = None
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._db is None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=FULL")
+                db.executescript(_SCHEMA)
+            except (OSError, sqlite3.Error) as exc:
+                raise JournalError(f"cannot open the audit journal {self.path}: {exc}") from None
+            self._db = db
+        return self._db
+
+    @contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        db = self._connect()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            yield db
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise JournalError(f"cannot write the audit journal {self.path}: {exc}") from None
+
+    def intent(self, change: Change, operator: str) -> int:
+        """Record that `operator` is about to make `change`. Returns: the intent's id.
+
+        Raises:
+            JournalError: not recorded; the caller must not act.
+        """
+        with self._writing() as db:
+            cursor = db.execute(
+                "INSERT INTO journal (time, operator, environment, action, target, subject,"
+                " before, after, result, message, host, pid)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+                (
+                    _now(),
+                    operator,
+                    change.environment,
+                    change.action,
+                    change.target,
+                    change.subject,
+                    change.before,
+                    change.after,
+                    "; ".join(change.details),
+                    socket.gethostname(),
+                    os.getpid(),
+                ),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def outcome(self, intent_id: int, result: str, message: str = "", after: str | None = None) -> None:
+        """Record how the action of `intent_id` ended: `ok`, `failed` or `unknown`."""
+        with self._writing() as db:
+            db.execute(
+                "INSERT INTO journal (intent_id, time, operator, environment, action, target,"
+                " subject, before, after, result, message, host, pid)"
+                " SELECT id, ?, operator, environment, action, target, subject, before,"
+                " COALESCE(?, after), ?, ?, ?, ? FROM journal WHERE id = ?",
+                (_now(), after, result, message, socket.gethostname(), os.getpid(), intent_id),
+            )
+
+    def refused(self, change: Change, operator: str, message: str) -> None:
+        """Record an action that was decided but refused (another operator moved first)."""
+        intent_id = self.intent(change, operator)
+        self.outcome(intent_id, "refused", message, after=change.before)
+
+    def dangling(self) -> list[AuditEntry]:
+        """Intents of processes on this host that ended before recording an outcome."""
+        db = self._connect()
+        rows = db.execute(
+            "SELECT i.id, i.host, i.pid FROM journal i WHERE i.intent_id IS NULL"
+            " AND NOT EXISTS (SELECT 1 FROM journal o WHERE o.intent_id = i.id)"
+        ).fetchall()
+        host = socket.gethostname()
+        dead = [row[0] for row in rows if row[1] == host and not _alive(row[2])]
+        return [e for e in self.entries() if e.id in dead]
+
+    def entries(
+        self,
+        *,
+        environment: str | None = None,
+        subject: str | None = None,
+        target: str | None = None,
+        limit: int = 200,
+    ) -> list[AuditEntry]:
+        """Write actions, newest first, each intent joined with its outcome."""
+        query = (
+            "SELECT i.id, i.time, i.operator, i.environment, i.action, i.target, i.before,"
+            " COALESCE(o.after, i.after), COALESCE(o.result, 'pending'),"
+            " COALESCE(NULLIF(o.message, ''), i.message), o.time"
+            " FROM journal i LEFT JOIN journal o ON o.intent_id = i.id"
+            " WHERE i.intent_id IS NULL"
+        )
+        args: list[str | int] = []
+        for column, value in (("environment", environment), ("subject", subject), ("target", target)):
+            if value is not None:
+                query += f" AND i.{column} = ?"
+                args.append(value)
+        query += " ORDER BY i.id DESC LIMIT ?"
+        args.append(limit)
+        try:
+            rows = self._connect().execute(query, args).fetchall()
+        except sqlite3.Error as exc:
+            raise JournalError(f"cannot read the audit journal {self.path}: {exc}") from None
+        return [
+            AuditEntry(
+                id=row[0],
+                time=datetime.fromisoformat(row[1]),
+                operator=row[2],
+                environment=row[3],
+                action=row[4],
+                target=row[5],
+                before=row[6],
+                after=row[7],
+                result=row[8],
+                message=row[9] or "",
+                finished=datetime.fromisoformat(row[10]) if row[10] else None,
+            )
+            for row in rows
+        ]
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

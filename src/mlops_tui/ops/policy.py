@@ -1,0 +1,131 @@
+"""The one path every write action takes: policy, optimistic concurrency, journal, verification.
+
+```
+perform(action)
+  1. policy        read-only refuses; unapproved refuses (headless: --yes); a protected environment
+                   refuses unless the operator typed the subject (the model name)
+  2. re-read       the state the decision was made on; changed meanwhile -> Conflict, nothing written
+  3. journal       intent recorded (or JournalError, nothing written)
+  4. write
+  5. verify        re-read; the journal records ok / failed / unknown
+```
+Front ends only gather approval (a modal, or --yes and --confirm); they cannot skip a step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from mlops_tui.domain import Change
+from mlops_tui.errors import MlopsError, Refused
+from mlops_tui.ops.journal import Journal
+
+__all__ = ["Approval", "Conflict", "Policy", "WriteAction", "perform"]
+
+
+class Conflict(Refused):
+    """Someone else changed the target after the action was decided."""
+
+    title = "Changed meanwhile"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What an environment allows: nothing when read-only, typed confirmation when protected."""
+
+    environment: str
+    protected: bool = False
+    read_only: bool = False
+
+    def check(self, change: Change) -> None:
+        """Raises: Refused, when the environment is read-only."""
+        if self.read_only:
+            raise Refused(f"{self.environment} is read-only: {change.action} refused, nothing changed")
+
+    def confirmation(self, change: Change) -> str | None:
+        """What the operator must type to approve `change`, or None where approving is enough."""
+        return change.subject if self.protected else None
+
+
+@dataclass(frozen=True)
+class Approval:
+    """The operator's approval as a front end gathered it."""
+
+    approved: bool
+    """Headless: `--yes`. TUI: the confirmation modal was accepted."""
+    typed: str | None = None
+    """Headless: `--confirm NAME`. TUI: the name typed in the modal."""
+
+
+class WriteAction(ABC):
+    """One write: the change it makes, how to read the state it changes, and how to make it."""
+
+    change: Change
+
+    @abstractmethod
+    async def current(self) -> str | None:
+        """The state `change.before` and `change.after` describe, read from the backend now."""
+
+    @abstractmethod
+    async def apply(self) -> None:
+        """Make the change. Raises: MlopsError."""
+
+    async def verify(self) -> str | None:
+        """Re-read after writing. Returns: None if the change took, else what is wrong."""
+        now = await self.current()
+        return (
+            None
+            if now == self.change.after
+            else f"{self.change.target} is {now}, expected {self.change.after}"
+        )
+
+
+async def perform(
+    action: WriteAction, *, policy: Policy, approval: Approval, journal: Journal, operator: str
+) -> Change:
+    """Run `action` through the policy, the concurrency check and the journal.
+
+    Raises:
+        Refused: read-only, not approved, wrong confirmation, or Conflict.
+        JournalError: the intent could not be recorded; nothing was written.
+        MlopsError: the write failed (recorded as failed).
+    """
+    change = action.change
+    policy.check(change)
+    if not approval.approved:
+        raise Refused(f"not approved: {change.summary()} (pass --yes to apply)")
+    expected = policy.confirmation(change)
+    if expected is not None and approval.typed != expected:
+        raise Refused(
+            f"{change.environment} is protected: confirm by typing the model name {expected!r}"
+            " (headless: --confirm NAME)"
+        )
+    seen = await action.current()
+    if seen != change.before:
+        message = (
+            f"{change.target} is {seen or '(unset)'} now, not {change.before or '(unset)'} as when "
+            "this was decided: someone else changed it. Nothing was written; look again."
+        )
+        journal.refused(change, operator, message)
+        raise Conflict(message)
+    intent = journal.intent(change, operator)
+    try:
+        await action.apply()
+    except MlopsError as exc:
+        journal.outcome(intent, "failed", exc.message)
+        raise
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        journal.outcome(intent, "unknown", "interrupted while writing")
+        raise
+    try:
+        problem = await action.verify()
+    except MlopsError as exc:
+        journal.outcome(intent, "unknown", f"written, but could not re-read: {exc.message}")
+        raise
+    if problem:
+        journal.outcome(intent, "failed", f"verification: {problem}")
+        raise MlopsError(f"{change.summary()}: written but not verified: {problem}")
+    journal.outcome(intent, "ok")
+    return change

@@ -1,0 +1,402 @@
+"""Registry write actions: promote within an environment, promote across environments, roll back.
+
+Alias mode moves an alias (`champion`, `challenger`, ...); stage mode moves a version to a legacy
+stage. MLflow keeps no history of where an alias pointed, so every move also appends the version it
+replaced to a tag on the registered model (`mlops_tui.history.alias.champion`: a JSON list). Rollback
+reads that tag first, so it sees teammates' promotions too, and falls back to the audit journal.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Literal, Protocol
+
+from mlops_tui.config import EnvironmentSettings
+from mlops_tui.domain import Change, RegisteredModel
+from mlops_tui.errors import MlopsError, NotFound, Refused, UsageError
+from mlops_tui.ops.journal import Journal
+from mlops_tui.ops.policy import WriteAction
+from mlops_tui.sources.base import TrackingSource
+
+__all__ = [
+    "CrossEnvironmentPromotion",
+    "Scope",
+    "SlotMove",
+    "Slot",
+    "plan_cross_env_promotion",
+    "plan_promotion",
+    "plan_rollback",
+    "recover_interrupted",
+]
+
+
+class Scope(Protocol):
+    """One environment as the actions need it (the hub is one)."""
+
+    env_name: str
+    env: EnvironmentSettings
+
+    @property
+    def tracking(self) -> TrackingSource: ...
+
+    def clock(self) -> datetime: ...
+
+    def registered_name(self, model: str) -> str: ...
+
+
+HISTORY_LIMIT = 20
+LINEAGE_TAG = "mlops_tui.source"
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Where a registered model says its serving version is: an alias, or a legacy stage."""
+
+    kind: Literal["alias", "stage"]
+    name: str
+
+    def target(self, model: str) -> str:
+        return f"{model}@{self.name}" if self.kind == "alias" else f"{model}:{self.name}"
+
+    @classmethod
+    def parse_target(cls, target: str) -> tuple[str, Slot] | None:
+        for separator, kind in (("@", "alias"), (":", "stage")):
+            if separator in target:
+                model, name = target.rsplit(separator, 1)
+                return model, cls(kind, name)  # type: ignore[arg-type]
+        return None
+
+    def read(self, model: RegisteredModel) -> str | None:
+        version = model.aliases.get(self.name) if self.kind == "alias" else model.stages().get(self.name)
+        return f"v{version}" if version else None
+
+    @property
+    def history_tag(self) -> str:
+        return f"mlops_tui.history.{self.kind}.{self.name}"
+
+    def history(self, model: RegisteredModel) -> list[dict[str, str]]:
+        try:
+            entries = json.loads(model.tags.get(self.history_tag, "[]"))
+        except ValueError:
+            return []
+        return [e for e in entries if isinstance(e, dict) and "version" in e]
+
+
+def slot_for(hub: Scope, alias: str | None, stage: str | None) -> Slot:
+    """The slot a command names, or the environment's default (`champion` or `Production`)."""
+    if alias and stage:
+        raise UsageError("give --alias or --stage, not both")
+    if alias:
+        return Slot("alias", alias)
+    if stage:
+        return Slot("stage", _stage(stage))
+    mode = hub.env.mlflow.promotion if hub.env.mlflow else "alias"
+    return Slot("alias", "champion") if mode == "alias" else Slot("stage", "Production")
+
+
+def _stage(text: str) -> str:
+    stages = {s.lower(): s for s in ("Staging", "Production", "Archived", "None")}
+    try:
+        return stages[text.lower()]
+    except KeyError:
+        raise UsageError(f"unknown stage {text!r}; one of {', '.join(stages.values())}") from None
+
+
+def _number(version: str) -> str:
+    return version.removeprefix("v")
+
+
+class SlotMove(WriteAction):
+    """Point a slot of one registered model at a version, keeping the shared history tag."""
+
+    def __init__(
+        self,
+        source: TrackingSource,
+        change: Change,
+        *,
+        model: str,
+        slot: Slot,
+        version: str,
+        operator: str,
+        when: datetime,
+        archive_existing: bool = False,
+    ) -> None:
+        self.source = source
+        self.change = change
+        self.model = model
+        self.slot = slot
+        self.version = version
+        self.operator = operator
+        self.when = when
+        self.archive_existing = archive_existing
+
+    async def current(self) -> str | None:
+        return self.slot.read(await self.source.get_model(self.model))
+
+    async def apply(self) -> None:
+        model = await self.source.get_model(self.model)
+        if self.slot.kind == "alias":
+            await self.source.set_alias(self.model, self.slot.name, self.version)
+        else:
+            await self.source.transition_stage(
+                self.model, self.version, self.slot.name, archive_existing=self.archive_existing
+            )
+        history = self.slot.history(model)
+        if self.change.action == "rollback":
+            history = history[:-1]
+        elif self.change.before:
+            history.append(
+                {"version": _number(self.change.before), "by": self.operator, "at": _iso(self.when)}
+            )
+        await self.source.set_model_tag(
+            self.model, self.slot.history_tag, json.dumps(history[-HISTORY_LIMIT:])
+        )
+        stamp = f"{self.change.action} to {self.slot.name} in {self.change.environment}"
+        for key, value in (
+            ("mlops_tui.promoted_by", self.operator),
+            ("mlops_tui.promoted_at", _iso(self.when)),
+            ("mlops_tui.promoted_to", stamp),
+        ):
+            await self.source.set_version_tag(self.model, self.version, key, value)
+
+
+def _iso(when: datetime) -> str:
+    return when.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+async def plan_promotion(
+    hub: Scope,
+    name: str,
+    version: str,
+    *,
+    alias: str | None = None,
+    stage: str | None = None,
+    archive_existing: bool = False,
+    operator: str,
+) -> SlotMove:
+    """Decide to point `name`'s alias (or stage) at `version` in the hub's environment.
+
+    Raises:
+        NotFound: no such model or version.
+        UsageError: both or a bad stage given.
+    """
+    slot = slot_for(hub, alias, stage)
+    number = _number(version)
+    registered = hub.registered_name(name)
+    await hub.tracking.get_version(registered, number)
+    model = await hub.tracking.get_model(registered)
+    details = ("archive the versions already in the stage",) if archive_existing else ()
+    change = Change(
+        action="promote",
+        environment=hub.env_name,
+        target=slot.target(registered),
+        subject=name,
+        before=slot.read(model),
+        after=f"v{number}",
+        details=details,
+    )
+    return SlotMove(
+        hub.tracking,
+        change,
+        model=registered,
+        slot=slot,
+        version=number,
+        operator=operator,
+        when=hub.clock(),
+        archive_existing=archive_existing,
+    )
+
+
+async def plan_rollback(
+    hub: Scope,
+    journal: Journal,
+    name: str,
+    *,
+    alias: str | None = None,
+    stage: str | None = None,
+    operator: str,
+) -> SlotMove:
+    """Decide to move a slot back to the version it held before its last change.
+
+    Raises:
+        Refused: no history in the registry tag nor the journal; nothing changed.
+    """
+    slot = slot_for(hub, alias, stage)
+    registered = hub.registered_name(name)
+    model = await hub.tracking.get_model(registered)
+    current = slot.read(model)
+    target = slot.target(registered)
+    history = slot.history(model)
+    previous = (
+        f"v{history[-1]['version']}"
+        if history
+        else _previous_from_journal(journal, hub.env_name, target, current)
+    )
+    if previous is None or previous == current:
+        raise Refused(
+            f"no history for {target} in {hub.env_name}: nothing to roll back to, nothing changed "
+            "(history is kept from the first promotion made with mlops-tui)"
+        )
+    change = Change(
+        action="rollback",
+        environment=hub.env_name,
+        target=target,
+        subject=name,
+        before=current,
+        after=previous,
+        details=(f"source of history: {'registry tag' if history else 'audit journal'}",),
+    )
+    return SlotMove(
+        hub.tracking,
+        change,
+        model=registered,
+        slot=slot,
+        version=_number(previous),
+        operator=operator,
+        when=hub.clock(),
+        archive_existing=slot.kind == "stage",
+    )
+
+
+def _previous_from_journal(journal: Journal, env: str, target: str, current: str | None) -> str | None:
+    for entry in journal.entries(environment=env, target=target):
+        if entry.result == "ok" and entry.after == current:
+            return entry.before
+    return None
+
+
+class CrossEnvironmentPromotion(WriteAction):
+    """Copy a version into another environment's registered model and point an alias at it."""
+
+    def __init__(
+        self,
+        source_hub: Scope,
+        target_hub: Scope,
+        change: Change,
+        *,
+        model: str,
+        version: str,
+        alias: str,
+        operator: str,
+    ) -> None:
+        self.source_hub = source_hub
+        self.target_hub = target_hub
+        self.change = change
+        self.model = model
+        self.version = version
+        self.alias = alias
+        self.operator = operator
+        self.target_model = target_hub.registered_name(model)
+        self.lineage = f"{source_hub.env_name}/{model}/{version}"
+        self.created: str | None = None
+
+    async def current(self) -> str | None:
+        try:
+            model = await self.target_hub.tracking.get_model(self.target_model)
+        except NotFound:
+            return None
+        return Slot("alias", self.alias).read(model)
+
+    async def apply(self) -> None:
+        source, target = self.source_hub.tracking, self.target_hub.tracking
+        version = await source.get_version(self.model, self.version)
+        model = await source.get_model(self.model)
+        await target.ensure_model(self.target_model, description=model.description)
+        if _same_server(self.source_hub, self.target_hub):
+            uri, run_id = f"models:/{self.model}/{self.version}", version.run_id
+        else:
+            uri, run_id = await source.download_uri(self.model, self.version), None
+            if uri.split(":", 1)[0] in ("mlflow-artifacts", "models", "runs"):
+                raise MlopsError(
+                    f"{self.model} v{self.version} is stored behind its tracking server ({uri}); the "
+                    f"{self.target_hub.env_name} server cannot read it. Use a shared artifact store "
+                    "(s3://, gs://, a shared path) for cross-server promotion."
+                )
+        tags = {
+            **version.tags,
+            LINEAGE_TAG: self.lineage,
+            "mlops_tui.source_run_id": version.run_id or "",
+            "mlops_tui.source_uri": version.source or uri,
+        }
+        created = await target.create_version(
+            self.target_model, uri, run_id=run_id, tags=tags, description=version.description
+        )
+        self.created = created.version
+        move = SlotMove(
+            target,
+            replace(self.change, after=f"v{created.version}"),
+            model=self.target_model,
+            slot=Slot("alias", self.alias),
+            version=created.version,
+            operator=self.operator,
+            when=self.target_hub.clock(),
+        )
+        await move.apply()
+
+    async def verify(self) -> str | None:
+        now = await self.current()
+        if self.created is None or now != f"v{self.created}":
+            return f"{self.change.target} is {now}, expected the new copy v{self.created}"
+        copied = await self.target_hub.tracking.get_version(self.target_model, self.created)
+        if copied.tags.get(LINEAGE_TAG) != self.lineage:
+            return f"v{self.created} lacks its lineage tag {LINEAGE_TAG}={self.lineage}"
+        return None
+
+
+def _same_server(a: Scope, b: Scope) -> bool:
+    return bool(a.env.mlflow and b.env.mlflow and a.env.mlflow.tracking_uri == b.env.mlflow.tracking_uri)
+
+
+async def plan_cross_env_promotion(
+    source_hub: Scope, target_hub: Scope, name: str, version: str, *, alias: str | None, operator: str
+) -> CrossEnvironmentPromotion:
+    """Decide to copy `name` v`version` into the target environment under `alias` (default
+    the target's `incoming_alias`, `challenger` unless configured)."""
+    number = _number(version)
+    await source_hub.tracking.get_version(name, number)
+    incoming = alias or (target_hub.env.mlflow.incoming_alias if target_hub.env.mlflow else "challenger")
+    target_model = target_hub.registered_name(name)
+    if _same_server(source_hub, target_hub) and target_model == name:
+        raise UsageError(
+            f"{source_hub.env_name} and {target_hub.env_name} share the registered model {name!r}; "
+            "promote within the environment instead (without --to-env)"
+        )
+    action = CrossEnvironmentPromotion(
+        source_hub,
+        target_hub,
+        Change(
+            action="promote",
+            environment=target_hub.env_name,
+            target=Slot("alias", incoming).target(target_model),
+            subject=name,
+            before=None,
+            after=f"copy of {source_hub.env_name} {name} v{number}",
+            details=(f"copy {source_hub.env_name}:{name} v{number} into {target_model}",),
+        ),
+        model=name,
+        version=number,
+        alias=incoming,
+        operator=operator,
+    )
+    action.change = replace(action.change, before=await action.current())
+    return action
+
+
+async def recover_interrupted(hub: Scope, journal: Journal) -> int:
+    """Close the intents of processes that died mid-action as `unknown`, saying what the registry
+    holds now where this hub can read it. Returns: how many were closed."""
+    dangling = journal.dangling()
+    for entry in dangling:
+        message = "the process ended before recording the outcome"
+        parsed = Slot.parse_target(entry.target)
+        if entry.environment == hub.env_name and parsed is not None:
+            model, slot = parsed
+            try:
+                now = slot.read(await hub.tracking.get_model(model))
+                message += f"; re-read: {entry.target} is {now or '(unset)'}"
+            except MlopsError as exc:
+                message += f"; could not re-read: {exc.message}"
+        journal.outcome(entry.id, "unknown", message)
+    return len(dangling)
