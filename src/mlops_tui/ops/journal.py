@@ -142,7 +142,7 @@ class Journal:
         ).fetchall()
         host = socket.gethostname()
         dead = [row[0] for row in rows if row[1] == host and not _alive(row[2])]
-        return [e for e in self.entries() if e.id in dead]
+        return [e for e in self.entries(limit=-1) if e.id in dead]  # SQLite: LIMIT -1 is no limit
 
     def entries(
         self,
