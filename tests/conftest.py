@@ -6,7 +6,9 @@ Session-wide, paid once: `demo_store_template` (the demo seeded into a sqlite st
 `demo_store` (a writable copy of the template), `demo_settings` and `server_settings`.
 
 The server's store is shared by the whole session: tests that write through the server must leave
-the demo's registry as they found it (or write through `demo_store`, which is per test).
+the demo's registry as they found it (or write through `demo_store`, which is per test). Write tests
+that need a server use `writable_server`: a second server, started once when first needed, whose
+registry is put back to the demo's before each test.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import sys
 import time
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -28,7 +31,7 @@ import pytest
 from mlops_tui.config import CONFIG_ENV_VAR, EnvironmentSettings, MlflowSettings, Settings
 from tests.helpers import DEMO_NOW, DEMO_RUNS, free_port
 
-__all__ = ["DEMO_NOW", "template_settings"]
+__all__ = ["DEMO_NOW", "running_mlflow_server", "template_settings"]
 
 _SCRUBBED_ENV = (
     CONFIG_ENV_VAR,
@@ -129,11 +132,12 @@ def demo_run_ids(demo_store_template: Path) -> dict[str, str]:
 # -- the real MLflow server -----------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def mlflow_server(demo_store_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real `mlflow server` on 127.0.0.1 serving its own copy of the demo store; its base URL."""
-    directory = tmp_path_factory.mktemp("mlflow-server")
-    shutil.copyfile(demo_store_template / "mlflow.db", directory / "mlflow.db")
+@contextmanager
+def running_mlflow_server(directory: Path) -> Iterator[str]:
+    """A real `mlflow server` on 127.0.0.1 serving `directory/mlflow.db`; yields its base URL.
+
+    Its log is `directory/server.log`; the whole process group is stopped on exit.
+    """
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [
@@ -174,6 +178,15 @@ def mlflow_server(demo_store_template: Path, tmp_path_factory: pytest.TempPathFa
             yield url
         finally:
             _stop_group(process)
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(demo_store_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real `mlflow server` on 127.0.0.1 serving its own copy of the demo store; its base URL."""
+    directory = tmp_path_factory.mktemp("mlflow-server")
+    shutil.copyfile(demo_store_template / "mlflow.db", directory / "mlflow.db")
+    with running_mlflow_server(directory) as url:
+        yield url
 
 
 def _wait_until_healthy(url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
@@ -220,3 +233,67 @@ def server_settings(mlflow_server: str) -> Settings:
         environments={"remote": EnvironmentSettings(mlflow=MlflowSettings(tracking_uri=mlflow_server))},
         default_env="remote",
     )
+
+
+# -- a real MLflow server that tests may write to -------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def writable_mlflow_server(
+    demo_store_template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A second real `mlflow server` on its own copy of the demo store, for write tests; its URL.
+
+    Separate from `mlflow_server`, whose registry read-only golden tests rely on. Use it through
+    `writable_server`, which puts the demo's registry back before each test.
+    """
+    directory = tmp_path_factory.mktemp("mlflow-writable-server")
+    shutil.copyfile(demo_store_template / "mlflow.db", directory / "mlflow.db")
+    with running_mlflow_server(directory) as url:
+        yield url
+
+
+@pytest.fixture
+def writable_server(writable_mlflow_server: str) -> str:
+    """The writable server's URL, its registry restored to the demo's (aliases, stages, no
+    mlops-tui tags, no models but the demo's) before the test."""
+    restore_demo_registry(writable_mlflow_server)
+    return writable_mlflow_server
+
+
+def restore_demo_registry(tracking_uri: str) -> None:
+    """Put a demo store's registry back as the seeder left it, through MLflow's own client: drop
+    registered models the demo has not and versions past its own, `mlops_tui.*` tags, and aliases
+    and stages other than the demo's."""
+    from mlflow.tracking import MlflowClient
+
+    from mlops_tui.demo import DEMO_MODELS
+
+    plans = {plan.model: plan for plan in DEMO_MODELS}
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # legacy stages, on purpose
+        for model in client.search_registered_models(max_results=1000):
+            plan = plans.get(model.name)
+            if plan is None:
+                client.delete_registered_model(model.name)
+                continue
+            for key in model.tags:
+                if key.startswith("mlops_tui."):
+                    client.delete_registered_model_tag(model.name, key)
+            for alias in set(model.aliases) - set(plan.aliases):
+                client.delete_registered_model_alias(model.name, alias)
+            for alias, number in plan.aliases.items():
+                client.set_registered_model_alias(model.name, alias, str(number))
+            for version in client.search_model_versions(f"name='{model.name}'"):
+                if int(version.version) > plan.versions:
+                    client.delete_model_version(model.name, version.version)
+                    continue
+                for key in version.tags:
+                    if key.startswith("mlops_tui."):
+                        client.delete_model_version_tag(model.name, version.version, key)
+                stage = plan.stages.get(int(version.version), "None")
+                if version.current_stage != stage:
+                    client.transition_model_version_stage(model.name, version.version, stage)
+        missing = set(plans) - {m.name for m in client.search_registered_models(max_results=1000)}
+    assert not missing, f"the demo models {missing} were deleted from {tracking_uri}; cannot restore"

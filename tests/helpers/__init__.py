@@ -31,6 +31,7 @@ __all__ = [
     "CliResult",
     "FakeHttpServer",
     "RecordedRequest",
+    "Registry",
     "closed_port",
     "free_port",
     "json_reply",
@@ -158,6 +159,50 @@ def run_cli(
     )
     assert "Traceback" not in done.stderr, done.stderr
     return CliResult(done.returncode, done.stdout, done.stderr)
+
+
+# -- the registry, read through MLflow's own client -----------------------------------------------
+
+
+class Registry:
+    """What the registry holds, read through MLflow's own client."""
+
+    def __init__(self, uri: str) -> None:
+        from mlflow.tracking import MlflowClient
+
+        self.client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+    def aliases(self, model: str) -> dict[str, str]:
+        return {a: str(v) for a, v in self.client.get_registered_model(model).aliases.items()}
+
+    def model_tags(self, model: str) -> dict[str, str]:
+        return dict(self.client.get_registered_model(model).tags)
+
+    def history(self, model: str, tag: str = "mlops_tui.history.alias.champion") -> list[str]:
+        """The versions a history tag holds, oldest first."""
+        return [entry["version"] for entry in json.loads(self.model_tags(model)[tag])]
+
+    def version(self, model: str, version: str) -> Any:
+        return self.client.get_model_version(model, version)
+
+    def stages(self, model: str) -> dict[str, str]:
+        """Version -> stage."""
+        found = self.client.search_model_versions(f"name='{model}'")
+        return {str(v.version): v.current_stage for v in found}
+
+    def snapshot(self) -> dict[str, Any]:
+        """Every registered model: aliases, tags, and each version's stage and tags."""
+        return {
+            m.name: (
+                dict(m.aliases),
+                dict(m.tags),
+                sorted(
+                    (str(v.version), v.current_stage, sorted(v.tags.items()))
+                    for v in self.client.search_model_versions(f"name='{m.name}'")
+                ),
+            )
+            for m in self.client.search_registered_models(max_results=1000)
+        }
 
 
 # -- a local HTTP server that records requests ----------------------------------------------------

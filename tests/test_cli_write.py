@@ -1,0 +1,442 @@
+"""Headless write commands through the installed console script: plans, approval, the one policy,
+exit codes, and the journal as `history` shows it.
+
+Most commands run against `writable_server` (a real `mlflow server` whose registry is put back to
+the demo's before each test): over HTTP a command needs no MLflow import and takes well under a
+second. One test goes through a sqlite store. What the registry holds is read back through MLflow's
+own client. `run_cli` fails the test on any Python traceback on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+
+from mlops_tui.cli.commands import root
+from mlops_tui.config import MlflowSettings
+from mlops_tui.errors import ExitCode
+from mlops_tui.ops.journal import Journal
+from tests.helpers import CliResult, Registry, run_cli, write_config
+
+OPERATOR = "ci-bot"
+CHAMPION_HISTORY = "mlops_tui.history.alias.champion"
+ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
+
+
+@pytest.fixture
+def journal_path(tmp_path: Path) -> Path:
+    """Where the commands keep the journal when the config names none."""
+    return tmp_path / "xdg_state_home" / "mlops-tui" / "journal.sqlite3"
+
+
+def config_for(tmp_path: Path, uri: str, **environments: dict[str, Any]) -> Path:
+    """A config with `dev` on `uri` (the default) and `environments`, each on `uri` too."""
+    tables = {"dev": {"mlflow": {"tracking_uri": uri}}}
+    for name, table in environments.items():
+        mlflow = {"tracking_uri": uri, **table.pop("mlflow", {})}
+        tables[name] = {**table, "mlflow": mlflow}
+    return write_config(tmp_path / "mlops-tui.toml", tables, default_env="dev", operator=OPERATOR)
+
+
+@pytest.fixture
+def config(tmp_path: Path, writable_server: str) -> Path:
+    return config_for(
+        tmp_path,
+        writable_server,
+        prd={"protected": True},
+        ro={"read_only": True},
+        stage={"mlflow": {"promotion": "stage"}},
+        copy={"protected": True, "mlflow": {"registered_model": "prod.{name}"}},
+    )
+
+
+@pytest.fixture
+def registry(writable_server: str) -> Registry:
+    return Registry(writable_server)
+
+
+def journaled(journal_path: Path) -> list[tuple[str, str, str]]:
+    """(environment, target, result) of every journal entry, newest first."""
+    if not journal_path.exists():
+        return []
+    journal = Journal(journal_path)
+    try:
+        return [(e.environment, e.target, e.result) for e in journal.entries()]
+    finally:
+        journal.close()
+
+
+def refused(result: CliResult, *fragments: str) -> None:
+    """Exit 4 and one line on stderr saying why."""
+    assert result.code == ExitCode.REFUSED, result
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mlops-tui: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], result.stderr
+
+
+def ok(result: CliResult) -> CliResult:
+    assert result.code == ExitCode.OK, result
+    return result
+
+
+# -- promote --------------------------------------------------------------------------------------
+
+
+def test_promote_without_yes_prints_the_plan_and_changes_nothing(
+    config: Path, registry: Registry, journal_path: Path
+) -> None:
+    before = registry.snapshot()
+    result = run_cli("models", "promote", "churn", "4", "--config", config)
+    refused(result, "not approved: promote churn@champion in dev: v3 -> v4", "--yes")
+    assert result.stdout == "plan: promote churn@champion in dev: v3 -> v4\n"
+
+    as_json = run_cli("models", "promote", "churn", "4", "--json", "--config", config)
+    refused(as_json, "not approved")
+    assert as_json.json() == {
+        "environment": "dev",
+        "action": "promote",
+        "target": "churn@champion",
+        "before": "v3",
+        "after": "v4",
+        "details": [],
+        "result": "planned",
+    }
+    assert registry.snapshot() == before
+    assert journaled(journal_path) == []
+
+
+def test_dry_run(config: Path, registry: Registry, journal_path: Path) -> None:
+    before = registry.snapshot()
+    result = ok(run_cli("models", "promote", "churn", "4", "--dry-run", "--json", "--config", config))
+    assert result.stderr == ""
+    assert result.json() == {
+        "environment": "dev",
+        "action": "promote",
+        "target": "churn@champion",
+        "before": "v3",
+        "after": "v4",
+        "details": [],
+        "result": "dry-run",
+    }
+    text = ok(run_cli("models", "promote", "churn", "4", "--dry-run", "--yes", "--config", config))
+    assert text.stdout == "would promote churn@champion in dev: v3 -> v4\n"
+    assert registry.snapshot() == before
+    assert journaled(journal_path) == []
+
+
+def test_promote_with_yes_then_again(config: Path, registry: Registry, journal_path: Path) -> None:
+    result = ok(run_cli("models", "promote", "churn", "4", "--yes", "--config", config))
+    assert result.stdout == "done: promote churn@champion in dev: v3 -> v4\n" and result.stderr == ""
+    assert registry.aliases("churn") == {"champion": "4", "challenger": "4"}
+    assert registry.history("churn") == ["3"]
+    assert registry.version("churn", "4").tags["mlops_tui.promoted_by"] == OPERATOR
+    assert journaled(journal_path) == [("dev", "churn@champion", "ok")]
+
+    again = ok(run_cli("models", "promote", "churn", "v4", "--yes", "--config", config))
+    assert again.stdout == "churn@champion is already v4\n"
+    as_json = ok(run_cli("models", "promote", "churn", "4", "--json", "--config", config))
+    assert as_json.json()["result"] == "unchanged"
+    assert registry.history("churn") == ["3"]
+    assert journaled(journal_path) == [("dev", "churn@champion", "ok")]
+
+
+def test_promote_on_a_sqlite_store(tmp_path: Path, demo_store: MlflowSettings, journal_path: Path) -> None:
+    config = config_for(tmp_path, demo_store.tracking_uri)
+    result = ok(run_cli("models", "promote", "fraud", "3", "--yes", "--json", "--config", config))
+    assert result.json()["result"] == "ok" and result.json()["target"] == "fraud@champion"
+    assert Registry(demo_store.tracking_uri).aliases("fraud") == {"champion": "3"}
+    assert journaled(journal_path) == [("dev", "fraud@champion", "ok")]
+
+
+def test_stage_mode(config: Path, registry: Registry) -> None:
+    result = ok(
+        run_cli(
+            "models",
+            "promote",
+            "demand",
+            "3",
+            "--archive-existing",
+            "--yes",
+            "--env",
+            "stage",
+            "--config",
+            config,
+        )
+    )
+    assert result.stdout == "done: promote demand:Production in stage: v2 -> v3\n"
+    assert registry.stages("demand") == {"1": "Archived", "2": "Archived", "3": "Production"}
+    back = ok(run_cli("models", "rollback", "demand", "--yes", "--env", "stage", "--config", config))
+    assert back.stdout == "done: rollback demand:Production in stage: v3 -> v2\n"
+    assert registry.stages("demand") == {"1": "Archived", "2": "Production", "3": "Archived"}
+
+
+def test_protected_environment_needs_the_model_name(
+    config: Path, registry: Registry, journal_path: Path
+) -> None:
+    before = registry.snapshot()
+    for confirm in ([], ["--confirm", "fraud"]):
+        result = run_cli(
+            "models", "promote", "churn", "4", "--env", "prd", "--yes", *confirm, "--config", config
+        )
+        refused(result, "prd is protected", "'churn'", "--confirm")
+        assert result.stdout == ""
+    assert registry.snapshot() == before
+    assert journaled(journal_path) == []
+
+    ok(
+        run_cli(
+            "models",
+            "promote",
+            "churn",
+            "4",
+            "--env",
+            "prd",
+            "--yes",
+            "--confirm",
+            "churn",
+            "--config",
+            config,
+        )
+    )
+    assert registry.aliases("churn")["champion"] == "4"
+    assert journaled(journal_path) == [("prd", "churn@champion", "ok")]
+
+
+def test_promote_to_another_environment(config: Path, registry: Registry, journal_path: Path) -> None:
+    before = registry.snapshot()
+    result = run_cli("models", "promote", "churn", "4", "--to-env", "copy", "--yes", "--config", config)
+    refused(result, "copy is protected", "'churn'")
+    assert registry.snapshot() == before
+
+    result = ok(
+        run_cli(
+            "models",
+            "promote",
+            "churn",
+            "4",
+            "--to-env",
+            "copy",
+            "--yes",
+            "--confirm",
+            "churn",
+            "--json",
+            "--config",
+            config,
+        )
+    )
+    data = result.json()
+    assert (data["environment"], data["target"], data["before"], data["result"]) == (
+        "copy",
+        "prod.churn@challenger",
+        None,
+        "ok",
+    )
+    assert registry.aliases("prod.churn") == {"challenger": "1"}
+    copy = registry.version("prod.churn", "1")
+    assert copy.tags["mlops_tui.source"] == "dev/churn/4"
+    assert copy.run_id == registry.version("churn", "4").run_id
+    assert registry.aliases("churn") == {"champion": "3", "challenger": "4"}
+    assert journaled(journal_path) == [("copy", "prod.churn@challenger", "ok")]
+
+    stage = run_cli(
+        "models", "promote", "churn", "4", "--to-env", "copy", "--stage", "Production", "--config", config
+    )
+    assert stage.code == ExitCode.USAGE and "--stage does not apply" in stage.stderr
+
+
+def test_mistakes(config: Path, registry: Registry, journal_path: Path) -> None:
+    before = registry.snapshot()
+    bad_stage = run_cli("models", "promote", "demand", "3", "--stage", "Prod", "--yes", "--config", config)
+    assert bad_stage.code == ExitCode.USAGE and bad_stage.stdout == ""
+    assert "unknown stage 'Prod'" in bad_stage.stderr
+
+    for args, named in (
+        (["promote", "nope", "1"], "nope"),
+        (["promote", "churn", "9"], "version=9"),
+        (["rollback", "nope"], "nope"),
+    ):
+        unknown = run_cli("models", *args, "--yes", "--config", config)
+        assert unknown.code == ExitCode.FAILED and unknown.stdout == "", unknown
+        assert unknown.stderr.startswith("mlops-tui: mlflow: ") and named in unknown.stderr, unknown
+
+    unknown_env = run_cli("models", "promote", "churn", "4", "--to-env", "qa", "--yes", "--config", config)
+    assert unknown_env.code == ExitCode.USAGE and "unknown environment 'qa'" in unknown_env.stderr
+    assert registry.snapshot() == before
+    assert journaled(journal_path) == []
+
+
+# -- rollback and history -------------------------------------------------------------------------
+
+
+def test_rollback_and_history(config: Path, registry: Registry, journal_path: Path) -> None:
+    none_yet = run_cli("models", "rollback", "churn", "--yes", "--config", config)
+    refused(none_yet, "no history for churn@champion in dev")
+
+    ok(run_cli("models", "promote", "churn", "4", "--yes", "--config", config))
+    plan = run_cli("models", "rollback", "churn", "--config", config)
+    refused(plan, "not approved")
+    assert plan.stdout == "plan: rollback churn@champion in dev: v4 -> v3\n"
+    result = ok(run_cli("models", "rollback", "churn", "--yes", "--config", config))
+    assert result.stdout == "done: rollback churn@champion in dev: v4 -> v3\n"
+    assert registry.aliases("churn")["champion"] == "3"
+    assert registry.history("churn") == []
+
+    history = ok(run_cli("history", "--json", "--config", config))
+    assert history.stderr == ""
+    entries = history.json()["entries"]
+    for entry in entries:
+        assert ISO_TIME.fullmatch(entry.pop("time")) and ISO_TIME.fullmatch(entry.pop("finished"))
+    assert entries == [
+        {
+            "id": 3,  # the intent's row: intents and outcomes share the numbering
+            "operator": OPERATOR,
+            "environment": "dev",
+            "action": "rollback",
+            "target": "churn@champion",
+            "before": "v4",
+            "after": "v3",
+            "result": "ok",
+            "message": "source of history: registry tag",
+        },
+        {
+            "id": 1,
+            "operator": OPERATOR,
+            "environment": "dev",
+            "action": "promote",
+            "target": "churn@champion",
+            "before": "v3",
+            "after": "v4",
+            "result": "ok",
+            "message": "",
+        },
+    ]
+
+    table = ok(run_cli("history", "--config", config)).stdout
+    assert "rollback" in table and "source of history: registry tag" in table and OPERATOR in table
+
+
+def test_history_filters(config: Path) -> None:
+    ok(run_cli("models", "promote", "fraud", "3", "--yes", "--config", config))
+    ok(
+        run_cli(
+            "models",
+            "promote",
+            "churn",
+            "4",
+            "--env",
+            "prd",
+            "--yes",
+            "--confirm",
+            "churn",
+            "--config",
+            config,
+        )
+    )
+
+    def targets(*args: str) -> list[tuple[str, str]]:
+        result = ok(run_cli("history", "--json", *args, "--config", config))
+        return [(e["environment"], e["target"]) for e in result.json()["entries"]]
+
+    assert targets() == [("dev", "fraud@champion")]
+    assert targets("--env", "prd") == [("prd", "churn@champion")]
+    assert targets("--all-envs") == [("prd", "churn@champion"), ("dev", "fraud@champion")]
+    assert targets("--all-envs", "--model", "churn") == [("prd", "churn@champion")]
+    assert targets("--model", "churn") == []
+    assert targets("--all-envs", "--limit", "1") == [("prd", "churn@champion")]
+
+
+# -- no way past the policy -----------------------------------------------------------------------
+
+
+def write_commands() -> dict[str, click.Command]:
+    """Every command of the tree that takes `--yes`: the mark `_write_options` puts on writes."""
+    found: dict[str, click.Command] = {}
+
+    def walk(group: click.Group, path: tuple[str, ...]) -> None:
+        for name, command in group.commands.items():
+            if isinstance(command, click.Group):
+                walk(command, (*path, name))
+            elif any("--yes" in p.opts for p in command.params if isinstance(p, click.Option)):
+                found[" ".join((*path, name))] = command
+
+    walk(root, ())
+    return found
+
+
+WRITE_ARGS = {
+    "models promote": ["churn", "2"],
+    "models rollback": ["churn"],
+}
+"""Valid arguments of each write command, for a registry where churn's champion is v4 and its
+history tag holds v3 (so that a rollback has somewhere to go). A write command missing here fails
+`test_no_way_past_the_policy` below."""
+
+WRITE_COMMANDS = sorted(write_commands())
+
+SCENARIOS: dict[str, tuple[Callable[[list[str], list[str]], list[str]], str]] = {
+    "root --read-only": (lambda path, args: ["--read-only", *path, *args, "--yes"], "dev is read-only"),
+    "command --read-only": (lambda path, args: [*path, *args, "--read-only", "--yes"], "dev is read-only"),
+    "env read_only = true": (
+        lambda path, args: [*path, *args, "--env", "ro", "--yes", "--confirm", "churn"],
+        "ro is read-only",
+    ),
+    "protected without --confirm": (
+        lambda path, args: [*path, *args, "--env", "prd", "--yes"],
+        "prd is protected",
+    ),
+}
+
+
+def test_the_write_commands_are_found() -> None:
+    assert {"models promote", "models rollback"} <= set(WRITE_COMMANDS)
+    for name, command in write_commands().items():
+        options = {opt for p in command.params for opt in p.opts}
+        assert {"--yes", "--confirm", "--dry-run", "--read-only"} <= options, name
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+@pytest.mark.parametrize("command", WRITE_COMMANDS)
+def test_no_way_past_the_policy(
+    command: str, scenario: str, config: Path, registry: Registry, journal_path: Path
+) -> None:
+    if command not in WRITE_ARGS:
+        pytest.fail(f"write command `{command}` has no arguments in WRITE_ARGS: add them so it is tested")
+    registry.client.set_registered_model_alias("churn", "champion", "4")
+    registry.client.set_registered_model_tag(
+        "churn", CHAMPION_HISTORY, json.dumps([{"version": "3", "by": "x", "at": "2026-11-01T00:00:00Z"}])
+    )
+    before = registry.snapshot()
+    argv, reason = SCENARIOS[scenario]
+    result = run_cli(*argv(command.split(), WRITE_ARGS[command]), "--config", config)
+    refused(result, reason)
+    assert result.stdout == ""
+    assert registry.snapshot() == before
+    assert [r for r in journaled(journal_path) if r[2] == "ok"] == []
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["--read-only", "models", "promote", "churn", "4", "--to-env", "copy"], "copy is read-only"),
+        (["models", "promote", "churn", "4", "--to-env", "ro"], "ro is read-only"),
+    ],
+)
+def test_no_way_past_the_policy_across_environments(
+    args: list[str], reason: str, tmp_path: Path, writable_server: str, registry: Registry
+) -> None:
+    config = config_for(
+        tmp_path,
+        writable_server,
+        copy={"mlflow": {"registered_model": "prod.{name}"}},
+        ro={"read_only": True, "mlflow": {"registered_model": "ro.{name}"}},
+    )
+    before = registry.snapshot()
+    refused(run_cli(*args, "--yes", "--confirm", "churn", "--config", config), reason)
+    assert registry.snapshot() == before
