@@ -26,14 +26,14 @@ def demo_app(settings: Settings, env: str | None = None) -> MlopsApp:
     return make_app(settings, env, clock=lambda: DEMO_NOW)
 
 
-async def until(pilot: Pilot[None], condition: Callable[[], bool], timeout: float = 20) -> None:
-    """Let the app run until `condition` holds: workers finish, then messages are processed."""
+async def until(pilot: Pilot[None], condition: Callable[[], bool], timeout: float = 30) -> None:
+    """Let the app process messages until `condition` holds (workers may be waiting on a modal,
+    so this never waits for them to finish)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not condition():
         if loop.time() > deadline:
             raise AssertionError("condition not reached in time")
-        await pilot.app.workers.wait_for_complete()
         await pilot.pause(0.05)
 
 
@@ -105,7 +105,9 @@ async def test_enter_opens_a_run_with_history_and_back(demo_settings: Settings) 
         assert list(chart.data or []) == [p.value for p in screen.detail.history["drift_psi"]]
         metrics = screen.query_one("#metrics", DataTable)
         metrics.focus()
-        metrics.move_cursor(row=[metrics.get_row_at(i)[0] for i in range(metrics.row_count)].index("train_loss"))
+        metrics.move_cursor(
+            row=[metrics.get_row_at(i)[0] for i in range(metrics.row_count)].index("train_loss")
+        )
         await pilot.pause()
         assert len(list(chart.data or [])) == 20  # the highlighted metric: train_loss over 20 steps
         await pilot.press("escape")
@@ -229,7 +231,9 @@ async def test_runs_are_paged_on_the_server(demo_store: MlflowSettings) -> None:
 
 
 @pytest.mark.parametrize("size", [(120, 36), (80, 24)], ids=["120x36", "80x24"])
-def test_dashboard_snapshot(snap_compare: Callable[..., bool], demo_settings: Settings, size: tuple[int, int]) -> None:
+def test_dashboard_snapshot(
+    snap_compare: Callable[..., bool], demo_settings: Settings, size: tuple[int, int]
+) -> None:
     app = demo_app(demo_settings)
 
     async def filled(pilot: Pilot[None]) -> None:

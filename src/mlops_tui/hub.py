@@ -124,6 +124,14 @@ class Hub:
         template = self.env.mlflow.registered_model if self.env.mlflow else "{name}"
         return template.replace("{name}", model)
 
+    def model_name(self, registered: str) -> str:
+        """The model a registered model of this environment holds: `prod.churn` -> `churn`."""
+        template = self.env.mlflow.registered_model if self.env.mlflow else "{name}"
+        prefix, _, suffix = template.partition("{name}")
+        if registered.startswith(prefix) and registered.endswith(suffix):
+            return registered[len(prefix) : len(registered) - len(suffix)]
+        return registered
+
     def experiment_name(self, experiment_id: str) -> str:
         return self._experiments.get(experiment_id, experiment_id)
 

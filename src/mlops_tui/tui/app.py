@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import ClassVar
 
@@ -15,8 +15,18 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from mlops_tui.config import Settings
-from mlops_tui.domain import utcnow
+from mlops_tui.domain import ModelVersion, utcnow
+from mlops_tui.errors import MlopsError
 from mlops_tui.hub import Hub
+from mlops_tui.ops.journal import Journal
+from mlops_tui.ops.policy import WriteAction, perform
+from mlops_tui.ops.registry import (
+    plan_cross_env_promotion,
+    plan_promotion,
+    plan_rollback,
+    recover_interrupted,
+)
+from mlops_tui.tui.dialogs import ConfirmDialog, PromoteDialog
 from mlops_tui.tui.header import EnvBar
 from mlops_tui.tui.pane import ResourcePane
 from mlops_tui.tui.panes import ModelsPane, NotConfiguredPane, RunsPane
@@ -45,8 +55,8 @@ class MlopsApp(App[None]):
         Binding("q", "quit", "Quit", id="quit"),
         Binding("question_mark", "keys", "Keys", id="help", tooltip="Show every key"),
         Binding("e", "switch_env", "Environment", id="switch_env"),
-        Binding("r", "refresh", "Refresh", id="refresh"),
-        Binding("space", "toggle_pause", "Pause", id="pause", tooltip="Pause or resume polling"),
+        Binding("r", "refresh", "Refresh", id="refresh", show=False),
+        Binding("space", "toggle_pause", "Pause", id="pause", show=False, tooltip="Pause or resume polling"),
     ]
 
     polling_paused: reactive[bool] = reactive(False, init=False)
@@ -62,6 +72,7 @@ class MlopsApp(App[None]):
         self.settings = settings
         self.clock = clock
         self.hub = Hub(settings, env_name, clock=clock)
+        self.journal = Journal(settings.journal)
         if settings.theme:
             self.theme = settings.theme
 
@@ -89,6 +100,20 @@ class MlopsApp(App[None]):
         self._show_sources()
         # Ages in the header drift; redraw them now and then (the bar skips unchanged text).
         self.set_interval(15, self._show_sources)
+        self._recover()
+
+    @work(group="recover", exit_on_error=False)
+    async def _recover(self) -> None:
+        try:
+            closed = await recover_interrupted(self.hub, self.journal)
+        except MlopsError as exc:
+            self.notify(exc.message, title=exc.title, severity="error")
+            return
+        if closed:
+            self.notify(
+                f"{closed} interrupted action(s) closed as unknown: see the history (h)",
+                severity="warning",
+            )
 
     def _show_sources(self) -> None:
         bar = self.query_one(EnvBar)
@@ -151,6 +176,94 @@ class MlopsApp(App[None]):
         self._show_sources()
         await old.aclose()
 
+    # -- write actions: plan, confirm in a modal, then the one policy ----------------------------
+
+    @work(group="write", exclusive=True, exit_on_error=False)
+    async def promote(
+        self, hub: Hub, model: str, versions: list[ModelVersion] | None, selected: str | None
+    ) -> None:
+        """Ask what to promote, then plan, confirm and perform it."""
+        try:
+            if versions is None:
+                _, versions = await hub.model(model)
+        except MlopsError as exc:
+            self.notify(exc.message, title=exc.title, severity="error")
+            return
+        mode = hub.env.mlflow.promotion if hub.env.mlflow else "alias"
+        choice = await self.push_screen_wait(
+            PromoteDialog(
+                model,
+                versions,
+                selected=selected,
+                mode=mode,
+                environment=hub.env_name,
+                environments=list(self.settings.environments),
+            )
+        )
+        if choice is None:
+            return
+        name, operator = hub.model_name(model), self.settings.operator_name
+        if choice.to_env:
+            target = Hub(self.settings, choice.to_env, clock=self.clock)
+            try:
+                await self._write(
+                    target,
+                    lambda: plan_cross_env_promotion(
+                        hub, target, name, choice.version, alias=None, operator=operator
+                    ),
+                )
+            finally:
+                await target.aclose()
+            return
+        alias, stage = (choice.slot, None) if mode == "alias" else (None, choice.slot)
+        await self._write(
+            hub,
+            lambda: plan_promotion(hub, name, choice.version, alias=alias, stage=stage, operator=operator),
+        )
+
+    @work(group="write", exclusive=True, exit_on_error=False)
+    async def rollback(self, hub: Hub, model: str) -> None:
+        """Plan the rollback of the environment's default slot, confirm it, perform it."""
+        name = hub.model_name(model)
+        await self._write(
+            hub,
+            lambda: plan_rollback(hub, self.journal, name, operator=self.settings.operator_name),
+        )
+
+    async def _write(self, hub: Hub, plan: Callable[[], Awaitable[WriteAction]]) -> None:
+        try:
+            action = await plan()
+            change = action.change
+            if change.before == change.after:
+                self.notify(f"{change.target} is already {change.after}")
+                return
+            hub.policy.check(change)
+        except MlopsError as exc:
+            self.notify(exc.message, title=exc.title, severity="error")
+            return
+        approval = await self.push_screen_wait(
+            ConfirmDialog(change, typed=hub.policy.confirmation(change), protected=hub.env.protected)
+        )
+        if approval is None:
+            self.notify("Cancelled: nothing changed", timeout=3)
+            return
+        try:
+            await perform(
+                action,
+                policy=hub.policy,
+                approval=approval,
+                journal=self.journal,
+                operator=self.settings.operator_name,
+            )
+        except MlopsError as exc:
+            self.notify(exc.message, title=exc.title, severity="error", timeout=10)
+        else:
+            self.notify(f"Done: {action.change.summary()}", title="Recorded in the journal")
+        self.action_refresh()
+        for screen in self.screen_stack[1:]:
+            if isinstance(screen, ModelScreen):
+                screen.refresh_after_write()
+
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         yield SystemCommand("Refresh", "Poll every pane now", self.action_refresh)
@@ -172,6 +285,7 @@ class MlopsApp(App[None]):
 
     async def action_quit(self) -> None:
         await self.hub.aclose()
+        self.journal.close()
         self.exit()
 
 

@@ -44,7 +44,7 @@ class ResourcePane(Vertical, Generic[T], can_focus=False):
 
     BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
         Binding("slash", "filter", "Filter", id="filter", tooltip="Filter this pane"),
-        Binding("right_square_bracket", "page(1)", "Next page", id="next_page"),
+        Binding("right_square_bracket", "page(1)", "Next page", id="next_page", show=False),
         Binding("left_square_bracket", "page(-1)", "Prev page", id="prev_page", show=False),
     ]
 

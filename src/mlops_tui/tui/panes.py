@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -13,20 +14,10 @@ from textual.widgets import Static
 from mlops_tui import humanize
 from mlops_tui.domain import Page, RegisteredModel, Run
 from mlops_tui.tui.pane import ResourcePane, Row
+from mlops_tui.tui.screens import MODEL_ACTIONS, HistoryScreen
+from mlops_tui.tui.styles import status_text
 
-__all__ = ["ModelsPane", "NotConfiguredPane", "RunsPane", "status_text"]
-
-STATUS_STYLES = {
-    "FINISHED": "green",
-    "RUNNING": "bold cyan",
-    "SCHEDULED": "cyan",
-    "FAILED": "bold red",
-    "KILLED": "yellow",
-}
-
-
-def status_text(status: str) -> Text:
-    return Text(status.lower(), style=STATUS_STYLES.get(status.upper(), ""))
+__all__ = ["ModelsPane", "NotConfiguredPane", "RunsPane"]
 
 
 class RunsPane(ResourcePane[Run]):
@@ -72,6 +63,33 @@ class ModelsPane(ResourcePane[RegisteredModel]):
 
     title = "Models"
     filter_placeholder = "part of a model name, or name LIKE 'ch%'"
+    BINDINGS = MODEL_ACTIONS
+
+    def selected(self) -> str | None:
+        table = self.table
+        return self._keys[table.cursor_row] if 0 <= table.cursor_row < len(self._keys) else None
+
+    def action_promote(self) -> None:
+        if name := self.selected():
+            app: Any = self.app
+            app.promote(self.hub, name, None, None)
+
+    def action_rollback(self) -> None:
+        if name := self.selected():
+            app: Any = self.app
+            app.rollback(self.hub, name)
+
+    def action_history(self) -> None:
+        if name := self.selected():
+            app: Any = self.app
+            app.push_screen(HistoryScreen(self.hub, app.journal, name))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("promote", "rollback"):
+            return None if self.hub.policy.read_only or self.selected() is None else True
+        if action == "history":
+            return None if self.selected() is None else True
+        return super().check_action(action, parameters)
 
     async def fetch(self, filter_text: str, page_token: str | None) -> Page[RegisteredModel]:
         return await self.hub.models(filter_text, page_token=page_token)

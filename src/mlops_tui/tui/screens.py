@@ -18,9 +18,10 @@ from mlops_tui import humanize
 from mlops_tui.domain import ModelVersion
 from mlops_tui.errors import MlopsError
 from mlops_tui.hub import Hub, RunDetail
-from mlops_tui.tui.panes import status_text
+from mlops_tui.ops.journal import Journal
+from mlops_tui.tui.styles import status_text
 
-__all__ = ["EnvironmentPicker", "ModelScreen", "RunScreen"]
+__all__ = ["MODEL_ACTIONS", "EnvironmentPicker", "HistoryScreen", "ModelScreen", "RunScreen"]
 
 
 def _table(*columns: str, id: str | None = None) -> DataTable[Any]:
@@ -149,8 +150,17 @@ class RunScreen(DetailScreen):
             self.app.push_screen(ModelScreen(self.hub, name))
 
 
+MODEL_ACTIONS: list[Binding | tuple[str, str] | tuple[str, str, str]] = [
+    Binding("p", "promote", "Promote", id="promote", tooltip="Move an alias or stage to a version"),
+    Binding("b", "rollback", "Roll back", id="rollback", tooltip="Back to the previous version"),
+    Binding("h", "history", "History", id="history", tooltip="This model's audit journal"),
+]
+
+
 class ModelScreen(DetailScreen):
     """A registered model's versions: aliases, stages, tags and source run; Enter opens the run."""
+
+    BINDINGS = MODEL_ACTIONS
 
     def __init__(self, hub: Hub, name: str) -> None:
         super().__init__(hub)
@@ -204,11 +214,90 @@ class ModelScreen(DetailScreen):
         ]
         self.query_one("#version-text", Static).update("\n".join(lines))
 
+    def highlighted_version(self) -> str | None:
+        table = self.query_one("#model-versions", DataTable)
+        if not self.versions or not 0 <= table.cursor_row < len(self.versions):
+            return None
+        return self.versions[table.cursor_row].version
+
+    def action_promote(self) -> None:
+        app: Any = self.app
+        app.promote(self.hub, self.model_name, self.versions, self.highlighted_version())
+
+    def action_rollback(self) -> None:
+        app: Any = self.app
+        app.rollback(self.hub, self.model_name)
+
+    def action_history(self) -> None:
+        app: Any = self.app
+        app.push_screen(HistoryScreen(self.hub, app.journal, self.model_name))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("promote", "rollback"):
+            return None if self.hub.policy.read_only or not self.versions else True
+        return True
+
+    def refresh_after_write(self) -> None:
+        self.load()
+
     @on(DataTable.RowSelected, "#model-versions")
     def _selected(self, event: DataTable.RowSelected) -> None:
         version = next((v for v in self.versions if v.version == event.row_key.value), None)
         if version is not None and version.run_id:
             self.app.push_screen(RunScreen(self.hub, version.run_id))
+
+
+class HistoryScreen(DetailScreen):
+    """The audit journal of one model in this environment, newest first."""
+
+    def __init__(self, hub: Hub, journal: Journal, model: str) -> None:
+        super().__init__(hub)
+        self.journal = journal
+        self.model_name = model
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"History of {self.model_name}: loading…", classes="detail-title")
+        yield _table(
+            "Time (UTC)",
+            "Operator",
+            "Action",
+            "Target",
+            "From",
+            "To",
+            "Result",
+            "Message",
+            id="history",
+        )
+        yield Footer()
+
+    async def show(self) -> None:
+        subject = self.hub.model_name(self.model_name)
+        entries = self.journal.entries(environment=self.hub.env_name, subject=subject)
+        self.query_one(".detail-title", Static).update(
+            Text.assemble(
+                ("History ", "bold"),
+                (self.model_name, "bold"),
+                f"  in {self.hub.env_name}",
+                (f"  {len(entries)} actions, from {self.journal.path}", "dim"),
+            )
+        )
+        table = self.query_one("#history", DataTable)
+        table.clear()
+        for e in entries:
+            table.add_row(
+                humanize.timestamp(e.time),
+                e.operator,
+                e.action,
+                e.target,
+                e.before or "",
+                e.after or "",
+                Text(e.result, style=RESULT_STYLES.get(e.result, "")),
+                e.message,
+                key=str(e.id),
+            )
+
+
+RESULT_STYLES = {"ok": "green", "failed": "bold red", "refused": "yellow", "unknown": "bold magenta"}
 
 
 class EnvironmentPicker(ModalScreen[str | None]):

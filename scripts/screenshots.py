@@ -1,0 +1,99 @@
+"""Regenerate screenshots/*.svg from the real app on demo data (fixed clock, so they are stable).
+
+Run: ./scripts/screenshots
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+import warnings
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import msgspec
+from textual.pilot import Pilot
+
+from mlops_tui import demo
+from mlops_tui.config import EnvironmentSettings, MlflowSettings, Settings
+from mlops_tui.tui import MlopsApp, make_app
+from mlops_tui.tui.pane import ResourcePane
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+OUT = Path(__file__).resolve().parent.parent / "screenshots"
+
+
+async def filled(pilot: Pilot[None]) -> None:
+    app = pilot.app
+    for _ in range(400):
+        panes = list(app.query(ResourcePane))
+        if panes and all(p.table.row_count for p in panes):
+            break
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.05)
+    await pilot.pause()
+
+
+async def shoot(
+    settings: Settings, name: str, size: tuple[int, int], steps: Callable[[Pilot[None]], Awaitable[None]]
+) -> None:
+    app: MlopsApp = make_app(settings, clock=lambda: NOW)
+    async with app.run_test(size=size) as pilot:
+        await filled(pilot)
+        await steps(pilot)
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.3)
+        app.save_screenshot(str(OUT / f"{name}.svg"))
+    print(f"screenshots/{name}.svg", file=sys.stderr)
+
+
+async def main() -> None:
+    OUT.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        store = MlflowSettings(
+            tracking_uri=f"sqlite:///{scratch}/mlflow.db", artifact_root=f"{scratch}/artifacts"
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            demo.seed(store, now=NOW)
+        prd = msgspec.structs.replace(store)
+        settings = Settings(
+            {
+                "local": EnvironmentSettings(mlflow=store),
+                "prd": EnvironmentSettings(mlflow=prd, protected=True),
+            },
+            "local",
+            journal=Path(scratch) / "journal.db",
+        )
+
+        async def nothing(pilot: Pilot[None]) -> None:
+            pass
+
+        async def open_run(pilot: Pilot[None]) -> None:
+            await pilot.press("down", "enter")
+
+        async def open_model(pilot: Pilot[None]) -> None:
+            pilot.app.query_one("#models", ResourcePane).table.focus()
+            await pilot.press("enter")
+
+        async def confirm_promotion(pilot: Pilot[None]) -> None:
+            await pilot.press("e")
+            await pilot.press("down", "enter")
+            await pilot.app.workers.wait_for_complete()
+            await filled(pilot)
+            pilot.app.query_one("#models", ResourcePane).table.focus()
+            await pilot.press("p")
+            await pilot.pause(0.3)
+            await pilot.click("#plan")
+
+        await shoot(settings, "dashboard", (120, 36), nothing)
+        await shoot(settings, "dashboard-80x24", (80, 24), nothing)
+        await shoot(settings, "run", (120, 36), open_run)
+        await shoot(settings, "model", (120, 36), open_model)
+        await shoot(settings, "promote-protected", (120, 36), confirm_promotion)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

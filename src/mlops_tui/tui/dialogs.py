@@ -1,0 +1,175 @@
+"""Modals of write actions: choosing what to promote, and confirming exactly what will change."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Select, Static
+
+from mlops_tui.domain import Change, ModelVersion
+from mlops_tui.ops.policy import Approval
+
+__all__ = ["ConfirmDialog", "PromoteChoice", "PromoteDialog"]
+
+
+@dataclass(frozen=True)
+class PromoteChoice:
+    version: str
+    slot: str
+    """An alias in alias mode, a stage in stage mode."""
+    to_env: str | None
+    """Another environment to copy the version into, or None."""
+
+
+class PromoteDialog(ModalScreen[PromoteChoice | None]):
+    """Pick the version, the alias (or stage) and, optionally, another environment."""
+
+    AUTO_FOCUS = "#promote-version"
+    BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
+        Binding("escape", "dismiss(None)", "Cancel", id="cancel"),
+    ]
+
+    def __init__(
+        self,
+        model: str,
+        versions: list[ModelVersion],
+        *,
+        selected: str | None,
+        mode: str,
+        environment: str,
+        environments: list[str],
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.versions = versions
+        self.selected = selected or (versions[0].version if versions else None)
+        self.mode = mode
+        self.environment = environment
+        self.environments = environments
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(Text.assemble("Promote ", (self.model, "bold")), classes="dialog-title")
+            yield Label("Version")
+            yield Select(
+                [(f"v{v.version}  {', '.join(v.aliases) or v.stage}", v.version) for v in self.versions],
+                value=self.selected or Select.BLANK,
+                allow_blank=False,
+                id="promote-version",
+            )
+            if self.mode == "alias":
+                yield Label("Alias")
+                yield Input("champion", id="promote-slot")
+            else:
+                yield Label("Stage")
+                yield Select(
+                    [(s, s) for s in ("Production", "Staging", "Archived")],
+                    value="Production",
+                    allow_blank=False,
+                    id="promote-slot",
+                )
+            yield Label("Environment (another one copies the version there, as its incoming alias)")
+            yield Select(
+                [(e, e) for e in self.environments],
+                value=self.environment,
+                allow_blank=False,
+                id="promote-env",
+            )
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Plan", variant="primary", id="plan")
+                yield Button("Cancel", id="cancel")
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel(self) -> None:
+        self.dismiss(None)
+
+    @on(Button.Pressed, "#plan")
+    @on(Input.Submitted)
+    def _plan(self) -> None:
+        version = self.query_one("#promote-version", Select).value
+        slot_widget = self.query_one("#promote-slot")
+        slot = slot_widget.value if isinstance(slot_widget, Input | Select) else ""
+        env = self.query_one("#promote-env", Select).value
+        if not isinstance(version, str) or not str(slot).strip():
+            self.notify("Choose a version and an alias", severity="warning")
+            return
+        self.dismiss(
+            PromoteChoice(
+                version=version,
+                slot=str(slot).strip(),
+                to_env=None if env == self.environment else str(env),
+            )
+        )
+
+
+class ConfirmDialog(ModalScreen[Approval | None]):
+    """Show exactly what will change; in a protected environment, ask for the model name typed."""
+
+    AUTO_FOCUS = "#confirm-typed, #confirm"
+    BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
+        Binding("escape", "dismiss(None)", "Cancel", id="cancel"),
+    ]
+
+    def __init__(self, change: Change, *, typed: str | None, protected: bool) -> None:
+        super().__init__()
+        self.change = change
+        self.expected = typed
+        self.protected = protected
+
+    def compose(self) -> ComposeResult:
+        change = self.change
+        env = Text(
+            f" {change.environment.upper()} ", style="bold white on red" if self.protected else "bold reverse"
+        )
+        with Vertical(classes="dialog" + (" -protected" if self.protected else "")):
+            yield Static(
+                Text.assemble(env, "  ", (change.action.capitalize(), "bold")), classes="dialog-title"
+            )
+            yield Static(
+                Text.assemble(
+                    ("model   ", "dim"),
+                    (change.subject, "bold"),
+                    "\n",
+                    ("target  ", "dim"),
+                    change.target,
+                    "\n",
+                    ("change  ", "dim"),
+                    (change.before or "(unset)", "bold"),
+                    "  →  ",
+                    (change.after, "bold green"),
+                    *(Text.assemble("\n", ("note    ", "dim"), d) for d in change.details),
+                ),
+                id="confirm-change",
+            )
+            if self.expected is not None:
+                yield Label(
+                    Text.assemble("Protected environment: type ", (self.expected, "bold"), " to confirm")
+                )
+                yield Input(placeholder=self.expected, id="confirm-typed")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(
+                    change.action.capitalize(), variant="error" if self.protected else "primary", id="confirm"
+                )
+                yield Button("Cancel", id="cancel")
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel(self) -> None:
+        self.dismiss(None)
+
+    @on(Button.Pressed, "#confirm")
+    @on(Input.Submitted, "#confirm-typed")
+    def _confirm(self) -> None:
+        typed = None
+        if self.expected is not None:
+            typed = self.query_one("#confirm-typed", Input).value.strip()
+            if typed != self.expected:
+                self.notify(f"Type {self.expected} exactly to confirm", severity="warning")
+                return
+        self.dismiss(Approval(approved=True, typed=typed))
