@@ -356,12 +356,13 @@ async def test_stage_promotion_of_an_older_version_takes_or_writes_nothing(
     registry = Registry(sqlite_uri)
     before = registry.snapshot()
     async with dev_hub(sqlite_uri, promotion="stage") as hub:
-        action = await plan_promotion(hub, "demand", "1", operator=OPERATOR)
-        assert (action.change.before, action.change.after) == ("v2", "v1")
         try:
+            action = await plan_promotion(hub, "demand", "1", operator=OPERATOR)
+            assert (action.change.before, action.change.after) == ("v2", "v1")
             await approve(action, hub, journal)
         except MlopsError as exc:
             assert registry.snapshot() == before, f"refused with {exc}, but the registry was changed"
+            assert journal.entries() == []
         else:
             assert [e.result for e in journal.entries()] == ["ok"]
             assert await action.current() == "v1"
@@ -518,8 +519,8 @@ async def test_cross_server_promotion_the_target_server_refuses(
     demo_store: MlflowSettings, writable_server: str, journal: Journal
 ) -> None:
     """A real MLflow server accepts a local artifact path as a version's source only together with
-    a run of its own holding it; a copy from another server has none. The promotion fails, the
-    journal says so, and the target registry is left as it was."""
+    a run of its own holding it; a copy from another server has none. The promotion is refused
+    before anything is written, the journal says so, and the target registry is left as it was."""
     target = Registry(writable_server)
     before = target.snapshot()
     config = settings(
@@ -527,11 +528,11 @@ async def test_cross_server_promotion_the_target_server_refuses(
     )
     async with open_hub(config, "dev") as dev, open_hub(config, "prd") as prd:
         action = await plan_cross_env_promotion(dev, prd, "churn", "4", alias=None, operator=OPERATOR)
-        with pytest.raises(MlopsError, match="Invalid model version source"):
+        with pytest.raises(MlopsError, match="cannot register"):
             await approve(action, prd, journal)
     (entry,) = journal.entries()
     assert (entry.environment, entry.result) == ("prd", "failed")
-    assert "Invalid model version source" in entry.message
+    assert "artifact store both servers read" in entry.message
     assert target.snapshot() == before, "a failed copy left an empty registered model behind"
 
 

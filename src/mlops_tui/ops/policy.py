@@ -127,5 +127,6 @@ async def perform(
     if problem:
         journal.outcome(intent, "failed", f"verification: {problem}")
         raise MlopsError(f"{change.summary()}: written but not verified: {problem}")
-    journal.outcome(intent, "ok")
-    return change
+    # Some actions learn their result while writing (the version a copy became).
+    journal.outcome(intent, "ok", after=action.change.after)
+    return action.change

@@ -187,13 +187,19 @@ async def plan_promotion(
     registered = hub.registered_name(name)
     await hub.tracking.get_version(registered, number)
     model = await hub.tracking.get_model(registered)
+    held = slot.read(model)
+    if slot.kind == "stage" and held and not archive_existing and int(_number(held)) > int(number):
+        raise UsageError(
+            f"{held} is in {slot.name} and is newer than v{number}; pass --archive-existing to "
+            f"replace it (a stage shows its newest version)"
+        )
     details = ("archive the versions already in the stage",) if archive_existing else ()
     change = Change(
         action="promote",
         environment=hub.env_name,
         target=slot.target(registered),
         subject=name,
-        before=slot.read(model),
+        before=held,
         after=f"v{number}",
         details=details,
     )
@@ -261,10 +267,17 @@ async def plan_rollback(
 
 
 def _previous_from_journal(journal: Journal, env: str, target: str, current: str | None) -> str | None:
-    for entry in journal.entries(environment=env, target=target):
-        if entry.result == "ok" and entry.after == current:
-            return entry.before
-    return None
+    """Replay the journal's completed moves of `target` as the history tag would hold them."""
+    stack: list[str] = []
+    for entry in reversed(journal.entries(environment=env, target=target, limit=-1)):
+        if entry.result != "ok":
+            continue
+        if entry.action == "rollback":
+            if stack:
+                stack.pop()
+        elif entry.before:
+            stack.append(entry.before)
+    return stack[-1] if stack else None
 
 
 class CrossEnvironmentPromotion(WriteAction):
@@ -288,6 +301,7 @@ class CrossEnvironmentPromotion(WriteAction):
         self.version = version
         self.alias = alias
         self.operator = operator
+        self.source_model = source_hub.registered_name(model)
         self.target_model = target_hub.registered_name(model)
         self.lineage = f"{source_hub.env_name}/{model}/{version}"
         self.created: str | None = None
@@ -301,19 +315,14 @@ class CrossEnvironmentPromotion(WriteAction):
 
     async def apply(self) -> None:
         source, target = self.source_hub.tracking, self.target_hub.tracking
-        version = await source.get_version(self.model, self.version)
-        model = await source.get_model(self.model)
-        await target.ensure_model(self.target_model, description=model.description)
+        version = await source.get_version(self.source_model, self.version)
+        model = await source.get_model(self.source_model)
         if _same_server(self.source_hub, self.target_hub):
-            uri, run_id = f"models:/{self.model}/{self.version}", version.run_id
+            uri, run_id = f"models:/{self.source_model}/{self.version}", version.run_id
         else:
-            uri, run_id = await source.download_uri(self.model, self.version), None
-            if uri.split(":", 1)[0] in ("mlflow-artifacts", "models", "runs"):
-                raise MlopsError(
-                    f"{self.model} v{self.version} is stored behind its tracking server ({uri}); the "
-                    f"{self.target_hub.env_name} server cannot read it. Use a shared artifact store "
-                    "(s3://, gs://, a shared path) for cross-server promotion."
-                )
+            uri, run_id = await source.download_uri(self.source_model, self.version), None
+            self._check_readable(uri)
+        await target.ensure_model(self.target_model, description=model.description)
         tags = {
             **version.tags,
             LINEAGE_TAG: self.lineage,
@@ -324,9 +333,10 @@ class CrossEnvironmentPromotion(WriteAction):
             self.target_model, uri, run_id=run_id, tags=tags, description=version.description
         )
         self.created = created.version
+        self.change = replace(self.change, after=f"v{created.version}")
         move = SlotMove(
             target,
-            replace(self.change, after=f"v{created.version}"),
+            self.change,
             model=self.target_model,
             slot=Slot("alias", self.alias),
             version=created.version,
@@ -334,6 +344,20 @@ class CrossEnvironmentPromotion(WriteAction):
             when=self.target_hub.clock(),
         )
         await move.apply()
+
+    def _check_readable(self, uri: str) -> None:
+        """Refuse, before writing anything, a source the target tracking server cannot register."""
+        scheme = uri.split(":", 1)[0] if ":" in uri else "file"
+        target_uri = self.target_hub.env.mlflow.tracking_uri if self.target_hub.env.mlflow else ""
+        stored_behind_server = scheme in ("mlflow-artifacts", "models", "runs")
+        local_for_remote = scheme == "file" and target_uri.startswith(("http://", "https://"))
+        if stored_behind_server or local_for_remote:
+            raise Refused(
+                f"{self.model} v{self.version} is stored at {uri}, which the "
+                f"{self.target_hub.env_name} tracking server cannot register; cross-server "
+                "promotion needs an artifact store both servers read (s3://, gs://, wasbs://, ...). "
+                "Nothing changed."
+            )
 
     async def verify(self) -> str | None:
         now = await self.current()
@@ -355,10 +379,10 @@ async def plan_cross_env_promotion(
     """Decide to copy `name` v`version` into the target environment under `alias` (default
     the target's `incoming_alias`, `challenger` unless configured)."""
     number = _number(version)
-    await source_hub.tracking.get_version(name, number)
+    await source_hub.tracking.get_version(source_hub.registered_name(name), number)
     incoming = alias or (target_hub.env.mlflow.incoming_alias if target_hub.env.mlflow else "challenger")
     target_model = target_hub.registered_name(name)
-    if _same_server(source_hub, target_hub) and target_model == name:
+    if _same_server(source_hub, target_hub) and target_model == source_hub.registered_name(name):
         raise UsageError(
             f"{source_hub.env_name} and {target_hub.env_name} share the registered model {name!r}; "
             "promote within the environment instead (without --to-env)"
