@@ -43,8 +43,8 @@ async def shoot(
     async with app.run_test(size=size) as pilot:
         await filled(pilot)
         await steps(pilot)
-        await app.workers.wait_for_complete()
-        await pilot.pause(0.3)
+        # Not waiting for workers: a write action's worker waits on its modal, which is the shot.
+        await pilot.pause(0.5)
         app.save_screenshot(str(OUT / f"{name}.svg"))
     print(f"screenshots/{name}.svg", file=sys.stderr)
 
@@ -81,7 +81,8 @@ async def main() -> None:
         async def confirm_promotion(pilot: Pilot[None]) -> None:
             await pilot.press("e")
             await pilot.press("down", "enter")
-            await pilot.app.workers.wait_for_complete()
+            while pilot.app.hub.env_name != "prd":
+                await pilot.pause(0.05)
             await filled(pilot)
             pilot.app.query_one("#models", ResourcePane).table.focus()
             await pilot.press("p")
