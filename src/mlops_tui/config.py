@@ -26,7 +26,9 @@ from mlops_tui.errors import ConfigError, UsageError
 __all__ = [
     "CONFIG_ENV_VAR",
     "EnvironmentSettings",
+    "GitlabSettings",
     "MlflowSettings",
+    "RetrainSettings",
     "Settings",
     "load_settings",
     "local_settings",
@@ -77,6 +79,43 @@ class MlflowSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw
     """Timeout of one request to the tracking server."""
 
 
+class GitlabSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """The GitLab project whose CI/CD pipelines build and retrain this environment's models."""
+
+    url: str
+    """GitLab base URL, e.g. `https://gitlab.example.com`."""
+    project: str
+    """Project path (`ml/churn-model`) or numeric id."""
+    token_env: str | None = None
+    """Environment variable holding a personal, project or group access token."""
+    token_command: list[str] | None = None
+    """Command (argument list, no shell) printing the token on stdout."""
+    refs: list[str] = []
+    """Refs of interest; empty means every ref."""
+    refresh_seconds: float = 30.0
+    """Seconds between the end of one poll and the start of the next."""
+    timeout_seconds: float = 10.0
+    """Timeout of one request."""
+
+
+class RetrainSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """How `retrain MODEL` starts a training pipeline in this environment."""
+
+    kind: Literal["gitlab", "local"]
+    """`gitlab`: a pipeline of the [gitlab] project; `local`: `command` as a local process."""
+    ref: str = "main"
+    """GitLab: the ref to run the pipeline on."""
+    trigger_token_env: str | None = None
+    """GitLab: environment variable holding a pipeline trigger token (use the trigger API)."""
+    variables: dict[str, str] = {}
+    """Variables passed to the pipeline; `{model}` and `{env}` are filled in."""
+    command: list[str] = []
+    """Local: the command, an argument list run without a shell; `{model}`, `{env}`,
+    `{tracking_uri}` are filled in."""
+    workdir: str | None = None
+    """Local: working directory of the command."""
+
+
 class EnvironmentSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     """One environment (dev, qa, prd, ...) and the backends it names."""
 
@@ -88,6 +127,10 @@ class EnvironmentSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=Tru
     """Registered models of interest; empty means every model in the registry."""
     mlflow: MlflowSettings | None = None
     """The MLflow tracking server and registry of this environment."""
+    gitlab: GitlabSettings | None = None
+    """The GitLab project of this environment's pipelines."""
+    retrain: RetrainSettings | None = None
+    """How retraining is started."""
 
 
 class _File(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):

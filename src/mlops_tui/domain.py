@@ -12,6 +12,9 @@ __all__ = [
     "AuditEntry",
     "Change",
     "Experiment",
+    "Job",
+    "Pipeline",
+    "TraceChunk",
     "MetricPoint",
     "ModelVersion",
     "Page",
@@ -167,3 +170,87 @@ class AuditEntry:
     """`pending` (no outcome yet), `ok`, `failed`, `refused` or `unknown` (interrupted)."""
     message: str = ""
     finished: datetime | None = None
+
+
+PIPELINE_STATUSES = (
+    "created",
+    "waiting_for_resource",
+    "preparing",
+    "pending",
+    "running",
+    "success",
+    "failed",
+    "canceled",
+    "skipped",
+    "manual",
+    "scheduled",
+)
+"""Statuses as GitLab names them; other pipeline sources map theirs onto these."""
+FINISHED_STATUSES = frozenset({"success", "failed", "canceled", "skipped"})
+
+
+@dataclass(frozen=True, slots=True)
+class Pipeline:
+    """A CI/CD pipeline run (GitLab), or a retraining run of another runner (local, Vertex)."""
+
+    id: str
+    source: str
+    """The runner: `gitlab`, `local`, `vertex`."""
+    status: str
+    """One of PIPELINE_STATUSES."""
+    ref: str = ""
+    sha: str | None = None
+    trigger: str = ""
+    """What started it: GitLab's `source` (push, web, trigger, api, schedule, ...)."""
+    user: str | None = None
+    created: datetime | None = None
+    started: datetime | None = None
+    finished: datetime | None = None
+    web_url: str | None = None
+    model: str | None = None
+    """The registered model a retraining pipeline trains, where known."""
+
+    @property
+    def duration(self) -> timedelta | None:
+        if self.started is None:
+            return None
+        return (self.finished or utcnow()) - self.started
+
+    @property
+    def done(self) -> bool:
+        return self.status in FINISHED_STATUSES
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    id: str
+    pipeline_id: str
+    name: str
+    stage: str
+    status: str
+    created: datetime | None = None
+    started: datetime | None = None
+    finished: datetime | None = None
+    web_url: str | None = None
+
+    @property
+    def duration(self) -> timedelta | None:
+        if self.started is None:
+            return None
+        return (self.finished or utcnow()) - self.started
+
+    @property
+    def done(self) -> bool:
+        return self.status in FINISHED_STATUSES
+
+
+@dataclass(frozen=True, slots=True)
+class TraceChunk:
+    """The part of a job's log from `offset` on: read incrementally, never the whole log each poll."""
+
+    text: str
+    """Raw log text (ANSI escapes and GitLab section markers included) from the requested offset."""
+    next_offset: int
+    """Byte offset to ask for next time."""
+    complete: bool
+    """The job has finished and nothing more will be appended."""

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
-from mlops_tui.domain import Experiment, MetricPoint, ModelVersion, Page, RegisteredModel, Run
+from mlops_tui.domain import (
+    Experiment,
+    Job,
+    MetricPoint,
+    ModelVersion,
+    Page,
+    Pipeline,
+    RegisteredModel,
+    Run,
+    TraceChunk,
+)
+from mlops_tui.errors import UsageError
 
-__all__ = ["Source", "TrackingSource"]
+__all__ = ["PipelineSource", "Source", "TrackingSource"]
 
 
 class Source(ABC):
@@ -115,3 +126,53 @@ class TrackingSource(Source):
     @abstractmethod
     async def download_uri(self, name: str, version: str) -> str:
         """Where the version's artifacts are stored, as a URI another server can read."""
+
+
+class PipelineSource(Source):
+    """Pipelines that build and retrain models: GitLab CI/CD, or the local runner."""
+
+    can_retry: ClassVar[bool] = True
+    """Whether `retry_pipeline` and `retry_job` are supported."""
+
+    @abstractmethod
+    async def list_pipelines(
+        self, *, ref: str | None = None, status: str | None = None, limit: int = 50
+    ) -> list[Pipeline]:
+        """Recent pipelines, newest first, filtered by the server where it can."""
+
+    @abstractmethod
+    async def get_pipeline(self, pipeline_id: str) -> Pipeline:
+        """Raises: NotFound."""
+
+    @abstractmethod
+    async def list_jobs(self, pipeline_id: str) -> list[Job]:
+        """The pipeline's jobs, in stage order."""
+
+    @abstractmethod
+    async def get_job(self, job_id: str) -> Job:
+        """Raises: NotFound."""
+
+    @abstractmethod
+    async def read_trace(self, job_id: str, offset: int = 0) -> TraceChunk:
+        """The job's log from byte `offset` on (ranged reads: a large log is never read whole
+        on every poll)."""
+
+    @abstractmethod
+    async def start(self, variables: Mapping[str, str], *, ref: str | None = None) -> Pipeline:
+        """Start a pipeline with these variables (retraining)."""
+
+    @abstractmethod
+    async def cancel_pipeline(self, pipeline_id: str) -> Pipeline:
+        """Cancel a pipeline; returns it as it is afterwards."""
+
+    @abstractmethod
+    async def cancel_job(self, job_id: str) -> Job:
+        """Cancel one job; returns it as it is afterwards."""
+
+    async def retry_pipeline(self, pipeline_id: str) -> Pipeline:
+        """Retry the failed jobs of a pipeline. Raises: UsageError where not supported."""
+        raise UsageError(f"{self.name} pipelines cannot be retried")
+
+    async def retry_job(self, job_id: str) -> Job:
+        """Retry one job. Raises: UsageError where not supported."""
+        raise UsageError(f"{self.name} jobs cannot be retried")
