@@ -1,0 +1,1 @@
+"""Fakes of backends that cannot run in tests, each following the backend's public API documentation."""
