@@ -14,7 +14,7 @@ from textual.widgets import Static
 from mlops_tui import humanize
 from mlops_tui.domain import Page, RegisteredModel, Run
 from mlops_tui.tui.pane import ResourcePane, Row
-from mlops_tui.tui.screens import MODEL_ACTIONS, HistoryScreen
+from mlops_tui.tui.screens import MODEL_ACTIONS, WRITE_ACTIONS, HistoryScreen
 from mlops_tui.tui.styles import status_text
 
 __all__ = ["ModelsPane", "NotConfiguredPane", "RunsPane"]
@@ -85,7 +85,7 @@ class ModelsPane(ResourcePane[RegisteredModel]):
             app.push_screen(HistoryScreen(self.hub, app.journal, name))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("promote", "rollback"):
+        if action in WRITE_ACTIONS:
             return None if self.hub.policy.read_only or self.selected() is None else True
         if action == "history":
             return None if self.selected() is None else True

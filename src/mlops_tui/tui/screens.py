@@ -21,7 +21,7 @@ from mlops_tui.hub import Hub, RunDetail
 from mlops_tui.ops.journal import Journal
 from mlops_tui.tui.styles import status_text
 
-__all__ = ["MODEL_ACTIONS", "EnvironmentPicker", "HistoryScreen", "ModelScreen", "RunScreen"]
+__all__ = ["MODEL_ACTIONS", "WRITE_ACTIONS", "EnvironmentPicker", "HistoryScreen", "ModelScreen", "RunScreen"]
 
 
 def _table(*columns: str, id: str | None = None) -> DataTable[Any]:
@@ -150,6 +150,10 @@ class RunScreen(DetailScreen):
             self.app.push_screen(ModelScreen(self.hub, name))
 
 
+WRITE_ACTIONS = frozenset({"promote", "rollback"})
+"""Actions that change a backend: greyed out in read-only environments; each goes through
+`ops.policy.perform`."""
+
 MODEL_ACTIONS: list[Binding | tuple[str, str] | tuple[str, str, str]] = [
     Binding("p", "promote", "Promote", id="promote", tooltip="Move an alias or stage to a version"),
     Binding("b", "rollback", "Roll back", id="rollback", tooltip="Back to the previous version"),
@@ -233,7 +237,7 @@ class ModelScreen(DetailScreen):
         app.push_screen(HistoryScreen(self.hub, app.journal, self.model_name))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("promote", "rollback"):
+        if action in WRITE_ACTIONS:
             return None if self.hub.policy.read_only or not self.versions else True
         return True
 

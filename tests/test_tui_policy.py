@@ -1,0 +1,166 @@
+"""No way past the policy in the TUI: every key and palette command, enumerated from the code."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+from pathlib import Path
+
+from textual.app import App
+from textual.binding import Binding
+from textual.dom import DOMNode
+from textual.screen import Screen
+from textual.widgets import DataTable, Input
+
+import mlops_tui.tui
+from mlops_tui.config import EnvironmentSettings, MlflowSettings, Settings
+from mlops_tui.ops.journal import Journal
+from mlops_tui.tui import MlopsApp
+from mlops_tui.tui.dialogs import ConfirmDialog, PromoteDialog
+from mlops_tui.tui.pane import ResourcePane
+from mlops_tui.tui.screens import WRITE_ACTIONS, ModelScreen
+from tests.test_tui import SIZE, demo_app, loaded, pane, until
+
+NEVER_PRESSED = {"quit"}
+
+
+def tui_bindings() -> list[tuple[type[DOMNode], Binding]]:
+    """Every binding declared by a class of the TUI package."""
+    found = []
+    for info in pkgutil.iter_modules(mlops_tui.tui.__path__, "mlops_tui.tui."):
+        module = importlib.import_module(info.name)
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if issubclass(cls, DOMNode) and cls.__module__ == module.__name__:
+                for binding in cls.__dict__.get("BINDINGS", []):
+                    if isinstance(binding, Binding):
+                        found.append((cls, binding))
+    return found
+
+
+def registry_state(store: MlflowSettings) -> dict[str, object]:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=store.tracking_uri)
+    return {
+        m.name: (
+            dict(m.aliases),
+            sorted((v.version, v.current_stage) for v in client.search_model_versions(f"name='{m.name}'")),
+            dict(m.tags),
+        )
+        for m in (client.get_registered_model(r.name) for r in client.search_registered_models())
+    }
+
+
+async def back_to(pilot, screen: Screen[object], widget: DataTable[object]) -> None:  # type: ignore[no-untyped-def]
+    """Close whatever a key opened, and focus `widget` again."""
+    app = pilot.app
+    for _ in range(10):
+        if app.screen is screen and not isinstance(app.focused, Input):
+            break
+        await pilot.press("escape")
+        await pilot.pause()
+    if app.screen.query("HelpPanel"):
+        app.action_hide_help_panel()
+    widget.focus()
+    await pilot.pause()
+
+
+async def press_everything(
+    pilot, app: MlopsApp, screen: Screen[object], widget: DataTable[object]
+) -> set[str]:  # type: ignore[no-untyped-def]
+    widget.focus()
+    await pilot.pause()
+    pressed = set()
+    for key, active in list(screen.active_bindings.items()):
+        if active.binding.action in NEVER_PRESSED:
+            continue
+        await pilot.press(key)
+        await pilot.pause()
+        pressed.add(active.binding.action)
+        await back_to(pilot, screen, widget)
+    return pressed
+
+
+def read_only_app(store: MlflowSettings, journal: Path) -> MlopsApp:
+    return demo_app(
+        Settings({"dev": EnvironmentSettings(mlflow=store, read_only=True)}, "dev", journal=journal)
+    )
+
+
+async def test_the_write_actions_are_known_from_the_code() -> None:
+    write_bindings = {(cls.__name__, b.action) for cls, b in tui_bindings() if b.action in WRITE_ACTIONS}
+    assert {"ModelsPane", "ModelScreen"} <= {name for name, _ in write_bindings}
+    assert {action for _, action in write_bindings} == WRITE_ACTIONS
+
+
+async def test_read_only_every_key_and_palette_command_writes_nothing(
+    demo_store: MlflowSettings, tmp_path: Path
+) -> None:
+    journal = tmp_path / "journal.db"
+    before = registry_state(demo_store)
+    app = read_only_app(demo_store, journal)
+    pressed: set[str] = set()
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, loaded(app))
+        dashboard = app.screen
+        for name in ("runs", "models"):
+            pressed |= await press_everything(pilot, app, dashboard, pane(app, name).table)
+        pane(app, "models").table.focus()
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ModelScreen) and bool(app.screen.versions))
+        model_screen = app.screen
+        pressed |= await press_everything(pilot, app, model_screen, model_screen.query_one(DataTable))
+        await back_to(pilot, dashboard, pane(app, "models").table)
+        textual_own = {c.title for c in App.get_system_commands(app, dashboard)}
+        commands = [c for c in app.get_system_commands(dashboard) if c.title not in textual_own]
+        assert {"Refresh", "Pause or resume polling"} <= {c.title for c in commands}
+        for command in commands:
+            result = command.callback()
+            if inspect.isawaitable(result):
+                await result
+            await pilot.pause()
+            await back_to(pilot, dashboard, pane(app, "models").table)
+        await until(pilot, lambda: not any(w.group == "write" and w.is_running for w in app.workers))
+    assert WRITE_ACTIONS <= pressed  # the write keys were really tried
+    assert registry_state(demo_store) == before
+    assert Journal(journal).entries() == []
+
+
+async def test_protected_every_write_binding_asks_for_the_name(
+    demo_store: MlflowSettings, tmp_path: Path
+) -> None:
+    settings = Settings(
+        {"prd": EnvironmentSettings(mlflow=demo_store, protected=True)},
+        "prd",
+        journal=tmp_path / "journal.db",
+    )
+    # A champion with history, so that rollback has somewhere to go.
+    app = demo_app(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, loaded(app))
+        await app.hub.tracking.set_model_tag(
+            "churn", "mlops_tui.history.alias.champion", '[{"version": "2"}]'
+        )
+        for cls, binding in tui_bindings():
+            if binding.action not in WRITE_ACTIONS:
+                continue
+            if cls.__name__ == "ModelScreen":
+                pane(app, "models").table.focus()
+                await pilot.press("enter")
+                await until(pilot, lambda: isinstance(app.screen, ModelScreen) and bool(app.screen.versions))
+            else:
+                pane(app, "models").table.focus()
+            await pilot.press(binding.key.split(",")[0])
+            await until(pilot, lambda: isinstance(app.screen, PromoteDialog | ConfirmDialog))
+            if isinstance(app.screen, PromoteDialog):
+                await pilot.click("#plan")
+                await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+            assert app.screen.query_one("#confirm-typed", Input), (cls.__name__, binding.action)
+            await pilot.press("escape")
+            await until(pilot, lambda: not any(w.group == "write" and w.is_running for w in app.workers))
+            while len(app.screen_stack) > 1:
+                app.pop_screen()
+                await pilot.pause()
+        assert isinstance(app.screen.query_one(ResourcePane), ResourcePane)
+    assert Journal(tmp_path / "journal.db").entries() == []
