@@ -189,6 +189,11 @@ PIPELINE_STATUSES = (
 FINISHED_STATUSES = frozenset({"success", "failed", "canceled", "skipped"})
 
 
+def _elapsed(started: datetime | None, finished: datetime | None) -> timedelta | None:
+    """How long something ran, or has been running."""
+    return None if started is None else (finished or utcnow()) - started
+
+
 @dataclass(frozen=True, slots=True)
 class Pipeline:
     """A CI/CD pipeline run (GitLab), or a retraining run of another runner (local, Vertex)."""
@@ -212,9 +217,7 @@ class Pipeline:
 
     @property
     def duration(self) -> timedelta | None:
-        if self.started is None:
-            return None
-        return (self.finished or utcnow()) - self.started
+        return _elapsed(self.started, self.finished)
 
     @property
     def done(self) -> bool:
@@ -235,9 +238,7 @@ class Job:
 
     @property
     def duration(self) -> timedelta | None:
-        if self.started is None:
-            return None
-        return (self.finished or utcnow()) - self.started
+        return _elapsed(self.started, self.finished)
 
     @property
     def done(self) -> bool:

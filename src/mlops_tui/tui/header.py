@@ -30,6 +30,7 @@ class EnvBar(Static):
         self.protected = protected
         self.read_only = read_only
         self.set_class(protected, "-protected")
+        self._shown = Text()
 
     def show(self, statuses: Iterable[SourceStatus], now: datetime, *, paused: bool) -> None:
         text = Text()
@@ -50,4 +51,7 @@ class EnvBar(Static):
             text.append("   ")
         if paused:
             text.append("⏸ polling paused", style="bold yellow")
-        self.update(text)
+        if text != self._shown:
+            # Unchanged health redraws nothing: little output over a slow link.
+            self._shown = text
+            self.update(text)

@@ -74,6 +74,7 @@ class ResourcePane(Vertical, Generic[T], can_focus=False):
         self._columns: tuple[str, ...] = ()
         self._timer: Timer | None = None
         self._loaded_at: datetime | None = None
+        self._status_line = ""
 
     # -- what subclasses provide ------------------------------------------------------------
 
@@ -177,9 +178,12 @@ class ResourcePane(Vertical, Generic[T], can_focus=False):
             parts.append(f"page {page}" + (" · ] next" if self._next_token else ""))
         if self.filter_text:
             parts.append(f"filter: {self.filter_text}")
-        status.set_class(problem is not None, "-error")
-        status.update(problem or " · ".join(parts))
-        self.border_subtitle = f"filter: {self.filter_text}" if self.filter_text else ""
+        line = problem or " · ".join(parts)
+        if line != self._status_line:
+            self._status_line = line
+            status.set_class(problem is not None, "-error")
+            status.update(line)
+            self.border_subtitle = f"filter: {self.filter_text}" if self.filter_text else ""
 
     def _show_failure(self, exc: MlopsError) -> None:
         if isinstance(exc, InvalidQuery):
