@@ -19,6 +19,7 @@ from pathlib import Path
 from mlops_tui import locations
 from mlops_tui.domain import AuditEntry, Change
 from mlops_tui.errors import MlopsError
+from mlops_tui.processes import pid_alive
 
 __all__ = ["Journal", "JournalError", "default_journal_path"]
 
@@ -141,7 +142,7 @@ class Journal:
             " AND NOT EXISTS (SELECT 1 FROM journal o WHERE o.intent_id = i.id)"
         ).fetchall()
         host = socket.gethostname()
-        dead = [row[0] for row in rows if row[1] == host and not _alive(row[2])]
+        dead = [row[0] for row in rows if row[1] == host and not pid_alive(row[2])]
         return [e for e in self.entries(limit=-1) if e.id in dead]  # SQLite: LIMIT -1 is no limit
 
     def entries(
@@ -192,15 +193,3 @@ class Journal:
         if self._db is not None:
             self._db.close()
             self._db = None
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -31,7 +31,6 @@ import getpass
 import json
 import os
 import signal
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -43,6 +42,7 @@ from mlops_tui import locations
 from mlops_tui.config import RetrainSettings
 from mlops_tui.domain import FINISHED_STATUSES, PIPELINE_STATUSES, Job, Pipeline, TraceChunk
 from mlops_tui.errors import BackendError, NotFound, UsageError
+from mlops_tui.processes import group_alive, pid_alive, start_ticks
 from mlops_tui.sources.base import PipelineSource
 
 __all__ = ["LocalRunner", "fill_placeholders"]
@@ -199,7 +199,7 @@ class LocalRunner(PipelineSource):
         state = await asyncio.to_thread(
             self._update,
             pipeline_id,
-            lambda s: s.update(pid=process.pid, pid_start=_start_ticks(process.pid), status="running"),
+            lambda s: s.update(pid=process.pid, pid_start=start_ticks(process.pid), status="running"),
         )
         self._waiters[pipeline_id] = asyncio.create_task(
             self._wait(pipeline_id, process), name=f"local-runner-{pipeline_id}"
@@ -264,8 +264,8 @@ class LocalRunner(PipelineSource):
         """Whether the process group has ended within `timeout` seconds."""
         deadline = time.monotonic() + timeout
         while True:
-            leader_alive = process.returncode is None if process is not None else _alive(pgid, start)
-            if not leader_alive and not _group_alive(pgid):
+            leader_alive = process.returncode is None if process is not None else pid_alive(pgid, start)
+            if not leader_alive and not group_alive(pgid):
                 return True
             if time.monotonic() >= deadline:
                 return False
@@ -380,7 +380,7 @@ class LocalRunner(PipelineSource):
             if created is not None and time.time() - created.timestamp() < 60:
                 return None  # being started right now by another process
             return "the process was never started (its runner died while starting it)"
-        if _alive(pid, state.get("pid_start")):
+        if pid_alive(pid, state.get("pid_start")):
             return None
         return (
             f"process {pid} ended without a recorded exit status: it was killed, or the "
@@ -534,52 +534,3 @@ def _whole_characters(data: bytes) -> int:
             )
             return len(data) - back if needed > back else len(data)
     return len(data)
-
-
-def _proc_stat(pid: int) -> list[str] | None:
-    """Fields of /proc/PID/stat after the command name (state first), None without the process."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return text[text.rfind(")") + 2 :].split()
-
-
-def _start_ticks(pid: int) -> int | None:
-    fields = _proc_stat(pid)
-    return int(fields[19]) if fields else None
-
-
-def _alive(pid: int, start_ticks: Any) -> bool:
-    """Whether `pid` still runs the process started at `start_ticks` (zombies count as ended; a
-    reused pid is told apart by its start time where /proc has it)."""
-    if sys.platform.startswith("linux"):
-        fields = _proc_stat(pid)
-        if fields is None or fields[0] in ("Z", "X"):
-            return False
-        return start_ticks is None or int(fields[19]) == start_ticks
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _group_alive(pgid: int) -> bool:
-    """Whether any process of group `pgid` is still running (zombies left aside)."""
-    if sys.platform.startswith("linux"):
-        for entry in os.scandir("/proc"):
-            if entry.name.isdigit():
-                fields = _proc_stat(int(entry.name))
-                if fields and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
-                    return True
-        return False
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
