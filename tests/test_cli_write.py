@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from mlops_tui.cli.commands import root
 from mlops_tui.config import MlflowSettings
 from mlops_tui.errors import ExitCode
 from mlops_tui.ops.journal import Journal
+from tests.fakes.gitlab_server import TOKEN, FakeGitlab
 from tests.helpers import CliResult, Registry, run_cli, write_config
 
 OPERATOR = "ci-bot"
@@ -35,20 +36,38 @@ def journal_path(tmp_path: Path) -> Path:
     return tmp_path / "xdg_state_home" / "mlops-tui" / "journal.sqlite3"
 
 
-def config_for(tmp_path: Path, uri: str, **environments: dict[str, Any]) -> Path:
-    """A config with `dev` on `uri` (the default) and `environments`, each on `uri` too."""
-    tables = {"dev": {"mlflow": {"tracking_uri": uri}}}
+def config_for(tmp_path: Path, uri: str, gitlab: str | None = None, **environments: dict[str, Any]) -> Path:
+    """A config with `dev` on `uri` (the default) and `environments`, each on `uri` too; with
+    `gitlab`, every environment's pipelines and retraining are that GitLab's `ml/models`."""
+    pipelines: dict[str, Any] = {}
+    if gitlab is not None:
+        pipelines = {
+            "gitlab": {"url": gitlab, "project": "ml/models", "token_env": "GITLAB_TOKEN"},
+            "retrain": {"kind": "gitlab", "variables": {"MODEL_NAME": "{model}"}},
+        }
+    tables = {"dev": {"mlflow": {"tracking_uri": uri}, **pipelines}}
     for name, table in environments.items():
         mlflow = {"tracking_uri": uri, **table.pop("mlflow", {})}
-        tables[name] = {**table, "mlflow": mlflow}
+        tables[name] = {**table, "mlflow": mlflow, **pipelines}
     return write_config(tmp_path / "mlops-tui.toml", tables, default_env="dev", operator=OPERATOR)
 
 
 @pytest.fixture
-def config(tmp_path: Path, writable_server: str) -> Path:
+def gitlab() -> Iterator[FakeGitlab]:
+    """A GitLab with one failed pipeline (1) to retry and one running (2) to cancel."""
+    with FakeGitlab() as server:
+        project = server.add_project("ml/models")
+        server.add_pipeline(project["id"], status="failed", pipeline_id=1)
+        server.add_pipeline(project["id"], status="running", pipeline_id=2)
+        yield server
+
+
+@pytest.fixture
+def config(tmp_path: Path, writable_server: str, gitlab: FakeGitlab) -> Path:
     return config_for(
         tmp_path,
         writable_server,
+        gitlab.url,
         prd={"protected": True},
         ro={"read_only": True},
         stage={"mlflow": {"promotion": "stage"}},
@@ -370,9 +389,14 @@ def write_commands() -> dict[str, click.Command]:
     return found
 
 
+GITLAB_ENV = {"GITLAB_TOKEN": TOKEN}
+
 WRITE_ARGS = {
     "models promote": ["churn", "2"],
     "models rollback": ["churn"],
+    "retrain": ["churn"],
+    "pipelines retry": ["1"],
+    "pipelines cancel": ["2"],
 }
 """Valid arguments of each write command, for a registry where churn's champion is v4 and its
 history tag holds v3 (so that a rollback has somewhere to go). A write command missing here fails
@@ -404,7 +428,7 @@ def test_the_write_commands_are_found() -> None:
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 @pytest.mark.parametrize("command", WRITE_COMMANDS)
 def test_no_way_past_the_policy(
-    command: str, scenario: str, config: Path, registry: Registry, journal_path: Path
+    command: str, scenario: str, config: Path, registry: Registry, journal_path: Path, gitlab: FakeGitlab
 ) -> None:
     if command not in WRITE_ARGS:
         pytest.fail(f"write command `{command}` has no arguments in WRITE_ARGS: add them so it is tested")
@@ -414,10 +438,11 @@ def test_no_way_past_the_policy(
     )
     before = registry.snapshot()
     argv, reason = SCENARIOS[scenario]
-    result = run_cli(*argv(command.split(), WRITE_ARGS[command]), "--config", config)
+    result = run_cli(*argv(command.split(), WRITE_ARGS[command]), "--config", config, env=GITLAB_ENV)
     refused(result, reason)
     assert result.stdout == ""
     assert registry.snapshot() == before
+    assert [r.path for r in gitlab.requests if r.method != "GET"] == []
     assert [r for r in journaled(journal_path) if r[2] == "ok"] == []
 
 

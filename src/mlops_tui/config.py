@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -208,7 +209,22 @@ def local_settings() -> Settings:
             tracking_uri=f"sqlite:///{data / 'mlflow.db'}",
             artifact_root=str(data / "artifacts"),
             refresh_seconds=10.0,
-        )
+        ),
+        # Retraining runs the small trainer shipped in the package, with this interpreter.
+        retrain=RetrainSettings(
+            kind="local",
+            command=[
+                sys.executable,
+                "-m",
+                "mlops_tui.trainer",
+                "--model",
+                "{model}",
+                "--env",
+                "{env}",
+                "--tracking-uri",
+                "{tracking_uri}",
+            ],
+        ),
     )
     return Settings(environments={LOCAL_ENV: env}, default_env=LOCAL_ENV)
 

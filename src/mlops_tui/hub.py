@@ -10,24 +10,27 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TypeVar
 
-from mlops_tui.config import EnvironmentSettings, Settings
+from mlops_tui.config import EnvironmentSettings, Settings, resolve_secret
 from mlops_tui.domain import (
     Experiment,
+    Job,
     MetricPoint,
     ModelVersion,
     Page,
+    Pipeline,
     RegisteredModel,
     Run,
     SourceState,
     SourceStatus,
+    TraceChunk,
     utcnow,
 )
 from mlops_tui.errors import BackendError, BackendUnreachable, InvalidQuery, NotFound, UsageError
 from mlops_tui.ops.policy import Policy
-from mlops_tui.sources.base import TrackingSource
+from mlops_tui.sources.base import PipelineSource, TrackingSource
 
 __all__ = ["Hub", "RunDetail"]
 
@@ -58,10 +61,15 @@ class Hub:
         self.env_name, self.env = settings.environment(env_name)
         self.clock = clock
         self._tracking: TrackingSource | None = None
+        self._pipelines: dict[str, PipelineSource] | None = None
         self._experiments: dict[str, str] = {}
         self.statuses: dict[str, SourceStatus] = {}
         if self.env.mlflow is not None:
             self.statuses["mlflow"] = SourceStatus("mlflow")
+        if self.env.gitlab is not None:
+            self.statuses["gitlab"] = SourceStatus("gitlab")
+        if self.env.retrain is not None and self.env.retrain.kind == "local":
+            self.statuses["local"] = SourceStatus("local")
 
     @property
     def environment(self) -> EnvironmentSettings:
@@ -211,9 +219,95 @@ class Hub:
         versions = await self._track("mlflow", self.tracking.search_versions(f"name='{_quote(name)}'"))
         return model, versions
 
+    # -- pipelines --------------------------------------------------------------------------
+
+    @property
+    def pipeline_sources(self) -> dict[str, PipelineSource]:
+        """The environment's pipeline runners by name (`gitlab`, `local`), built on first use."""
+        if self._pipelines is None:
+            self._pipelines = {}
+            retrain = self.env.retrain
+            if self.env.gitlab is not None:
+                from mlops_tui.sources.gitlab import GitlabSource
+
+                trigger = None
+                if retrain is not None and retrain.kind == "gitlab" and retrain.trigger_token_env:
+                    trigger = resolve_secret(retrain.trigger_token_env)
+                self._pipelines["gitlab"] = GitlabSource(
+                    self.env.gitlab,
+                    ref=retrain.ref if retrain is not None else "main",
+                    trigger_token=trigger,
+                )
+            if retrain is not None and retrain.kind == "local":
+                from mlops_tui.sources.local import LocalRunner
+
+                self._pipelines["local"] = LocalRunner(
+                    retrain,
+                    environment=self.env_name,
+                    tracking_uri=self.env.mlflow.tracking_uri if self.env.mlflow else "",
+                )
+        return self._pipelines
+
+    def pipeline_source(self, pipeline_or_job_id: str) -> PipelineSource:
+        """The runner an id belongs to: local ids are `L<n>`, GitLab's are numbers.
+
+        Raises:
+            UsageError: the environment has no such runner.
+        """
+        name = "local" if pipeline_or_job_id.upper().startswith("L") else "gitlab"
+        try:
+            return self.pipeline_sources[name]
+        except KeyError:
+            table = "[retrain] kind = 'local'" if name == "local" else "[gitlab]"
+            raise UsageError(
+                f"environment {self.env_name!r} has no {name} pipelines ({table} in the config)"
+            ) from None
+
+    async def pipelines(
+        self, *, ref: str | None = None, status: str | None = None, limit: int = 50
+    ) -> list[Pipeline]:
+        """Recent pipelines of every runner, newest first. A runner that fails is marked in its
+        status; the others' pipelines are still returned.
+
+        Raises:
+            UsageError: no runner configured. MlopsError: every runner failed.
+        """
+        sources = self.pipeline_sources
+        if not sources:
+            raise UsageError(f"environment {self.env_name!r} has no [gitlab] or local [retrain]")
+        results = await asyncio.gather(
+            *(
+                self._track(name, source.list_pipelines(ref=ref, status=status, limit=limit))
+                for name, source in sources.items()
+            ),
+            return_exceptions=True,
+        )
+        found = [p for r in results if isinstance(r, list) for p in r]
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures and len(failures) == len(results):
+            raise failures[0]
+        found.sort(key=lambda p: p.created or datetime.min.replace(tzinfo=UTC), reverse=True)
+        return found[:limit]
+
+    async def pipeline(self, pipeline_id: str) -> tuple[Pipeline, list[Job]]:
+        """A pipeline and its jobs in stage order."""
+        source = self.pipeline_source(pipeline_id)
+        pipeline, jobs = await self._track(
+            source.name,
+            asyncio.gather(source.get_pipeline(pipeline_id), source.list_jobs(pipeline_id)),
+        )
+        return pipeline, list(jobs)
+
+    async def trace(self, job_id: str, offset: int = 0) -> TraceChunk:
+        """A job's log from byte `offset` on."""
+        source = self.pipeline_source(job_id)
+        return await self._track(source.name, source.read_trace(job_id, offset))
+
     async def aclose(self) -> None:
         if self._tracking is not None:
             await self._tracking.aclose()
+        for source in (self._pipelines or {}).values():
+            await source.aclose()
 
     def status_list(self) -> Sequence[SourceStatus]:
         return list(self.statuses.values())

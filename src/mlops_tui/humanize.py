@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
+import re
 from datetime import datetime, timedelta
 
-__all__ = ["age", "duration", "metric", "timestamp"]
+__all__ = ["age", "clean_trace", "duration", "metric", "timestamp"]
 
 
 def duration(value: timedelta | None) -> str:
@@ -50,3 +51,12 @@ def metric(value: float | None) -> str:
     if math.isnan(value) or math.isinf(value):
         return str(value)
     return f"{value:.4g}"
+
+
+_SECTION_MARKER = re.compile(r"section_(?:start|end):\d+:[^\r\n]*?\r(?:\x1b\[0K)?")
+
+
+def clean_trace(text: str) -> str:
+    r"""A CI log without GitLab's collapsible-section markers (`section_start:TS:name\r\e[0K`);
+    ANSI colours are kept."""
+    return _SECTION_MARKER.sub("", text)

@@ -21,10 +21,11 @@ from mlops_tui.config import (
     redacted,
     starter_config,
 )
-from mlops_tui.domain import Change, utcnow
-from mlops_tui.errors import ExitCode, UsageError
+from mlops_tui.domain import Change, Job, utcnow
+from mlops_tui.errors import ExitCode, MlopsError, UsageError
 from mlops_tui.hub import Hub
 from mlops_tui.ops.journal import Journal
+from mlops_tui.ops.pipelines import plan_pipeline_change, plan_retrain
 from mlops_tui.ops.policy import Approval, WriteAction, perform
 from mlops_tui.ops.registry import (
     plan_cross_env_promotion,
@@ -543,3 +544,177 @@ async def history(hub: Hub, model: str | None, limit: int, all_envs: bool, as_js
             for e in entries
         ),
     )
+
+
+# -- pipelines ----------------------------------------------------------------------------------
+
+POLL_SECONDS = 2.0
+"""How often `trace --follow` and `retrain --wait` ask the runner again."""
+
+
+@root.group()
+def pipelines() -> None:
+    """GitLab CI/CD pipelines and local training runs."""
+
+
+@pipelines.command("list")
+@click.option("--ref", metavar="REF", help="Only pipelines of this ref.")
+@click.option("--status", metavar="STATUS", help="Only pipelines in this status (failed, running, ...).")
+@click.option("--limit", default=30, show_default=True, type=click.IntRange(1, 1000))
+@_common
+@_with_hub
+async def pipelines_list(hub: Hub, ref: str | None, status: str | None, limit: int, as_json: bool) -> None:
+    """Recent pipelines of every runner of the environment, newest first."""
+    found = await hub.pipelines(ref=ref, status=status, limit=limit)
+    if as_json:
+        render.emit_json({"environment": hub.env_name, "pipelines": [render.pipeline_json(p) for p in found]})
+        return
+    now = utcnow()
+    render.emit_table(
+        ("ID", "RUNNER", "STATUS", "REF", "TRIGGER", "USER", "CREATED", "DURATION"),
+        (
+            (
+                p.id,
+                p.source,
+                p.status,
+                p.ref,
+                p.trigger,
+                p.user or "",
+                humanize.age(p.created, now),
+                humanize.duration(p.duration),
+            )
+            for p in found
+        ),
+    )
+
+
+@pipelines.command("show")
+@click.argument("pipeline_id")
+@_common
+@_with_hub
+async def pipelines_show(hub: Hub, pipeline_id: str, as_json: bool) -> None:
+    """A pipeline and its jobs by stage."""
+    pipeline, jobs = await hub.pipeline(pipeline_id)
+    if as_json:
+        render.emit_json(
+            {
+                "environment": hub.env_name,
+                "pipeline": render.pipeline_json(pipeline),
+                "jobs": [render.job_json(j) for j in jobs],
+            }
+        )
+        return
+    render.emit_table(
+        ("FIELD", "VALUE"),
+        render.kv_table(
+            {
+                "pipeline": f"{pipeline.id} ({pipeline.source})",
+                "status": pipeline.status,
+                "ref": pipeline.ref,
+                "trigger": pipeline.trigger,
+                "user": pipeline.user,
+                "created": humanize.timestamp(pipeline.created),
+                "duration": humanize.duration(pipeline.duration),
+                "url": pipeline.web_url,
+            }
+        ),
+    )
+    _jobs_table(jobs)
+
+
+@pipelines.command("jobs")
+@click.argument("pipeline_id")
+@_common
+@_with_hub
+async def pipelines_jobs(hub: Hub, pipeline_id: str, as_json: bool) -> None:
+    """A pipeline's jobs, in stage order."""
+    _, jobs = await hub.pipeline(pipeline_id)
+    if as_json:
+        render.emit_json({"environment": hub.env_name, "jobs": [render.job_json(j) for j in jobs]})
+        return
+    _jobs_table(jobs)
+
+
+def _jobs_table(jobs: list[Job]) -> None:
+    render.emit_table(
+        ("JOB ID", "STAGE", "NAME", "STATUS", "DURATION"),
+        ((j.id, j.stage, j.name, j.status, humanize.duration(j.duration)) for j in jobs),
+    )
+
+
+@pipelines.command("trace")
+@click.argument("job_id")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing while the job runs.")
+@click.option("--env", "env", metavar="NAME", help="Environment to use.")
+@click.option("--config", "config", type=click.Path(dir_okay=False), help="Config file to use.")
+@_with_hub
+async def pipelines_trace(hub: Hub, job_id: str, follow: bool) -> None:
+    """A job's log (GitLab's section markers stripped, colours kept); --follow reads only the new
+    part each time until the job ends."""
+    offset = 0
+    while True:
+        chunk = await hub.trace(job_id, offset)
+        if chunk.text:
+            click.echo(humanize.clean_trace(chunk.text), nl=False)
+        offset = chunk.next_offset
+        if chunk.complete or not follow:
+            return
+        await asyncio.sleep(POLL_SECONDS)
+
+
+def _pipeline_write(verb: str) -> Callable[..., Any]:
+    @click.argument("item_id", metavar="ID")
+    @click.option("--job", is_flag=True, help="ID is a job, not a pipeline.")
+    @_write_options
+    @_common
+    @_with_hub
+    async def command(
+        hub: Hub, item_id: str, job: bool, yes: bool, confirm: str | None, dry_run: bool, as_json: bool
+    ) -> None:
+        action = await plan_pipeline_change(hub, item_id, verb=verb, job=job)  # type: ignore[arg-type]
+        await _apply(hub, action, yes=yes, confirm=confirm, dry_run=dry_run, as_json=as_json)
+
+    command.__doc__ = f"{verb.capitalize()} a pipeline (or, with --job, one job)."
+    return command
+
+
+pipelines.command("retry")(_pipeline_write("retry"))
+pipelines.command("cancel")(_pipeline_write("cancel"))
+
+
+@root.command("retrain")
+@click.argument("model")
+@click.option("--var", "variables", multiple=True, metavar="KEY=VALUE", help="Extra pipeline variable.")
+@click.option("--wait", is_flag=True, help="Wait for the pipeline: exit 0 if it succeeds, 1 if not.")
+@_write_options
+@_common
+@_with_hub
+async def retrain(
+    hub: Hub,
+    model: str,
+    variables: tuple[str, ...],
+    wait: bool,
+    yes: bool,
+    confirm: str | None,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Start the environment's retraining pipeline for MODEL (GitLab or the local runner)."""
+    extra = {}
+    for item in variables:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--var takes KEY=VALUE, not {item!r}")
+        extra[key] = value
+    action = plan_retrain(hub, model, extra)
+    await _apply(hub, action, yes=yes, confirm=confirm, dry_run=dry_run, as_json=as_json)
+    started = action.started
+    # A local run is a child of this process and ends with it: always wait for it.
+    if started is None or not (wait or started.source == "local"):
+        return
+    while not started.done:
+        await asyncio.sleep(POLL_SECONDS)
+        started, _ = await hub.pipeline(started.id)
+    click.echo(f"mlops-tui: pipeline {started.id} {started.status}", err=True)
+    if started.status != "success":
+        raise MlopsError(f"pipeline {started.id} ended {started.status}")

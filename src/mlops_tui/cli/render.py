@@ -9,10 +9,12 @@ from typing import Any
 
 import msgspec
 
-from mlops_tui.domain import AuditEntry, MetricPoint, ModelVersion, RegisteredModel, Run
+from mlops_tui.domain import AuditEntry, Job, MetricPoint, ModelVersion, Pipeline, RegisteredModel, Run
 from mlops_tui.hub import RunDetail
 
 __all__ = [
+    "job_json",
+    "pipeline_json",
     "audit_json",
     "emit_json",
     "emit_table",
@@ -124,4 +126,37 @@ def audit_json(entry: AuditEntry) -> dict[str, Any]:
         "result": entry.result,
         "message": entry.message,
         "finished": _time(entry.finished),
+    }
+
+
+def pipeline_json(pipeline: Pipeline) -> dict[str, Any]:
+    return {
+        "id": pipeline.id,
+        "source": pipeline.source,
+        "status": pipeline.status,
+        "ref": pipeline.ref,
+        "sha": pipeline.sha,
+        "trigger": pipeline.trigger,
+        "user": pipeline.user,
+        "created": _time(pipeline.created),
+        "started": _time(pipeline.started),
+        "finished": _time(pipeline.finished),
+        "duration_seconds": _seconds(pipeline.duration),
+        "web_url": pipeline.web_url,
+        "model": pipeline.model,
+    }
+
+
+def job_json(job: Job) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "pipeline_id": job.pipeline_id,
+        "name": job.name,
+        "stage": job.stage,
+        "status": job.status,
+        "created": _time(job.created),
+        "started": _time(job.started),
+        "finished": _time(job.finished),
+        "duration_seconds": _seconds(job.duration),
+        "web_url": job.web_url,
     }

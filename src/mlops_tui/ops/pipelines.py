@@ -1,0 +1,159 @@
+"""Pipeline write actions: retrain (start a pipeline), cancel and retry, through the one policy."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Literal, Protocol
+
+from mlops_tui.config import EnvironmentSettings
+from mlops_tui.domain import FINISHED_STATUSES, Change, Job, Pipeline
+from mlops_tui.errors import Refused, UsageError
+from mlops_tui.ops.policy import WriteAction
+from mlops_tui.sources.base import PipelineSource
+
+__all__ = ["PipelineChange", "Retrain", "plan_pipeline_change", "plan_retrain"]
+
+
+class PipelineScope(Protocol):
+    """One environment as pipeline actions need it (the hub is one)."""
+
+    env_name: str
+    env: EnvironmentSettings
+
+    @property
+    def pipeline_sources(self) -> dict[str, PipelineSource]: ...
+
+    def pipeline_source(self, pipeline_or_job_id: str) -> PipelineSource: ...
+
+
+class Retrain(WriteAction):
+    """Start a training pipeline for one model. Starting twice makes two pipelines: there is no
+    earlier state to race on, so `current()` is always None."""
+
+    def __init__(self, source: PipelineSource, change: Change, variables: dict[str, str], ref: str):
+        self.source = source
+        self.change = change
+        self.variables = variables
+        self.ref = ref
+        self.started: Pipeline | None = None
+
+    async def current(self) -> str | None:
+        return None
+
+    async def apply(self) -> None:
+        self.started = await self.source.start(self.variables, ref=self.ref)
+        self.change = replace(self.change, after=f"{self.source.name} pipeline {self.started.id}")
+
+    async def verify(self) -> str | None:
+        if self.started is None:
+            return "no pipeline was started"
+        await self.source.get_pipeline(self.started.id)
+        return None
+
+
+def plan_retrain(scope: PipelineScope, model: str, extra: dict[str, str]) -> Retrain:
+    """Decide to start the environment's retraining for `model`, variables filled in.
+
+    Raises:
+        UsageError: the environment configures no [retrain].
+    """
+    retrain = scope.env.retrain
+    if retrain is None:
+        raise UsageError(f"environment {scope.env_name!r} has no [retrain] table")
+    values = {"model": model, "env": scope.env_name}
+    variables = {
+        key: value.replace("{model}", model).replace("{env}", scope.env_name)
+        for key, value in retrain.variables.items()
+    }
+    if retrain.kind == "local":
+        variables = {**values, **variables}
+    variables.update(extra)
+    source = scope.pipeline_sources[retrain.kind]
+    where = f"{retrain.kind} ref {retrain.ref}" if retrain.kind == "gitlab" else retrain.kind
+    change = Change(
+        action="retrain",
+        environment=scope.env_name,
+        target=f"{model} ({where})",
+        subject=model,
+        before=None,
+        after="a new pipeline",
+        details=tuple(f"{k}={v}" for k, v in sorted(variables.items())),
+    )
+    return Retrain(source, change, variables, retrain.ref)
+
+
+Verb = Literal["cancel", "retry"]
+_CANCELED = frozenset({"canceled", "canceling"})
+
+
+class PipelineChange(WriteAction):
+    """Cancel or retry a pipeline or one job; refused if its status moved since it was decided."""
+
+    def __init__(self, source: PipelineSource, change: Change, *, verb: Verb, job: bool, item_id: str):
+        self.source = source
+        self.change = change
+        self.verb = verb
+        self.job = job
+        self.item_id = item_id
+        self.result: Pipeline | Job | None = None
+
+    async def _read(self) -> Pipeline | Job:
+        if self.job:
+            return await self.source.get_job(self.item_id)
+        return await self.source.get_pipeline(self.item_id)
+
+    async def current(self) -> str | None:
+        return (await self._read()).status
+
+    async def apply(self) -> None:
+        if self.verb == "cancel":
+            call = self.source.cancel_job if self.job else self.source.cancel_pipeline
+        else:
+            call = self.source.retry_job if self.job else self.source.retry_pipeline
+        self.result = await call(self.item_id)
+        self.change = replace(self.change, after=self.result.status)
+
+    async def verify(self) -> str | None:
+        if self.result is None:
+            return "nothing was done"
+        if self.verb == "cancel" and self.result.status not in _CANCELED:
+            now = (await self._read()).status
+            if now not in _CANCELED:
+                return f"{self.change.target} is {now}, not canceled"
+        return None
+
+
+async def plan_pipeline_change(
+    scope: PipelineScope, item_id: str, *, verb: Verb, job: bool
+) -> PipelineChange:
+    """Decide to cancel or retry a pipeline (or a job), on the status it has now.
+
+    Raises:
+        NotFound: no such pipeline or job. UsageError: the runner cannot retry.
+        Refused: nothing to do in the state it is in (cancel a finished one, retry a success).
+    """
+    source = scope.pipeline_source(item_id)
+    if verb == "retry" and not source.can_retry:
+        raise UsageError(f"{source.name} pipelines cannot be retried; start a new one (retrain)")
+    kind = "job" if job else "pipeline"
+    action = PipelineChange(
+        source,
+        Change(
+            action=verb,
+            environment=scope.env_name,
+            target=f"{source.name} {kind} {item_id}",
+            subject=item_id,
+            before=None,
+            after="canceled" if verb == "cancel" else "running again",
+        ),
+        verb=verb,
+        job=job,
+        item_id=item_id,
+    )
+    status = await action.current()
+    if verb == "cancel" and status in FINISHED_STATUSES:
+        raise Refused(f"{action.change.target} already ended ({status}): nothing to cancel")
+    if verb == "retry" and status not in ("failed", "canceled"):
+        raise Refused(f"{action.change.target} is {status}: only failed or canceled ones are retried")
+    action.change = replace(action.change, before=status)
+    return action
