@@ -5,8 +5,10 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from textual.app import App
 from textual.binding import Binding
 from textual.dom import DOMNode
@@ -14,12 +16,18 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Input
 
 import mlops_tui.tui
-from mlops_tui.config import EnvironmentSettings, MlflowSettings, Settings
+from mlops_tui.config import (
+    EnvironmentSettings,
+    GitlabSettings,
+    MlflowSettings,
+    RetrainSettings,
+    Settings,
+)
 from mlops_tui.ops.journal import Journal
 from mlops_tui.tui import MlopsApp
 from mlops_tui.tui.dialogs import ConfirmDialog, PromoteDialog
-from mlops_tui.tui.pane import ResourcePane
 from mlops_tui.tui.screens import WRITE_ACTIONS, ModelScreen
+from tests.fakes.gitlab_server import TOKEN, FakeGitlab
 from tests.test_tui import SIZE, demo_app, loaded, pane, until
 
 NEVER_PRESSED = {"quit"}
@@ -82,10 +90,33 @@ async def press_everything(
     return pressed
 
 
-def read_only_app(store: MlflowSettings, journal: Path) -> MlopsApp:
-    return demo_app(
-        Settings({"dev": EnvironmentSettings(mlflow=store, read_only=True)}, "dev", journal=journal)
+@pytest.fixture
+def gitlab() -> Iterator[FakeGitlab]:
+    """A GitLab with a failed pipeline (1) to retry and a running one (2) to cancel."""
+    with FakeGitlab() as server:
+        project = server.add_project("ml/models")
+        server.add_pipeline(project["id"], status="failed", pipeline_id=1)
+        server.add_pipeline(project["id"], status="running", pipeline_id=2)
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def gitlab_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITLAB_TOKEN", TOKEN)
+
+
+def environment(store: MlflowSettings, gitlab: FakeGitlab, **policy: bool) -> EnvironmentSettings:
+    """An environment with every kind of write action: registry, GitLab pipelines, retraining."""
+    return EnvironmentSettings(
+        mlflow=store,
+        gitlab=GitlabSettings(url=gitlab.url, project="ml/models", token_env="GITLAB_TOKEN"),
+        retrain=RetrainSettings(kind="gitlab", variables={"MODEL_NAME": "{model}"}),
+        **policy,
     )
+
+
+def gitlab_writes(gitlab: FakeGitlab) -> list[str]:
+    return [r.path for r in gitlab.requests if r.method != "GET"]
 
 
 async def test_the_write_actions_are_known_from_the_code() -> None:
@@ -95,16 +126,17 @@ async def test_the_write_actions_are_known_from_the_code() -> None:
 
 
 async def test_read_only_every_key_and_palette_command_writes_nothing(
-    demo_store: MlflowSettings, tmp_path: Path
+    demo_store: MlflowSettings, tmp_path: Path, gitlab: FakeGitlab
 ) -> None:
     journal = tmp_path / "journal.db"
     before = registry_state(demo_store)
-    app = read_only_app(demo_store, journal)
+    settings = Settings({"dev": environment(demo_store, gitlab, read_only=True)}, "dev", journal=journal)
+    app = demo_app(settings)
     pressed: set[str] = set()
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, loaded(app))
+        await until(pilot, lambda: loaded(app)() and pane(app, "pipelines").table.row_count == 2)
         dashboard = app.screen
-        for name in ("runs", "models"):
+        for name in ("runs", "models", "pipelines"):
             pressed |= await press_everything(pilot, app, dashboard, pane(app, name).table)
         pane(app, "models").table.focus()
         await pilot.press("enter")
@@ -124,24 +156,24 @@ async def test_read_only_every_key_and_palette_command_writes_nothing(
         await until(pilot, lambda: not any(w.group == "write" and w.is_running for w in app.workers))
     assert WRITE_ACTIONS <= pressed  # the write keys were really tried
     assert registry_state(demo_store) == before
+    assert gitlab_writes(gitlab) == []
     assert Journal(journal).entries() == []
 
 
 async def test_protected_every_write_binding_asks_for_the_name(
-    demo_store: MlflowSettings, tmp_path: Path
+    demo_store: MlflowSettings, tmp_path: Path, gitlab: FakeGitlab
 ) -> None:
-    settings = Settings(
-        {"prd": EnvironmentSettings(mlflow=demo_store, protected=True)},
-        "prd",
-        journal=tmp_path / "journal.db",
-    )
-    # A champion with history, so that rollback has somewhere to go.
+    journal = tmp_path / "journal.db"
+    settings = Settings({"prd": environment(demo_store, gitlab, protected=True)}, "prd", journal=journal)
     app = demo_app(settings)
+    rows = {"cancel": "2", "retry": "1"}  # the pipeline each pipeline action acts on
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, loaded(app))
+        await until(pilot, lambda: loaded(app)() and pane(app, "pipelines").table.row_count == 2)
+        # A champion with history, so that rollback has somewhere to go.
         await app.hub.tracking.set_model_tag(
             "churn", "mlops_tui.history.alias.champion", '[{"version": "2"}]'
         )
+        tried = set()
         for cls, binding in tui_bindings():
             if binding.action not in WRITE_ACTIONS:
                 continue
@@ -149,18 +181,25 @@ async def test_protected_every_write_binding_asks_for_the_name(
                 pane(app, "models").table.focus()
                 await pilot.press("enter")
                 await until(pilot, lambda: isinstance(app.screen, ModelScreen) and bool(app.screen.versions))
+            elif cls.__name__ == "PipelinesPane":
+                table = pane(app, "pipelines").table
+                table.move_cursor(row=table.get_row_index(rows[binding.action]))
+                table.focus()
             else:
                 pane(app, "models").table.focus()
+            await pilot.pause()
             await pilot.press(binding.key.split(",")[0])
             await until(pilot, lambda: isinstance(app.screen, PromoteDialog | ConfirmDialog))
             if isinstance(app.screen, PromoteDialog):
                 await pilot.click("#plan")
                 await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
             assert app.screen.query_one("#confirm-typed", Input), (cls.__name__, binding.action)
+            tried.add(binding.action)
             await pilot.press("escape")
             await until(pilot, lambda: not any(w.group == "write" and w.is_running for w in app.workers))
             while len(app.screen_stack) > 1:
                 app.pop_screen()
                 await pilot.pause()
-        assert isinstance(app.screen.query_one(ResourcePane), ResourcePane)
-    assert Journal(tmp_path / "journal.db").entries() == []
+        assert tried == WRITE_ACTIONS
+    assert Journal(journal).entries() == []
+    assert gitlab_writes(gitlab) == []

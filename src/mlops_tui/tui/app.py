@@ -19,6 +19,7 @@ from mlops_tui.domain import ModelVersion, utcnow
 from mlops_tui.errors import MlopsError
 from mlops_tui.hub import Hub
 from mlops_tui.ops.journal import Journal
+from mlops_tui.ops.pipelines import plan_pipeline_change, plan_retrain
 from mlops_tui.ops.policy import WriteAction, perform
 from mlops_tui.ops.registry import (
     plan_cross_env_promotion,
@@ -29,8 +30,8 @@ from mlops_tui.ops.registry import (
 from mlops_tui.tui.dialogs import ConfirmDialog, PromoteDialog
 from mlops_tui.tui.header import EnvBar
 from mlops_tui.tui.pane import ResourcePane
-from mlops_tui.tui.panes import ModelsPane, NotConfiguredPane, RunsPane
-from mlops_tui.tui.screens import EnvironmentPicker, ModelScreen, RunScreen
+from mlops_tui.tui.panes import ModelsPane, NotConfiguredPane, PipelinesPane, RunsPane
+from mlops_tui.tui.screens import EnvironmentPicker, ModelScreen, PipelineScreen, RunScreen
 
 __all__ = ["MlopsApp", "make_app"]
 
@@ -89,7 +90,11 @@ class MlopsApp(App[None]):
             else:
                 yield NotConfiguredPane("Runs", "No [mlflow] table in this environment.", id="runs")
                 yield NotConfiguredPane("Models", "No [mlflow] table in this environment.", id="models")
-            yield NotConfiguredPane("Pipelines", PIPELINES_HINT, id="pipelines")
+            if env.gitlab is not None or env.retrain is not None:
+                every = env.gitlab.refresh_seconds if env.gitlab else 5.0
+                yield PipelinesPane(self.hub, interval=every, id="pipelines")
+            else:
+                yield NotConfiguredPane("Pipelines", PIPELINES_HINT, id="pipelines")
             yield NotConfiguredPane("Alerts", ALERTS_HINT, id="alerts")
         yield Footer()
 
@@ -131,6 +136,8 @@ class MlopsApp(App[None]):
             self.push_screen(RunScreen(self.hub, event.key))
         elif isinstance(event.pane, ModelsPane):
             self.push_screen(ModelScreen(self.hub, event.key))
+        elif isinstance(event.pane, PipelinesPane):
+            self.push_screen(PipelineScreen(self.hub, event.key))
 
     # -- actions ----------------------------------------------------------------------------
 
@@ -230,6 +237,20 @@ class MlopsApp(App[None]):
             lambda: plan_rollback(hub, self.journal, name, operator=self.settings.operator_name),
         )
 
+    @work(group="write", exclusive=True, exit_on_error=False)
+    async def retrain(self, hub: Hub, model: str) -> None:
+        """Plan the environment's retraining of `model`, confirm it, start it."""
+        name = hub.model_name(model)
+        await self._write(hub, lambda: _ready(plan_retrain(hub, name, {})))
+
+    @work(group="write", exclusive=True, exit_on_error=False)
+    async def change_pipeline(self, hub: Hub, pipeline_id: str, verb: str) -> None:
+        """Cancel or retry a pipeline, confirmed first."""
+        await self._write(
+            hub,
+            lambda: plan_pipeline_change(hub, pipeline_id, verb=verb, job=False),  # type: ignore[arg-type]
+        )
+
     async def _write(self, hub: Hub, plan: Callable[[], Awaitable[WriteAction]]) -> None:
         try:
             action = await plan()
@@ -287,6 +308,10 @@ class MlopsApp(App[None]):
         await self.hub.aclose()
         self.journal.close()
         self.exit()
+
+
+async def _ready(action: WriteAction) -> WriteAction:
+    return action
 
 
 def make_app(

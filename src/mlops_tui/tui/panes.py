@@ -12,12 +12,12 @@ from textual.containers import Vertical
 from textual.widgets import Static
 
 from mlops_tui import humanize
-from mlops_tui.domain import Page, RegisteredModel, Run
+from mlops_tui.domain import Page, Pipeline, RegisteredModel, Run
 from mlops_tui.tui.pane import ResourcePane, Row
-from mlops_tui.tui.screens import MODEL_ACTIONS, WRITE_ACTIONS, HistoryScreen
-from mlops_tui.tui.styles import status_text
+from mlops_tui.tui.screens import MODEL_ACTIONS, PIPELINE_ACTIONS, WRITE_ACTIONS, HistoryScreen
+from mlops_tui.tui.styles import pipeline_status_text, status_text
 
-__all__ = ["ModelsPane", "NotConfiguredPane", "RunsPane"]
+__all__ = ["ModelsPane", "NotConfiguredPane", "PipelinesPane", "RunsPane"]
 
 
 class RunsPane(ResourcePane[Run]):
@@ -84,7 +84,14 @@ class ModelsPane(ResourcePane[RegisteredModel]):
             app: Any = self.app
             app.push_screen(HistoryScreen(self.hub, app.journal, name))
 
+    def action_retrain(self) -> None:
+        if name := self.selected():
+            app: Any = self.app
+            app.retrain(self.hub, name)
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "retrain" and self.hub.env.retrain is None:
+            return False
         if action in WRITE_ACTIONS:
             return None if self.hub.policy.read_only or self.selected() is None else True
         if action == "history":
@@ -115,6 +122,56 @@ class ModelsPane(ResourcePane[RegisteredModel]):
                 humanize.age(item.updated, self.hub.clock()),
             ),
         )
+
+
+class PipelinesPane(ResourcePane[Pipeline]):
+    """Recent pipelines of the environment's runners (GitLab, local), newest first."""
+
+    title = "Pipelines"
+    filter_placeholder = "a ref, or ref=main status=failed"
+    BINDINGS = PIPELINE_ACTIONS
+
+    async def fetch(self, filter_text: str, page_token: str | None) -> Page[Pipeline]:
+        terms: dict[str, str] = {}
+        for term in filter_text.split():
+            key, sep, value = term.partition("=")
+            terms[key if sep else "ref"] = value if sep else key
+        return Page(tuple(await self.hub.pipelines(ref=terms.get("ref"), status=terms.get("status"))))
+
+    def columns_for(self, items: Sequence[Pipeline]) -> tuple[str, ...]:
+        return ("Pipeline", "Status", "Ref", "Started by", "Created", "Duration")
+
+    def row(self, item: Pipeline) -> Row:
+        return Row(
+            item.id,
+            (
+                f"{item.source} {item.id}",
+                pipeline_status_text(item.status),
+                item.ref,
+                item.user or item.trigger,
+                humanize.age(item.created, self.hub.clock()),
+                humanize.duration(item.duration),
+            ),
+        )
+
+    def selected(self) -> str | None:
+        table = self.table
+        return self._keys[table.cursor_row] if 0 <= table.cursor_row < len(self._keys) else None
+
+    def action_cancel(self) -> None:
+        if item := self.selected():
+            app: Any = self.app
+            app.change_pipeline(self.hub, item, "cancel")
+
+    def action_retry(self) -> None:
+        if item := self.selected():
+            app: Any = self.app
+            app.change_pipeline(self.hub, item, "retry")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in WRITE_ACTIONS:
+            return None if self.hub.policy.read_only or self.selected() is None else True
+        return super().check_action(action, parameters)
 
 
 class NotConfiguredPane(Vertical):

@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, OptionList, Sparkline, Static
+from textual.widgets import DataTable, Footer, OptionList, RichLog, Sparkline, Static
 from textual.widgets.option_list import Option
 
 from mlops_tui import humanize
@@ -19,9 +19,19 @@ from mlops_tui.domain import ModelVersion
 from mlops_tui.errors import MlopsError
 from mlops_tui.hub import Hub, RunDetail
 from mlops_tui.ops.journal import Journal
-from mlops_tui.tui.styles import status_text
+from mlops_tui.tui.styles import pipeline_status_text, status_text
 
-__all__ = ["MODEL_ACTIONS", "WRITE_ACTIONS", "EnvironmentPicker", "HistoryScreen", "ModelScreen", "RunScreen"]
+__all__ = [
+    "MODEL_ACTIONS",
+    "PIPELINE_ACTIONS",
+    "WRITE_ACTIONS",
+    "PipelineScreen",
+    "TraceScreen",
+    "EnvironmentPicker",
+    "HistoryScreen",
+    "ModelScreen",
+    "RunScreen",
+]
 
 
 def _table(*columns: str, id: str | None = None) -> DataTable[Any]:
@@ -150,7 +160,7 @@ class RunScreen(DetailScreen):
             self.app.push_screen(ModelScreen(self.hub, name))
 
 
-WRITE_ACTIONS = frozenset({"promote", "rollback"})
+WRITE_ACTIONS = frozenset({"promote", "rollback", "retrain", "cancel", "retry"})
 """Actions that change a backend: greyed out in read-only environments; each goes through
 `ops.policy.perform`."""
 
@@ -158,6 +168,12 @@ MODEL_ACTIONS: list[Binding | tuple[str, str] | tuple[str, str, str]] = [
     Binding("p", "promote", "Promote", id="promote", tooltip="Move an alias or stage to a version"),
     Binding("b", "rollback", "Roll back", id="rollback", tooltip="Back to the previous version"),
     Binding("h", "history", "History", id="history", tooltip="This model's audit journal"),
+    Binding("t", "retrain", "Retrain", id="retrain", tooltip="Start the retraining pipeline"),
+]
+
+PIPELINE_ACTIONS: list[Binding | tuple[str, str] | tuple[str, str, str]] = [
+    Binding("c", "cancel", "Cancel", id="cancel", tooltip="Cancel the pipeline"),
+    Binding("R", "retry", "Retry", id="retry", tooltip="Retry a failed pipeline"),
 ]
 
 
@@ -236,7 +252,13 @@ class ModelScreen(DetailScreen):
         app: Any = self.app
         app.push_screen(HistoryScreen(self.hub, app.journal, self.model_name))
 
+    def action_retrain(self) -> None:
+        app: Any = self.app
+        app.retrain(self.hub, self.model_name)
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "retrain" and self.hub.env.retrain is None:
+            return False
         if action in WRITE_ACTIONS:
             return None if self.hub.policy.read_only or not self.versions else True
         return True
@@ -299,6 +321,90 @@ class HistoryScreen(DetailScreen):
                 e.message,
                 key=str(e.id),
             )
+
+
+class PipelineScreen(DetailScreen):
+    """A pipeline's jobs by stage; Enter opens a job's log."""
+
+    def __init__(self, hub: Hub, pipeline_id: str) -> None:
+        super().__init__(hub)
+        self.pipeline_id = pipeline_id
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"Pipeline {self.pipeline_id}: loading…", classes="detail-title")
+        yield _table("Stage", "Job", "Status", "Duration", id="jobs")
+        yield Footer()
+
+    async def show(self) -> None:
+        pipeline, jobs = await self.hub.pipeline(self.pipeline_id)
+        self.query_one(".detail-title", Static).update(
+            Text.assemble(
+                (f"{pipeline.source} pipeline {pipeline.id}", "bold"),
+                "  ",
+                pipeline_status_text(pipeline.status),
+                f"  ref {pipeline.ref}" if pipeline.ref else "",
+                f"  by {pipeline.user}" if pipeline.user else "",
+                f"  {humanize.duration(pipeline.duration)}",
+                (f"  {pipeline.web_url}", "dim") if pipeline.web_url else "",
+            )
+        )
+        table = self.query_one("#jobs", DataTable)
+        table.clear()
+        for job in jobs:
+            table.add_row(
+                job.stage,
+                job.name,
+                pipeline_status_text(job.status),
+                humanize.duration(job.duration),
+                key=job.id,
+            )
+
+    @on(DataTable.RowSelected, "#jobs")
+    def _job_selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value:
+            self.app.push_screen(TraceScreen(self.hub, event.row_key.value))
+
+
+class TraceScreen(Screen[None]):
+    """A job's log, followed live while the job runs: only the new part is read each time."""
+
+    BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
+        Binding("escape,backspace", "app.pop_screen", "Back", id="back"),
+    ]
+    FOLLOW_SECONDS = 1.0
+
+    def __init__(self, hub: Hub, job_id: str) -> None:
+        super().__init__()
+        self.hub = hub
+        self.job_id = job_id
+        self.log_offset = 0
+        self.complete = False
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"Log of job {self.job_id}", classes="detail-title")
+        yield RichLog(id="trace", wrap=True, markup=False, auto_scroll=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.read_more()
+
+    @work(exclusive=True, group="trace", exit_on_error=False)
+    async def read_more(self) -> None:
+        try:
+            chunk = await self.hub.trace(self.job_id, self.log_offset)
+        except MlopsError as exc:
+            self.query_one(".detail-title", Static).update(Text(exc.message, style="bold red"))
+        else:
+            if chunk.text:
+                self.query_one(RichLog).write(Text.from_ansi(humanize.clean_trace(chunk.text)))
+            self.log_offset = chunk.next_offset
+            self.complete = chunk.complete
+            state = "finished" if chunk.complete else "following…"
+            self.query_one(".detail-title", Static).update(
+                Text.assemble((f"Log of job {self.job_id}", "bold"), (f"  {state}", "dim"))
+            )
+        if not self.complete:
+            self.set_timer(self.FOLLOW_SECONDS, self.read_more)
 
 
 RESULT_STYLES = {"ok": "green", "failed": "bold red", "refused": "yellow", "unknown": "bold magenta"}

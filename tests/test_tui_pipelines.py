@@ -1,0 +1,57 @@
+"""Pipelines in the TUI: retrain with the local runner and the shipped trainer, follow the log."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from textual.widgets import DataTable, RichLog
+
+from mlops_tui.config import EnvironmentSettings, MlflowSettings, RetrainSettings, Settings
+from mlops_tui.tui.dialogs import ConfirmDialog
+from mlops_tui.tui.screens import PipelineScreen, TraceScreen
+from tests.test_tui import SIZE, demo_app, loaded, pane, until
+
+
+async def test_retrain_starts_a_local_run_whose_log_is_followed_to_a_new_version(
+    demo_store: MlflowSettings, tmp_path: Path
+) -> None:
+    trainer = [
+        sys.executable,
+        "-m",
+        "mlops_tui.trainer",
+        "--model",
+        "{model}",
+        "--tracking-uri",
+        "{tracking_uri}",
+    ]
+    env = EnvironmentSettings(mlflow=demo_store, retrain=RetrainSettings(kind="local", command=trainer))
+    app = demo_app(Settings({"lab": env}, "lab", journal=tmp_path / "journal.db"))
+    async with app.run_test(size=SIZE) as pilot:
+        await until(
+            pilot,
+            lambda: (
+                loaded(app)() and "rows" in str(pane(app, "pipelines").query_one(".pane-status").render())
+            ),
+        )
+        assert pane(app, "pipelines").table.row_count == 0
+        pane(app, "models").table.focus()  # churn
+        await pilot.press("t")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        assert isinstance(app.screen, ConfirmDialog) and app.screen.change.target == "churn (local)"
+        await pilot.click("#confirm")
+        app.action_refresh()
+        await until(pilot, lambda: pane(app, "pipelines").table.row_count == 1)
+        pipelines = pane(app, "pipelines").table
+        pipelines.focus()
+        await pilot.press("enter")
+        await until(
+            pilot,
+            lambda: isinstance(app.screen, PipelineScreen) and app.screen.query_one(DataTable).row_count == 1,
+        )
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, TraceScreen) and app.screen.complete, timeout=90)
+        log = "\n".join(line.text for line in app.screen.query_one(RichLog).lines)
+        assert "epoch  20/20" in log and "registered churn version 5" in log
+        versions = await app.hub.tracking.search_versions("name='churn'")
+        assert versions[0].version == "5" and versions[0].tags["trained_by"] == "mlops-tui-local"
