@@ -32,7 +32,10 @@ from mlops_tui.errors import BackendError, BackendUnreachable, InvalidQuery, Not
 from mlops_tui.ops.policy import Policy
 from mlops_tui.sources.base import PipelineSource, TrackingSource
 
-__all__ = ["Hub", "RunDetail"]
+__all__ = ["PIPELINE_TAGS", "Hub", "RunDetail"]
+
+PIPELINE_TAGS = {"gitlab.pipeline_id": "gitlab", "mlops_tui.pipeline_id": "local"}
+"""Run tags naming the pipeline that produced a run, and the runner each belongs to."""
 
 T = TypeVar("T")
 
@@ -302,6 +305,22 @@ class Hub:
         """A job's log from byte `offset` on."""
         source = self.pipeline_source(job_id)
         return await self._track(source.name, source.read_trace(job_id, offset))
+
+    # -- lineage ----------------------------------------------------------------------------
+
+    def pipeline_of(self, run: Run) -> str | None:
+        """The id of the pipeline that produced `run`, from its tags, where this environment has
+        that pipeline's runner."""
+        for tag, runner in PIPELINE_TAGS.items():
+            if run.tags.get(tag) and runner in self.pipeline_sources:
+                return run.tags[tag]
+        return None
+
+    async def pipeline_runs(self, pipeline: Pipeline) -> list[Run]:
+        """The runs a pipeline produced (tagged with its id)."""
+        tag = next(t for t, runner in PIPELINE_TAGS.items() if runner == pipeline.source)
+        page = await self.runs(f"tags.`{tag}` = '{_quote(pipeline.id)}'", max_results=50)
+        return list(page.items)
 
     async def aclose(self) -> None:
         if self._tracking is not None:

@@ -219,6 +219,12 @@ def _run(args: argparse.Namespace) -> None:
             "mlops_tui.trainer": "local",
             "mlops_tui.environment": args.env,
             "algorithm": "logreg",
+            # Lineage: the local runner says which of its pipelines this is.
+            **(
+                {"mlops_tui.pipeline_id": os.environ["MLOPS_TUI_PIPELINE_ID"]}
+                if os.environ.get("MLOPS_TUI_PIPELINE_ID")
+                else {}
+            ),
         },
     )
     run_id: str = run.info.run_id

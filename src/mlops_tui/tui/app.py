@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import ClassVar
@@ -15,7 +16,7 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from mlops_tui.config import Settings
-from mlops_tui.domain import ModelVersion, utcnow
+from mlops_tui.domain import ModelVersion, Pipeline, utcnow
 from mlops_tui.errors import MlopsError
 from mlops_tui.hub import Hub
 from mlops_tui.ops.journal import Journal
@@ -35,6 +36,8 @@ from mlops_tui.tui.screens import EnvironmentPicker, ModelScreen, PipelineScreen
 
 __all__ = ["MlopsApp", "make_app"]
 
+FOLLOW_SECONDS = 2.0
+"""How often a pipeline started from the TUI is looked at until it ends."""
 PIPELINES_HINT = (
     "GitLab pipelines and retraining appear here once the environment names a GitLab project "
     "([environments.NAME.gitlab] in the config)."
@@ -251,6 +254,23 @@ class MlopsApp(App[None]):
             lambda: plan_pipeline_change(hub, pipeline_id, verb=verb, job=False),  # type: ignore[arg-type]
         )
 
+    @work(group="follow", exit_on_error=False)
+    async def follow_pipeline(self, hub: Hub, pipeline: Pipeline) -> None:
+        """Watch a pipeline this app started and say how it ended."""
+        while not pipeline.done:
+            await asyncio.sleep(FOLLOW_SECONDS)
+            try:
+                pipeline, _ = await hub.pipeline(pipeline.id)
+            except MlopsError:
+                continue  # the pane shows the outage; keep following
+        self.notify(
+            f"{pipeline.source} pipeline {pipeline.id} ended {pipeline.status}"
+            + (f" ({pipeline.model})" if pipeline.model else ""),
+            severity="information" if pipeline.status == "success" else "error",
+            timeout=15,
+        )
+        self.action_refresh()
+
     async def _write(self, hub: Hub, plan: Callable[[], Awaitable[WriteAction]]) -> None:
         try:
             action = await plan()
@@ -280,6 +300,9 @@ class MlopsApp(App[None]):
             self.notify(exc.message, title=exc.title, severity="error", timeout=10)
         else:
             self.notify(f"Done: {action.change.summary()}", title="Recorded in the journal")
+            started = getattr(action, "started", None)
+            if isinstance(started, Pipeline):
+                self.follow_pipeline(hub, started)
         self.action_refresh()
         for screen in self.screen_stack[1:]:
             if isinstance(screen, ModelScreen):

@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Footer, OptionList, RichLog, Sparkline, S
 from textual.widgets.option_list import Option
 
 from mlops_tui import humanize
-from mlops_tui.domain import ModelVersion
+from mlops_tui.domain import ModelVersion, Run
 from mlops_tui.errors import MlopsError
 from mlops_tui.hub import Hub, RunDetail
 from mlops_tui.ops.journal import Journal
@@ -81,8 +81,13 @@ class RunScreen(DetailScreen):
         self.run_id = run_id
         self.detail: RunDetail | None = None
 
+    BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
+        Binding("g", "open_pipeline", "Pipeline", id="open_pipeline", tooltip="The pipeline that ran it"),
+    ]
+
     def compose(self) -> ComposeResult:
         yield Static(f"Run {self.run_id}: loading…", classes="detail-title")
+        yield Static("", id="lineage")
         with Horizontal():
             with Vertical(classes="column"):
                 yield _table("Parameter", "Value", id="params")
@@ -130,6 +135,34 @@ class RunScreen(DetailScreen):
         )
         if rows:
             self._chart(rows[0][0])
+        await self._show_lineage(run)
+
+    async def _show_lineage(self, run: Run) -> None:
+        line = Text()
+        commit = run.tags.get("mlflow.source.git.commit")
+        pipeline_id = self.hub.pipeline_of(run)
+        if pipeline_id:
+            try:
+                pipeline, _ = await self.hub.pipeline(pipeline_id)
+            except MlopsError as exc:
+                line.append(f"pipeline {pipeline_id}: {exc.message}", style="red")
+            else:
+                line.append(f"{pipeline.source} pipeline {pipeline.id} ")
+                line.append_text(pipeline_status_text(pipeline.status))
+                line.append("  g: open", style="dim")
+        if commit:
+            line.append(f"   commit {commit[:12]}", style="dim")
+        self.query_one("#lineage", Static).update(line)
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "open_pipeline":
+            return self.detail is not None and self.hub.pipeline_of(self.detail.run) is not None
+        return True
+
+    def action_open_pipeline(self) -> None:
+        if self.detail is not None and (pipeline_id := self.hub.pipeline_of(self.detail.run)):
+            self.app.push_screen(PipelineScreen(self.hub, pipeline_id))
 
     def _fill(self, selector: str, rows: Sequence[Sequence[str]], keys: Sequence[str] | None = None) -> None:
         table = self.query_one(selector, DataTable)
@@ -333,10 +366,18 @@ class PipelineScreen(DetailScreen):
     def compose(self) -> ComposeResult:
         yield Static(f"Pipeline {self.pipeline_id}: loading…", classes="detail-title")
         yield _table("Stage", "Job", "Status", "Duration", id="jobs")
+        yield _table("Run produced", "Status", "Started", id="pipeline-runs")
         yield Footer()
 
     async def show(self) -> None:
         pipeline, jobs = await self.hub.pipeline(self.pipeline_id)
+        if self.hub.env.mlflow is not None:
+            runs = self.query_one("#pipeline-runs", DataTable)
+            runs.clear()
+            for run in await self.hub.pipeline_runs(pipeline):
+                runs.add_row(
+                    run.name, status_text(run.status), humanize.timestamp(run.start_time), key=run.id
+                )
         self.query_one(".detail-title", Static).update(
             Text.assemble(
                 (f"{pipeline.source} pipeline {pipeline.id}", "bold"),
@@ -363,6 +404,11 @@ class PipelineScreen(DetailScreen):
     def _job_selected(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value:
             self.app.push_screen(TraceScreen(self.hub, event.row_key.value))
+
+    @on(DataTable.RowSelected, "#pipeline-runs")
+    def _run_selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value:
+            self.app.push_screen(RunScreen(self.hub, event.row_key.value))
 
 
 class TraceScreen(Screen[None]):
