@@ -26,7 +26,7 @@ from mlops_tui.config import (
 from mlops_tui.ops.journal import Journal
 from mlops_tui.tui import MlopsApp
 from mlops_tui.tui.dialogs import ConfirmDialog, PromoteDialog
-from mlops_tui.tui.screens import WRITE_ACTIONS, ModelScreen
+from mlops_tui.tui.screens import WRITE_ACTIONS, ModelScreen, PipelineScreen
 from tests.fakes.gitlab_server import TOKEN, FakeGitlab
 from tests.test_tui import SIZE, demo_app, loaded, pane, until
 
@@ -97,6 +97,8 @@ def gitlab() -> Iterator[FakeGitlab]:
         project = server.add_project("ml/models")
         server.add_pipeline(project["id"], status="failed", pipeline_id=1)
         server.add_pipeline(project["id"], status="running", pipeline_id=2)
+        server.add_job(1, "train", "train", status="failed")
+        server.add_job(2, "train", "train", status="running")
         yield server
 
 
@@ -181,10 +183,20 @@ async def test_protected_every_write_binding_asks_for_the_name(
                 pane(app, "models").table.focus()
                 await pilot.press("enter")
                 await until(pilot, lambda: isinstance(app.screen, ModelScreen) and bool(app.screen.versions))
-            elif cls.__name__ == "PipelinesPane":
+            elif cls.__name__ in ("PipelinesPane", "PipelineScreen"):
                 table = pane(app, "pipelines").table
                 table.move_cursor(row=table.get_row_index(rows[binding.action]))
                 table.focus()
+                if cls.__name__ == "PipelineScreen":  # the pipeline's job
+                    await pilot.press("enter")
+                    await until(
+                        pilot,
+                        lambda: (
+                            isinstance(app.screen, PipelineScreen)
+                            and app.screen.query_one("#jobs", DataTable).row_count == 1
+                        ),
+                    )
+                    app.screen.query_one("#jobs", DataTable).focus()
             else:
                 pane(app, "models").table.focus()
             await pilot.pause()

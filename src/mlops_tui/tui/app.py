@@ -247,11 +247,11 @@ class MlopsApp(App[None]):
         await self._write(hub, lambda: _ready(plan_retrain(hub, name, {})))
 
     @work(group="write", exclusive=True, exit_on_error=False)
-    async def change_pipeline(self, hub: Hub, pipeline_id: str, verb: str) -> None:
-        """Cancel or retry a pipeline, confirmed first."""
+    async def change_pipeline(self, hub: Hub, item_id: str, verb: str, job: bool = False) -> None:
+        """Cancel or retry a pipeline (or one of its jobs), confirmed first."""
         await self._write(
             hub,
-            lambda: plan_pipeline_change(hub, pipeline_id, verb=verb, job=False),  # type: ignore[arg-type]
+            lambda: plan_pipeline_change(hub, item_id, verb=verb, job=job),  # type: ignore[arg-type]
         )
 
     @work(group="follow", exit_on_error=False)
@@ -305,7 +305,7 @@ class MlopsApp(App[None]):
                 self.follow_pipeline(hub, started)
         self.action_refresh()
         for screen in self.screen_stack[1:]:
-            if isinstance(screen, ModelScreen):
+            if isinstance(screen, ModelScreen | PipelineScreen):
                 screen.refresh_after_write()
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:

@@ -10,6 +10,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.coordinate import Coordinate
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, OptionList, RichLog, Sparkline, Static
 from textual.widgets.option_list import Option
@@ -357,7 +358,9 @@ class HistoryScreen(DetailScreen):
 
 
 class PipelineScreen(DetailScreen):
-    """A pipeline's jobs by stage; Enter opens a job's log."""
+    """A pipeline's jobs by stage; Enter opens a job's log; `c` and `R` cancel and retry a job."""
+
+    BINDINGS = PIPELINE_ACTIONS
 
     def __init__(self, hub: Hub, pipeline_id: str) -> None:
         super().__init__(hub)
@@ -399,6 +402,31 @@ class PipelineScreen(DetailScreen):
                 humanize.duration(job.duration),
                 key=job.id,
             )
+
+    def selected_job(self) -> str | None:
+        table = self.query_one("#jobs", DataTable)
+        if not table.row_count or not 0 <= table.cursor_row < table.row_count:
+            return None
+        key = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value
+        return str(key) if key is not None else None
+
+    def action_cancel(self) -> None:
+        if job := self.selected_job():
+            app: Any = self.app
+            app.change_pipeline(self.hub, job, "cancel", job=True)
+
+    def action_retry(self) -> None:
+        if job := self.selected_job():
+            app: Any = self.app
+            app.change_pipeline(self.hub, job, "retry", job=True)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in WRITE_ACTIONS:
+            return None if self.hub.policy.read_only or self.selected_job() is None else True
+        return True
+
+    def refresh_after_write(self) -> None:
+        self.load()
 
     @on(DataTable.RowSelected, "#jobs")
     def _job_selected(self, event: DataTable.RowSelected) -> None:
