@@ -6,6 +6,7 @@ Run: ./scripts/screenshots
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import tempfile
 import warnings
@@ -17,7 +18,8 @@ import msgspec
 from textual.pilot import Pilot
 
 from mlops_tui import demo
-from mlops_tui.config import EnvironmentSettings, MlflowSettings, Settings
+from mlops_tui.config import EnvironmentSettings, MlflowSettings, RetrainSettings, Settings
+from mlops_tui.hub import Hub
 from mlops_tui.tui import MlopsApp, make_app
 from mlops_tui.tui.pane import ResourcePane
 
@@ -49,6 +51,19 @@ async def shoot(
     print(f"screenshots/{name}.svg", file=sys.stderr)
 
 
+async def train_once(settings: Settings) -> None:
+    """One real local training run, so the Pipelines pane has something to show."""
+    hub = Hub(settings)
+    try:
+        runner = hub.pipeline_sources["local"]
+        pipeline = await runner.start({"model": "churn"})
+        while not pipeline.done:
+            await asyncio.sleep(0.2)
+            pipeline = await runner.get_pipeline(pipeline.id)
+    finally:
+        await hub.aclose()
+
+
 async def main() -> None:
     OUT.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
@@ -58,15 +73,31 @@ async def main() -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             demo.seed(store, now=NOW)
+        os.environ["XDG_STATE_HOME"] = f"{scratch}/state"  # the local runner's runs and logs
+        retrain = RetrainSettings(
+            kind="local",
+            command=[
+                sys.executable,
+                "-m",
+                "mlops_tui.trainer",
+                "--model",
+                "{model}",
+                "--tracking-uri",
+                "{tracking_uri}",
+                "--seed",
+                "11",
+            ],
+        )
         prd = msgspec.structs.replace(store)
         settings = Settings(
             {
-                "local": EnvironmentSettings(mlflow=store),
+                "local": EnvironmentSettings(mlflow=store, retrain=retrain),
                 "prd": EnvironmentSettings(mlflow=prd, protected=True),
             },
             "local",
             journal=Path(scratch) / "journal.db",
         )
+        await train_once(settings)
 
         async def nothing(pilot: Pilot[None]) -> None:
             pass
@@ -94,6 +125,15 @@ async def main() -> None:
         await shoot(settings, "run", (120, 36), open_run)
         await shoot(settings, "model", (120, 36), open_model)
         await shoot(settings, "promote-protected", (120, 36), confirm_promotion)
+
+        async def open_trace(pilot: Pilot[None]) -> None:
+            pilot.app.query_one("#pipelines", ResourcePane).table.focus()
+            await pilot.press("enter")
+            await pilot.pause(1.0)
+            await pilot.press("enter")
+            await pilot.pause(1.5)
+
+        await shoot(settings, "pipeline-log", (120, 36), open_trace)
 
 
 if __name__ == "__main__":

@@ -173,7 +173,8 @@ class ResourcePane(Vertical, Generic[T], can_focus=False):
     def _show_status(self, problem: str | None) -> None:
         status = self.query_one(".pane-status", Static)
         page = len(self._tokens)
-        parts = [f"{len(self._keys)} rows"]
+        count = len(self._keys)
+        parts = [f"{count} row" if count == 1 else f"{count} rows"]
         if page > 1 or self._next_token:
             parts.append(f"page {page}" + (" · ] next" if self._next_token else ""))
         if self.filter_text:
