@@ -56,8 +56,8 @@ def loaded(app: MlopsApp) -> Callable[[], bool]:
         return (
             rows(app, "runs") > 0
             and rows(app, "models") > 0
-            and "rows" in status_line(app, "runs")
-            and "rows" in status_line(app, "models")
+            and " row" in status_line(app, "runs")
+            and " row" in status_line(app, "models")
             and "mlflow ● ok" in str(app.query_one(EnvBar).render())
         )
 

@@ -33,7 +33,7 @@ async def test_retrain_starts_a_local_run_whose_log_is_followed_to_a_new_version
         await until(
             pilot,
             lambda: (
-                loaded(app)() and "rows" in str(pane(app, "pipelines").query_one(".pane-status").render())
+                loaded(app)() and " row" in str(pane(app, "pipelines").query_one(".pane-status").render())
             ),
         )
         assert pane(app, "pipelines").table.row_count == 0
