@@ -18,7 +18,13 @@ import msgspec
 from textual.pilot import Pilot
 
 from mlops_tui import demo
-from mlops_tui.config import EnvironmentSettings, MlflowSettings, RetrainSettings, Settings
+from mlops_tui.config import (
+    EnvironmentSettings,
+    MlflowSettings,
+    RetrainSettings,
+    Settings,
+    trainer_command,
+)
 from mlops_tui.hub import Hub
 from mlops_tui.tui import MlopsApp, make_app
 from mlops_tui.tui.pane import ResourcePane
@@ -74,20 +80,7 @@ async def main() -> None:
             warnings.simplefilter("ignore")
             demo.seed(store, now=NOW)
         os.environ["XDG_STATE_HOME"] = f"{scratch}/state"  # the local runner's runs and logs
-        retrain = RetrainSettings(
-            kind="local",
-            command=[
-                sys.executable,
-                "-m",
-                "mlops_tui.trainer",
-                "--model",
-                "{model}",
-                "--tracking-uri",
-                "{tracking_uri}",
-                "--seed",
-                "11",
-            ],
-        )
+        retrain = RetrainSettings(kind="local", command=trainer_command("--seed", "11"))
         prd = msgspec.structs.replace(store)
         settings = Settings(
             {

@@ -3,13 +3,12 @@ and the real local runner (real subprocesses and the trainer shipped in the pack
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from mlops_tui.config import MlflowSettings
+from mlops_tui.config import MlflowSettings, trainer_command
 from mlops_tui.ops.journal import Journal
 from tests.fakes.gitlab_server import TOKEN, FakeGitlab
 from tests.helpers import run_cli, write_config
@@ -49,17 +48,7 @@ def config(tmp_path: Path, gitlab: FakeGitlab, demo_store: MlflowSettings) -> Pa
                 "mlflow": {"tracking_uri": demo_store.tracking_uri},
                 "retrain": {
                     "kind": "local",
-                    "command": [
-                        sys.executable,
-                        "-m",
-                        "mlops_tui.trainer",
-                        "--model",
-                        "{model}",
-                        "--tracking-uri",
-                        "{tracking_uri}",
-                        "--seed",
-                        "7",
-                    ],
+                    "command": trainer_command("--seed", "7"),
                 },
             },
         },

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 from textual.widgets import DataTable, RichLog, Static
 
-from mlops_tui.config import EnvironmentSettings, GitlabSettings, MlflowSettings, RetrainSettings, Settings
+from mlops_tui.config import (
+    EnvironmentSettings,
+    GitlabSettings,
+    MlflowSettings,
+    RetrainSettings,
+    Settings,
+    trainer_command,
+)
 from mlops_tui.tui.dialogs import ConfirmDialog
 from mlops_tui.tui.screens import PipelineScreen, RunScreen, TraceScreen
 from tests.fakes.gitlab_server import TOKEN, FakeGitlab
@@ -18,15 +24,7 @@ from tests.test_tui import SIZE, demo_app, loaded, pane, until
 async def test_retrain_starts_a_local_run_whose_log_is_followed_to_a_new_version(
     demo_store: MlflowSettings, tmp_path: Path
 ) -> None:
-    trainer = [
-        sys.executable,
-        "-m",
-        "mlops_tui.trainer",
-        "--model",
-        "{model}",
-        "--tracking-uri",
-        "{tracking_uri}",
-    ]
+    trainer = trainer_command()
     env = EnvironmentSettings(mlflow=demo_store, retrain=RetrainSettings(kind="local", command=trainer))
     app = demo_app(Settings({"lab": env}, "lab", journal=tmp_path / "journal.db"))
     async with app.run_test(size=SIZE) as pilot:

@@ -38,6 +38,7 @@ __all__ = [
     "locate_config",
     "resolve_secret",
     "starter_config",
+    "trainer_command",
 ]
 
 _T = TypeVar("_T")
@@ -201,6 +202,21 @@ def locate_config(explicit: str | os.PathLike[str] | None = None) -> Path | None
     return None
 
 
+def trainer_command(*extra: str) -> list[str]:
+    """The small trainer shipped in the package, run by this interpreter, as a local `[retrain]`
+    command (placeholders left for the runner to fill)."""
+    return [
+        sys.executable,
+        "-m",
+        "mlops_tui.trainer",
+        "--model",
+        "{model}",
+        "--tracking-uri",
+        "{tracking_uri}",
+        *extra,
+    ]
+
+
 def local_settings() -> Settings:
     """The built-in `local` environment: an MLflow sqlite store under the XDG data directory."""
     data = locations.data_dir()
@@ -210,21 +226,7 @@ def local_settings() -> Settings:
             artifact_root=str(data / "artifacts"),
             refresh_seconds=10.0,
         ),
-        # Retraining runs the small trainer shipped in the package, with this interpreter.
-        retrain=RetrainSettings(
-            kind="local",
-            command=[
-                sys.executable,
-                "-m",
-                "mlops_tui.trainer",
-                "--model",
-                "{model}",
-                "--env",
-                "{env}",
-                "--tracking-uri",
-                "{tracking_uri}",
-            ],
-        ),
+        retrain=RetrainSettings(kind="local", command=trainer_command("--env", "{env}")),
     )
     return Settings(environments={LOCAL_ENV: env}, default_env=LOCAL_ENV)
 
