@@ -189,6 +189,7 @@ async def test_switch_environment_marks_a_protected_one(demo_store: MlflowSettin
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, loaded(app))
         assert not app.query_one(EnvBar).has_class("-protected")
+        dev = app.hub
         await pilot.press("e")
         options = app.screen.query_one(OptionList)
         assert options.option_count == 2
@@ -197,6 +198,8 @@ async def test_switch_environment_marks_a_protected_one(demo_store: MlflowSettin
         bar = app.query_one(EnvBar)
         assert bar.has_class("-protected")
         assert "PRD · PROTECTED" in str(bar.render())
+        # The environment left keeps its hub (a local training run there goes on).
+        assert app.hub_for("dev") is dev and app.hub is not dev
 
 
 async def test_pause_refresh_and_keys(demo_settings: Settings) -> None:

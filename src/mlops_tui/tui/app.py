@@ -39,8 +39,8 @@ __all__ = ["MlopsApp", "make_app"]
 FOLLOW_SECONDS = 2.0
 """How often a pipeline started from the TUI is looked at until it ends."""
 PIPELINES_HINT = (
-    "GitLab pipelines and retraining appear here once the environment names a GitLab project "
-    "([environments.NAME.gitlab] in the config)."
+    "Pipelines and retraining appear here once the environment names a GitLab project "
+    "([environments.NAME.gitlab]) or a local retraining command ([environments.NAME.retrain])."
 )
 ALERTS_HINT = (
     "Firing alerts appear here once the environment names an Alertmanager "
@@ -76,6 +76,9 @@ class MlopsApp(App[None]):
         self.settings = settings
         self.clock = clock
         self.hub = Hub(settings, env_name, clock=clock)
+        # One hub per environment for the app's life: switching away must not stop a local
+        # training run, and switching back finds the last good data.
+        self._hubs = {self.hub.env_name: self.hub}
         self.journal = Journal(settings.journal)
         if settings.theme:
             self.theme = settings.theme
@@ -177,14 +180,12 @@ class MlopsApp(App[None]):
         """Show environment `name` instead of the current one."""
         if name == self.hub.env_name:
             return
-        old = self.hub
         while len(self.screen_stack) > 1:
             self.pop_screen()
-        self.hub = Hub(self.settings, name, clock=self.clock)
+        self.hub = self.hub_for(name)
         self.sub_title = name
         await self.recompose()
         self._show_sources()
-        await old.aclose()
 
     # -- write actions: plan, confirm in a modal, then the one policy ----------------------------
 
@@ -214,16 +215,13 @@ class MlopsApp(App[None]):
             return
         name, operator = hub.model_name(model), self.settings.operator_name
         if choice.to_env:
-            target = Hub(self.settings, choice.to_env, clock=self.clock)
-            try:
-                await self._write(
-                    target,
-                    lambda: plan_cross_env_promotion(
-                        hub, target, name, choice.version, alias=None, operator=operator
-                    ),
-                )
-            finally:
-                await target.aclose()
+            target = self.hub_for(choice.to_env)
+            await self._write(
+                target,
+                lambda: plan_cross_env_promotion(
+                    hub, target, name, choice.version, alias=None, operator=operator
+                ),
+            )
             return
         alias, stage = (choice.slot, None) if mode == "alias" else (None, choice.slot)
         await self._write(
@@ -308,6 +306,12 @@ class MlopsApp(App[None]):
             if isinstance(screen, ModelScreen | PipelineScreen):
                 screen.refresh_after_write()
 
+    def hub_for(self, env_name: str) -> Hub:
+        """The hub of an environment, made on first use and kept for the app's life."""
+        if env_name not in self._hubs:
+            self._hubs[env_name] = Hub(self.settings, env_name, clock=self.clock)
+        return self._hubs[env_name]
+
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         yield SystemCommand("Refresh", "Poll every pane now", self.action_refresh)
@@ -328,7 +332,8 @@ class MlopsApp(App[None]):
             )
 
     async def action_quit(self) -> None:
-        await self.hub.aclose()
+        for hub in self._hubs.values():
+            await hub.aclose()
         self.journal.close()
         self.exit()
 
