@@ -28,13 +28,14 @@ from mlops_tui.ops.registry import (
     plan_rollback,
     recover_interrupted,
 )
-from mlops_tui.tui.dialogs import ConfirmDialog, PromoteDialog
 from mlops_tui.tui.header import EnvBar
 from mlops_tui.tui.pane import ResourcePane
 from mlops_tui.tui.panes import ModelsPane, NotConfiguredPane, PipelinesPane, RunsPane
-from mlops_tui.tui.screens import EnvironmentPicker, ModelScreen, PipelineScreen, RunScreen
 
 __all__ = ["MlopsApp", "make_app"]
+
+# Detail screens and dialogs are imported where first used: their widgets (~30 ms of imports) are
+# not needed for the first frame.
 
 FOLLOW_SECONDS = 2.0
 """How often a pipeline started from the TUI is looked at until it ends."""
@@ -138,6 +139,8 @@ class MlopsApp(App[None]):
 
     @on(ResourcePane.Opened)
     def _opened(self, event: ResourcePane.Opened) -> None:
+        from mlops_tui.tui.screens import ModelScreen, PipelineScreen, RunScreen
+
         if isinstance(event.pane, RunsPane):
             self.push_screen(RunScreen(self.hub, event.key))
         elif isinstance(event.pane, ModelsPane):
@@ -168,6 +171,8 @@ class MlopsApp(App[None]):
             self.action_show_help_panel()
 
     def action_switch_env(self) -> None:
+        from mlops_tui.tui.screens import EnvironmentPicker
+
         choices = {name: (env.protected, env.read_only) for name, env in self.settings.environments.items()}
         self.push_screen(EnvironmentPicker(choices, self.hub.env_name), self._switch_to_chosen)
 
@@ -194,6 +199,8 @@ class MlopsApp(App[None]):
         self, hub: Hub, model: str, versions: list[ModelVersion] | None, selected: str | None
     ) -> None:
         """Ask what to promote, then plan, confirm and perform it."""
+        from mlops_tui.tui.dialogs import PromoteDialog
+
         try:
             if versions is None:
                 _, versions = await hub.model(model)
@@ -270,6 +277,9 @@ class MlopsApp(App[None]):
         self.action_refresh()
 
     async def _write(self, hub: Hub, plan: Callable[[], Awaitable[WriteAction]]) -> None:
+        from mlops_tui.tui.dialogs import ConfirmDialog
+        from mlops_tui.tui.screens import ModelScreen, PipelineScreen
+
         try:
             action = await plan()
             change = action.change
@@ -324,6 +334,8 @@ class MlopsApp(App[None]):
                     f"Show {name}{kind}",
                     lambda name=name: self.switch_environment(name),
                 )
+        from mlops_tui.tui.screens import ModelScreen
+
         for model in self.hub.env.models:
             yield SystemCommand(
                 f"Open model {model}",

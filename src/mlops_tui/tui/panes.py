@@ -13,8 +13,8 @@ from textual.widgets import Static
 
 from mlops_tui import humanize
 from mlops_tui.domain import Page, Pipeline, RegisteredModel, Run
+from mlops_tui.tui.bindings import MODEL_ACTIONS, PIPELINE_ACTIONS, WRITE_ACTIONS
 from mlops_tui.tui.pane import ResourcePane, Row
-from mlops_tui.tui.screens import MODEL_ACTIONS, PIPELINE_ACTIONS, WRITE_ACTIONS, HistoryScreen
 from mlops_tui.tui.styles import pipeline_status_text, status_text
 
 __all__ = ["ModelsPane", "NotConfiguredPane", "PipelinesPane", "RunsPane"]
@@ -80,6 +80,8 @@ class ModelsPane(ResourcePane[RegisteredModel]):
             app.rollback(self.hub, name)
 
     def action_history(self) -> None:
+        from mlops_tui.tui.screens import HistoryScreen
+
         if name := self.selected():
             app: Any = self.app
             app.push_screen(HistoryScreen(self.hub, app.journal, name))

@@ -20,6 +20,7 @@ from mlops_tui.domain import ModelVersion, Run
 from mlops_tui.errors import MlopsError
 from mlops_tui.hub import Hub, RunDetail
 from mlops_tui.ops.journal import Journal
+from mlops_tui.tui.bindings import MODEL_ACTIONS, PIPELINE_ACTIONS, WRITE_ACTIONS
 from mlops_tui.tui.styles import pipeline_status_text, status_text
 
 __all__ = [
@@ -192,23 +193,6 @@ class RunScreen(DetailScreen):
         if event.row_key.value:
             name = event.row_key.value.split("/", 1)[0]
             self.app.push_screen(ModelScreen(self.hub, name))
-
-
-WRITE_ACTIONS = frozenset({"promote", "rollback", "retrain", "cancel", "retry"})
-"""Actions that change a backend: greyed out in read-only environments; each goes through
-`ops.policy.perform`."""
-
-MODEL_ACTIONS: list[Binding | tuple[str, str] | tuple[str, str, str]] = [
-    Binding("p", "promote", "Promote", id="promote", tooltip="Move an alias or stage to a version"),
-    Binding("b", "rollback", "Roll back", id="rollback", tooltip="Back to the previous version"),
-    Binding("h", "history", "History", id="history", tooltip="This model's audit journal"),
-    Binding("t", "retrain", "Retrain", id="retrain", tooltip="Start the retraining pipeline"),
-]
-
-PIPELINE_ACTIONS: list[Binding | tuple[str, str] | tuple[str, str, str]] = [
-    Binding("c", "cancel", "Cancel", id="cancel", tooltip="Cancel the pipeline"),
-    Binding("R", "retry", "Retry", id="retry", tooltip="Retry a failed pipeline"),
-]
 
 
 class ModelScreen(DetailScreen):
