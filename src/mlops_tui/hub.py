@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from mlops_tui.config import EnvironmentSettings, Settings, resolve_secret
+from mlops_tui.config import Settings, resolve_secret
 from mlops_tui.domain import (
     Experiment,
     Job,
@@ -73,10 +73,6 @@ class Hub:
             self.statuses["gitlab"] = SourceStatus("gitlab")
         if self.env.retrain is not None and self.env.retrain.kind == "local":
             self.statuses["local"] = SourceStatus("local")
-
-    @property
-    def environment(self) -> EnvironmentSettings:
-        return self.env
 
     @property
     def policy(self) -> Policy:
