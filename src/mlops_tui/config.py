@@ -26,6 +26,8 @@ from mlops_tui.errors import ConfigError, UsageError
 
 __all__ = [
     "CONFIG_ENV_VAR",
+    "AlertRule",
+    "AlertmanagerSettings",
     "EnvironmentSettings",
     "GitlabSettings",
     "MlflowSettings",
@@ -118,6 +120,54 @@ class RetrainSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, k
     """Local: working directory of the command."""
 
 
+class AlertmanagerSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """An Alertmanager API v2: Prometheus Alertmanager, Grafana alerting, Mimir or Cortex."""
+
+    url: str
+    """Base URL, e.g. `http://alertmanager:9093`."""
+    api_path: str = "/api/v2"
+    """Path of the API v2 under `url`; Grafana: `/api/alertmanager/grafana/api/v2`."""
+    token_env: str | None = None
+    """Environment variable holding a bearer token."""
+    token_command: list[str] | None = None
+    """Command (argument list, no shell) printing the bearer token on stdout."""
+    username_env: str | None = None
+    """Environment variable holding the basic-auth user name."""
+    password_env: str | None = None
+    """Environment variable holding the basic-auth password."""
+    model_label: str = "model"
+    """Label naming the registered model an alert concerns."""
+    filters: list[str] = []
+    """Matchers every listing applies, e.g. `env="prd"` when one Alertmanager serves several."""
+    refresh_seconds: float = 15.0
+    """Seconds between the end of one poll and the start of the next."""
+    timeout_seconds: float = 10.0
+    """Timeout of one request."""
+
+
+class AlertRule(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """A threshold on an MLflow metric of a model's serving version, evaluated at each refresh."""
+
+    name: str
+    """The alert's `alertname`."""
+    metric: str
+    """Metric of the run that produced the version, e.g. `drift_psi`; its latest value is compared."""
+    op: Literal[">", ">=", "<", "<="]
+    threshold: float
+    models: list[str] = []
+    """Models the rule watches; empty means the environment's models of interest."""
+    version: str = ""
+    """Which version: an alias (`champion`) or a stage (`Production`); empty: the environment's
+    serving version (the champion alias, or the Production stage)."""
+    severity: str = "warning"
+    summary: str = ""
+    """`{model}`, `{version}`, `{metric}`, `{value}` and `{threshold}` are filled in."""
+    description: str = ""
+    runbook_url: str = ""
+    labels: dict[str, str] = {}
+    """Extra labels of the alert."""
+
+
 class EnvironmentSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     """One environment (dev, qa, prd, ...) and the backends it names."""
 
@@ -133,6 +183,10 @@ class EnvironmentSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=Tru
     """The GitLab project of this environment's pipelines."""
     retrain: RetrainSettings | None = None
     """How retraining is started."""
+    alertmanager: AlertmanagerSettings | None = None
+    """The Alertmanager whose alerts concern this environment."""
+    rules: list[AlertRule] = []
+    """Local alert rules on MLflow metrics, for teams with no Prometheus (and the demo)."""
 
 
 class _File(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):

@@ -8,7 +8,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Generic, TypeVar
 
+from mlops_tui.matchers import Matcher
+
 __all__ = [
+    "Alert",
     "AuditEntry",
     "Change",
     "Experiment",
@@ -21,6 +24,7 @@ __all__ = [
     "RegisteredModel",
     "Run",
     "SourceState",
+    "Silence",
     "SourceStatus",
     "utcnow",
 ]
@@ -255,3 +259,66 @@ class TraceChunk:
     """Byte offset to ask for next time."""
     complete: bool
     """The job has finished and nothing more will be appended."""
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """A firing alert, from Alertmanager, a local rule or Vertex model monitoring."""
+
+    fingerprint: str
+    """Stable identity of the alert (Alertmanager's fingerprint; a hash of the labels elsewhere)."""
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    source: str = "alertmanager"
+    """Where it comes from: `alertmanager`, `local` (a rule in the config) or `vertex`."""
+    silenced_by: tuple[str, ...] = ()
+    """Ids of the silences muting it."""
+    inhibited_by: tuple[str, ...] = ()
+    """Fingerprints of the alerts inhibiting it."""
+    generator_url: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.labels.get("alertname", "")
+
+    @property
+    def severity(self) -> str:
+        return self.labels.get("severity", "none")
+
+    @property
+    def state(self) -> str:
+        """`active`, `silenced` or `inhibited`."""
+        if self.silenced_by:
+            return "silenced"
+        if self.inhibited_by:
+            return "inhibited"
+        return "active"
+
+    @property
+    def summary(self) -> str:
+        return self.annotations.get("summary", "")
+
+    @property
+    def description(self) -> str:
+        return self.annotations.get("description", "")
+
+    @property
+    def runbook_url(self) -> str:
+        return self.annotations.get("runbook_url", "") or self.annotations.get("runbook", "")
+
+
+@dataclass(frozen=True, slots=True)
+class Silence:
+    """A silence: alerts matching all its matchers are muted between `starts_at` and `ends_at`."""
+
+    id: str
+    matchers: tuple[Matcher, ...]
+    starts_at: datetime
+    ends_at: datetime
+    created_by: str
+    comment: str
+    state: str = "active"
+    """`active`, `pending` (starts later) or `expired`."""
+    source: str = "alertmanager"

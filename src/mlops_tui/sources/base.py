@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import ClassVar
 
 from mlops_tui.domain import (
+    Alert,
     Experiment,
     Job,
     MetricPoint,
@@ -15,11 +17,13 @@ from mlops_tui.domain import (
     Pipeline,
     RegisteredModel,
     Run,
+    Silence,
     TraceChunk,
 )
 from mlops_tui.errors import UsageError
+from mlops_tui.matchers import Matcher
 
-__all__ = ["PipelineSource", "Source", "TrackingSource"]
+__all__ = ["AlertSource", "PipelineSource", "Source", "TrackingSource"]
 
 
 class Source(ABC):
@@ -176,3 +180,50 @@ class PipelineSource(Source):
     async def retry_job(self, job_id: str) -> Job:
         """Retry one job. Raises: UsageError where not supported."""
         raise UsageError(f"{self.name} jobs cannot be retried")
+
+
+class AlertSource(Source):
+    """Firing alerts and the silences that mute them (Alertmanager, local rules, Vertex monitoring)."""
+
+    can_silence: ClassVar[bool] = True
+    """Whether `create_silence` and `expire_silence` are supported."""
+
+    @abstractmethod
+    async def list_alerts(self, matchers: Sequence[Matcher] = (), *, muted: bool = True) -> list[Alert]:
+        """Firing alerts matching every matcher; silenced and inhibited ones too unless `muted`
+        is False.
+
+        Raises:
+            InvalidQuery: the backend rejected a matcher.
+            BackendError: any other failure.
+        """
+
+    @abstractmethod
+    async def list_silences(self) -> list[Silence]:
+        """Every silence the backend holds, expired ones included, newest first."""
+
+    async def get_silence(self, silence_id: str) -> Silence:
+        """Raises: NotFound."""
+        from mlops_tui.errors import NotFound
+
+        for silence in await self.list_silences():
+            if silence.id == silence_id:
+                return silence
+        raise NotFound(self.name, f"no silence {silence_id!r}")
+
+    async def create_silence(
+        self,
+        matchers: Sequence[Matcher],
+        *,
+        starts_at: datetime,
+        ends_at: datetime,
+        created_by: str,
+        comment: str,
+    ) -> str:
+        """Create a silence; returns its id. Raises: UsageError where not supported,
+        InvalidQuery when the backend rejects it (its message as it words it)."""
+        raise UsageError(f"{self.name} alerts cannot be silenced")
+
+    async def expire_silence(self, silence_id: str) -> None:
+        """End a silence now. Raises: NotFound, UsageError where not supported."""
+        raise UsageError(f"{self.name} silences cannot be expired")
