@@ -281,8 +281,36 @@ def local_settings() -> Settings:
             refresh_seconds=10.0,
         ),
         retrain=RetrainSettings(kind="local", command=trainer_command("--env", "{env}")),
+        rules=list(LOCAL_RULES),
     )
     return Settings(environments={LOCAL_ENV: env}, default_env=LOCAL_ENV)
+
+
+LOCAL_RULES = (
+    AlertRule(
+        name="ChampionAucLow",
+        metric="val_auc",
+        op="<",
+        threshold=0.88,
+        models=["churn"],
+        severity="critical",
+        summary="{model} v{version} serves with val_auc {value}, below {threshold}",
+        description="The serving version scores below the agreed floor: roll back or promote a better one.",
+        runbook_url="https://runbooks.example.com/models/auc-low",
+    ),
+    AlertRule(
+        name="FeatureDrift",
+        metric="drift_psi",
+        op=">",
+        threshold=0.13,
+        severity="warning",
+        summary="Serving data of {model} v{version} drifted: PSI {value} > {threshold}",
+        description="The population stability index of the serving data against training data is high.",
+        runbook_url="https://runbooks.example.com/models/drift",
+    ),
+)
+"""The rules of the built-in `local` environment: on the demo data, churn's champion scores too low
+and fraud's drifts, so both fire."""
 
 
 def load_settings(explicit: str | os.PathLike[str] | None = None) -> Settings:

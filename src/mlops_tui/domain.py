@@ -261,6 +261,10 @@ class TraceChunk:
     """The job has finished and nothing more will be appended."""
 
 
+SEVERITIES = ("critical", "error", "warning", "info")
+"""Alert severities, most severe first, as the `severity` label usually names them."""
+
+
 @dataclass(frozen=True, slots=True)
 class Alert:
     """A firing alert, from Alertmanager, a local rule or Vertex model monitoring."""
@@ -286,6 +290,14 @@ class Alert:
     @property
     def severity(self) -> str:
         return self.labels.get("severity", "none")
+
+    @property
+    def severity_rank(self) -> int:
+        """0 for the most severe; unknown severities after the known ones."""
+        try:
+            return SEVERITIES.index(self.severity.lower())
+        except ValueError:
+            return len(SEVERITIES)
 
     @property
     def state(self) -> str:

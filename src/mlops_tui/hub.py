@@ -15,6 +15,7 @@ from typing import TypeVar
 
 from mlops_tui.config import Settings, resolve_secret
 from mlops_tui.domain import (
+    Alert,
     Experiment,
     Job,
     MetricPoint,
@@ -23,14 +24,16 @@ from mlops_tui.domain import (
     Pipeline,
     RegisteredModel,
     Run,
+    Silence,
     SourceState,
     SourceStatus,
     TraceChunk,
     utcnow,
 )
 from mlops_tui.errors import BackendError, BackendUnreachable, InvalidQuery, NotFound, UsageError
+from mlops_tui.matchers import Matcher
 from mlops_tui.ops.policy import Policy
-from mlops_tui.sources.base import PipelineSource, TrackingSource
+from mlops_tui.sources.base import AlertSource, PipelineSource, TrackingSource
 
 __all__ = ["PIPELINE_TAGS", "Hub", "RunDetail"]
 
@@ -65,6 +68,7 @@ class Hub:
         self.clock = clock
         self._tracking: TrackingSource | None = None
         self._pipelines: dict[str, PipelineSource] | None = None
+        self._alert_sources: dict[str, AlertSource] | None = None
         self._experiments: dict[str, str] = {}
         self.statuses: dict[str, SourceStatus] = {}
         if self.env.mlflow is not None:
@@ -73,6 +77,10 @@ class Hub:
             self.statuses["gitlab"] = SourceStatus("gitlab")
         if self.env.retrain is not None and self.env.retrain.kind == "local":
             self.statuses["local"] = SourceStatus("local")
+        if self.env.alertmanager is not None:
+            self.statuses["alertmanager"] = SourceStatus("alertmanager")
+        if self.env.rules:
+            self.statuses["rules"] = SourceStatus("rules")
 
     @property
     def policy(self) -> Policy:
@@ -274,17 +282,12 @@ class Hub:
         sources = self.pipeline_sources
         if not sources:
             raise UsageError(f"environment {self.env_name!r} has no [gitlab] or local [retrain]")
-        results = await asyncio.gather(
-            *(
-                self._track(name, source.list_pipelines(ref=ref, status=status, limit=limit))
+        found = await self._gather(
+            {
+                name: source.list_pipelines(ref=ref, status=status, limit=limit)
                 for name, source in sources.items()
-            ),
-            return_exceptions=True,
+            }
         )
-        found = [p for r in results if isinstance(r, list) for p in r]
-        failures = [r for r in results if isinstance(r, BaseException)]
-        if failures and len(failures) == len(results):
-            raise failures[0]
         found.sort(key=lambda p: p.created or datetime.min.replace(tzinfo=UTC), reverse=True)
         return found[:limit]
 
@@ -301,6 +304,100 @@ class Hub:
         """A job's log from byte `offset` on."""
         source = self.pipeline_source(job_id)
         return await self._track(source.name, source.read_trace(job_id, offset))
+
+    # -- alerts -----------------------------------------------------------------------------
+
+    @property
+    def alert_sources(self) -> dict[str, AlertSource]:
+        """The environment's alert sources by name (`alertmanager`, `rules`), built on first use."""
+        if self._alert_sources is None:
+            self._alert_sources = {}
+            if self.env.rules:
+                from mlops_tui import locations
+                from mlops_tui.sources.rules import RulesSource, SilenceStore
+
+                mode = self.env.mlflow.promotion if self.env.mlflow else "alias"
+                self._alert_sources["rules"] = RulesSource(
+                    self.env.rules,
+                    environment=self.env_name,
+                    models=self.env.models,
+                    tracking=lambda: self.tracking,
+                    registered_name=self.registered_name,
+                    model_name=self.model_name,
+                    serving="champion" if mode == "alias" else "Production",
+                    store=SilenceStore(
+                        locations.state_dir() / "alerts" / f"{self.env_name}.json", "rules", self.clock
+                    ),
+                )
+        return self._alert_sources
+
+    def alert_source(self, name: str) -> AlertSource:
+        """Raises: UsageError: the environment has no such alert source."""
+        try:
+            return self.alert_sources[name]
+        except KeyError:
+            known = ", ".join(self.alert_sources) or "none"
+            raise UsageError(
+                f"environment {self.env_name!r} has no {name} alerts (configured: {known})"
+            ) from None
+
+    def _require_alerts(self) -> dict[str, AlertSource]:
+        if not self.alert_sources:
+            raise UsageError(f"environment {self.env_name!r} has no [alertmanager] table and no [[rules]]")
+        return self.alert_sources
+
+    async def alerts(self, matchers: Sequence[Matcher] = (), *, muted: bool = True) -> list[Alert]:
+        """Firing alerts of every source, most severe first, then newest first. A source that
+        fails is marked in its status; the others' alerts are still returned.
+
+        Raises:
+            UsageError: no alert source configured. MlopsError: every source failed.
+        """
+        sources = self._require_alerts()
+        found = await self._gather(
+            {name: source.list_alerts(matchers, muted=muted) for name, source in sources.items()}
+        )
+        newest_first = sorted(
+            found, key=lambda a: a.starts_at or datetime.min.replace(tzinfo=UTC), reverse=True
+        )
+        return sorted(newest_first, key=lambda a: a.severity_rank)
+
+    async def silences(self) -> list[Silence]:
+        """Every source's silences, active and pending first, then newest first."""
+        found = await self._gather({name: s.list_silences() for name, s in self._require_alerts().items()})
+        newest_first = sorted(found, key=lambda s: s.starts_at, reverse=True)
+        return sorted(newest_first, key=lambda s: s.state == "expired")
+
+    async def silence(self, silence_id: str) -> tuple[AlertSource, Silence]:
+        """A silence and the source holding it.
+
+        Raises:
+            NotFound: no source holds it.
+        """
+        for source in self._require_alerts().values():
+            try:
+                return source, await self._track(source.name, source.get_silence(silence_id))
+            except NotFound:
+                continue
+        raise NotFound("alerts", f"no silence {silence_id!r} in {self.env_name}")
+
+    def alert_model(self, alert: Alert) -> str | None:
+        """The model an alert concerns, by its model label, as this environment names models."""
+        label = "model"
+        if alert.source == "alertmanager" and self.env.alertmanager is not None:
+            label = self.env.alertmanager.model_label
+        value = alert.labels.get(label)
+        return self.model_name(value) if value else None
+
+    async def _gather(self, calls: dict[str, Awaitable[list[T]]]) -> list[T]:
+        """Every source's answer, tracked; raises only when every source failed."""
+        results = await asyncio.gather(
+            *(self._track(name, call) for name, call in calls.items()), return_exceptions=True
+        )
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures and len(failures) == len(results):
+            raise failures[0]
+        return [item for r in results if isinstance(r, list) for item in r]
 
     # -- lineage ----------------------------------------------------------------------------
 
@@ -321,7 +418,7 @@ class Hub:
     async def aclose(self) -> None:
         if self._tracking is not None:
             await self._tracking.aclose()
-        for source in (self._pipelines or {}).values():
+        for source in [*(self._pipelines or {}).values(), *(self._alert_sources or {}).values()]:
             await source.aclose()
 
     def status_list(self) -> Sequence[SourceStatus]:

@@ -6,7 +6,7 @@ import math
 import re
 from datetime import datetime, timedelta
 
-__all__ = ["age", "clean_trace", "duration", "metric", "timestamp"]
+__all__ = ["age", "clean_trace", "duration", "metric", "parse_duration", "timestamp"]
 
 
 def duration(value: timedelta | None) -> str:
@@ -24,6 +24,26 @@ def duration(value: timedelta | None) -> str:
         return f"{hours}h {minutes:02d}m"
     days, hours = divmod(hours, 24)
     return f"{days}d {hours}h"
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3_600, "d": 86_400, "w": 604_800}
+
+
+def parse_duration(text: str) -> timedelta:
+    """`90s`, `30m`, `2h`, `1h30m`, `7d`, `1w` as a timedelta.
+
+    Raises:
+        ValueError: anything else, or a duration of zero.
+    """
+    compact = text.replace(" ", "").lower()
+    parts = _DURATION_PART.findall(compact)
+    if not compact or "".join(n + u for n, u in parts) != compact:
+        raise ValueError(f"{text!r} is not a duration; write e.g. 30m, 2h, 1h30m, 7d")
+    seconds = sum(float(number) * _DURATION_UNITS[unit] for number, unit in parts)
+    if seconds <= 0:
+        raise ValueError(f"{text!r}: a duration must be longer than zero")
+    return timedelta(seconds=seconds)
 
 
 def age(then: datetime | None, now: datetime) -> str:

@@ -9,10 +9,24 @@ from typing import Any
 
 import msgspec
 
-from mlops_tui.domain import AuditEntry, Job, MetricPoint, ModelVersion, Pipeline, RegisteredModel, Run
+from mlops_tui.domain import (
+    Alert,
+    AuditEntry,
+    Job,
+    MetricPoint,
+    ModelVersion,
+    Pipeline,
+    RegisteredModel,
+    Run,
+    Silence,
+)
+from mlops_tui.health import EnvironmentHealth
 from mlops_tui.hub import RunDetail
 
 __all__ = [
+    "alert_json",
+    "health_json",
+    "silence_json",
     "job_json",
     "pipeline_json",
     "audit_json",
@@ -159,4 +173,53 @@ def job_json(job: Job) -> dict[str, Any]:
         "finished": _time(job.finished),
         "duration_seconds": _seconds(job.duration),
         "web_url": job.web_url,
+    }
+
+
+def alert_json(alert: Alert, model: str | None) -> dict[str, Any]:
+    return {
+        "fingerprint": alert.fingerprint,
+        "name": alert.name,
+        "severity": alert.severity,
+        "state": alert.state,
+        "source": alert.source,
+        "model": model,
+        "summary": alert.summary,
+        "description": alert.description,
+        "runbook_url": alert.runbook_url or None,
+        "starts_at": _time(alert.starts_at),
+        "labels": dict(alert.labels),
+        "annotations": dict(alert.annotations),
+        "silenced_by": list(alert.silenced_by),
+        "inhibited_by": list(alert.inhibited_by),
+        "generator_url": alert.generator_url or None,
+    }
+
+
+def silence_json(silence: Silence) -> dict[str, Any]:
+    return {
+        "id": silence.id,
+        "source": silence.source,
+        "state": silence.state,
+        "matchers": [str(m) for m in silence.matchers],
+        "starts_at": _time(silence.starts_at),
+        "ends_at": _time(silence.ends_at),
+        "created_by": silence.created_by,
+        "comment": silence.comment,
+    }
+
+
+def health_json(health: EnvironmentHealth) -> dict[str, Any]:
+    return {
+        "environment": health.environment,
+        "state": health.state,
+        "exit_code": int(health.exit_code),
+        "problems": health.problems,
+        "sources": {
+            s.name: {"state": s.state.value, "error": s.last_error, "last_success": _time(s.last_success)}
+            for s in health.sources
+        },
+        "alerts": {"firing": health.firing, "muted": health.muted},
+        "failed_pipelines": [pipeline_json(p) for p in health.failed_pipelines],
+        "serving": {"slot": health.slot, "versions": health.champions},
     }

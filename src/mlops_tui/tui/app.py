@@ -16,9 +16,10 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from mlops_tui.config import Settings
-from mlops_tui.domain import ModelVersion, Pipeline, utcnow
+from mlops_tui.domain import Alert, ModelVersion, Pipeline, utcnow
 from mlops_tui.errors import MlopsError
 from mlops_tui.hub import Hub
+from mlops_tui.ops.alerts import plan_expiry, plan_silence
 from mlops_tui.ops.journal import Journal
 from mlops_tui.ops.pipelines import plan_pipeline_change, plan_retrain
 from mlops_tui.ops.policy import WriteAction, perform
@@ -30,7 +31,7 @@ from mlops_tui.ops.registry import (
 )
 from mlops_tui.tui.header import EnvBar
 from mlops_tui.tui.pane import ResourcePane
-from mlops_tui.tui.panes import ModelsPane, NotConfiguredPane, PipelinesPane, RunsPane
+from mlops_tui.tui.panes import AlertsPane, ModelsPane, NotConfiguredPane, PipelinesPane, RunsPane
 
 __all__ = ["MlopsApp", "make_app"]
 
@@ -45,7 +46,7 @@ PIPELINES_HINT = (
 )
 ALERTS_HINT = (
     "Firing alerts appear here once the environment names an Alertmanager "
-    "([environments.NAME.alertmanager] in the config)."
+    "([environments.NAME.alertmanager]) or local rules on MLflow metrics ([[environments.NAME.rules]])."
 )
 
 
@@ -102,7 +103,11 @@ class MlopsApp(App[None]):
                 yield PipelinesPane(self.hub, interval=every, id="pipelines")
             else:
                 yield NotConfiguredPane("Pipelines", PIPELINES_HINT, id="pipelines")
-            yield NotConfiguredPane("Alerts", ALERTS_HINT, id="alerts")
+            if self.hub.alert_sources:
+                every = env.alertmanager.refresh_seconds if env.alertmanager else interval
+                yield AlertsPane(self.hub, interval=every, id="alerts")
+            else:
+                yield NotConfiguredPane("Alerts", ALERTS_HINT, id="alerts")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -147,6 +152,10 @@ class MlopsApp(App[None]):
             self.push_screen(ModelScreen(self.hub, event.key))
         elif isinstance(event.pane, PipelinesPane):
             self.push_screen(PipelineScreen(self.hub, event.key))
+        elif isinstance(event.pane, AlertsPane) and (alert := event.pane.alerts.get(event.key)):
+            from mlops_tui.tui.alert_screens import AlertScreen
+
+            self.push_screen(AlertScreen(self.hub, alert))
 
     # -- actions ----------------------------------------------------------------------------
 
@@ -259,6 +268,47 @@ class MlopsApp(App[None]):
             lambda: plan_pipeline_change(hub, item_id, verb=verb, job=job),  # type: ignore[arg-type]
         )
 
+    @work(group="write", exclusive=True, exit_on_error=False)
+    async def silence(self, hub: Hub, alert: Alert) -> None:
+        """Ask for the silence's matchers, duration and comment, then plan, confirm and create it."""
+        from mlops_tui.tui.dialogs import SilenceDialog
+
+        operator = self.settings.operator_name
+        request = await self.push_screen_wait(SilenceDialog(alert, author=operator))
+        if request is None:
+            return
+        label = hub.env.alertmanager.model_label if hub.env.alertmanager else "model"
+        await self._write(
+            hub,
+            lambda: _ready(
+                plan_silence(
+                    hub,
+                    alert.source,
+                    request.matchers,
+                    duration=request.duration,
+                    comment=request.comment,
+                    operator=operator,
+                    model_label=label,
+                )
+            ),
+        )
+
+    @work(group="write", exclusive=True, exit_on_error=False)
+    async def expire_silence(self, hub: Hub, silence_id: str) -> None:
+        """End a silence now, confirmed first."""
+        label = hub.env.alertmanager.model_label if hub.env.alertmanager else "model"
+        await self._write(hub, lambda: plan_expiry(hub, silence_id, label))
+
+    def open_alert_model(self, hub: Hub, alert: Alert) -> None:
+        """The versions of the model an alert concerns: the first step of triage."""
+        from mlops_tui.tui.screens import ModelScreen
+
+        model = hub.alert_model(alert)
+        if model is None:
+            self.notify(f"{alert.name} names no model", severity="warning")
+            return
+        self.push_screen(ModelScreen(hub, hub.registered_name(model)))
+
     @work(group="follow", exit_on_error=False)
     async def follow_pipeline(self, hub: Hub, pipeline: Pipeline) -> None:
         """Watch a pipeline this app started and say how it ended."""
@@ -278,7 +328,7 @@ class MlopsApp(App[None]):
 
     async def _write(self, hub: Hub, plan: Callable[[], Awaitable[WriteAction]]) -> None:
         from mlops_tui.tui.dialogs import ConfirmDialog
-        from mlops_tui.tui.screens import ModelScreen, PipelineScreen
+        from mlops_tui.tui.screens import DetailScreen
 
         try:
             action = await plan()
@@ -313,7 +363,7 @@ class MlopsApp(App[None]):
                 self.follow_pipeline(hub, started)
         self.action_refresh()
         for screen in self.screen_stack[1:]:
-            if isinstance(screen, ModelScreen | PipelineScreen):
+            if isinstance(screen, DetailScreen):
                 screen.refresh_after_write()
 
     def hub_for(self, env_name: str) -> Hub:

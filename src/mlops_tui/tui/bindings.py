@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from textual.binding import Binding
 
-__all__ = ["MODEL_ACTIONS", "PIPELINE_ACTIONS", "WRITE_ACTIONS"]
+__all__ = ["ALERT_ACTIONS", "MODEL_ACTIONS", "PIPELINE_ACTIONS", "SILENCE_ACTIONS", "WRITE_ACTIONS"]
 
-WRITE_ACTIONS = frozenset({"promote", "rollback", "retrain", "cancel", "retry"})
+WRITE_ACTIONS = frozenset({"promote", "rollback", "retrain", "cancel", "retry", "silence", "expire"})
 """Actions that change a backend: greyed out in read-only environments; each goes through
 `ops.policy.perform`."""
 
@@ -23,4 +23,14 @@ MODEL_ACTIONS: list[Binding | tuple[str, str] | tuple[str, str, str]] = [
 PIPELINE_ACTIONS: list[Binding | tuple[str, str] | tuple[str, str, str]] = [
     Binding("c", "cancel", "Cancel", id="cancel", tooltip="Cancel the pipeline"),
     Binding("R", "retry", "Retry", id="retry", tooltip="Retry a failed pipeline"),
+]
+
+ALERT_ACTIONS: list[Binding | tuple[str, str] | tuple[str, str, str]] = [
+    Binding("s", "silence", "Silence", id="silence", tooltip="Silence alerts like this one"),
+    Binding("m", "open_model", "Model", id="open_model", tooltip="The model this alert concerns"),
+    Binding("S", "silences", "Silences", id="silences", tooltip="Every silence; expire one"),
+]
+
+SILENCE_ACTIONS: list[Binding | tuple[str, str] | tuple[str, str, str]] = [
+    Binding("x", "expire", "Expire", id="expire", tooltip="End the selected silence now"),
 ]

@@ -1,8 +1,9 @@
-"""Modals of write actions: choosing what to promote, and confirming exactly what will change."""
+"""Modals of write actions: choosing what to promote or silence, and confirming exactly what will change."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import ClassVar
 
 from rich.text import Text
@@ -13,10 +14,13 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
-from mlops_tui.domain import Change, ModelVersion
+from mlops_tui import humanize
+from mlops_tui.domain import Alert, Change, ModelVersion
+from mlops_tui.errors import MlopsError
+from mlops_tui.matchers import Matcher, parse_matchers
 from mlops_tui.ops.policy import Approval
 
-__all__ = ["ConfirmDialog", "PromoteChoice", "PromoteDialog"]
+__all__ = ["ConfirmDialog", "PromoteChoice", "PromoteDialog", "SilenceDialog", "SilenceRequest"]
 
 
 @dataclass(frozen=True)
@@ -173,3 +177,62 @@ class ConfirmDialog(ModalScreen[Approval | None]):
                 self.notify(f"Type {self.expected} exactly to confirm", severity="warning")
                 return
         self.dismiss(Approval(approved=True, typed=typed))
+
+
+@dataclass(frozen=True)
+class SilenceRequest:
+    matchers: list[Matcher]
+    duration: timedelta
+    comment: str
+
+
+class SilenceDialog(ModalScreen[SilenceRequest | None]):
+    """Matchers pre-filled from an alert's labels (editable), a duration and a required comment."""
+
+    AUTO_FOCUS = "#silence-comment"
+    BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
+        Binding("escape", "dismiss(None)", "Cancel", id="cancel"),
+    ]
+
+    def __init__(self, alert: Alert, *, author: str) -> None:
+        super().__init__()
+        self.alert = alert
+        self.author = author
+
+    def compose(self) -> ComposeResult:
+        prefilled = ", ".join(str(Matcher.equal(k, v)) for k, v in sorted(self.alert.labels.items()))
+        with Vertical(classes="dialog"):
+            yield Static(
+                Text.assemble(
+                    "Silence ", (self.alert.name or "alerts", "bold"), f"  (author: {self.author})"
+                ),
+                classes="dialog-title",
+            )
+            yield Label("Matchers (every one must match; = != =~ !~)")
+            yield Input(prefilled, id="silence-matchers")
+            yield Label("Duration (30m, 2h, 1d)")
+            yield Input("2h", id="silence-duration")
+            yield Label("Comment (required: why)")
+            yield Input(placeholder="e.g. known drift, retraining under way", id="silence-comment")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Plan", variant="primary", id="plan")
+                yield Button("Cancel", id="cancel")
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel(self) -> None:
+        self.dismiss(None)
+
+    @on(Button.Pressed, "#plan")
+    @on(Input.Submitted)
+    def _plan(self) -> None:
+        try:
+            matchers = parse_matchers([self.query_one("#silence-matchers", Input).value])
+            duration = humanize.parse_duration(self.query_one("#silence-duration", Input).value)
+        except (MlopsError, ValueError) as exc:
+            self.notify(str(exc), severity="warning")
+            return
+        comment = self.query_one("#silence-comment", Input).value.strip()
+        if not matchers or not comment:
+            self.notify("A silence needs at least one matcher and a comment", severity="warning")
+            return
+        self.dismiss(SilenceRequest(matchers, duration, comment))

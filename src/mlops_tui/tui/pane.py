@@ -98,6 +98,11 @@ class ResourcePane(Vertical, Generic[T], can_focus=False):
     def table(self) -> DataTable[Cell]:
         return self.query_one(DataTable)
 
+    def selected(self) -> str | None:
+        """The key of the row under the cursor."""
+        row = self.table.cursor_row
+        return self._keys[row] if 0 <= row < len(self._keys) else None
+
     def on_mount(self) -> None:
         self.border_title = self.title
         # Let the first frame paint before the first poll starts importing and fetching.

@@ -8,16 +8,18 @@ from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Static
 
 from mlops_tui import humanize
-from mlops_tui.domain import Page, Pipeline, RegisteredModel, Run
-from mlops_tui.tui.bindings import MODEL_ACTIONS, PIPELINE_ACTIONS, WRITE_ACTIONS
+from mlops_tui.domain import Alert, Page, Pipeline, RegisteredModel, Run
+from mlops_tui.matchers import parse_matchers
+from mlops_tui.tui.bindings import ALERT_ACTIONS, MODEL_ACTIONS, PIPELINE_ACTIONS, WRITE_ACTIONS
 from mlops_tui.tui.pane import ResourcePane, Row
-from mlops_tui.tui.styles import pipeline_status_text, status_text
+from mlops_tui.tui.styles import alert_state_text, pipeline_status_text, severity_text, status_text
 
-__all__ = ["ModelsPane", "NotConfiguredPane", "PipelinesPane", "RunsPane"]
+__all__ = ["AlertsPane", "ModelsPane", "NotConfiguredPane", "PipelinesPane", "RunsPane"]
 
 
 class RunsPane(ResourcePane[Run]):
@@ -64,10 +66,6 @@ class ModelsPane(ResourcePane[RegisteredModel]):
     title = "Models"
     filter_placeholder = "part of a model name, or name LIKE 'ch%'"
     BINDINGS = MODEL_ACTIONS
-
-    def selected(self) -> str | None:
-        table = self.table
-        return self._keys[table.cursor_row] if 0 <= table.cursor_row < len(self._keys) else None
 
     def action_promote(self) -> None:
         if name := self.selected():
@@ -156,10 +154,6 @@ class PipelinesPane(ResourcePane[Pipeline]):
             ),
         )
 
-    def selected(self) -> str | None:
-        table = self.table
-        return self._keys[table.cursor_row] if 0 <= table.cursor_row < len(self._keys) else None
-
     def action_cancel(self) -> None:
         if item := self.selected():
             app: Any = self.app
@@ -173,6 +167,90 @@ class PipelinesPane(ResourcePane[Pipeline]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in WRITE_ACTIONS:
             return None if self.hub.policy.read_only or self.selected() is None else True
+        return super().check_action(action, parameters)
+
+
+class AlertsPane(ResourcePane[Alert]):
+    """Firing alerts of the environment (Alertmanager, local rules), grouped by severity or name."""
+
+    title = "Alerts"
+    filter_placeholder = 'Alertmanager matchers, e.g. severity="critical", model=~"ch.*"'
+    BINDINGS = [
+        *ALERT_ACTIONS,
+        Binding("G", "group", "Group", id="group_alerts", show=False, tooltip="By severity or by name"),
+        Binding("u", "toggle_muted", "Muted", id="toggle_muted", show=False, tooltip="Show or hide muted"),
+    ]
+    GROUPS = ("severity", "alertname")
+
+    def __init__(self, hub: Any, *, interval: float, id: str | None = None) -> None:
+        super().__init__(hub, interval=interval, id=id)
+        self.group_by = "severity"
+        self.show_muted = True
+        self.alerts: dict[str, Alert] = {}
+
+    async def fetch(self, filter_text: str, page_token: str | None) -> Page[Alert]:
+        found = await self.hub.alerts(parse_matchers([filter_text]), muted=self.show_muted)
+        if self.group_by == "alertname":
+            found = sorted(found, key=lambda a: a.name)
+        self.alerts = {a.fingerprint: a for a in found}
+        return Page(tuple(found))
+
+    def columns_for(self, items: Sequence[Alert]) -> tuple[str, ...]:
+        return ("Severity", "Alert", "Model", "State", "Started", "Summary", "Source")
+
+    def row(self, item: Alert) -> Row:
+        return Row(
+            item.fingerprint,
+            (
+                severity_text(item.severity),
+                item.name,
+                self.hub.alert_model(item) or "",
+                alert_state_text(item.state),
+                humanize.age(item.starts_at, self.hub.clock()),
+                item.summary,
+                item.source,
+            ),
+        )
+
+    def selected_alert(self) -> Alert | None:
+        key = self.selected()
+        return self.alerts.get(key) if key else None
+
+    def action_group(self) -> None:
+        self.group_by = self.GROUPS[(self.GROUPS.index(self.group_by) + 1) % len(self.GROUPS)]
+        self.notify(f"Alerts grouped by {self.group_by}", timeout=2)
+        self.poll_now()
+
+    def action_toggle_muted(self) -> None:
+        self.show_muted = not self.show_muted
+        self.notify(
+            "Showing silenced and inhibited alerts" if self.show_muted else "Hiding muted alerts", timeout=2
+        )
+        self.poll_now()
+
+    def action_silence(self) -> None:
+        if alert := self.selected_alert():
+            app: Any = self.app
+            app.silence(self.hub, alert)
+
+    def action_open_model(self) -> None:
+        if alert := self.selected_alert():
+            app: Any = self.app
+            app.open_alert_model(self.hub, alert)
+
+    def action_silences(self) -> None:
+        from mlops_tui.tui.alert_screens import SilencesScreen
+
+        self.app.push_screen(SilencesScreen(self.hub))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        alert = self.selected_alert()
+        if action in WRITE_ACTIONS:
+            if self.hub.policy.read_only or alert is None:
+                return None
+            return True if self.hub.alert_sources[alert.source].can_silence else None
+        if action == "open_model":
+            return None if alert is None or self.hub.alert_model(alert) is None else True
         return super().check_action(action, parameters)
 
 

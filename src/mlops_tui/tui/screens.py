@@ -60,6 +60,10 @@ class DetailScreen(Screen[None]):
     def action_reload(self) -> None:
         self.load()
 
+    def refresh_after_write(self) -> None:
+        """A write action just ended: show what it changed."""
+        self.load()
+
     @work(exclusive=True, group="detail", exit_on_error=False)
     async def load(self) -> None:
         try:
@@ -281,9 +285,6 @@ class ModelScreen(DetailScreen):
             return None if self.hub.policy.read_only or not self.versions else True
         return True
 
-    def refresh_after_write(self) -> None:
-        self.load()
-
     @on(DataTable.RowSelected, "#model-versions")
     def _selected(self, event: DataTable.RowSelected) -> None:
         version = next((v for v in self.versions if v.version == event.row_key.value), None)
@@ -408,9 +409,6 @@ class PipelineScreen(DetailScreen):
         if action in WRITE_ACTIONS:
             return None if self.hub.policy.read_only or self.selected_job() is None else True
         return True
-
-    def refresh_after_write(self) -> None:
-        self.load()
 
     @on(DataTable.RowSelected, "#jobs")
     def _job_selected(self, event: DataTable.RowSelected) -> None:

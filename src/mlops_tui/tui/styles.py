@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-__all__ = ["pipeline_status_text", "status_text"]
+__all__ = ["alert_state_text", "pipeline_status_text", "severity_text", "status_text"]
 
 STATUS_STYLES = {
     "FINISHED": "green",
@@ -35,3 +35,16 @@ PIPELINE_STYLES = {
 def pipeline_status_text(status: str) -> Text:
     """A pipeline or job status, coloured as GitLab colours it."""
     return Text(status, style=PIPELINE_STYLES.get(status, ""))
+
+
+SEVERITY_STYLES = {"critical": "bold white on red", "error": "bold red", "warning": "yellow", "info": "cyan"}
+
+
+def severity_text(severity: str) -> Text:
+    """An alert severity, coloured by how urgent it is."""
+    return Text(severity, style=SEVERITY_STYLES.get(severity.lower(), "dim"))
+
+
+def alert_state_text(state: str) -> Text:
+    """`active`, `silenced` or `inhibited`: muted ones are dimmed."""
+    return Text(state, style="bold" if state == "active" else "dim")
