@@ -54,8 +54,10 @@ class AlertScreen(DetailScreen):
                 (alert.name, "bold"),
                 "  ",
                 alert_state_text(alert.state),
-                (f"  model {model}", "cyan") if model else "",
-                (f"  since {humanize.age(alert.starts_at, self.hub.clock())}", "dim"),
+                "  ",
+                (f"model {model}", "cyan") if model else "",
+                "  ",
+                (f"since {humanize.age(alert.starts_at, self.hub.clock())}", "dim"),
             )
         )
         lines = [

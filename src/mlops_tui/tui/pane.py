@@ -160,7 +160,8 @@ class ResourcePane(Vertical, Generic[T], can_focus=False):
             current = self._keys[table.cursor_row] if 0 <= table.cursor_row < len(self._keys) else None
             table.clear(columns=columns != self._columns)
             if columns != self._columns:
-                table.add_columns(*columns)
+                # Keyed by their labels, so a changed cell is found by its column's name.
+                table.add_columns(*((label, label) for label in columns))
             for r in rows:
                 table.add_row(*r.cells, key=r.key)
             if current in keys:
