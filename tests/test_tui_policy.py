@@ -6,6 +6,7 @@ import importlib
 import inspect
 import pkgutil
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -17,16 +18,20 @@ from textual.widgets import DataTable, Input
 
 import mlops_tui.tui
 from mlops_tui.config import (
+    LOCAL_RULES,
     EnvironmentSettings,
     GitlabSettings,
     MlflowSettings,
     RetrainSettings,
     Settings,
 )
+from mlops_tui.matchers import parse_matchers
 from mlops_tui.ops.journal import Journal
 from mlops_tui.tui import MlopsApp
-from mlops_tui.tui.dialogs import ConfirmDialog, PromoteDialog
+from mlops_tui.tui.alert_screens import AlertScreen, SilencesScreen
+from mlops_tui.tui.dialogs import ConfirmDialog, PromoteDialog, SilenceDialog
 from mlops_tui.tui.screens import WRITE_ACTIONS, ModelScreen, PipelineScreen
+from tests.conftest import DEMO_NOW
 from tests.fakes.gitlab_server import TOKEN, FakeGitlab
 from tests.test_tui import SIZE, demo_app, loaded, pane, until
 
@@ -113,8 +118,24 @@ def environment(store: MlflowSettings, gitlab: FakeGitlab, **policy: bool) -> En
         mlflow=store,
         gitlab=GitlabSettings(url=gitlab.url, project="ml/models", token_env="GITLAB_TOKEN"),
         retrain=RetrainSettings(kind="gitlab", variables={"MODEL_NAME": "{model}"}),
+        rules=list(LOCAL_RULES),
         **policy,
     )
+
+
+async def existing_silence(app: MlopsApp) -> None:
+    """A silence made behind the TUI's back (not through it), so that expiring has a target."""
+    await app.hub.alert_source("rules").create_silence(
+        parse_matchers(['alertname="Elsewhere"']),
+        starts_at=DEMO_NOW,
+        ends_at=DEMO_NOW + timedelta(hours=1),
+        created_by="someone",
+        comment="made outside the TUI",
+    )
+
+
+def loaded_screen(screen: Screen[object]) -> bool:
+    return not isinstance(screen, SilencesScreen) or bool(screen.silences)
 
 
 def gitlab_writes(gitlab: FakeGitlab) -> list[str]:
@@ -138,8 +159,17 @@ async def test_read_only_every_key_and_palette_command_writes_nothing(
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: loaded(app)() and pane(app, "pipelines").table.row_count == 2)
         dashboard = app.screen
-        for name in ("runs", "models", "pipelines"):
+        await until(pilot, lambda: pane(app, "alerts").table.row_count == 2)
+        await existing_silence(app)
+        for name in ("runs", "models", "pipelines", "alerts"):
             pressed |= await press_everything(pilot, app, dashboard, pane(app, name).table)
+        for opened in (AlertScreen, SilencesScreen):
+            pane(app, "alerts").table.focus()
+            await pilot.press("enter" if opened is AlertScreen else "S")
+            await until(pilot, lambda: isinstance(app.screen, opened) and loaded_screen(app.screen))  # noqa: B023
+            screen = app.screen
+            pressed |= await press_everything(pilot, app, screen, screen.query(DataTable).last())
+            await back_to(pilot, dashboard, pane(app, "alerts").table)
         pane(app, "models").table.focus()
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, ModelScreen) and bool(app.screen.versions))
@@ -171,6 +201,8 @@ async def test_protected_every_write_binding_asks_for_the_name(
     rows = {"cancel": "2", "retry": "1"}  # the pipeline each pipeline action acts on
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: loaded(app)() and pane(app, "pipelines").table.row_count == 2)
+        await until(pilot, lambda: pane(app, "alerts").table.row_count == 2)
+        await existing_silence(app)
         # A champion with history, so that rollback has somewhere to go.
         await app.hub.tracking.set_model_tag(
             "churn", "mlops_tui.history.alias.champion", '[{"version": "2"}]'
@@ -183,6 +215,11 @@ async def test_protected_every_write_binding_asks_for_the_name(
                 pane(app, "models").table.focus()
                 await pilot.press("enter")
                 await until(pilot, lambda: isinstance(app.screen, ModelScreen) and bool(app.screen.versions))
+            elif cls.__name__ in ("AlertsPane", "AlertScreen", "SilencesScreen"):
+                pane(app, "alerts").table.focus()
+                if cls in (AlertScreen, SilencesScreen):
+                    await pilot.press("enter" if cls is AlertScreen else "S")
+                    await until(pilot, lambda: isinstance(app.screen, cls) and loaded_screen(app.screen))  # noqa: B023
             elif cls.__name__ in ("PipelinesPane", "PipelineScreen"):
                 table = pane(app, "pipelines").table
                 table.move_cursor(row=table.get_row_index(rows[binding.action]))
@@ -201,8 +238,10 @@ async def test_protected_every_write_binding_asks_for_the_name(
                 pane(app, "models").table.focus()
             await pilot.pause()
             await pilot.press(binding.key.split(",")[0])
-            await until(pilot, lambda: isinstance(app.screen, PromoteDialog | ConfirmDialog))
-            if isinstance(app.screen, PromoteDialog):
+            await until(pilot, lambda: isinstance(app.screen, PromoteDialog | SilenceDialog | ConfirmDialog))
+            if isinstance(app.screen, SilenceDialog):
+                app.screen.query_one("#silence-comment", Input).value = "policy test"
+            if isinstance(app.screen, PromoteDialog | SilenceDialog):
                 await pilot.click("#plan")
                 await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
             assert app.screen.query_one("#confirm-typed", Input), (cls.__name__, binding.action)
