@@ -32,15 +32,18 @@ class Result:
 
     measure: str
     value: float | None
-    """Median wall time in seconds, None when the measure could not be taken."""
+    """Median, in `unit`; None when the measure could not be taken."""
     anchor: float | None = None
-    """Median wall time of the anchor in seconds."""
+    """Median of the anchor, in `unit`."""
     anchor_name: str = ""
     target: str = ""
-    """`ratio<=0.25`, `value<=1.0` or empty (reported only)."""
+    """`ratio<=0.25` (value / anchor), `delta<=0.3` (value - anchor, in `unit`), `value<=1.0`, or
+    empty (reported only)."""
     note: str = ""
     samples: list[float] = field(default_factory=list)
     anchor_samples: list[float] = field(default_factory=list)
+    unit: str = "s"
+    """`s` (seconds), `MB` (peak resident memory), `%` (of one core) or `B` (bytes)."""
 
     @property
     def ratio(self) -> float | None:
@@ -49,26 +52,33 @@ class Result:
         return self.value / self.anchor
 
     @property
+    def delta(self) -> float | None:
+        if self.value is None or self.anchor is None:
+            return None
+        return self.value - self.anchor
+
+    @property
     def met(self) -> bool | None:
         """Whether the target is met; None when there is no target or no value."""
         if not self.target or self.value is None:
             return None
         kind, limit = self.target.split("<=")
-        measured = self.ratio if kind == "ratio" else self.value
+        measured = {"ratio": self.ratio, "delta": self.delta}.get(kind, self.value)
         return None if measured is None else measured <= float(limit)
 
     def as_json(self) -> dict[str, Any]:
         return {
             "measure": self.measure,
-            "value_s": self.value,
+            "unit": self.unit,
+            "value": self.value,
             "anchor": self.anchor_name or None,
-            "anchor_s": self.anchor,
+            "anchor_value": self.anchor,
             "ratio": self.ratio,
             "target": self.target or None,
             "met": self.met,
             "note": self.note or None,
-            "samples_s": self.samples,
-            "anchor_samples_s": self.anchor_samples,
+            "samples": self.samples,
+            "anchor_samples": self.anchor_samples,
         }
 
 
@@ -111,6 +121,18 @@ def isolated_env(home: Path, extra: Mapping[str, str] | None = None) -> dict[str
         env[f"XDG_{name}_HOME"] = str(path)
     env.update(extra or {})
     return env
+
+
+def peak_rss_mb(pid: int | str = "self") -> float:
+    """A process's peak resident memory so far (VmHWM), in MB.
+
+    Not getrusage's maxrss of a child: that also counts the memory of the parent it was forked from
+    (Linux keeps the high-water mark across exec), here the suite's own few hundred MB.
+    """
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise BenchmarkError(f"no VmHWM in /proc/{pid}/status")
 
 
 def timed_command(

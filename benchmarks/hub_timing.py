@@ -1,4 +1,4 @@
-"""The Runs pane's reads through `mlops_tui.hub.Hub`: in this process (warm) and in a fresh one."""
+"""A pane's reads through `mlops_tui.hub.Hub`: in this process (warm) and in a fresh one."""
 
 from __future__ import annotations
 
@@ -8,11 +8,15 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from common import SCRIPTS, BenchmarkError
 from mlops_tui.config import EnvironmentSettings, MlflowSettings, Settings
 from mlops_tui.hub import Hub
+
+Pane = Literal["runs", "models"]
 
 
 def bench_settings(uri: str, experiment: str, page_size: int = 100) -> Settings:
@@ -23,13 +27,14 @@ def bench_settings(uri: str, experiment: str, page_size: int = 100) -> Settings:
 
 def _check_count(count: int, expected: int) -> None:
     if count != expected:
-        raise BenchmarkError(f"first page held {count} runs, expected {expected}")
+        raise BenchmarkError(f"first page held {count} rows, expected {expected}")
 
 
 def first_page_seconds(
-    uri: str, experiment: str, expected: int, filter_string: str = "", page_size: int = 100
+    uri: str, pane: Pane, experiment: str, expected: int, filter_string: str = "", page_size: int = 100
 ) -> float:
-    """Seconds for a fresh Hub's first `hub.runs()` page (experiment lookup and search), in-process.
+    """Seconds for a fresh Hub's first page of `pane` (`hub.runs()`: experiment lookup and search;
+    `hub.models()`), in-process.
 
     MLflow stays imported between calls, as in a running TUI: this is the cost of opening or
     refreshing the pane, not of the first import.
@@ -38,7 +43,8 @@ def first_page_seconds(
     async def read() -> int:
         hub = Hub(bench_settings(uri, experiment, page_size))
         try:
-            return len((await hub.runs(filter_string)).items)
+            page = await (hub.runs if pane == "runs" else hub.models)(filter_string)
+            return len(page.items)
         finally:
             await hub.aclose()
 
@@ -49,8 +55,16 @@ def first_page_seconds(
     return elapsed
 
 
-def cold_first_page_seconds(
+@dataclass(frozen=True)
+class ColdRead:
+    seconds: float
+    """From the start of the process's own imports to the page (the interpreter's start excluded)."""
+    peak_rss_mb: float
+
+
+def cold_first_page(
     uri: str,
+    pane: Pane,
     experiment: str,
     expected: int,
     env: Mapping[str, str],
@@ -58,9 +72,9 @@ def cold_first_page_seconds(
     filter_string: str = "",
     page_size: int = 100,
     timeout: float = 120.0,
-) -> float:
-    """Seconds from the start of a fresh Python process to its first page, imports included."""
-    argv = [sys.executable, str(SCRIPTS / "hub_first_page.py"), uri, experiment, str(page_size)]
+) -> ColdRead:
+    """A fresh Python process reading the first page of `pane`: its time and peak memory."""
+    argv = [sys.executable, str(SCRIPTS / "hub_first_page.py"), uri, pane, experiment, str(page_size)]
     if filter_string:
         argv.append(filter_string)
     try:
@@ -71,4 +85,4 @@ def cold_first_page_seconds(
         raise BenchmarkError(f"hub_first_page.py exited {done.returncode}: {done.stderr[-2000:]}")
     answer = json.loads(done.stdout)
     _check_count(answer["count"], expected)
-    return float(answer["seconds"])
+    return ColdRead(float(answer["seconds"]), float(answer["peak_rss_mb"]))

@@ -20,6 +20,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from common import BenchmarkError, peak_rss_mb
+
 CTRL_Q = b"\x11"
 
 # CSI (ESC [ ... final), OSC (ESC ] ... BEL or ST), DCS/APC/PM/SOS (ESC P|_|^|X ... ST), then any
@@ -47,6 +49,8 @@ class Startup:
     exit_status: str
     tail: str
     """The last stripped text, for diagnostics when a marker never came."""
+    peak_rss_mb: float | None = None
+    """The process's peak resident memory (VmHWM) when it was asked to quit."""
 
 
 def _spawn(argv: Sequence[str], env: Mapping[str, str], cwd: Path, size: tuple[int, int]) -> tuple[int, int]:
@@ -63,46 +67,148 @@ def _spawn(argv: Sequence[str], env: Mapping[str, str], cwd: Path, size: tuple[i
     return pid, fd
 
 
-def _read(fd: int, wait: float) -> bytes | None:
-    """Bytes available on `fd` within `wait` seconds: b"" when none, None once the child is gone."""
-    ready, _, _ = select.select([fd], [], [], wait)
-    if not ready:
-        return b""
-    try:
-        return os.read(fd, 65536) or None
-    except OSError:  # EIO: every slave descriptor closed
-        return None
-
-
 def _describe(status: int) -> str:
     if os.WIFEXITED(status):
         return f"exit {os.WEXITSTATUS(status)}"
     return f"signal {os.WTERMSIG(status)}"
 
 
-def _finish(pid: int, fd: int, timeout: float) -> str:
-    """Ask the app to quit (ctrl+q), drain its output, and reap it; kill it if it will not go."""
-    try:
-        os.write(fd, CTRL_Q)
-    except OSError:
-        pass
-    deadline = time.monotonic() + timeout
-    for sig in (None, signal.SIGTERM, signal.SIGKILL):
-        if sig is not None:
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-            deadline = time.monotonic() + 3
-        while time.monotonic() < deadline:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                how = _describe(status)
-                return how if sig is None else f"{how} after {signal.Signals(sig).name}"
-            if _read(fd, 0.05) is None:
-                time.sleep(0.02)
-    os.waitpid(pid, 0)
-    return "killed"
+class PtyApp:
+    """A command running in a pseudo-terminal of its own, whose output is read and kept.
+
+    Times are seconds since spawn. Use as a context manager: leaving it quits the app (ctrl+q),
+    reaps it and records `exit_status`, and `peak_rss_mb` just before.
+    """
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        cwd: Path,
+        size: tuple[int, int] = (120, 40),
+    ) -> None:
+        env = {**env, "TERM": "xterm-256color", "COLUMNS": str(size[0]), "LINES": str(size[1])}
+        self.start = time.perf_counter()
+        self.pid, self.fd = _spawn(argv, env, cwd, size)
+        self.output = bytearray()
+        self.alive = True
+        self.first_output: float | None = None
+        self.exit_status = "running"
+        self.peak_rss_mb: float | None = None
+
+    def __enter__(self) -> PtyApp:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.finish()
+
+    def now(self) -> float:
+        return time.perf_counter() - self.start
+
+    def pump(self, wait: float) -> int:
+        """Read what the app writes within `wait` seconds; return the number of bytes read."""
+        if not self.alive:
+            time.sleep(wait)
+            return 0
+        ready, _, _ = select.select([self.fd], [], [], wait)
+        if not ready:
+            return 0
+        try:
+            chunk = os.read(self.fd, 65536)
+        except OSError:  # EIO: every slave descriptor closed
+            chunk = b""
+        if not chunk:
+            self.alive = False
+            return 0
+        self.output += chunk
+        if self.first_output is None and strip_escapes(chunk).strip():
+            self.first_output = self.now()
+        return len(chunk)
+
+    def text(self, since: int = 0) -> str:
+        """What the app printed from byte `since` on, escape sequences stripped."""
+        return strip_escapes(bytes(self.output[since:]))
+
+    def wait_for(self, markers: Sequence[str], timeout: float, *, since: int = 0) -> float | None:
+        """Seconds since spawn when every marker has appeared in the output after byte `since`
+        (case-insensitive); None when they did not within `timeout` or the app ended."""
+        wanted = [m.lower() for m in markers]
+        deadline = time.perf_counter() + timeout
+        while True:
+            lowered = self.text(since).lower()
+            if all(m in lowered for m in wanted):
+                return self.now()
+            if not self.alive or time.perf_counter() >= deadline:
+                return None
+            self.pump(min(0.05, max(0.0, deadline - time.perf_counter())))
+
+    def drain(self, seconds: float) -> int:
+        """Keep reading for `seconds`; return the bytes read meanwhile."""
+        deadline = time.perf_counter() + seconds
+        read = 0
+        while time.perf_counter() < deadline:
+            read += self.pump(max(0.0, min(0.05, deadline - time.perf_counter())))
+        return read
+
+    def settle(self, quiet: float = 1.0, timeout: float = 30.0) -> int:
+        """Read until the app has written nothing for `quiet` seconds; return the bytes read."""
+        deadline = time.perf_counter() + timeout
+        read = 0
+        last = time.perf_counter()
+        while time.perf_counter() < deadline and time.perf_counter() - last < quiet:
+            got = self.pump(0.05)
+            if got:
+                read += got
+                last = time.perf_counter()
+        return read
+
+    def send(self, keys: str | bytes) -> None:
+        """Type `keys` into the app's terminal."""
+        os.write(self.fd, keys.encode() if isinstance(keys, str) else keys)
+
+    def cpu_seconds(self) -> float:
+        """User plus system CPU time of the app so far, all its threads (/proc/PID/stat)."""
+        stat = Path(f"/proc/{self.pid}/stat").read_text()
+        fields = stat.rsplit(")", 1)[1].split()
+        # After the command name: state is field 3, utime and stime are fields 14 and 15.
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def finish(self, timeout: float = 5.0) -> str:
+        """Ask the app to quit (ctrl+q), drain its output, and reap it; kill it if it will not go."""
+        if self.exit_status != "running":
+            return self.exit_status
+        try:
+            self.peak_rss_mb = peak_rss_mb(self.pid)
+        except (OSError, BenchmarkError):
+            pass
+        try:
+            self.send(CTRL_Q)
+        except OSError:
+            pass
+        deadline = time.monotonic() + timeout
+        for sig in (None, signal.SIGTERM, signal.SIGKILL):
+            if sig is not None:
+                try:
+                    os.kill(self.pid, sig)
+                except ProcessLookupError:
+                    pass
+                deadline = time.monotonic() + 3
+            while time.monotonic() < deadline:
+                done, status = os.waitpid(self.pid, os.WNOHANG)
+                if done:
+                    how = _describe(status)
+                    self._reaped(how if sig is None else f"{how} after {signal.Signals(sig).name}")
+                    return self.exit_status
+                if self.pump(0.05) == 0 and not self.alive:
+                    time.sleep(0.02)
+        os.waitpid(self.pid, 0)
+        self._reaped("killed")
+        return self.exit_status
+
+    def _reaped(self, how: str) -> None:
+        self.exit_status = how
+        os.close(self.fd)
 
 
 def time_startup(
@@ -121,33 +227,8 @@ def time_startup(
     markers match case-insensitively (a header may print `local` as `LOCAL`).
     Gives up after `timeout` seconds or when the process ends; always quits and reaps the child.
     """
-    env = {**env, "TERM": "xterm-256color", "COLUMNS": str(size[0]), "LINES": str(size[1])}
-    start = time.perf_counter()
-    pid, fd = _spawn(argv, env, cwd, size)
-    first_frame = [m.lower() for m in first_frame]
-    filled = [m.lower() for m in filled]
-    output = bytearray()
-    seen_output = seen_frame = seen_filled = None
-    text = ""
-    try:
-        while time.perf_counter() - start < timeout and seen_filled is None:
-            chunk = _read(fd, 0.05)
-            if chunk is None:
-                break
-            if not chunk:
-                continue
-            now = time.perf_counter() - start
-            output += chunk
-            text = strip_escapes(bytes(output))
-            lowered = text.lower()
-            if seen_output is None and text.strip():
-                seen_output = now
-            if seen_frame is None and all(m in lowered for m in first_frame):
-                seen_frame = now
-            if seen_frame is not None and all(m in lowered for m in filled):
-                seen_filled = now
-    finally:
-        status = _finish(pid, fd, timeout=5.0)
-        os.close(fd)
-    tail = " ".join(text.split())[-300:]
-    return Startup(seen_output, seen_frame, seen_filled, status, tail)
+    with PtyApp(argv, env=env, cwd=cwd, size=size) as app:
+        frame = app.wait_for(first_frame, timeout)
+        done = app.wait_for(filled, timeout - app.now()) if frame is not None else None
+        tail = " ".join(app.text().split())[-300:]
+    return Startup(app.first_output, frame, done, app.exit_status, tail, app.peak_rss_mb)

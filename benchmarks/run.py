@@ -1,12 +1,19 @@
 """The benchmark suite of mlops-tui: `.venv/bin/python benchmarks/run.py [--quick]`.
 
-Builds everything in a temporary directory (sqlite stores, a real `mlflow server` on 127.0.0.1,
-XDG directories), then measures:
+Builds everything in a temporary directory (sqlite stores, two real `mlflow server`s, the GitLab
+fake of the tests as a process, a real Alertmanager, XDG directories), then measures, each beside
+its anchor where there is one (see benchmarks/README.md):
 
 1. `mlops-tui models list --json` against the server, vs the same read through MlflowClient;
 2. `mlops-tui runs list --json --limit 1000` vs MlflowClient and vs `mlflow runs list`;
-3. the Runs pane's first page (and a metric filter) on a 5,000-run experiment through the Hub;
-4. TUI start-up in a pseudo-terminal: first frame, then runs and models panes filled.
+3. `mlops-tui status --json`;
+4. scale: first page and filter of the Runs pane (100,000 runs) and the Models pane (1,000 models),
+   and the peak memory of a fresh process reading them;
+5. TUI start-up on the demo: first frame, every pane filled;
+6. TUI start-up on server + GitLab + Alertmanager, and on the scale data;
+7. idle: CPU with default refresh intervals, bytes written by a refresh that changes nothing;
+8. isolation: one backend answering 3 s late does not delay the other panes;
+9. connection handling against the MLflow server: fresh vs kept-alive connections.
 
 Prints the machine, then a table (median of N runs each), and writes benchmarks/results/latest.json.
 Figures are reported, never asserted.
@@ -16,21 +23,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
-from dataclasses import dataclass
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-import hub_timing
+import httpx
+
 import machine
-import pty_timing
+import scale
 import setup_data
+import tui_measures
 from common import (
     SCRIPTS,
     VENV_BIN,
@@ -39,75 +46,25 @@ from common import (
     expect_json_list,
     expect_lines,
     interleaved,
-    isolated_env,
     median,
-    median_of,
     timed_command,
 )
 from server import mlflow_server, request_seconds, stop
+from services import (
+    GITLAB_PROJECT,
+    GITLAB_TOKEN_ENV,
+    DelayProxy,
+    alertmanager,
+    alertmanager_available,
+    gitlab_server,
+    gitlab_token,
+    post_alerts,
+)
+from workspace import Plan, Workspace
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
-FILTER = "metrics.val_auc > 0.9"
 DEMO_MODELS = 3
-NEWEST_DEMO_RUN = "churn-logreg-018"
-
-
-@dataclass(frozen=True)
-class Plan:
-    """How much work one invocation does."""
-
-    quick: bool
-    repeat: int
-    runs_list: int
-    """Runs in the experiment of measure 2."""
-    runs_pane: int
-    """Runs in the experiment of measure 3."""
-    page_size: int = 100
-    limit: int = 1000
-
-    @property
-    def warmup(self) -> bool:
-        """One untimed run before the timed ones of each subprocess measure (not in quick mode)."""
-        return not self.quick
-
-
-@dataclass(frozen=True)
-class Workspace:
-    """The temporary directory's layout and the environments of the commands run in it."""
-
-    root: Path
-    db: Path
-    artifacts: Path
-    config: Path
-    cli_env: dict[str, str]
-    tui_env: dict[str, str]
-
-    @classmethod
-    def create(cls, root: Path) -> Workspace:
-        for name in ("server", "cwd", "logs"):
-            (root / name).mkdir()
-        return cls(
-            root=root,
-            db=root / "server" / "mlflow.db",
-            artifacts=root / "server" / "artifacts",
-            config=root / "bench.toml",
-            cli_env=isolated_env(root / "cli-home"),
-            tui_env=isolated_env(root / "tui-home"),
-        )
-
-    @property
-    def cwd(self) -> Path:
-        """An empty working directory: no `./mlops-tui.toml` can be picked up."""
-        return self.root / "cwd"
-
-    @property
-    def sqlite_uri(self) -> str:
-        return f"sqlite:///{self.db}"
-
-    def write_config(self, url: str) -> None:
-        self.config.write_text(
-            f'default_env = "bench"\n\n[environments.bench.mlflow]\ntracking_uri = "{url}"\n'
-        )
+ALERT_NAME = "BenchModelDrift"
 
 
 def _n(count: int) -> str:
@@ -116,9 +73,10 @@ def _n(count: int) -> str:
 
 def _guarded(results: list[Result], measure: str, body: Callable[[], list[Result]]) -> None:
     """Run one measure's body; a failure becomes a row with no value and the error as note."""
+    _progress(f"measure {measure}")
     try:
         results += body()
-    except (BenchmarkError, OSError, ValueError, RuntimeError) as exc:
+    except (BenchmarkError, OSError, ValueError, RuntimeError, httpx.HTTPError) as exc:
         print(f"  {measure}: FAILED: {exc}", file=sys.stderr)
         results.append(Result(measure, None, note=f"failed: {str(exc)[:300]}"))
 
@@ -127,48 +85,84 @@ def _progress(message: str) -> None:
     print(f"  .. {message}", file=sys.stderr, flush=True)
 
 
+def alerts_supported() -> bool:
+    """Whether this build has the Alertmanager source (the Alerts pane, `status`)."""
+    import importlib.util
+
+    return importlib.util.find_spec("mlops_tui.sources.alertmanager") is not None
+
+
+def status_supported() -> bool:
+    from mlops_tui.cli.commands import root
+
+    return "status" in root.commands
+
+
 # -- set-up ------------------------------------------------------------------------------------
 
 
 @contextmanager
-def seeding_tui_store(ws: Workspace) -> Iterator[subprocess.Popen[bytes]]:
-    """`mlops-tui demo --seed-only` into the TUI's XDG data directory, in the background."""
-    log = (ws.root / "logs" / "demo-seed.log").open("wb")
-    process = subprocess.Popen(
-        [str(VENV_BIN / "mlops-tui"), "demo", "--seed-only"],
-        env=ws.tui_env,
-        cwd=ws.cwd,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        yield process
-    finally:
-        stop(process)
-        log.close()
+def background(
+    argv: list[str], log: Path, env: dict[str, str], cwd: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A set-up step running meanwhile; stopped on the way out if it has not ended."""
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            argv, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            yield process
+        finally:
+            stop(process)
 
 
-def _wait_seeded(process: subprocess.Popen[bytes], ws: Workspace, timeout: float = 300) -> str:
-    """Wait for the background `demo --seed-only`; return what went wrong, or "" when it worked."""
+def wait_step(process: subprocess.Popen[bytes], log: Path, what: str, timeout: float = 600) -> None:
+    """Wait for a background set-up step.
+
+    Raises:
+        BenchmarkError: it failed or took too long.
+    """
     try:
         code = process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        return f"mlops-tui demo --seed-only took over {timeout:.0f} s"
+        raise BenchmarkError(f"{what} took over {timeout:.0f} s") from None
     if code != 0:
-        log = (ws.root / "logs" / "demo-seed.log").read_text(errors="replace")
-        return f"mlops-tui demo --seed-only exited {code}: {log[-300:]}"
-    return ""
+        raise BenchmarkError(f"{what} exited {code}: {log.read_text(errors='replace')[-300:]}")
 
 
-def _matching_runs(ws: Workspace, experiment_id: str, threshold: float) -> int:
-    with closing(sqlite3.connect(ws.db)) as con:
-        (count,) = con.execute(
-            "SELECT COUNT(*) FROM latest_metrics m JOIN runs r ON r.run_uuid = m.run_uuid "
-            "WHERE r.experiment_id = ? AND m.key = 'val_auc' AND m.value > ?",
-            (int(experiment_id), threshold),
-        ).fetchone()
-    return int(count)
+def _seed_demo_tui(ws: Workspace) -> list[str]:
+    """The demo store of the TUI's `local` environment, and one local training run in it."""
+    tui = str(VENV_BIN / "mlops-tui")
+    return ["sh", "-c", f'"{tui}" demo --seed-only && "{tui}" retrain churn --yes']
+
+
+def _newest_run_id(url: str, experiment_id: str) -> str:
+    answer = httpx.post(
+        f"{url}/api/2.0/mlflow/runs/search",
+        json={
+            "experiment_ids": [experiment_id],
+            "max_results": 1,
+            "order_by": ["attributes.start_time DESC"],
+        },
+        timeout=30,
+    )
+    answer.raise_for_status()
+    return str(answer.json()["runs"][0]["info"]["run_id"])
+
+
+def _metric_changer(url: str, run_id: str) -> Callable[[int], None]:
+    """Something that changes one row of the Runs pane: the newest run's `val_auc`, a new value each
+    time."""
+
+    def change(round_: int) -> None:
+        httpx.post(
+            f"{url}/api/2.0/mlflow/runs/log-metric",
+            json={"run_id": run_id, "key": "val_auc", "value": 0.5 + round_ / 100,
+                  "timestamp": int(time.time() * 1000), "step": 100 + round_},
+            timeout=30,
+        ).raise_for_status()  # fmt: skip
+
+    return change
 
 
 # -- measures ----------------------------------------------------------------------------------
@@ -184,7 +178,7 @@ def _command(
 def measure_models(plan: Plan, ws: Workspace, url: str) -> list[Result]:
     """1. `models list --json` vs MlflowClient `search_registered_models()` vs bare httpx."""
     check = expect_json_list("models", DEMO_MODELS)
-    ours = [str(VENV_BIN / "mlops-tui"), "models", "list", "--json", "--config", str(ws.config)]
+    ours = [str(VENV_BIN / "mlops-tui"), "models", "list", "--json", "--config", str(ws.configs["headless"])]
     samples = interleaved(
         plan.repeat,
         {
@@ -212,7 +206,7 @@ def measure_runs_list(plan: Plan, ws: Workspace, url: str, name: str, exp_id: st
     check = expect_json_list("runs", expected)
     limit = str(plan.limit)
     ours = [str(VENV_BIN / "mlops-tui"), "runs", "list", "--json", "--limit", limit,
-            "--experiment", name, "--config", str(ws.config)]  # fmt: skip
+            "--experiment", name, "--config", str(ws.configs["headless"])]  # fmt: skip
     client = [sys.executable, str(SCRIPTS / "mlflowclient_runs.py"), url, exp_id, limit]
     mlflow_cli = [str(VENV_BIN / "mlflow"), "runs", "list", "--experiment-id", exp_id]
     payload = {"experiment_ids": [exp_id], "max_results": plan.limit,
@@ -242,123 +236,50 @@ def measure_runs_list(plan: Plan, ws: Workspace, url: str, name: str, exp_id: st
     ]  # fmt: skip
 
 
-def measure_runs_pane(plan: Plan, ws: Workspace, url: str, name: str, exp_id: str) -> list[Result]:
-    """3. The Runs pane's first page, plain and filtered, through the Hub: sqlite and server."""
-    size = plan.page_size
-    page = min(size, plan.runs_pane)
-    filtered = min(size, _matching_runs(ws, exp_id, 0.9))
-    where = f"{_n(plan.runs_pane)} runs"
-    results = []
-    for store, uri in (("sqlite", ws.sqlite_uri), ("server", url)):
-        for what, filter_string, expected in (("first page", "", page), ("filter", FILTER, filtered)):
-            samples = median_of(
-                plan.repeat,
-                lambda uri=uri, f=filter_string, e=expected: hub_timing.first_page_seconds(
-                    uri, name, e, f, size
-                ),
-            )
-            label = f"3  runs pane {what} ({where}, {store}, warm)"
-            if filter_string:
-                label = f"3  runs pane filter {filter_string} ({where}, {store}, warm)"
-            results.append(Result(label, median(samples), target="value<=1.0", samples=samples))
-        cold = median_of(
-            plan.repeat,
-            lambda uri=uri: hub_timing.cold_first_page_seconds(
-                uri, name, page, ws.cli_env, ws.cwd, page_size=size
-            ),
-            warmup=False,
-        )
-        results.append(
-            Result(
-                f"3  runs pane first page ({where}, {store}, fresh process)",
-                median(cold),
-                note="fresh process: mlops-tui imports (and MLflow on sqlite) plus the read",
-                samples=cold,
-            )
-        )
-    return results
-
-
-def measure_tui(plan: Plan, ws: Workspace) -> list[Result]:
-    """4. `mlops-tui` in a 120x40 pseudo-terminal: first frame, then runs and models filled.
-
-    In turns with the smallest Textual app, the floor of any Textual app's first frame here.
-    """
-
-    def ours() -> pty_timing.Startup:
-        return pty_timing.time_startup(
-            [str(VENV_BIN / "mlops-tui")],
-            env=ws.tui_env,
-            cwd=ws.cwd,
-            first_frame=("local",),
-            filled=(NEWEST_DEMO_RUN, "champion"),
-        )
-
-    def hello() -> pty_timing.Startup:
-        return pty_timing.time_startup(
-            [sys.executable, str(SCRIPTS / "textual_hello.py")],
-            env=ws.tui_env,
-            cwd=ws.cwd,
-            first_frame=("local",),
-            filled=(),
-        )
-
-    runs: list[pty_timing.Startup] = []
-    hellos: list[pty_timing.Startup] = []
-    for round_ in range(plan.repeat + plan.warmup):
-        runs.append(ours())
-        if runs[-1].first_frame is None:  # no UI at all: one failure says it all
-            runs = runs[-1:]
-            break
-        hellos.append(hello())
-        if plan.warmup and round_ == 0:
-            runs.clear()
-            hellos.clear()
-    frames = [r.first_frame for r in runs if r.first_frame is not None]
-    filled = [r.filled for r in runs if r.filled is not None]
-    hello_frames = [h.first_frame for h in hellos if h.first_frame is not None]
-    last = runs[-1]
-    why = "" if frames and filled else f"n/a: {last.exit_status}; screen: {last.tail[-160:]!r}"
-    return [
-        Result(
-            "4  TUI start-up: first frame (header `local`)",
-            median(frames) if frames else None,
-            target="value<=0.6",
-            note=why if not frames else "",
-            samples=frames,
-        ),
-        Result(
-            f"4  TUI start-up: runs and models filled ({NEWEST_DEMO_RUN}, champion)",
-            median(filled) if filled else None,
-            note=why if not filled else "",
-            samples=filled,
-        ),
-        Result(
-            "4  minimal Textual app: first frame (reference)",
-            median(hello_frames) if hello_frames else None,
-            samples=hello_frames,
-        ),
-    ]
+def measure_status(plan: Plan, ws: Workspace) -> list[Result]:
+    """3. `mlops-tui status --json` on the full environment (MLflow server, GitLab, Alertmanager)."""
+    if not status_supported():
+        return [Result("3  status --json", None, note="not available: this build has no `status` command")]
+    ours = [str(VENV_BIN / "mlops-tui"), "status", "--json", "--config", str(ws.configs["full"])]
+    samples = interleaved(plan.repeat, {"ours": _command(ws, ours, lambda _: None)}, warmup=plan.warmup)
+    return [Result("3  status --json (server + GitLab + Alertmanager)", median(samples["ours"]),
+                   samples=samples["ours"])]  # fmt: skip
 
 
 # -- report ------------------------------------------------------------------------------------
 
 
-def _seconds(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f} s"
+def _value(value: float | None, unit: str) -> str:
+    if value is None:
+        return "n/a"
+    if unit == "s":
+        return f"{value:.3f} s"
+    if unit == "%":
+        return f"{value:.2f} %"
+    return f"{value:,.0f} {unit}"
+
+
+def _target(result: Result) -> str:
+    if not result.target:
+        return ""
+    kind, limit = result.target.split("<=")
+    if kind == "ratio":
+        return f"ratio <= {limit}"
+    bound = _value(float(limit), result.unit)
+    return f"+{bound} at most" if kind == "delta" else f"<= {bound}"
 
 
 def table(results: list[Result]) -> str:
     """The results as an aligned text table: measure, value, anchor, ratio, target, met?"""
-    header = ("measure", "value", "anchor", "ratio", "target", "met?")
+    header = ("measure", "value", "anchor", "ratio / delta", "target", "met?")
     rows = [header]
     for r in results:
-        anchor = f"{_seconds(r.anchor)} {r.anchor_name}" if r.anchor is not None else ""
+        anchor = f"{_value(r.anchor, r.unit)} {r.anchor_name}" if r.anchor is not None else ""
         ratio = f"{r.ratio:.3f}" if r.ratio is not None else ""
-        target = r.target.replace("value<=", "<= ").replace("ratio<=", "ratio <= ")
-        target = target + " s" if r.target.startswith("value") else target
+        if r.target.startswith("delta") and r.delta is not None:
+            ratio = f"{r.delta:+.3f} s" if r.unit == "s" else f"{r.delta:+,.0f} {r.unit}"
         met = {True: "yes", False: "NO", None: "-"}[r.met]
-        rows.append((r.measure, _seconds(r.value), anchor, ratio, target, met))
+        rows.append((r.measure, _value(r.value, r.unit), anchor, ratio, _target(r), met))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -378,7 +299,9 @@ def main(argv: list[str] | None = None) -> int:
         quick=args.quick,
         repeat=args.repeat or (2 if args.quick else 5),
         runs_list=200 if args.quick else 1000,
-        runs_pane=1000 if args.quick else 5000,
+        scale_runs=10_000 if args.quick else 100_000,
+        scale_models=200 if args.quick else 1000,
+        idle_seconds=15.0 if args.quick else 60.0,
     )
     started = time.perf_counter()
     info = machine.describe()
@@ -388,31 +311,78 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n({mode}median of {plan.repeat} runs{warm})\n", flush=True)
 
     results: list[Result] = []
-    with tempfile.TemporaryDirectory(prefix="mlops-tui-bench-") as tmp:
-        ws = Workspace.create(Path(tmp))
-        with seeding_tui_store(ws) as tui_seed:
-            _progress("seeding the demo registry and bulk runs")
-            setup_data.seed_demo(ws.db, ws.artifacts)
-            list_name, pane_name = f"bench-{plan.runs_list}", f"bench-{plan.runs_pane}"
-            list_id = setup_data.bulk_experiment(ws.db, ws.artifacts, list_name, plan.runs_list)
-            pane_id = setup_data.bulk_experiment(ws.db, ws.artifacts, pane_name, plan.runs_pane)
-            _progress("starting mlflow server")
-            with mlflow_server(ws.db, ws.artifacts, ws.root / "logs" / "server.log", ws.cli_env) as url:
-                seed_error = _wait_seeded(tui_seed, ws)
-                _progress(f"set-up done at {time.perf_counter() - started:.0f} s")
-                ws.write_config(url)
-                _progress("measure 1: models list")
-                _guarded(results, "1", lambda: measure_models(plan, ws, url))
-                _progress("measure 2: runs list")
-                _guarded(results, "2", lambda: measure_runs_list(plan, ws, url, list_name, list_id))
-                _progress("measure 3: runs pane")
-                _guarded(results, "3", lambda: measure_runs_pane(plan, ws, url, pane_name, pane_id))
-        _progress("measure 4: TUI start-up")
-        if seed_error:
-            results.append(Result("4  TUI start-up", None, note=f"n/a: {seed_error}"))
-        else:
-            _guarded(results, "4", lambda: measure_tui(plan, ws))
+    with tempfile.TemporaryDirectory(prefix="mlops-tui-bench-") as tmp, ExitStack() as stack:
+        ws = Workspace.create(Path(tmp), {GITLAB_TOKEN_ENV: gitlab_token()})
+        list_name, scale_name = f"bench-{plan.runs_list}", f"bench-{plan.scale_runs}"
+        _progress("seeding: demo store of the TUI, scale store, demo registry and bulk runs")
+        tui_seed = stack.enter_context(
+            background(_seed_demo_tui(ws), ws.log("demo-seed.log"), ws.tui_env, ws.cwd)
+        )
+        scale_seed = stack.enter_context(
+            background(
+                [sys.executable, str(Path(setup_data.__file__)), str(ws.scale_db), str(ws.scale_artifacts),
+                 scale_name, str(plan.scale_runs), str(plan.scale_models)],
+                ws.log("scale-seed.log"), ws.cli_env, ws.cwd,
+            )
+        )  # fmt: skip
+        setup_data.seed_demo(ws.db, ws.artifacts)
+        list_id = setup_data.bulk_experiment(ws.db, ws.artifacts, list_name, plan.runs_list)
+        _progress("starting the services")
+        url = stack.enter_context(mlflow_server(ws.db, ws.artifacts, ws.log("server.log"), ws.cli_env))
+        gitlab = stack.enter_context(gitlab_server(plan.pipelines, ws.log("gitlab.log"), ws.cli_env))
+        am_url = None
+        if alertmanager_available():
+            am_url = stack.enter_context(alertmanager(ws.root / "alertmanager", ws.log("alertmanager.log")))
+            labels = {"alertname": ALERT_NAME, "model": "churn", "severity": "warning"}
+            post_alerts(am_url, [{"labels": labels, "annotations": {"summary": "churn drift"}}])
+        slow_gitlab = stack.enter_context(DelayProxy(gitlab.url, plan.slow_seconds))
+        slow_mlflow = stack.enter_context(DelayProxy(url, plan.slow_seconds))
+        ws.write_config("headless", url)
+        for name, mlflow_url, gitlab_url in (
+            ("full", url, gitlab.url),
+            ("slow-gitlab", url, slow_gitlab.url),
+            ("slow-mlflow", slow_mlflow.url, gitlab.url),
+        ):
+            ws.write_config(name, mlflow_url, experiment=list_name, gitlab=gitlab_url,
+                            gitlab_project=GITLAB_PROJECT, gitlab_token_env=GITLAB_TOKEN_ENV,
+                            alertmanager=am_url)  # fmt: skip
+        markers = tui_measures.Markers(
+            runs=setup_data.newest_run_name(plan.runs_list),
+            models="champion",
+            pipelines=f"gitlab {gitlab.newest_pipeline}",
+            alerts=ALERT_NAME if am_url and alerts_supported() else None,
+        )
+        _progress(
+            f"set-up done at {time.perf_counter() - started:.0f} s (the scale store may still be seeding)"
+        )
 
+        _guarded(results, "1", lambda: measure_models(plan, ws, url))
+        _guarded(results, "2", lambda: measure_runs_list(plan, ws, url, list_name, list_id))
+        _guarded(results, "3", lambda: measure_status(plan, ws))
+        _guarded(results, "9", lambda: tui_measures.connection_rows(url, 20))
+        _guarded(results, "6", lambda: tui_measures.measure_full_startup(plan, ws, markers))
+        _guarded(results, "7", lambda: tui_measures.measure_idle(
+            plan, ws, markers, _metric_changer(url, _newest_run_id(url, list_id))))  # fmt: skip
+        _guarded(results, "8", lambda: tui_measures.measure_isolation(plan, ws, markers))
+        try:
+            wait_step(tui_seed, ws.log("demo-seed.log"), "the demo seed of the TUI store")
+            _guarded(results, "5", lambda: tui_measures.measure_demo_startup(plan, ws))
+        except BenchmarkError as exc:
+            results.append(Result("5  TUI demo start-up", None, note=f"n/a: {exc}"))
+        try:
+            wait_step(scale_seed, ws.log("scale-seed.log"), "seeding the scale store")
+            scale_url = stack.enter_context(
+                mlflow_server(ws.scale_db, ws.scale_artifacts, ws.log("scale-server.log"), ws.cli_env)
+            )
+            ws.write_config("scale", scale_url, experiment=scale_name)
+            scale_id = setup_data.experiment_id(ws.scale_db, scale_name)
+            _guarded(results, "4", lambda: scale.measure_scale(plan, ws, scale_url, scale_name, scale_id))
+            _guarded(results, "6", lambda: tui_measures.measure_scale_tui(
+                plan, ws, setup_data.newest_run_name(plan.scale_runs), setup_data.model_name(0)))  # fmt: skip
+        except BenchmarkError as exc:
+            results.append(Result("4  scale", None, note=f"n/a: {exc}"))
+
+    results.sort(key=lambda r: r.measure.split()[0])
     elapsed = time.perf_counter() - started
     print(table(results))
     load = machine.load_average()
@@ -425,7 +395,11 @@ def main(argv: list[str] | None = None) -> int:
                 "machine": info,
                 "quick": plan.quick,
                 "repeat": plan.repeat,
-                "data": {"runs_list_experiment": plan.runs_list, "runs_pane_experiment": plan.runs_pane},
+                "data": {
+                    "runs_list_experiment": plan.runs_list,
+                    "scale_experiment": plan.scale_runs,
+                    "scale_models": plan.scale_models,
+                },
                 "elapsed_s": round(elapsed, 1),
                 "load_average_end": load,
                 "results": [r.as_json() for r in results],

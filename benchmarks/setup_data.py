@@ -1,10 +1,13 @@
-"""Data sets of the suite: the demo registry, and experiments of thousands of runs made fast.
+"""Data sets of the suite: the demo registry, experiments of up to 100,000 runs and a registry of
+1,000 models, made fast.
 
-Logging a run through `MlflowClient` costs about 22 ms, so 5,000 runs would take two minutes. Instead
-a handful of runs go through the client (which also creates and migrates the store), and the rest are
-copies of their rows, bulk-inserted into MLflow's sqlite schema: `runs`, `tags`, `params`, `metrics`
-and `latest_metrics`. Every copied row starts from a row the client wrote, so columns this suite does
-not know about keep the client's values.
+Logging a run through `MlflowClient` costs about 22 ms, so 100,000 runs would take 40 minutes. Instead
+a handful of runs (and one registered model with its versions) go through the client, which also
+creates and migrates the store, and the rest are copies of their rows, bulk-inserted into MLflow's
+sqlite schema: `runs`, `tags`, `params`, `metrics` and `latest_metrics`; `registered_models`,
+`model_versions`, `registered_model_aliases`, `registered_model_tags` and `model_version_tags`. Every
+copied row starts from a row the client wrote, so columns this suite does not know about keep the
+client's values.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import logging
 import random
 import sqlite3
+import sys
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -27,6 +31,17 @@ ALGORITHMS = ("lgbm", "xgb", "logreg", "catboost")
 USERS = ("amira", "jonas", "priya", "tom")
 STEPS = 5
 BASE_MS = 1_780_000_000_000
+FLUSH_EVERY = 5_000
+RUN_TABLES = ("runs", "tags", "params", "metrics", "latest_metrics")
+MODEL_TABLES = (
+    "registered_models",
+    "model_versions",
+    "registered_model_aliases",
+    "registered_model_tags",
+    "model_version_tags",
+)
+TEMPLATE_MODEL = "bench-model-0000"
+VERSIONS_PER_MODEL = 3
 """Start time of the oldest run; runs follow one minute apart."""
 
 
@@ -124,20 +139,21 @@ def _log_through_client(client: Any, experiment_id: str, spec: RunSpec) -> str:
     return run_id
 
 
-def _rows(con: sqlite3.Connection, table: str, run_id: str) -> list[dict[str, Any]]:
-    cursor = con.execute(f"SELECT * FROM {table} WHERE run_uuid = ?", (run_id,))
+def _first_row(con: sqlite3.Connection, table: str, column: str, value: object) -> dict[str, Any]:
+    cursor = con.execute(f'SELECT * FROM {table} WHERE "{column}" = ? LIMIT 1', (value,))
     names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor]
+    row = cursor.fetchone()
+    if row is None:
+        raise RuntimeError(f"MLflow wrote no row in {table} for {column} = {value!r}")
+    return dict(zip(names, row, strict=True))
 
 
 class _Inserter:
     """Collects rows shaped like a template row of each table, then inserts them in bulk."""
 
-    def __init__(self, con: sqlite3.Connection, template_run: str):
-        self.templates = {
-            table: _rows(con, table, template_run)[0]
-            for table in ("runs", "tags", "params", "metrics", "latest_metrics")
-        }
+    def __init__(self, con: sqlite3.Connection, column: str, value: object, tables: tuple[str, ...]):
+        """Templates: the first row of each of `tables` whose `column` is `value`."""
+        self.templates = {table: _first_row(con, table, column, value) for table in tables}
         self.pending: dict[str, list[tuple[Any, ...]]] = {t: [] for t in self.templates}
 
     def add(self, table: str, **values: Any) -> None:
@@ -205,10 +221,13 @@ def bulk_experiment(db: Path, artifacts: Path, name: str, runs: int, seed: int =
             _log_through_client(client, experiment_id, run_spec(i, rng)) for i in range(through_client)
         ]
     with closing(sqlite3.connect(db)) as con, con:
-        rows = _Inserter(con, template_ids[-1])
+        con.execute("PRAGMA synchronous = OFF")  # a throw-away store: no need to wait for the disk
+        rows = _Inserter(con, "run_uuid", template_ids[-1], RUN_TABLES)
         template_run = rows.templates["runs"]
         for index in range(through_client, runs):
             _add_run(rows, template_run, run_spec(index, rng))
+            if index % FLUSH_EVERY == 0:  # bounded memory at 100,000 runs
+                rows.flush(con)
         rows.flush(con)
     with closing(sqlite3.connect(db)) as con:
         (count,) = con.execute(
@@ -217,3 +236,78 @@ def bulk_experiment(db: Path, artifacts: Path, name: str, runs: int, seed: int =
     if count != runs:
         raise RuntimeError(f"experiment {name} holds {count} runs, expected {runs}")
     return experiment_id
+
+
+def newest_run_name(runs: int) -> str:
+    """The name of the newest run of an experiment made by `bulk_experiment(..., runs)`."""
+    return run_spec(runs - 1, random.Random(0)).name
+
+
+def model_name(index: int) -> str:
+    """The name of bulk registered model number `index` (sorted by name as by index)."""
+    return f"bench-model-{index:04d}"
+
+
+def _template_model(db: Path, run_id: str) -> None:
+    """Registered model `TEMPLATE_MODEL` through MlflowClient: versions from `run_id`, an alias and tags."""
+    from mlflow.tracking import MlflowClient
+
+    with quiet_mlflow():
+        client = MlflowClient(tracking_uri=f"sqlite:///{db}")
+        client.create_registered_model(TEMPLATE_MODEL, tags={"team": "bench"}, description="Bulk model.")
+        source = client.get_run(run_id).info.artifact_uri + "/model"
+        for _ in range(VERSIONS_PER_MODEL):
+            version = client.create_model_version(
+                TEMPLATE_MODEL, source, run_id=run_id, tags={"validation_status": "passed"}
+            )
+        client.set_registered_model_alias(TEMPLATE_MODEL, "champion", version.version)
+
+
+def bulk_registry(db: Path, models: int, run_id: str) -> None:
+    """Registered models `bench-model-0000` ... holding `VERSIONS_PER_MODEL` versions each (made
+    from run `run_id`), the newest aliased `champion`, the one before `challenger`.
+
+    The first model goes through MlflowClient; the rest are bulk copies of its rows.
+    """
+    _template_model(db, run_id)
+    with closing(sqlite3.connect(db)) as con, con:
+        rows = _Inserter(con, "name", TEMPLATE_MODEL, MODEL_TABLES)
+        for index in range(1, models):
+            name = model_name(index)
+            rows.add("registered_models", name=name)
+            rows.add("registered_model_tags", name=name)
+            for version in range(1, VERSIONS_PER_MODEL + 1):
+                rows.add("model_versions", name=name, version=version)
+                rows.add("model_version_tags", name=name, version=version)
+            for alias, version in (("champion", VERSIONS_PER_MODEL), ("challenger", VERSIONS_PER_MODEL - 1)):
+                rows.add("registered_model_aliases", name=name, alias=alias, version=version)
+        rows.flush(con)
+        con.execute(
+            "INSERT INTO registered_model_aliases (alias, version, name, workspace) "
+            "SELECT 'challenger', ?, name, workspace FROM registered_model_aliases WHERE name = ?",
+            (VERSIONS_PER_MODEL - 1, TEMPLATE_MODEL),
+        )
+    with closing(sqlite3.connect(db)) as con:
+        (count,) = con.execute(
+            "SELECT COUNT(*) FROM registered_models WHERE name LIKE 'bench-model-%'"
+        ).fetchone()
+    if count != models:
+        raise RuntimeError(f"the registry holds {count} bulk models, expected {models}")
+
+
+def experiment_id(db: Path, name: str) -> str:
+    with closing(sqlite3.connect(db)) as con:
+        (found,) = con.execute("SELECT experiment_id FROM experiments WHERE name = ?", (name,)).fetchone()
+    return str(found)
+
+
+def seed_scale(db: Path, artifacts: Path, name: str, runs: int, models: int) -> None:
+    """The scale store: experiment `name` of `runs` runs, and `models` registered models."""
+    bulk_experiment(db, artifacts, name, runs)
+    with closing(sqlite3.connect(db)) as con:
+        (run_id,) = con.execute("SELECT run_uuid FROM runs ORDER BY start_time DESC LIMIT 1").fetchone()
+    bulk_registry(db, models, run_id)
+
+
+if __name__ == "__main__":  # the suite seeds the scale store in a process of its own, meanwhile
+    seed_scale(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
