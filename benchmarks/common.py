@@ -142,13 +142,14 @@ def timed_command(
     cwd: Path,
     check: Callable[[str], None] | None = None,
     timeout: float = 120.0,
+    ok: tuple[int, ...] = (0,),
 ) -> float:
     """Wall time of one run of `argv`, from spawn to exit, with stdout captured.
 
     `check` receives stdout and raises when the command did not print what it should have.
 
     Raises:
-        BenchmarkError: non-zero exit, timeout, or failed check.
+        BenchmarkError: an exit code not in `ok`, timeout, or failed check.
     """
     start = time.perf_counter()
     try:
@@ -164,7 +165,7 @@ def timed_command(
     except subprocess.TimeoutExpired:
         raise BenchmarkError(f"{argv[0]} did not finish within {timeout:.0f} s") from None
     elapsed = time.perf_counter() - start
-    if done.returncode != 0:
+    if done.returncode not in ok:
         raise BenchmarkError(
             f"{' '.join(map(str, argv))} exited {done.returncode}: {done.stderr.strip()[-2000:]}"
         )

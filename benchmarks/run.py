@@ -65,6 +65,18 @@ from workspace import Plan, Workspace
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 DEMO_MODELS = 3
 ALERT_NAME = "BenchModelDrift"
+"""The alert fired into Alertmanager."""
+RULE_NAME = "ChampionAucLow"
+RULES = f"""
+[[environments.bench.rules]]
+name = "{RULE_NAME}"
+metric = "val_auc"
+op = "<"
+threshold = 0.88
+models = ["churn"]
+severity = "critical"
+"""
+"""A local rule on the demo registry's churn champion, as the demo environment has: it fires."""
 
 
 def _n(count: int) -> str:
@@ -85,8 +97,8 @@ def _progress(message: str) -> None:
     print(f"  .. {message}", file=sys.stderr, flush=True)
 
 
-def alerts_supported() -> bool:
-    """Whether this build has the Alertmanager source (the Alerts pane, `status`)."""
+def alertmanager_supported() -> bool:
+    """Whether this build has the Alertmanager source."""
     import importlib.util
 
     return importlib.util.find_spec("mlops_tui.sources.alertmanager") is not None
@@ -236,14 +248,36 @@ def measure_runs_list(plan: Plan, ws: Workspace, url: str, name: str, exp_id: st
     ]  # fmt: skip
 
 
-def measure_status(plan: Plan, ws: Workspace) -> list[Result]:
+def measure_status(plan: Plan, ws: Workspace, url: str) -> list[Result]:
     """3. `mlops-tui status --json` on the full environment (MLflow server, GitLab, Alertmanager)."""
     if not status_supported():
         return [Result("3  status --json", None, note="not available: this build has no `status` command")]
     ours = [str(VENV_BIN / "mlops-tui"), "status", "--json", "--config", str(ws.configs["full"])]
-    samples = interleaved(plan.repeat, {"ours": _command(ws, ours, lambda _: None)}, warmup=plan.warmup)
-    return [Result("3  status --json (server + GitLab + Alertmanager)", median(samples["ours"]),
-                   samples=samples["ours"])]  # fmt: skip
+    client = [sys.executable, str(SCRIPTS / "mlflowclient_models.py"), url]
+    samples = interleaved(
+        plan.repeat,
+        {
+            # `status` exits 1 when degraded: the rule fires and the fake holds failed pipelines.
+            "ours": lambda: timed_command(ours, env=ws.cli_env, cwd=ws.cwd, check=_status_json, ok=(0, 1)),
+            "client": _command(ws, client, expect_json_list("models", DEMO_MODELS)),
+        },
+        warmup=plan.warmup,
+    )
+    ours_s, client_s = samples["ours"], samples["client"]
+    sources = "server + GitLab + rules" + (" + Alertmanager" if alertmanager_supported() else "")
+    return [Result(f"3  status --json ({sources})", median(ours_s), median(client_s),
+                   "MlflowClient registry script", "ratio<=0.25", samples=ours_s, anchor_samples=client_s,
+                   note="status reads more than the anchor: every source, the alerts, the failed "
+                   "pipelines and each model's serving version")]  # fmt: skip
+
+
+def _status_json(stdout: str) -> None:
+    try:
+        environments = json.loads(stdout)["environments"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BenchmarkError(f"expected the status JSON, got {stdout[:200]!r}") from exc
+    if len(environments) != 1:
+        raise BenchmarkError(f"expected one environment, got {len(environments)}")
 
 
 # -- report ------------------------------------------------------------------------------------
@@ -345,12 +379,12 @@ def main(argv: list[str] | None = None) -> int:
         ):
             ws.write_config(name, mlflow_url, experiment=list_name, gitlab=gitlab_url,
                             gitlab_project=GITLAB_PROJECT, gitlab_token_env=GITLAB_TOKEN_ENV,
-                            alertmanager=am_url)  # fmt: skip
+                            alertmanager=am_url, rules=RULES)  # fmt: skip
         markers = tui_measures.Markers(
             runs=setup_data.newest_run_name(plan.runs_list),
             models="champion",
             pipelines=f"gitlab {gitlab.newest_pipeline}",
-            alerts=ALERT_NAME if am_url and alerts_supported() else None,
+            alerts=ALERT_NAME if am_url and alertmanager_supported() else RULE_NAME,
         )
         _progress(
             f"set-up done at {time.perf_counter() - started:.0f} s (the scale store may still be seeding)"
@@ -358,9 +392,9 @@ def main(argv: list[str] | None = None) -> int:
 
         _guarded(results, "1", lambda: measure_models(plan, ws, url))
         _guarded(results, "2", lambda: measure_runs_list(plan, ws, url, list_name, list_id))
-        _guarded(results, "3", lambda: measure_status(plan, ws))
+        _guarded(results, "3", lambda: measure_status(plan, ws, url))
         _guarded(results, "9", lambda: tui_measures.connection_rows(url, 20))
-        _guarded(results, "6", lambda: tui_measures.measure_full_startup(plan, ws, markers))
+        _guarded(results, "6", lambda: tui_measures.measure_full_startup(plan, ws, markers, ALERT_NAME))
         _guarded(results, "7", lambda: tui_measures.measure_idle(
             plan, ws, markers, _metric_changer(url, _newest_run_id(url, list_id))))  # fmt: skip
         _guarded(results, "8", lambda: tui_measures.measure_isolation(plan, ws, markers))

@@ -103,8 +103,11 @@ class Workspace:
         gitlab_project: str = "",
         gitlab_token_env: str = "",
         alertmanager: str | None = None,
+        rules: str = "",
     ) -> Path:
-        """A config file with one environment `bench`, default refresh intervals; returns its path."""
+        """A config file with one environment `bench`, default refresh intervals; returns its path.
+
+        `rules`: TOML of `[[environments.bench.rules]]` tables, as is."""
         lines = [f'default_env = "{ENV_NAME}"', "", f"[environments.{ENV_NAME}.mlflow]"]
         lines.append(f'tracking_uri = "{mlflow}"')
         if experiment:
@@ -114,6 +117,8 @@ class Workspace:
             lines += [f'project = "{gitlab_project}"', f'token_env = "{gitlab_token_env}"']
         if alertmanager:
             lines += ["", f"[environments.{ENV_NAME}.alertmanager]", f'url = "{alertmanager}"']
+        if rules:
+            lines += ["", rules.strip()]
         path = self.root / "configs" / f"{name}.toml"
         path.write_text("\n".join(lines) + "\n")
         self.configs[name] = path
