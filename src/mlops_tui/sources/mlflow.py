@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import httpx
 
-from mlops_tui.config import MlflowSettings, resolve_secret
+from mlops_tui.config import MlflowSettings
 from mlops_tui.domain import Experiment, MetricPoint, ModelVersion, Page, RegisteredModel, Run
 from mlops_tui.errors import (
     BackendError,
@@ -32,6 +32,7 @@ from mlops_tui.errors import (
     NotFound,
 )
 from mlops_tui.sources.base import TrackingSource
+from mlops_tui.sources.http import HttpApi
 
 __all__ = [
     "AlreadyExists",
@@ -77,43 +78,23 @@ class HttpTransport(Transport):
     """The MLflow REST API (`/api/2.0/mlflow/...`) over httpx."""
 
     def __init__(self, settings: MlflowSettings, *, transport: httpx.AsyncBaseTransport | None = None):
-        headers: dict[str, str] = {}
-        auth: tuple[str, str] | None = None
-        token = resolve_secret(settings.token_env, settings.token_command)
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        elif settings.username_env:
-            auth = (
-                resolve_secret(settings.username_env) or "",
-                resolve_secret(settings.password_env) or "",
-            )
-        self._url = settings.tracking_uri.rstrip("/")
-        self._client = httpx.AsyncClient(
-            base_url=f"{self._url}/api/2.0/mlflow/",
-            headers=headers,
-            auth=auth,
+        self._api = HttpApi(
+            SOURCE,
+            settings.tracking_uri,
+            settings,
+            base_path="/api/2.0/mlflow",
             timeout=settings.timeout_seconds,
             # The MLflow server writes headers and body separately; on a kept-alive connection the
             # client's delayed ACK then costs ~40 ms a request. A fresh connection costs ~15 ms.
-            limits=httpx.Limits(max_keepalive_connections=0),
-            # Loading the CA bundle costs 50-90 ms, for nothing on a plain-http server.
-            verify=not self._url.startswith("http://"),
+            keepalive=False,
             transport=transport,
         )
 
     async def call(self, verb: Verb, endpoint: str, payload: Json) -> Json:
-        try:
-            if verb == "GET":
-                response = await self._client.get(endpoint, params=_query_params(payload))
-            else:
-                response = await self._client.request(verb, endpoint, json=payload)
-        except httpx.TimeoutException:
-            raise BackendUnreachable(SOURCE, f"{self._url} did not answer in time") from None
-        except httpx.TransportError as exc:
-            raise BackendUnreachable(SOURCE, f"cannot reach {self._url}: {_reason(exc)}") from None
-        return self._decode(response)
-
-    def _decode(self, response: httpx.Response) -> Json:
+        if verb == "GET":
+            response = await self._api.send("GET", endpoint, params=_query_params(payload))
+        else:
+            response = await self._api.send(verb, endpoint, json=payload)
         try:
             body = response.json() if response.content else {}
         except ValueError:
@@ -122,34 +103,21 @@ class HttpTransport(Transport):
             if not isinstance(body, dict):
                 raise BackendError(SOURCE, f"malformed response from {response.request.url.path}")
             return body
-        if response.status_code in (401, 403):
-            raise BackendError(
-                SOURCE,
-                f"{self._url} refused the credentials (HTTP {response.status_code}); "
-                "check token_env or username_env/password_env",
-            )
-        if response.status_code in (502, 503, 504):
-            raise BackendUnreachable(SOURCE, f"{self._url} is unavailable (HTTP {response.status_code})")
         if isinstance(body, dict) and "error_code" in body:
             raise _error_for(str(body["error_code"]), str(body.get("message", "")))
         raise BackendError(SOURCE, f"HTTP {response.status_code} from {response.request.url.path}")
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._api.aclose()
 
 
-def _query_params(payload: Json) -> list[tuple[str, str | int | float | bool | None]]:
-    params: list[tuple[str, str | int | float | bool | None]] = []
+def _query_params(payload: Json) -> list[tuple[str, str]]:
+    params: list[tuple[str, str]] = []
     for key, value in payload.items():
         for item in value if isinstance(value, list) else [value]:
             if item is not None:
                 params.append((key, str(item).lower() if isinstance(item, bool) else str(item)))
     return params
-
-
-def _reason(exc: Exception) -> str:
-    text = str(exc) or type(exc).__name__
-    return text.rsplit("] ", 1)[-1]
 
 
 class StoreTransport(Transport):

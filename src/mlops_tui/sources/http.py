@@ -1,0 +1,156 @@
+"""HTTP JSON APIs over httpx, shared by the backends that speak one (MLflow's REST API, Alertmanager's
+API v2): the client with its credentials and timeout, the failures every such backend shares mapped
+onto the error tree, and RFC 3339 timestamps.
+
+What a backend's own error bodies mean (MLflow's `error_code`, Alertmanager's message text) stays in
+the backend's module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
+
+import httpx
+
+from mlops_tui.config import resolve_secret
+from mlops_tui.errors import BackendError, BackendUnreachable
+
+__all__ = ["Credentials", "HttpApi", "Method", "credentials_hint", "format_rfc3339", "parse_rfc3339"]
+
+Method = Literal["GET", "POST", "PATCH", "PUT", "DELETE"]
+
+
+class Credentials(Protocol):
+    """The credential settings of a backend: names of environment variables or a command, never
+    the secrets themselves."""
+
+    @property
+    def token_env(self) -> str | None: ...
+
+    @property
+    def token_command(self) -> list[str] | None: ...
+
+    @property
+    def username_env(self) -> str | None: ...
+
+    @property
+    def password_env(self) -> str | None: ...
+
+
+def credentials_hint(credentials: Credentials) -> str:
+    """What to check when a server refuses the credentials: the setting and variable names only."""
+    if credentials.token_env:
+        return f"check the token in ${credentials.token_env} (token_env)"
+    if credentials.token_command:
+        return f"check the token printed by {credentials.token_command[0]!r} (token_command)"
+    if credentials.username_env:
+        return (
+            f"check the user name in ${credentials.username_env} and the password in "
+            f"${credentials.password_env} (username_env/password_env)"
+        )
+    return "no credentials are configured: set token_env or token_command, or username_env/password_env"
+
+
+class HttpApi:
+    """One backend's HTTP API under a base URL, with its credentials and timeout.
+
+    `send` raises what every backend shares: BackendUnreachable when the server cannot be reached,
+    does not answer within the timeout or its gateway says it is down (502, 503, 504), and
+    BackendError when it refuses the credentials (401, 403), naming the setting to check. Every
+    other answer is returned for the backend to interpret.
+    """
+
+    def __init__(
+        self,
+        source: str,
+        url: str,
+        credentials: Credentials,
+        *,
+        timeout: float,
+        base_path: str = "",
+        keepalive: bool = True,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        """Raises: ConfigError when a named secret cannot be resolved."""
+        headers = {"Accept": "application/json"}
+        auth: tuple[str, str] | None = None
+        token = resolve_secret(credentials.token_env, credentials.token_command)
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        elif credentials.username_env:
+            auth = (
+                resolve_secret(credentials.username_env) or "",
+                resolve_secret(credentials.password_env) or "",
+            )
+        self.source = source
+        # Shown in messages: without any user:password written into the URL.
+        self.url = str(httpx.URL(url.rstrip("/")).copy_with(username=None, password=None))
+        self._hint = credentials_hint(credentials)
+        self._client = httpx.AsyncClient(
+            base_url=f"{url.rstrip('/')}{base_path.rstrip('/')}/",
+            headers=headers,
+            auth=auth,
+            timeout=timeout,
+            limits=httpx.Limits() if keepalive else httpx.Limits(max_keepalive_connections=0),
+            # Loading the CA bundle costs 50-90 ms, for nothing on a plain-http server.
+            verify=not url.startswith("http://"),
+            transport=transport,
+        )
+
+    async def send(
+        self, method: Method, path: str, *, params: Sequence[tuple[str, str]] = (), json: Any = None
+    ) -> httpx.Response:
+        """One request to `path` (relative to the base URL).
+
+        Raises:
+            BackendUnreachable: refused, DNS, timeout, 502/503/504.
+            BackendError: 401/403, naming the credentials to check.
+        """
+        try:
+            response = await self._client.request(method, path, params=tuple(params), json=json)
+        except httpx.TimeoutException:
+            raise BackendUnreachable(self.source, f"{self.url} did not answer in time") from None
+        except httpx.TransportError as exc:
+            raise BackendUnreachable(self.source, f"cannot reach {self.url}: {_reason(exc)}") from None
+        if response.status_code in (401, 403):
+            raise BackendError(
+                self.source,
+                f"{self.url} refused the credentials (HTTP {response.status_code}); {self._hint}",
+            )
+        if response.status_code in (502, 503, 504):
+            raise BackendUnreachable(self.source, f"{self.url} is unavailable (HTTP {response.status_code})")
+        return response
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def _reason(exc: Exception) -> str:
+    # httpx words connection errors as `[Errno 111] Connection refused`: keep the words.
+    text = str(exc) or type(exc).__name__
+    return text.rsplit("] ", 1)[-1]
+
+
+def parse_rfc3339(text: str) -> datetime | None:
+    """An RFC 3339 timestamp as an aware UTC datetime; None for Go's zero time
+    (`0001-01-01T00:00:00Z`, which Alertmanager answers for "unset").
+
+    Fractions finer than microseconds (Go writes nanoseconds) are cut to microseconds.
+
+    Raises:
+        ValueError: not a timestamp.
+    """
+    moment = datetime.fromisoformat(text.strip().upper())
+    if moment.tzinfo is None:
+        raise ValueError(f"timestamp without a time zone: {text!r}")
+    if moment.year <= 1:
+        return None
+    return moment.astimezone(UTC)
+
+
+def format_rfc3339(moment: datetime) -> str:
+    """`2026-11-26T12:00:00.000Z`: UTC, milliseconds. A naive datetime is taken as UTC."""
+    aware = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return aware.isoformat(timespec="milliseconds").replace("+00:00", "Z")
