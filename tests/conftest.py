@@ -1,5 +1,5 @@
-"""Fixtures shared by every test: isolation from the user's files, the seeded demo store, and a real
-`mlflow server` subprocess.
+"""Fixtures shared by every test: isolation from the user's files, the seeded demo store, a real
+`mlflow server` subprocess and a real Alertmanager.
 
 Session-wide, paid once: `demo_store_template` (the demo seeded into a sqlite store, ~10 s) and
 `mlflow_server` (a real tracking server on its own copy of that store, ~6 s to start). Per test:
@@ -9,6 +9,9 @@ The server's store is shared by the whole session: tests that write through the 
 the demo's registry as they found it (or write through `demo_store`, which is per test). Write tests
 that need a server use `writable_server`: a second server, started once when first needed, whose
 registry is put back to the demo's before each test.
+
+`alertmanager_server` is a real Alertmanager for the session; tests use it through `alertmanager`
+(tests/helpers/alertmanager.py), which expires its silences and gives the test a label of its own.
 """
 
 from __future__ import annotations
@@ -16,20 +19,19 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import signal
-import subprocess
 import sys
-import time
+import uuid
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 
 from mlops_tui.config import CONFIG_ENV_VAR, EnvironmentSettings, MlflowSettings, Settings
 from tests.helpers import DEMO_NOW, DEMO_RUNS, free_port
+from tests.helpers.alertmanager import AlertmanagerTestbed, expire_all_silences, running_alertmanager
+from tests.helpers.services import running_service
 
 __all__ = ["DEMO_NOW", "running_mlflow_server", "template_settings"]
 
@@ -161,23 +163,15 @@ def running_mlflow_server(directory: Path) -> Iterator[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     # The job runner needs extra services and is of no use to these tests.
     env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
-    log_path = directory / "server.log"
-    with log_path.open("wb") as log:
-        # Own session: `mlflow server` runs uvicorn as a child; the whole group is stopped below.
-        process = subprocess.Popen(
-            command,
-            cwd=directory,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            _wait_until_healthy(url, process, log_path)
-            yield url
-        finally:
-            _stop_group(process)
+    with running_service(
+        "mlflow server",
+        command,
+        ready_url=f"{url}/health",
+        directory=directory,
+        seconds=SERVER_START_SECONDS,
+        env=env,
+    ):
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -187,43 +181,6 @@ def mlflow_server(demo_store_template: Path, tmp_path_factory: pytest.TempPathFa
     shutil.copyfile(demo_store_template / "mlflow.db", directory / "mlflow.db")
     with running_mlflow_server(directory) as url:
         yield url
-
-
-def _wait_until_healthy(url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_SECONDS
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        try:
-            # Doubles as the pause between two polls: returns early only if the server died.
-            code = process.wait(timeout=0.2)
-        except subprocess.TimeoutExpired:
-            continue
-        pytest.fail(f"mlflow server exited with {code}:\n{_tail(log_path)}", pytrace=False)
-    pytest.fail(
-        f"mlflow server did not answer {url}/health within {SERVER_START_SECONDS} s:\n{_tail(log_path)}",
-        pytrace=False,
-    )
-
-
-def _stop_group(process: subprocess.Popen[bytes]) -> None:
-    for sig, grace in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            pass
-        try:
-            process.wait(timeout=grace)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
-def _tail(path: Path, lines: int = 40) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
 @pytest.fixture
@@ -297,3 +254,22 @@ def restore_demo_registry(tracking_uri: str) -> None:
                     client.transition_model_version_stage(model.name, version.version, stage)
         missing = set(plans) - {m.name for m in client.search_registered_models(max_results=1000)}
     assert not missing, f"the demo models {missing} were deleted from {tracking_uri}; cannot restore"
+
+
+# -- a real Alertmanager --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def alertmanager_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Alertmanager on 127.0.0.1 for the whole session (ready in well under a second); its
+    base URL. Tests use it through `alertmanager`."""
+    with running_alertmanager(tmp_path_factory.mktemp("alertmanager")) as url:
+        yield url
+
+
+@pytest.fixture
+def alertmanager(alertmanager_server: str, request: pytest.FixtureRequest) -> AlertmanagerTestbed:
+    """The session's Alertmanager with every silence expired, and a `test` label of this test's
+    own: alerts cannot be deleted, so a test posts its alerts with that label and filters on it."""
+    expire_all_silences(alertmanager_server)
+    return AlertmanagerTestbed(alertmanager_server, f"{request.node.name}-{uuid.uuid4().hex[:8]}")

@@ -19,9 +19,11 @@ __all__ = ["Matcher", "parse_matcher", "parse_matchers", "matches_all"]
 
 Operator = Literal["=", "!=", "=~", "!~"]
 
+# An unquoted value runs to the end, spaces inside included (`alertname=Disk full`), as Alertmanager
+# reads it; the name may be empty here so that the error can say so.
 _MATCHER = re.compile(
-    r"""^\s*(?P<name>[^\s=!~"{},]+|"(?:[^"\\]|\\.)*")\s*(?P<op>=~|!~|!=|=)\s*
-        (?P<value>"(?:[^"\\]|\\.)*"|[^\s"{},]*)\s*$""",
+    r"""^\s*(?P<name>[^\s=!~"{},]*|"(?:[^"\\]|\\.)*")\s*(?P<op>=~|!~|!=|=)\s*
+        (?P<value>"(?:[^"\\]|\\.)*"|[^"{},]*?)\s*$""",
     re.X | re.S,
 )
 
@@ -43,7 +45,7 @@ class Matcher:
     def matches(self, labels: Mapping[str, str]) -> bool:
         """Whether a label set matches; a missing label is the empty string, as in Alertmanager."""
         value = labels.get(self.name, "")
-        hit = bool(_anchored(self.value).match(value)) if self.is_regex else value == self.value
+        hit = bool(_anchored(self.value).fullmatch(value)) if self.is_regex else value == self.value
         return hit if self.is_equal else not hit
 
     def __str__(self) -> str:
@@ -79,6 +81,7 @@ def parse_matcher(text: str) -> Matcher:
     matcher = Matcher(name, op, value)  # type: ignore[arg-type]
     if matcher.is_regex:
         try:
+            re.compile(value)  # positions in its error message are the user's
             _anchored(value)
         except re.error as exc:
             raise InvalidQuery("matcher", f"{text!r}: bad regular expression: {exc}") from None
@@ -107,7 +110,10 @@ def matches_all(matchers: Iterable[Matcher], labels: Mapping[str, str]) -> bool:
 
 @lru_cache(maxsize=256)
 def _anchored(expression: str) -> re.Pattern[str]:
-    return re.compile(f"^(?:{expression})$", re.S)
+    # Used with fullmatch: anchored at both ends, as Alertmanager anchors (`^(?:...)$` in Go, where
+    # `$` is the very end and `.` does not match a newline; Python's `$` would also match before a
+    # final newline).
+    return re.compile(f"(?:{expression})")
 
 
 def _split(text: str) -> list[str]:
@@ -131,9 +137,14 @@ def _split(text: str) -> list[str]:
     return parts
 
 
+_ESCAPED = {"n": "\n", '"': '"', "\\": "\\"}
+
+
 def _unquote(text: str) -> str:
+    r"""The value of a quoted string: `\"`, `\\` and `\n` are escapes; any other backslash is
+    literal, as in Alertmanager (so `=~"host\d+"` means what it says)."""
     if len(text) >= 2 and text[0] == text[-1] == '"':
-        return re.sub(r"\\(.)", lambda m: {"n": "\n"}.get(m[1], m[1]), text[1:-1])
+        return re.sub(r"\\(.)", lambda m: _ESCAPED.get(m[1], m[0]), text[1:-1], flags=re.S)
     return text
 
 

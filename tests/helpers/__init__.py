@@ -8,6 +8,7 @@ puts a switchable proxy in front of the real server, to cut it off and bring it 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -15,13 +16,14 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator, Mapping
+import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = [
     "DEMO_EXPERIMENTS",
@@ -33,6 +35,7 @@ __all__ = [
     "RecordedRequest",
     "Registry",
     "closed_port",
+    "eventually",
     "free_port",
     "json_reply",
     "mlops_tui_command",
@@ -41,6 +44,8 @@ __all__ = [
     "toml_document",
     "write_config",
 ]
+
+_T = TypeVar("_T")
 
 DEMO_NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 """The `now` the session's demo store is seeded with: every run time derives from it."""
@@ -74,6 +79,22 @@ def silent_server() -> Iterator[int]:
         sock.bind(("127.0.0.1", 0))
         sock.listen(16)
         yield sock.getsockname()[1]
+
+
+# -- waiting for a condition ---------------------------------------------------------------------
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[_T]], accept: Callable[[_T], bool], what: str, seconds: float = 30
+) -> _T:
+    """Await `probe()` until `accept` takes its result, which is returned; fail after `seconds`
+    with the last result, for what a backend applies asynchronously (a silence muting an alert)."""
+    deadline = time.monotonic() + seconds
+    while not accept(result := await probe()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {seconds:g} s waiting for {what}; last: {result!r}")
+        await asyncio.sleep(0.05)
+    return result
 
 
 # -- config files ---------------------------------------------------------------------------------
