@@ -127,12 +127,16 @@ class AlertmanagerSource(AlertSource):
                     SOURCE, f"malformed answer to {method} {path}: not JSON ({_excerpt(response.text)})"
                 ) from None
         status, reason = response.status_code, _reason(response)
+        if silence_id is not None:
+            if status in (400, 422):
+                # Not an id Alertmanager could hold (it wants a UUID); another source's, maybe.
+                raise NotFound(SOURCE, f"no silence {silence_id!r}: {reason}")
+            if status == 404 or "not found" in reason.lower():
+                # Alertmanager 0.25 (Debian 12's) answers an unknown silence's DELETE with 500
+                # "silence not found"; later versions with 404.
+                raise NotFound(SOURCE, f"no silence {silence_id!r}")
         if status in (400, 422):
             raise InvalidQuery(SOURCE, reason)
-        if silence_id is not None and (status == 404 or "not found" in reason.lower()):
-            # Alertmanager 0.25 (Debian 12's) answers an unknown silence's DELETE with 500 "silence
-            # not found"; later versions with 404.
-            raise NotFound(SOURCE, f"no silence {silence_id!r}")
         if status == 404:
             raise BackendError(
                 SOURCE, f"no Alertmanager API v2 at {self._api_url} (HTTP 404 for {path}); check api_path"
