@@ -312,6 +312,10 @@ class Hub:
         """The environment's alert sources by name (`alertmanager`, `rules`), built on first use."""
         if self._alert_sources is None:
             self._alert_sources = {}
+            if self.env.alertmanager is not None:
+                from mlops_tui.sources.alertmanager import AlertmanagerSource
+
+                self._alert_sources["alertmanager"] = AlertmanagerSource(self.env.alertmanager)
             if self.env.rules:
                 from mlops_tui import locations
                 from mlops_tui.sources.rules import RulesSource, SilenceStore

@@ -103,7 +103,7 @@ class MlopsApp(App[None]):
                 yield PipelinesPane(self.hub, interval=every, id="pipelines")
             else:
                 yield NotConfiguredPane("Pipelines", PIPELINES_HINT, id="pipelines")
-            if self.hub.alert_sources:
+            if env.alertmanager is not None or env.rules:
                 every = env.alertmanager.refresh_seconds if env.alertmanager else interval
                 yield AlertsPane(self.hub, interval=every, id="alerts")
             else:
