@@ -9,6 +9,7 @@ step marks the store complete, and a complete store is left alone.
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import shutil
@@ -19,11 +20,13 @@ from typing import Any
 
 from mlops_tui.config import MlflowSettings
 from mlops_tui.errors import UsageError
+from mlops_tui.ops.registry import Slot
 
 __all__ = ["DEMO_MODELS", "SeedReport", "reset_store", "seed"]
 
 MARKER_TAG = "mlops_tui.demo"
 TEAM = ("amira", "jonas", "priya", "tom")
+CHAMPION_HISTORY_TAG = Slot("alias", "champion").history_tag
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,9 @@ class _ModelPlan:
     versions: int
     aliases: dict[str, int]
     stages: dict[int, str]
+    champion_before: int | None = None
+    """The version the champion alias held before, as promoting with mlops-tui records it, so that
+    a rollback has somewhere to go."""
 
 
 DEMO_MODELS = (
@@ -48,6 +54,7 @@ DEMO_MODELS = (
         4,
         {"champion": 3, "challenger": 4},
         {},
+        champion_before=2,
     ),
     _ModelPlan(
         "fraud",
@@ -242,4 +249,8 @@ def _seed_registry(client: Any, plan: _ModelPlan, run_ids: list[str], now: datet
             client.transition_model_version_stage(plan.model, version.version, stage)
     for alias, number in plan.aliases.items():
         client.set_registered_model_alias(plan.model, alias, str(number))
+    if plan.champion_before is not None:
+        promoted = (now - timedelta(days=2)).isoformat().replace("+00:00", "Z")
+        entry = {"version": str(plan.champion_before), "by": "gitlab-ci", "at": promoted}
+        client.set_registered_model_tag(plan.model, CHAMPION_HISTORY_TAG, json.dumps([entry]))
     return len(sources)

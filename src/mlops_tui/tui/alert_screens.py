@@ -1,23 +1,25 @@
-"""Screens of the monitoring side: one alert in full, and the silences."""
+"""Screens of the monitoring side: triage of an alert, one alert in full, and the silences."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
-from textual.containers import VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, Footer, Static
 
 from mlops_tui import humanize
 from mlops_tui.domain import Alert, Silence
 from mlops_tui.errors import NotFound
 from mlops_tui.hub import Hub
-from mlops_tui.tui.bindings import ALERT_ACTIONS, SILENCE_ACTIONS, WRITE_ACTIONS
-from mlops_tui.tui.screens import DetailScreen, _table
-from mlops_tui.tui.styles import alert_state_text, severity_text
+from mlops_tui.triage import Triage, gather_triage
+from mlops_tui.tui.bindings import ALERT_ACTIONS, SILENCE_ACTIONS, TRIAGE_ACTIONS, WRITE_ACTIONS
+from mlops_tui.tui.screens import DetailScreen, PipelineScreen, _table
+from mlops_tui.tui.styles import alert_state_text, pipeline_status_text, severity_text
 
-__all__ = ["AlertScreen", "SilencesScreen"]
+__all__ = ["AlertScreen", "SilencesScreen", "TriageScreen"]
 
 
 class AlertScreen(DetailScreen):
@@ -151,3 +153,181 @@ class SilencesScreen(DetailScreen):
                 None if self.hub.policy.read_only or silence is None or silence.state == "expired" else True
             )
         return True
+
+
+class TriageScreen(DetailScreen):
+    """One alert, and all on-call needs beside it: the serving version and the one before with their
+    metrics side by side, the model's recent pipelines, the journal, and the actions that fit."""
+
+    BINDINGS = TRIAGE_ACTIONS
+
+    def __init__(self, hub: Hub, alert: Alert) -> None:
+        super().__init__(hub)
+        self.alert = alert
+        self.triage: Triage | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static("", classes="detail-title")
+        yield Static("", id="triage-alert")
+        with Horizontal(id="triage-middle"):
+            yield _table("Metric", "serving", "previous", id="triage-versions")
+            yield _table("Pipeline", "Status", "Ref", "Created", id="triage-pipelines")
+        yield _table("When", "Who", "Action", "Target", "Change", "Result", id="triage-journal")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        titles = {
+            "#triage-versions": "Serving version beside the previous one",
+            "#triage-pipelines": "Recent pipelines · enter opens",
+            "#triage-journal": "Audit journal of this model",
+        }
+        for selector, title in titles.items():
+            self.query_one(selector).border_title = title
+        super().on_mount()
+
+    async def show(self) -> None:
+        app: Any = self.app
+        self._draw_alert()
+        self.triage = triage = await gather_triage(self.hub, app.journal, self.alert)
+        self._draw_alert()
+        self._draw_versions(triage)
+        self._draw_pipelines(triage)
+        self._draw_journal(triage)
+        self.refresh_bindings()
+
+    def _draw_alert(self) -> None:
+        alert, triage = self.alert, self.triage
+        self.query_one(".detail-title", Static).update(
+            Text.assemble(
+                severity_text(alert.severity),
+                "  ",
+                (alert.name, "bold"),
+                "  ",
+                alert_state_text(alert.state),
+                "  ",
+                (f"model {triage.model}" if triage and triage.model else "", "cyan"),
+                "  ",
+                (f"since {humanize.age(alert.starts_at, self.hub.clock())}", "dim"),
+            )
+        )
+        lines = [Text(alert.summary or alert.name, style="bold")]
+        if alert.runbook_url:
+            lines.append(Text.assemble(("runbook ", "dim"), alert.runbook_url))
+        if triage and triage.failing:
+            pipeline, job = triage.failing
+            lines.append(
+                Text.assemble(
+                    ("failing ", "dim"),
+                    (f"{pipeline.source} pipeline {pipeline.id} job {job.name}", "bold red"),
+                    f" at {pipeline.sha[:8]}" if pipeline.sha else "",
+                    ("   l: its log", "dim"),
+                )
+            )
+        for problem in triage.problems if triage else ():
+            lines.append(Text(problem, style="red"))
+        self.query_one("#triage-alert", Static).update(Text("\n").join(lines))
+
+    def _draw_versions(self, triage: Triage) -> None:
+        table = self.query_one("#triage-versions", DataTable)
+        table.clear(columns=True)
+        serving, previous = triage.serving, triage.previous
+        table.add_columns(
+            "Metric",
+            f"serving v{serving.version.version}" if serving else "serving",
+            f"previous v{previous.version.version}" if previous else "previous",
+        )
+        for key in triage.key_metrics:
+            now = serving.run.metrics.get(key) if serving and serving.run else None
+            before = previous.run.metrics.get(key) if previous and previous.run else None
+            differs = (
+                now is not None and before is not None and humanize.metric(now) != humanize.metric(before)
+            )
+            table.add_row(
+                key,
+                Text(humanize.metric(now), style="bold" if differs else ""),
+                humanize.metric(before),
+                key=key,
+            )
+
+    def _draw_pipelines(self, triage: Triage) -> None:
+        table = self.query_one("#triage-pipelines", DataTable)
+        table.clear()
+        for p in triage.pipelines:
+            made = " ← made it" if triage.lineage and p.id == triage.lineage.id else ""
+            table.add_row(
+                f"{p.source} {p.id}{made}",
+                pipeline_status_text(p.status),
+                p.ref,
+                humanize.age(p.created, self.hub.clock()),
+                key=p.id,
+            )
+
+    def _draw_journal(self, triage: Triage) -> None:
+        table = self.query_one("#triage-journal", DataTable)
+        table.clear()
+        for e in triage.journal:
+            table.add_row(
+                humanize.age(e.time, self.hub.clock()),
+                e.operator,
+                e.action,
+                e.target,
+                f"{e.before or '(unset)'} → {e.after or ''}",
+                e.result,
+                key=str(e.id),
+            )
+
+    # -- actions ----------------------------------------------------------------------------
+
+    def action_rollback(self) -> None:
+        if self.triage and self.triage.model:
+            app: Any = self.app
+            app.rollback(self.hub, self.triage.model)
+
+    def action_silence(self) -> None:
+        app: Any = self.app
+        app.silence(self.hub, self.alert)
+
+    def action_retrain(self) -> None:
+        if self.triage and self.triage.model:
+            app: Any = self.app
+            app.retrain(self.hub, self.triage.model)
+
+    def action_failing_log(self) -> None:
+        from mlops_tui.tui.screens import TraceScreen
+
+        if self.triage and self.triage.failing:
+            self.app.push_screen(TraceScreen(self.hub, self.triage.failing[1].id))
+
+    def action_open_pipeline(self) -> None:
+        if self.triage and self.triage.lineage:
+            self.app.push_screen(PipelineScreen(self.hub, self.triage.lineage.id))
+
+    def action_open_model(self) -> None:
+        app: Any = self.app
+        app.open_alert_model(self.hub, self.alert)
+
+    def action_details(self) -> None:
+        self.app.push_screen(AlertScreen(self.hub, self.alert))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        triage = self.triage
+        has_model = bool(triage and triage.model)
+        if action == "retrain" and self.hub.env.retrain is None:
+            return False
+        if action == "silence":
+            source = self.hub.alert_sources.get(self.alert.source)
+            return None if self.hub.policy.read_only or source is None or not source.can_silence else True
+        if action in WRITE_ACTIONS:
+            return None if self.hub.policy.read_only or not has_model else True
+        if action == "failing_log":
+            return True if triage and triage.failing else None
+        if action == "open_pipeline":
+            return True if triage and triage.lineage else None
+        if action == "open_model":
+            return True if has_model or self.hub.alert_model(self.alert) else None
+        return True
+
+    @on(DataTable.RowSelected, "#triage-pipelines")
+    def _pipeline_selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value is not None:
+            self.app.push_screen(PipelineScreen(self.hub, event.row_key.value))

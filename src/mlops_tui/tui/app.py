@@ -61,6 +61,7 @@ class MlopsApp(App[None]):
         Binding("q", "quit", "Quit", id="quit"),
         Binding("question_mark", "keys", "Keys", id="help", tooltip="Show every key"),
         Binding("e", "switch_env", "Environment", id="switch_env"),
+        Binding("a", "focus_alerts", "Alerts", id="focus_alerts", tooltip="The most severe alert first"),
         Binding("r", "refresh", "Refresh", id="refresh", show=False),
         Binding("space", "toggle_pause", "Pause", id="pause", show=False, tooltip="Pause or resume polling"),
     ]
@@ -153,9 +154,9 @@ class MlopsApp(App[None]):
         elif isinstance(event.pane, PipelinesPane):
             self.push_screen(PipelineScreen(self.hub, event.key))
         elif isinstance(event.pane, AlertsPane) and (alert := event.pane.alerts.get(event.key)):
-            from mlops_tui.tui.alert_screens import AlertScreen
+            from mlops_tui.tui.alert_screens import TriageScreen
 
-            self.push_screen(AlertScreen(self.hub, alert))
+            self.push_screen(TriageScreen(self.hub, alert))
 
     # -- actions ----------------------------------------------------------------------------
 
@@ -165,6 +166,17 @@ class MlopsApp(App[None]):
     def action_refresh(self) -> None:
         for pane in self._panes():
             pane.poll_now()
+
+    def action_focus_alerts(self) -> None:
+        """Put the cursor on the most severe alert: Enter from there opens its triage."""
+        for pane in self.screen_stack[0].query(AlertsPane):
+            self.back_to_dashboard()
+            pane.table.focus()
+            pane.table.move_cursor(row=0)
+
+    def back_to_dashboard(self) -> None:
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
 
     def action_toggle_pause(self) -> None:
         self.polling_paused = not self.polling_paused
@@ -194,8 +206,7 @@ class MlopsApp(App[None]):
         """Show environment `name` instead of the current one."""
         if name == self.hub.env_name:
             return
-        while len(self.screen_stack) > 1:
-            self.pop_screen()
+        self.back_to_dashboard()
         self.hub = self.hub_for(name)
         self.sub_title = name
         await self.recompose()

@@ -7,7 +7,14 @@ from __future__ import annotations
 
 from textual.binding import Binding
 
-__all__ = ["ALERT_ACTIONS", "MODEL_ACTIONS", "PIPELINE_ACTIONS", "SILENCE_ACTIONS", "WRITE_ACTIONS"]
+__all__ = [
+    "ALERT_ACTIONS",
+    "TRIAGE_ACTIONS",
+    "MODEL_ACTIONS",
+    "PIPELINE_ACTIONS",
+    "SILENCE_ACTIONS",
+    "WRITE_ACTIONS",
+]
 
 WRITE_ACTIONS = frozenset({"promote", "rollback", "retrain", "cancel", "retry", "silence", "expire"})
 """Actions that change a backend: greyed out in read-only environments; each goes through
@@ -33,4 +40,14 @@ ALERT_ACTIONS: list[Binding | tuple[str, str] | tuple[str, str, str]] = [
 
 SILENCE_ACTIONS: list[Binding | tuple[str, str] | tuple[str, str, str]] = [
     Binding("x", "expire", "Expire", id="expire", tooltip="End the selected silence now"),
+]
+
+TRIAGE_ACTIONS: list[Binding | tuple[str, str] | tuple[str, str, str]] = [
+    Binding("b", "rollback", "Roll back", id="triage_rollback", tooltip="Back to the previous version"),
+    Binding("s", "silence", "Silence", id="triage_silence", tooltip="Silence alerts like this one"),
+    Binding("t", "retrain", "Retrain", id="triage_retrain", tooltip="Start the retraining pipeline"),
+    Binding("l", "failing_log", "Failing log", id="failing_log", tooltip="Log of the failing job"),
+    Binding("g", "open_pipeline", "Pipeline", id="triage_pipeline", tooltip="The pipeline that made it"),
+    Binding("m", "open_model", "Model", id="triage_model", tooltip="The model's versions"),
+    Binding("i", "details", "Alert", id="alert_details", tooltip="Every label and annotation"),
 ]
