@@ -19,6 +19,7 @@ from textual.pilot import Pilot
 
 from mlops_tui import demo
 from mlops_tui.config import (
+    LOCAL_RULES,
     EnvironmentSettings,
     MlflowSettings,
     RetrainSettings,
@@ -84,7 +85,9 @@ async def main() -> None:
         prd = msgspec.structs.replace(store)
         settings = Settings(
             {
-                "local": EnvironmentSettings(mlflow=store, retrain=retrain),
+                # The built-in local environment's alert rules: the Alerts pane and the fleet's
+                # alerts column have something to show.
+                "local": EnvironmentSettings(mlflow=store, retrain=retrain, rules=list(LOCAL_RULES)),
                 "prd": EnvironmentSettings(mlflow=prd, protected=True),
             },
             "local",

@@ -173,7 +173,7 @@ async def test_palette_offers_every_action_and_navigation_target(demo_settings: 
             "Quit",
             "Keys",
             "Fleet",
-            "Environment",
+            "Env",
             "Refresh",
             "Pause",
             "Filter (Runs)",

@@ -392,7 +392,7 @@ class MlopsApp(App[None]):
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         """The command palette: Textual's own commands (theme, keys, screenshot), every key of the
         screen and its panes, and every navigation target: environments, models (with their
-        actions), the runs and pipelines shown."""
+        actions), the runs, pipelines and alerts shown."""
         yield from super().get_system_commands(screen)
         yield from self._key_commands(screen)
         yield from self._navigation_commands()
@@ -426,6 +426,7 @@ class MlopsApp(App[None]):
         return bool(node.check_action(name, parameters))
 
     def _navigation_commands(self) -> Iterable[SystemCommand]:
+        from mlops_tui.tui.alert_screens import AlertScreen
         from mlops_tui.tui.screens import HistoryScreen, ModelScreen, PipelineScreen, RunScreen
 
         hub, read_only = self.hub, self.hub.policy.read_only
@@ -467,6 +468,12 @@ class MlopsApp(App[None]):
                         f"Open run {item.name}",
                         f"{item.status.lower()} · {key}",
                         partial(self._open, RunScreen, hub, key),
+                    )
+                elif isinstance(item, Alert):
+                    yield SystemCommand(
+                        f"Open alert {item.name}",
+                        f"{item.severity} · {hub.alert_model(item) or 'no model'} · {item.state}",
+                        partial(self._open, AlertScreen, hub, item),
                     )
                 elif isinstance(item, Pipeline):
                     yield SystemCommand(

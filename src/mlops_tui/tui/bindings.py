@@ -48,7 +48,7 @@ class KeySpec:
 KEYS: dict[str, KeySpec] = {
     "quit": KeySpec("q", "quit", "Quit", "everywhere", "quit"),
     "help": KeySpec("question_mark", "keys", "Keys", "everywhere", "show or hide the keys"),
-    "switch_env": KeySpec("e", "switch_env", "Environment", "everywhere", "switch environment"),
+    "switch_env": KeySpec("e", "switch_env", "Env", "everywhere", "switch environment"),
     "fleet": KeySpec("f", "fleet", "Fleet", "everywhere", "every environment at once: the fleet view"),
     "refresh": KeySpec("r", "refresh", "Refresh", "dashboard", "poll every pane now", show=False),
     "pause": KeySpec("space", "toggle_pause", "Pause", "everywhere", "pause or resume polling", show=False),
