@@ -19,6 +19,7 @@ from textual.pilot import Pilot
 
 from mlops_tui import demo
 from mlops_tui.config import (
+    LOCAL_RULES,
     EnvironmentSettings,
     MlflowSettings,
     RetrainSettings,
@@ -84,7 +85,9 @@ async def main() -> None:
         prd = msgspec.structs.replace(store)
         settings = Settings(
             {
-                "local": EnvironmentSettings(mlflow=store, retrain=retrain),
+                # The built-in local environment's alert rules: the Alerts pane and the fleet's
+                # alerts column have something to show.
+                "local": EnvironmentSettings(mlflow=store, retrain=retrain, rules=list(LOCAL_RULES)),
                 "prd": EnvironmentSettings(mlflow=prd, protected=True),
             },
             "local",
@@ -127,6 +130,25 @@ async def main() -> None:
             await pilot.pause(1.5)
 
         await shoot(settings, "pipeline-log", (120, 36), open_trace)
+
+        async def open_fleet(pilot: Pilot[None]) -> None:
+            await pilot.press("f")
+            await filled(pilot)
+
+        async def compare_runs(pilot: Pilot[None]) -> None:
+            table = pilot.app.query_one("#runs", ResourcePane).table
+            table.focus()
+            finished = [i for i in range(table.row_count) if str(table.get_row_at(i)[1]) == "finished"]
+            for row in finished[:3]:
+                table.move_cursor(row=row)
+                await pilot.press("m")
+            await pilot.press("c")
+            await pilot.pause(1.0)
+            await pilot.app.workers.wait_for_complete()
+
+        await shoot(settings, "fleet", (120, 36), open_fleet)
+        await shoot(settings, "compare", (120, 36), compare_runs)
+        await shoot(settings, "compare-80x24", (80, 24), compare_runs)
 
 
 if __name__ == "__main__":

@@ -9,10 +9,11 @@ from urllib.parse import urlparse
 import msgspec
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import DataTable, OptionList, Sparkline, Static
+from textual.widgets import DataTable, OptionList, Static
 
 from mlops_tui.config import EnvironmentSettings, MlflowSettings, Settings
 from mlops_tui.tui import MlopsApp, make_app
+from mlops_tui.tui.chart import MetricChart
 from mlops_tui.tui.header import EnvBar
 from mlops_tui.tui.pane import ResourcePane
 from mlops_tui.tui.screens import ModelScreen, RunScreen
@@ -101,15 +102,15 @@ async def test_enter_opens_a_run_with_history_and_back(demo_settings: Settings) 
         assert screen.detail.run.status == "FINISHED"
         params = screen.query_one("#params", DataTable)
         assert {params.get_row_at(i)[0] for i in range(params.row_count)} >= {"algorithm", "learning_rate"}
-        chart = screen.query_one("#chart", Sparkline)
-        assert list(chart.data or []) == [p.value for p in screen.detail.history["drift_psi"]]
+        chart = screen.query_one("#chart", MetricChart)
+        assert chart.values == [[p.value for p in screen.detail.history["drift_psi"]]]
         metrics = screen.query_one("#metrics", DataTable)
         metrics.focus()
         metrics.move_cursor(
             row=[metrics.get_row_at(i)[0] for i in range(metrics.row_count)].index("train_loss")
         )
         await pilot.pause()
-        assert len(list(chart.data or [])) == 20  # the highlighted metric: train_loss over 20 steps
+        assert [len(v) for v in chart.values] == [20]  # the highlighted metric: train_loss over 20 steps
         await pilot.press("escape")
         assert not isinstance(app.screen, RunScreen)
 

@@ -77,9 +77,12 @@ def _with_hub(run: Callable[..., Awaitable[T]]) -> Callable[..., T]:
 @click.option("--config", type=click.Path(dir_okay=False), help="Config file to use.")
 @click.option("--env", metavar="NAME", help="Environment to open.")
 @click.option("--read-only", is_flag=True, help="Refuse every write action, in every environment.")
+@click.option(
+    "--no-mouse", is_flag=True, help="TUI: leave the mouse to the terminal (its own text selection works)."
+)
 @click.version_option(package_name="mlops-tui")
 @click.pass_context
-def root(ctx: click.Context, config: str | None, env: str | None, read_only: bool) -> None:
+def root(ctx: click.Context, config: str | None, env: str | None, read_only: bool, no_mouse: bool) -> None:
     """Operate MLflow runs and registry, pipelines, serving and alerts across environments.
 
     With no command, opens the terminal UI on the default environment.
@@ -88,14 +91,14 @@ def root(ctx: click.Context, config: str | None, env: str | None, read_only: boo
         settings = dataclasses.replace(load_settings(config), read_only=read_only)
         if env is not None:
             settings.environment(env)
-        _open_tui(settings, env)
+        _open_tui(settings, env, mouse=not no_mouse)
 
 
-def _open_tui(settings: Any, env: str | None) -> None:
+def _open_tui(settings: Any, env: str | None, *, mouse: bool = True) -> None:
     # Textual costs ~0.4 s to import: only the TUI pays for it.
     from mlops_tui.tui import make_app
 
-    make_app(settings, env).run()
+    make_app(settings, env).run(mouse=mouse)
 
 
 # -- demo ---------------------------------------------------------------------------------------

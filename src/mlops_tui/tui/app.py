@@ -5,19 +5,22 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
-from typing import ClassVar
+from functools import partial
+from typing import Any, ClassVar
 
-from textual import on, work
+from textual import actions, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Grid
+from textual.dom import DOMNode
+from textual.keys import format_key
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer
 
 from mlops_tui.config import Settings
-from mlops_tui.domain import Alert, ModelVersion, Pipeline, utcnow
-from mlops_tui.errors import MlopsError
+from mlops_tui.domain import Alert, ModelVersion, Pipeline, Run, utcnow
+from mlops_tui.errors import ConfigError, MlopsError
 from mlops_tui.hub import Hub
 from mlops_tui.ops.alerts import plan_expiry, plan_silence
 from mlops_tui.ops.journal import Journal
@@ -29,6 +32,7 @@ from mlops_tui.ops.registry import (
     plan_rollback,
     recover_interrupted,
 )
+from mlops_tui.tui.bindings import KEYS, BindingList, bindings, check_keymap
 from mlops_tui.tui.header import EnvBar
 from mlops_tui.tui.pane import ResourcePane
 from mlops_tui.tui.panes import AlertsPane, ModelsPane, NotConfiguredPane, PipelinesPane, RunsPane
@@ -57,14 +61,9 @@ class MlopsApp(App[None]):
     TITLE = "mlops-tui"
     AUTO_FOCUS = "DataTable"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
-    BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
-        Binding("q", "quit", "Quit", id="quit"),
-        Binding("question_mark", "keys", "Keys", id="help", tooltip="Show every key"),
-        Binding("e", "switch_env", "Environment", id="switch_env"),
-        Binding("a", "focus_alerts", "Alerts", id="focus_alerts", tooltip="The most severe alert first"),
-        Binding("r", "refresh", "Refresh", id="refresh", show=False),
-        Binding("space", "toggle_pause", "Pause", id="pause", show=False, tooltip="Pause or resume polling"),
-    ]
+    BINDINGS: ClassVar[BindingList] = bindings(
+        "quit", "help", "switch_env", "fleet", "focus_alerts", "refresh", "pause"
+    )
 
     polling_paused: reactive[bool] = reactive(False, init=False)
 
@@ -83,7 +82,14 @@ class MlopsApp(App[None]):
         # training run, and switching back finds the last good data.
         self._hubs = {self.hub.env_name: self.hub}
         self.journal = Journal(settings.journal)
+        self.keymap = check_keymap(settings.keymap or {}, settings.path)
         if settings.theme:
+            if settings.theme not in self.available_themes:
+                raise ConfigError(
+                    f"unknown theme {settings.theme!r}; one of: {', '.join(sorted(self.available_themes))}",
+                    path=str(settings.path) if settings.path else None,
+                    key="theme",
+                )
             self.theme = settings.theme
 
     # -- layout -----------------------------------------------------------------------------
@@ -112,8 +118,8 @@ class MlopsApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        if self.settings.keymap:
-            self.set_keymap(self.settings.keymap)
+        if self.keymap:
+            self.set_keymap(self.keymap)
         self.sub_title = self.hub.env_name
         self._show_sources()
         # Ages in the header drift; redraw them now and then (the bar skips unchanged text).
@@ -201,16 +207,28 @@ class MlopsApp(App[None]):
         if name:
             self.switch_environment(name)
 
-    @work(exclusive=True, group="switch-env")
-    async def switch_environment(self, name: str) -> None:
-        """Show environment `name` instead of the current one."""
-        if name == self.hub.env_name:
+    def action_fleet(self) -> None:
+        from mlops_tui.tui.fleet import FleetScreen
+
+        if isinstance(self.screen, FleetScreen):
             return
+        hubs = {name: self.hub_for(name) for name in self.settings.environments}
+        intervals = [env.mlflow.refresh_seconds for env in self.settings.environments.values() if env.mlflow]
+        self.push_screen(FleetScreen(self.hub, hubs, interval=min(intervals, default=30.0)))
+
+    @work(exclusive=True, group="switch-env")
+    async def switch_environment(self, name: str, model: str | None = None) -> None:
+        """Show environment `name` instead of the current one; with `model`, open that model there."""
+        from mlops_tui.tui.screens import ModelScreen
+
         self.back_to_dashboard()
-        self.hub = self.hub_for(name)
-        self.sub_title = name
-        await self.recompose()
-        self._show_sources()
+        if name != self.hub.env_name:
+            self.hub = self.hub_for(name)
+            self.sub_title = name
+            await self.recompose()
+            self._show_sources()
+        if model is not None:
+            self.push_screen(ModelScreen(self.hub, self.hub.registered_name(model)))
 
     # -- write actions: plan, confirm in a modal, then the one policy ----------------------------
 
@@ -384,25 +402,108 @@ class MlopsApp(App[None]):
         return self._hubs[env_name]
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        """The command palette: Textual's own commands (theme, keys, screenshot), every key of the
+        screen and its panes, and every navigation target: environments, models (with their
+        actions), the runs, pipelines and alerts shown."""
         yield from super().get_system_commands(screen)
-        yield SystemCommand("Refresh", "Poll every pane now", self.action_refresh)
-        yield SystemCommand("Pause or resume polling", "Toggle polling", self.action_toggle_pause)
+        yield from self._key_commands(screen)
+        yield from self._navigation_commands()
+
+    def _key_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        seen: set[tuple[int, str]] = set()
+        for node in (self, screen, *screen.walk_children()):
+            owner = getattr(node, "title", "") if isinstance(node, ResourcePane) else ""
+            for cls in type(node).__mro__:
+                for binding in cls.__dict__.get("BINDINGS", []):
+                    if (
+                        not isinstance(binding, Binding)
+                        or binding.id not in KEYS
+                        or binding.id in ("quit", "help")
+                    ):
+                        continue
+                    if (id(node), binding.id) in seen or not self._enabled(node, binding.action):
+                        continue
+                    seen.add((id(node), binding.id))
+                    keys = self.keymap.get(binding.id, binding.key).split(",")[0]
+                    yield SystemCommand(
+                        f"{binding.description} ({owner})" if owner else binding.description,
+                        f"{binding.tooltip} · key {format_key(keys)}",
+                        partial(self.run_action, binding.action, node),
+                    )
+
+    def _enabled(self, node: DOMNode, action: str) -> bool:
+        target, name, parameters = actions.parse(action)
+        if target == "app":
+            node = self
+        return bool(node.check_action(name, parameters))
+
+    def _navigation_commands(self) -> Iterable[SystemCommand]:
+        from mlops_tui.tui.alert_screens import AlertScreen
+        from mlops_tui.tui.screens import HistoryScreen, ModelScreen, PipelineScreen, RunScreen
+
+        hub, read_only = self.hub, self.hub.policy.read_only
         for name, env in self.settings.environments.items():
-            if name != self.hub.env_name:
+            if name != hub.env_name:
                 kind = " (protected)" if env.protected else ""
                 yield SystemCommand(
                     f"Switch to environment {name}",
                     f"Show {name}{kind}",
-                    lambda name=name: self.switch_environment(name),
+                    partial(self.switch_environment, name),
                 )
-        from mlops_tui.tui.screens import ModelScreen
-
-        for model in self.hub.env.models:
+        for model in self._known_models():
             yield SystemCommand(
                 f"Open model {model}",
                 "Versions, aliases and stages",
-                lambda model=model: self.push_screen(ModelScreen(self.hub, model)),
+                partial(self._open, ModelScreen, hub, model),
             )
+            yield SystemCommand(
+                f"History of {model}",
+                "The model's audit journal here",
+                partial(self._open, HistoryScreen, hub, self.journal, model),
+            )
+            if read_only:
+                continue
+            yield SystemCommand(
+                f"Promote {model}", "Move an alias or stage", partial(self.promote, hub, model, None, None)
+            )
+            yield SystemCommand(
+                f"Roll back {model}", "Back to the previous version", partial(self.rollback, hub, model)
+            )
+            if hub.env.retrain is not None:
+                yield SystemCommand(
+                    f"Retrain {model}", "Start the retraining pipeline", partial(self.retrain, hub, model)
+                )
+        for pane in self.screen_stack[0].query(ResourcePane):
+            for key, item in pane.shown():
+                if isinstance(item, Run):
+                    yield SystemCommand(
+                        f"Open run {item.name}",
+                        f"{item.status.lower()} · {key}",
+                        partial(self._open, RunScreen, hub, key),
+                    )
+                elif isinstance(item, Alert):
+                    yield SystemCommand(
+                        f"Open alert {item.name}",
+                        f"{item.severity} · {hub.alert_model(item) or 'no model'} · {item.state}",
+                        partial(self._open, AlertScreen, hub, item),
+                    )
+                elif isinstance(item, Pipeline):
+                    yield SystemCommand(
+                        f"Open pipeline {item.source} {key}",
+                        f"{item.status} · {item.ref}",
+                        partial(self._open, PipelineScreen, hub, key),
+                    )
+
+    def _open(self, screen: Callable[..., Screen[Any]], *args: object) -> None:
+        """Push a screen made only now: the palette lists many and opens one."""
+        self.push_screen(screen(*args))
+
+    def _known_models(self) -> list[str]:
+        """Registered models of this environment: those of interest, else those the Models pane shows."""
+        if self.hub.env.models:
+            return [self.hub.registered_name(m) for m in self.hub.env.models]
+        panes = self.screen_stack[0].query(ModelsPane)
+        return [key for pane in panes for key, _ in pane.shown()]
 
     async def action_quit(self) -> None:
         for hub in self._hubs.values():

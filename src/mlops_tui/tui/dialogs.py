@@ -9,7 +9,6 @@ from typing import ClassVar
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
@@ -19,6 +18,8 @@ from mlops_tui.domain import Alert, Change, ModelVersion
 from mlops_tui.errors import MlopsError
 from mlops_tui.matchers import Matcher, parse_matchers
 from mlops_tui.ops.policy import Approval
+from mlops_tui.tui.bindings import BindingList, bindings
+from mlops_tui.tui.styles import env_badge
 
 __all__ = ["ConfirmDialog", "PromoteChoice", "PromoteDialog", "SilenceDialog", "SilenceRequest"]
 
@@ -36,9 +37,7 @@ class PromoteDialog(ModalScreen[PromoteChoice | None]):
     """Pick the version, the alias (or stage) and, optionally, another environment."""
 
     AUTO_FOCUS = "#promote-version"
-    BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
-        Binding("escape", "dismiss(None)", "Cancel", id="cancel"),
-    ]
+    BINDINGS: ClassVar[BindingList] = bindings("back", action="dismiss(None)", keys="escape")
 
     def __init__(
         self,
@@ -117,9 +116,7 @@ class ConfirmDialog(ModalScreen[Approval | None]):
     """Show exactly what will change; in a protected environment, ask for the model name typed."""
 
     AUTO_FOCUS = "#confirm-typed, #confirm"
-    BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
-        Binding("escape", "dismiss(None)", "Cancel", id="cancel"),
-    ]
+    BINDINGS: ClassVar[BindingList] = bindings("back", action="dismiss(None)", keys="escape")
 
     def __init__(self, change: Change, *, typed: str | None, protected: bool) -> None:
         super().__init__()
@@ -129,9 +126,7 @@ class ConfirmDialog(ModalScreen[Approval | None]):
 
     def compose(self) -> ComposeResult:
         change = self.change
-        env = Text(
-            f" {change.environment.upper()} ", style="bold white on red" if self.protected else "bold reverse"
-        )
+        env = env_badge(change.environment, protected=self.protected)
         with Vertical(classes="dialog" + (" -protected" if self.protected else "")):
             yield Static(
                 Text.assemble(env, "  ", (change.action.capitalize(), "bold")), classes="dialog-title"
@@ -190,9 +185,7 @@ class SilenceDialog(ModalScreen[SilenceRequest | None]):
     """Matchers pre-filled from an alert's labels (editable), a duration and a required comment."""
 
     AUTO_FOCUS = "#silence-comment"
-    BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
-        Binding("escape", "dismiss(None)", "Cancel", id="cancel"),
-    ]
+    BINDINGS: ClassVar[BindingList] = bindings("back", action="dismiss(None)", keys="escape")
 
     def __init__(self, alert: Alert, *, author: str) -> None:
         super().__init__()

@@ -10,6 +10,7 @@ from textual.widgets import Static
 
 from mlops_tui import humanize
 from mlops_tui.domain import SourceState, SourceStatus
+from mlops_tui.tui.styles import env_badge
 
 __all__ = ["EnvBar"]
 
@@ -33,13 +34,7 @@ class EnvBar(Static):
         self._shown = Text()
 
     def show(self, statuses: Iterable[SourceStatus], now: datetime, *, paused: bool) -> None:
-        text = Text()
-        badge = f" {self.env_name.upper()} "
-        if self.protected:
-            badge += "· PROTECTED "
-        if self.read_only:
-            badge += "· READ-ONLY "
-        text.append(badge, style="bold reverse" if not self.protected else "bold white on red")
+        text = env_badge(self.env_name, protected=self.protected, read_only=self.read_only)
         text.append("  ")
         for status in statuses:
             symbol, style = STATE_STYLES[status.state]

@@ -11,12 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.timer import Timer
@@ -26,6 +25,7 @@ from mlops_tui import humanize
 from mlops_tui.domain import Page
 from mlops_tui.errors import InvalidQuery, MlopsError
 from mlops_tui.hub import Hub
+from mlops_tui.tui.bindings import BindingList, bindings
 
 __all__ = ["Cell", "ResourcePane", "Row"]
 
@@ -42,13 +42,10 @@ class Row:
 class ResourcePane(Vertical, Generic[T], can_focus=False):
     """A pane listing one kind of resource from the hub."""
 
-    BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
-        Binding("slash", "filter", "Filter", id="filter", tooltip="Filter this pane"),
-        Binding("right_square_bracket", "page(1)", "Next page", id="next_page", show=False),
-        Binding("left_square_bracket", "page(-1)", "Prev page", id="prev_page", show=False),
-    ]
+    BINDINGS: ClassVar[BindingList] = bindings("filter", "next_page", "prev_page")
 
     title: ClassVar[str] = ""
+    cursor_type: ClassVar[Literal["row", "cell"]] = "row"
     filter_placeholder: ClassVar[str] = "filter"
 
     class Opened(Message):
@@ -71,10 +68,12 @@ class ResourcePane(Vertical, Generic[T], can_focus=False):
         self._next_token: str | None = None
         self._keys: list[str] = []
         self._cells: dict[str, tuple[Cell, ...]] = {}
+        self._items: dict[str, T] = {}
         self._columns: tuple[str, ...] = ()
         self._timer: Timer | None = None
         self._loaded_at: datetime | None = None
         self._status_line = ""
+        self._problem: str | None = None
 
     # -- what subclasses provide ------------------------------------------------------------
 
@@ -87,11 +86,19 @@ class ResourcePane(Vertical, Generic[T], can_focus=False):
     def row(self, item: T) -> Row:
         raise NotImplementedError
 
+    def column_label(self, column: str) -> Cell:
+        """How a column's header looks (its key is `column`)."""
+        return column
+
+    def status_parts(self) -> list[str]:
+        """More to say in the status line below the table."""
+        return []
+
     # -- layout -----------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder=self.filter_placeholder, classes="pane-filter")
-        yield DataTable(cursor_type="row", zebra_stripes=True)
+        yield DataTable(cursor_type=self.cursor_type, zebra_stripes=True)
         yield Static("loading…", classes="pane-status")
 
     @property
@@ -160,8 +167,8 @@ class ResourcePane(Vertical, Generic[T], can_focus=False):
             current = self._keys[table.cursor_row] if 0 <= table.cursor_row < len(self._keys) else None
             table.clear(columns=columns != self._columns)
             if columns != self._columns:
-                # Keyed by their labels, so a changed cell is found by its column's name.
-                table.add_columns(*((label, label) for label in columns))
+                # Keyed by their labels, so that a changed cell can be updated in place.
+                table.add_columns(*((self.column_label(c), c) for c in columns))
             for r in rows:
                 table.add_row(*r.cells, key=r.key)
             if current in keys:
@@ -169,14 +176,36 @@ class ResourcePane(Vertical, Generic[T], can_focus=False):
         else:
             # The same rows: touch only the cells that changed, so an idle refresh draws nothing.
             for r in rows:
-                old = self._cells.get(r.key, ())
-                for index, (before, after) in enumerate(zip(old, r.cells, strict=True)):
-                    if before != after:
-                        table.update_cell(r.key, columns[index], after)
+                self._update_cells(r)
         self._columns, self._keys = columns, keys
         self._cells = {r.key: r.cells for r in rows}
+        self._items = {r.key: item for r, item in zip(rows, items, strict=True)}
+
+    def _update_cells(self, r: Row) -> None:
+        for index, (before, after) in enumerate(zip(self._cells.get(r.key, ()), r.cells, strict=True)):
+            if before != after:
+                self.table.update_cell(r.key, self._columns[index], after)
+        self._cells[r.key] = r.cells
+
+    def redraw_row(self, key: str) -> None:
+        """Draw one row again from its item (its look depends on more than the item: a mark)."""
+        if key in self._items:
+            self._update_cells(self.row(self._items[key]))
+
+    def shown(self) -> list[tuple[str, T]]:
+        """The rows shown: key and item, in order."""
+        return [(key, self._items[key]) for key in self._keys]
+
+    def item(self, key: str) -> T | None:
+        """The item of a row shown."""
+        return self._items.get(key)
+
+    def update_status(self) -> None:
+        """Write the status line again (what it counts changed), keeping a problem shown."""
+        self._show_status(self._problem)
 
     def _show_status(self, problem: str | None) -> None:
+        self._problem = problem
         status = self.query_one(".pane-status", Static)
         page = len(self._tokens)
         count = len(self._keys)
@@ -185,6 +214,7 @@ class ResourcePane(Vertical, Generic[T], can_focus=False):
             parts.append(f"page {page}" + (" · ] next" if self._next_token else ""))
         if self.filter_text:
             parts.append(f"filter: {self.filter_text}")
+        parts.extend(self.status_parts())
         line = problem or " · ".join(parts)
         if line != self._status_line:
             self._status_line = line

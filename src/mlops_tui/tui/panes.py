@@ -14,9 +14,10 @@ from textual.widgets import Static
 
 from mlops_tui import humanize
 from mlops_tui.domain import Alert, Page, Pipeline, RegisteredModel, Run
+from mlops_tui.hub import Hub
 from mlops_tui.matchers import parse_matchers
-from mlops_tui.tui.bindings import ALERT_ACTIONS, MODEL_ACTIONS, PIPELINE_ACTIONS, WRITE_ACTIONS
-from mlops_tui.tui.pane import ResourcePane, Row
+from mlops_tui.tui.bindings import ALERT_ACTIONS, MODEL_ACTIONS, PIPELINE_ACTIONS, WRITE_ACTIONS, bindings
+from mlops_tui.tui.pane import Cell, ResourcePane, Row
 from mlops_tui.tui.styles import alert_state_text, pipeline_status_text, severity_text, status_text
 
 __all__ = ["AlertsPane", "ModelsPane", "NotConfiguredPane", "PipelinesPane", "RunsPane"]
@@ -28,6 +29,51 @@ class RunsPane(ResourcePane[Run]):
     title = "Runs"
     _metric_keys: tuple[str, ...] = ()
     filter_placeholder = "MLflow filter, e.g. metrics.val_auc > 0.8 and params.algorithm = 'xgb'"
+    BINDINGS = bindings("mark", "compare", "unmark")
+
+    def __init__(self, hub: Hub, *, interval: float, id: str | None = None) -> None:
+        super().__init__(hub, interval=interval, id=id)
+        self.marked: dict[str, str] = {}
+        """Run id -> name of the runs marked for comparison, in the order marked (kept across pages
+        and filters)."""
+
+    def action_mark(self) -> None:
+        key = self.selected()
+        run = self.item(key) if key else None
+        if run is None:
+            return
+        if self.marked.pop(run.id, None) is None:
+            self.marked[run.id] = run.name
+        self.redraw_row(run.id)
+        self.table.action_cursor_down()
+        self.update_status()
+        self.refresh_bindings()
+
+    def action_unmark(self) -> None:
+        marked, self.marked = self.marked, {}
+        for key in marked:
+            self.redraw_row(key)
+        self.update_status()
+        self.refresh_bindings()
+
+    def action_compare(self) -> None:
+        from mlops_tui.tui.compare import CompareScreen
+
+        if len(self.marked) >= 2:
+            self.app.push_screen(CompareScreen(self.hub, list(self.marked)))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "compare":
+            return len(self.marked) >= 2
+        if action == "unmark":
+            return bool(self.marked)
+        return super().check_action(action, parameters)
+
+    def status_parts(self) -> list[str]:
+        marked = len(self.marked)
+        if not marked:
+            return []
+        return [f"{marked} marked" + (" · c compare" if marked >= 2 else " · mark another to compare")]
 
     async def fetch(self, filter_text: str, page_token: str | None) -> Page[Run]:
         return await self.hub.runs(filter_text, page_token=page_token)
@@ -46,10 +92,11 @@ class RunsPane(ResourcePane[Run]):
 
     def row(self, item: Run) -> Row:
         metrics = self._metric_keys
+        name: Cell = Text.assemble(("● ", "bold"), item.name) if item.id in self.marked else item.name
         return Row(
             item.id,
             (
-                item.name,
+                name,
                 status_text(item.status),
                 humanize.age(item.start_time, self.hub.clock()),
                 humanize.duration(item.duration),

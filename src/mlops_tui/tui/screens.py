@@ -8,11 +8,10 @@ from typing import Any, ClassVar
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.coordinate import Coordinate
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, OptionList, RichLog, Sparkline, Static
+from textual.widgets import DataTable, Footer, OptionList, RichLog, Static
 from textual.widgets.option_list import Option
 
 from mlops_tui import humanize
@@ -20,8 +19,9 @@ from mlops_tui.domain import ModelVersion, Run
 from mlops_tui.errors import MlopsError
 from mlops_tui.hub import Hub, RunDetail
 from mlops_tui.ops.journal import Journal
-from mlops_tui.tui.bindings import MODEL_ACTIONS, PIPELINE_ACTIONS, WRITE_ACTIONS
-from mlops_tui.tui.styles import pipeline_status_text, status_text
+from mlops_tui.tui.bindings import MODEL_ACTIONS, PIPELINE_ACTIONS, WRITE_ACTIONS, BindingList, bindings
+from mlops_tui.tui.chart import MetricChart, Series
+from mlops_tui.tui.styles import env_label, pipeline_status_text, status_text
 
 __all__ = [
     "MODEL_ACTIONS",
@@ -45,10 +45,7 @@ def _table(*columns: str, id: str | None = None) -> DataTable[Any]:
 class DetailScreen(Screen[None]):
     """A screen that loads once on open (and on `r`), shows a failure in its title line."""
 
-    BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
-        Binding("escape,backspace", "app.pop_screen", "Back", id="back"),
-        Binding("r", "reload", "Reload", id="reload"),
-    ]
+    BINDINGS: ClassVar[BindingList] = bindings("back", "reload")
 
     def __init__(self, hub: Hub) -> None:
         super().__init__()
@@ -87,9 +84,7 @@ class RunScreen(DetailScreen):
         self.run_id = run_id
         self.detail: RunDetail | None = None
 
-    BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
-        Binding("g", "open_pipeline", "Pipeline", id="open_pipeline", tooltip="The pipeline that ran it"),
-    ]
+    BINDINGS: ClassVar[BindingList] = bindings("open_pipeline")
 
     def compose(self) -> ComposeResult:
         yield Static(f"Run {self.run_id}: loading…", classes="detail-title")
@@ -101,7 +96,7 @@ class RunScreen(DetailScreen):
             with Vertical(classes="column"):
                 yield _table("Metric", "Last", "Min", "Max", "Steps", id="metrics")
                 yield Static("", id="chart-label")
-                yield Sparkline([], id="chart")
+                yield MetricChart(id="chart")
                 yield _table("Model", "Version", "Aliases", "Stage", id="versions")
         yield Footer()
 
@@ -181,7 +176,7 @@ class RunScreen(DetailScreen):
             return
         points = self.detail.history.get(key, [])
         values = [p.value for p in points]
-        self.query_one("#chart", Sparkline).data = values
+        self.query_one("#chart", MetricChart).plot([Series(key, points)])
         label = f"{key} over {len(values)} steps"
         if values:
             label += f": {humanize.metric(values[0])} → {humanize.metric(values[-1])}"
@@ -424,9 +419,7 @@ class PipelineScreen(DetailScreen):
 class TraceScreen(Screen[None]):
     """A job's log, followed live while the job runs: only the new part is read each time."""
 
-    BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
-        Binding("escape,backspace", "app.pop_screen", "Back", id="back"),
-    ]
+    BINDINGS: ClassVar[BindingList] = bindings("back")
     FOLLOW_SECONDS = 1.0
 
     def __init__(self, hub: Hub, job_id: str) -> None:
@@ -471,9 +464,7 @@ class EnvironmentPicker(ModalScreen[str | None]):
 
     AUTO_FOCUS = "OptionList"
 
-    BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
-        Binding("escape", "dismiss(None)", "Cancel", id="cancel"),
-    ]
+    BINDINGS: ClassVar[BindingList] = bindings("back", action="dismiss(None)", keys="escape")
 
     def __init__(self, environments: dict[str, tuple[bool, bool]], current: str) -> None:
         super().__init__()
@@ -483,11 +474,7 @@ class EnvironmentPicker(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         options = []
         for name, (protected, read_only) in self.environments.items():
-            label = Text(name, style="bold red" if protected else "bold")
-            if protected:
-                label.append("  protected", style="red")
-            if read_only:
-                label.append("  read-only", style="yellow")
+            label = env_label(name, protected=protected, read_only=read_only)
             if name == self.current:
                 label.append("  (current)", style="dim")
             options.append(Option(label, id=name))

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from rich.text import Text
 
-__all__ = ["alert_state_text", "pipeline_status_text", "severity_text", "status_text"]
+__all__ = [
+    "PROTECTED_STYLE",
+    "alert_state_text",
+    "env_badge",
+    "env_label",
+    "pipeline_status_text",
+    "severity_text",
+    "status_text",
+]
 
 STATUS_STYLES = {
     "FINISHED": "green",
@@ -48,3 +56,28 @@ def severity_text(severity: str) -> Text:
 def alert_state_text(state: str) -> Text:
     """`active`, `silenced` or `inhibited`: muted ones are dimmed."""
     return Text(state, style="bold" if state == "active" else "dim")
+
+
+PROTECTED_STYLE = "bold white on red"
+"""A protected environment's badge: the same unmistakable red in every theme (and the word
+PROTECTED, which survives NO_COLOR)."""
+
+
+def env_badge(name: str, *, protected: bool, read_only: bool = False) -> Text:
+    """` PRD · PROTECTED ` in reverse video, red when protected: the header and the dialogs."""
+    badge = f" {name.upper()} "
+    if protected:
+        badge += "· PROTECTED "
+    if read_only:
+        badge += "· READ-ONLY "
+    return Text(badge, style=PROTECTED_STYLE if protected else "bold reverse")
+
+
+def env_label(name: str, *, protected: bool, read_only: bool = False) -> Text:
+    """An environment named in a list or a column: `prd protected`, red when protected."""
+    label = Text(name, style="bold red" if protected else "bold")
+    if protected:
+        label.append(" protected", style="red")
+    if read_only:
+        label.append(" read-only", style="yellow")
+    return label

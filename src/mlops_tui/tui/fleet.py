@@ -1,0 +1,127 @@
+"""The fleet view: every configured environment at once, one row per model; Enter on an environment's
+cell switches the app there and opens the model."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from mlops_tui import humanize
+from mlops_tui.domain import Page
+from mlops_tui.fleet import FleetRow, Serving, read_fleet
+from mlops_tui.hub import Hub
+from mlops_tui.tui.bindings import BindingList, bindings
+from mlops_tui.tui.pane import Cell, ResourcePane, Row
+from mlops_tui.tui.styles import env_label, pipeline_status_text
+
+__all__ = ["FleetPane", "FleetScreen"]
+
+MODEL_COLUMN, PIPELINE_COLUMN, ALERTS_COLUMN = "Model", "Last pipeline", "Alerts"
+NOT_WATCHED = "–"
+"""The alerts cell when no environment reports alerts."""
+
+
+class FleetPane(ResourcePane[FleetRow]):
+    """One row per model of interest: what each environment serves, the last pipeline, alerts."""
+
+    title = "Fleet"
+    filter_placeholder = "part of a model name"
+    cursor_type = "cell"
+
+    def __init__(self, hub: Hub, hubs: Mapping[str, Hub], *, interval: float, id: str | None = None) -> None:
+        super().__init__(hub, interval=interval, id=id)
+        self.hubs = dict(hubs)
+        self.problems: dict[str, str] = {}
+
+    async def fetch(self, filter_text: str, page_token: str | None) -> Page[FleetRow]:
+        fleet = await read_fleet(self.hubs)
+        self.problems = fleet.problems
+        wanted = filter_text.lower()
+        return Page(tuple(r for r in fleet.rows if wanted in r.model.lower()))
+
+    def columns_for(self, items: Sequence[FleetRow]) -> tuple[str, ...]:
+        return (MODEL_COLUMN, *self.hubs, PIPELINE_COLUMN, ALERTS_COLUMN)
+
+    def column_label(self, column: str) -> Cell:
+        if column in self.hubs:
+            env = self.hubs[column].env
+            return env_label(column, protected=env.protected, read_only=env.read_only)
+        return column
+
+    def row(self, item: FleetRow) -> Row:
+        pipeline: Cell = "—"
+        if item.last_pipeline is not None:
+            env, last = item.last_pipeline
+            pipeline = Text.assemble(
+                pipeline_status_text(last.status), f" {env} {humanize.age(last.created, self.hub.clock())}"
+            )
+        alerts: Cell = NOT_WATCHED if item.firing is None else _alerts(item.firing)
+        return Row(
+            item.model,
+            (item.model, *(_serving(item.serving[env]) for env in self.hubs), pipeline, alerts),
+        )
+
+    def status_parts(self) -> list[str]:
+        return [f"{env}: {problem}" for env, problem in self.problems.items()]
+
+    def environment_at(self, column: int) -> str:
+        """The environment of a column; other columns stand for the app's current one."""
+        names = list(self.hubs)
+        if 1 <= column <= len(names):
+            return names[column - 1]
+        app: Any = self.app
+        return str(app.hub.env_name)
+
+    @on(DataTable.CellSelected)
+    def _cell_selected(self, event: DataTable.CellSelected) -> None:
+        event.stop()
+        model = event.cell_key.row_key.value
+        if model is not None:
+            app: Any = self.app
+            app.switch_environment(self.environment_at(event.coordinate.column), model)
+
+
+def _serving(serving: Serving) -> Cell:
+    if serving.problem is not None:
+        return Text(serving.problem, style="bold red")
+    if not serving.registered:
+        return Text("—", style="dim")
+    if serving.version is None:
+        return Text(f"no {serving.slot}", style="yellow")
+    return Text.assemble((serving.version, "bold"), (f" {serving.slot}", "dim"))
+
+
+def _alerts(firing: int) -> Cell:
+    return Text(f"{firing} firing", style="bold red") if firing else Text("0", style="green")
+
+
+class FleetScreen(Screen[None]):
+    """The fleet pane over the whole screen."""
+
+    BINDINGS: ClassVar[BindingList] = bindings("back", "reload")
+
+    def __init__(self, hub: Hub, hubs: Mapping[str, Hub], *, interval: float) -> None:
+        super().__init__()
+        self.hub = hub
+        self.hubs = hubs
+        self.interval = interval
+
+    def compose(self) -> ComposeResult:
+        yield Static(
+            Text.assemble(
+                ("Fleet", "bold"),
+                f" of {len(self.hubs)} environments · enter: open the model in the highlighted one",
+            ),
+            classes="detail-title",
+        )
+        yield FleetPane(self.hub, self.hubs, interval=self.interval, id="fleet")
+        yield Footer()
+
+    def action_reload(self) -> None:
+        self.query_one(FleetPane).poll_now()
