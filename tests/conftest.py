@@ -224,7 +224,7 @@ def restore_demo_registry(tracking_uri: str) -> None:
     and stages other than the demo's."""
     from mlflow.tracking import MlflowClient
 
-    from mlops_tui.demo import DEMO_MODELS
+    from mlops_tui.demo import CHAMPION_HISTORY_TAG, DEMO_MODELS, champion_history
 
     plans = {plan.model: plan for plan in DEMO_MODELS}
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
@@ -238,6 +238,8 @@ def restore_demo_registry(tracking_uri: str) -> None:
             for key in model.tags:
                 if key.startswith("mlops_tui."):
                     client.delete_registered_model_tag(model.name, key)
+            if (history := champion_history(plan, DEMO_NOW)) is not None:
+                client.set_registered_model_tag(model.name, CHAMPION_HISTORY_TAG, history)
             for alias in set(model.aliases) - set(plan.aliases):
                 client.delete_registered_model_alias(model.name, alias)
             for alias, number in plan.aliases.items():

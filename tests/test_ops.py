@@ -56,17 +56,23 @@ MARKER_SECONDS = 120
 
 @pytest.fixture(params=["sqlite", "server"])
 def tracking_uri(request: pytest.FixtureRequest) -> str:
-    """A demo registry this test may change: a sqlite store, or a real server."""
+    """A demo registry this test may change: a sqlite store, or a real server; with no history of
+    promotions (the demo seeds one for churn's champion), so each test writes its own."""
     if request.param == "sqlite":
         store: MlflowSettings = request.getfixturevalue("demo_store")
-        return store.tracking_uri
+        return without_history(store.tracking_uri)
     url: str = request.getfixturevalue("writable_server")
-    return url
+    return without_history(url)
 
 
 @pytest.fixture
 def sqlite_uri(demo_store: MlflowSettings) -> str:
-    return demo_store.tracking_uri
+    return without_history(demo_store.tracking_uri)
+
+
+def without_history(uri: str) -> str:
+    Registry(uri).client.delete_registered_model_tag("churn", CHAMPION_HISTORY)
+    return uri
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from mlops_tui.config import MlflowSettings
 from mlops_tui.errors import UsageError
 from mlops_tui.ops.registry import Slot
 
-__all__ = ["DEMO_MODELS", "SeedReport", "reset_store", "seed"]
+__all__ = ["CHAMPION_HISTORY_TAG", "DEMO_MODELS", "SeedReport", "champion_history", "reset_store", "seed"]
 
 MARKER_TAG = "mlops_tui.demo"
 TEAM = ("amira", "jonas", "priya", "tom")
@@ -249,8 +249,15 @@ def _seed_registry(client: Any, plan: _ModelPlan, run_ids: list[str], now: datet
             client.transition_model_version_stage(plan.model, version.version, stage)
     for alias, number in plan.aliases.items():
         client.set_registered_model_alias(plan.model, alias, str(number))
-    if plan.champion_before is not None:
-        promoted = (now - timedelta(days=2)).isoformat().replace("+00:00", "Z")
-        entry = {"version": str(plan.champion_before), "by": "gitlab-ci", "at": promoted}
-        client.set_registered_model_tag(plan.model, CHAMPION_HISTORY_TAG, json.dumps([entry]))
+    if (history := champion_history(plan, now)) is not None:
+        client.set_registered_model_tag(plan.model, CHAMPION_HISTORY_TAG, history)
     return len(sources)
+
+
+def champion_history(plan: _ModelPlan, now: datetime) -> str | None:
+    """The value of the champion's history tag the demo seeds for `plan`, if any: the version it
+    held before, promoted by CI two days before `now`."""
+    if plan.champion_before is None:
+        return None
+    promoted = (now - timedelta(days=2)).isoformat().replace("+00:00", "Z")
+    return json.dumps([{"version": str(plan.champion_before), "by": "gitlab-ci", "at": promoted}])
