@@ -177,7 +177,8 @@ class MlopsApp(App[None]):
         """Put the cursor on the most severe alert: Enter from there opens its triage."""
         for pane in self.screen_stack[0].query(AlertsPane):
             self.back_to_dashboard()
-            pane.table.focus()
+            # Focused now, not after a refresh: the next key (Enter) is already on its way.
+            self.screen_stack[0].set_focus(pane.table)
             pane.table.move_cursor(row=0)
 
     def back_to_dashboard(self) -> None:

@@ -1,0 +1,160 @@
+"""End to end in a real terminal, as an operator over SSH: the installed `mlops-tui` in tmux at
+80x24, driven with send-keys and read with capture-pane, against a real `mlflow server` and a real
+Alertmanager. A critical alert fires on churn's champion; the operator goes from the alert to its
+triage and rolls back in the protected environment; the registry and the journal say so after.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from mlops_tui.ops.journal import Journal
+from tests.helpers import Registry, mlops_tui_command, write_config
+from tests.helpers.alertmanager import AlertmanagerTestbed
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is installed by scripts/test"),
+]
+
+
+class Terminal:
+    """One tmux session on a private server socket: keys in, screen text out."""
+
+    def __init__(self, socket: str, session: str) -> None:
+        self.socket = socket
+        self.session = session
+
+    def tmux(self, *args: str) -> str:
+        done = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=True)
+        return done.stdout
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p", "-t", self.session)
+
+    def alive(self) -> bool:
+        """The session is there: the command in it has not exited."""
+        done = subprocess.run(
+            ["tmux", "-L", self.socket, "has-session", "-t", self.session], capture_output=True
+        )
+        return done.returncode == 0
+
+    def keys(self, *keys: str) -> None:
+        self.tmux("send-keys", "-t", self.session, *keys)
+
+    def type(self, text: str) -> None:
+        self.tmux("send-keys", "-t", self.session, "-l", text)
+
+    def wait_for(self, condition: Callable[[str], bool], what: str, seconds: float = 60) -> str:
+        """Poll the screen until `condition` holds; fail with the last screen."""
+        deadline = time.monotonic() + seconds
+        while True:
+            screen = self.screen()
+            if condition(screen):
+                return screen
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}; the screen:\n{screen}")
+            time.sleep(0.1)
+
+
+@pytest.fixture
+def terminal(tmp_path: Path) -> Iterator[Callable[[list[str]], Terminal]]:
+    socket = f"mlops-tui-test-{uuid.uuid4().hex[:8]}"
+    started: list[Terminal] = []
+
+    def start(command: list[str]) -> Terminal:
+        env = {**os.environ, "TERM": "xterm-256color"}
+        subprocess.run(
+            ["tmux", "-L", socket, "-f", "/dev/null", "new-session", "-d", "-s", "ops", "-x", "80", "-y", "24",  # noqa: E501
+             *command],
+            check=True,
+            env=env,
+            cwd=tmp_path,
+        )  # fmt: skip
+        term = Terminal(socket, "ops")
+        started.append(term)
+        return term
+
+    yield start
+    for _ in started:
+        subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True, check=False)
+
+
+def test_from_a_critical_alert_to_a_rollback_over_tmux(
+    tmp_path: Path,
+    writable_server: str,
+    alertmanager: AlertmanagerTestbed,
+    terminal: Callable[[list[str]], Terminal],
+) -> None:
+    registry = Registry(writable_server)
+    assert registry.aliases("churn")["champion"] == "3"
+    alertmanager.post(
+        "ChampionDegraded",
+        {"summary": "churn v3 loses AUC in production"},
+        severity="critical",
+        model="churn",
+    )
+    journal_path = tmp_path / "journal.sqlite3"
+    config = write_config(
+        tmp_path / "mlops-tui.toml",
+        {
+            "prd": {
+                "protected": True,
+                "mlflow": {"tracking_uri": writable_server, "refresh_seconds": 2},
+                "alertmanager": {
+                    "url": alertmanager.url,
+                    "filters": [str(alertmanager.matcher)],
+                    "refresh_seconds": 1,
+                },
+            }
+        },
+        operator="oncall",
+        journal=str(journal_path),
+    )
+    term = terminal([*mlops_tui_command(), "--config", str(config)])
+
+    term.wait_for(lambda s: "ChampionDegraded" in s, "the alert in the Alerts pane")
+    screen = term.screen()
+    assert "PRD" in screen and "PROTECTED" in screen  # the header says where we are
+    term.keys("a")  # the most severe alert: the Alerts pane's keys show
+    term.wait_for(lambda s: "Silence" in s.splitlines()[-1], "the Alerts pane focused")
+    term.keys("Enter")  # its triage
+    screen = term.wait_for(lambda s: "serving v3" in s and "previous v2" in s, "the triage screen")
+    assert "churn v3 loses AUC in production" in screen
+
+    term.keys("b")  # roll back, from the triage screen
+    term.wait_for(lambda s: "type churn to confirm" in s.replace("\n", " "), "the typed confirmation")
+    screen = term.screen()
+    assert "v3" in screen and "v2" in screen
+    term.type("churn")
+    term.keys("Enter")
+    term.wait_for(lambda s: "Done: rollback churn@champion" in s.replace("\n", " "), "the rollback done")
+
+    assert registry.aliases("churn")["champion"] == "2"
+    journal = Journal(journal_path)
+    try:
+        [entry] = journal.entries()
+        assert (entry.operator, entry.environment, entry.action, entry.target) == (
+            "oncall",
+            "prd",
+            "rollback",
+            "churn@champion",
+        )
+        assert (entry.before, entry.after, entry.result) == ("v3", "v2", "ok")
+    finally:
+        journal.close()
+    term.keys("escape")  # alone: an escape followed at once by a key reads as alt+key
+    term.wait_for(lambda s: "Runs" in s and "Models" in s, "the dashboard")
+    term.keys("q")
+    deadline = time.monotonic() + 20
+    while term.alive():
+        assert time.monotonic() < deadline, "the app did not quit"
+        time.sleep(0.1)
