@@ -146,6 +146,15 @@ async def main() -> None:
             await pilot.pause(1.0)
             await pilot.app.workers.wait_for_complete()
 
+        async def triage(pilot: Pilot[None]) -> None:
+            await pilot.press("a")
+            await pilot.pause(0.2)
+            await pilot.press("enter")
+            await pilot.pause(1.0)
+            await pilot.app.workers.wait_for_complete()
+
+        await shoot(settings, "triage", (120, 36), triage)
+        await shoot(settings, "triage-80x24", (80, 24), triage)
         await shoot(settings, "fleet", (120, 36), open_fleet)
         await shoot(settings, "compare", (120, 36), compare_runs)
         await shoot(settings, "compare-80x24", (80, 24), compare_runs)
