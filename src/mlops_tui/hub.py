@@ -41,6 +41,7 @@ PIPELINE_TAGS = {"gitlab.pipeline_id": "gitlab", "mlops_tui.pipeline_id": "local
 """Run tags naming the pipeline that produced a run, and the runner each belongs to."""
 
 T = TypeVar("T")
+_SHAPE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError)
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,12 @@ class Hub:
         except BackendError as exc:
             self.statuses[source] = replace(status, state=SourceState.DEGRADED, last_error=exc.reason)
             raise
+        except _SHAPE_ERRORS as exc:
+            # The backend answered, but not in the shape its API documents (a proxy's page, another
+            # API version): a backend error the pane can show, not a crash.
+            error = BackendError(source, f"unexpected answer ({type(exc).__name__}: {exc})")
+            self.statuses[source] = replace(status, state=SourceState.DEGRADED, last_error=error.reason)
+            raise error from None
         self.statuses[source] = replace(
             status, state=SourceState.OK, last_error=None, last_success=self.clock()
         )

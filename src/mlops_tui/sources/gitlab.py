@@ -6,8 +6,8 @@ built, in that thread on first use: headless commands that never touch GitLab do
 
 Rate limits: python-gitlab retries a 429 by itself, sleeping whatever `Retry-After` says (an hour
 if the server says so) up to ten times. That is switched off on every call; this module retries a
-429 itself, at most `MAX_RATE_LIMIT_RETRIES` times and only while the wait fits in the call's
-timeout budget, and otherwise fails at once with "rate limited, retry after N s".
+429 itself as every source does (`sources.ratelimit`: a few times, only while the wait fits in the
+call's timeout budget), and otherwise fails at once with "rate limited, retry after N s".
 
 Job logs: GitLab documents `GET /projects/:id/jobs/:job_id/trace` with no way to read part of the
 log (no parameters besides the ids, no `Range` support: gitlab-org/gitlab#30391 and #216738 ask
@@ -30,12 +30,13 @@ from typing import Any, ClassVar, TypeVar
 from mlops_tui.config import GitlabSettings, resolve_secret
 from mlops_tui.domain import FINISHED_STATUSES, PIPELINE_STATUSES, Job, Pipeline, TraceChunk
 from mlops_tui.errors import BackendError, BackendUnreachable, MlopsError, NotFound
+from mlops_tui.sources import ratelimit
 from mlops_tui.sources.base import PipelineSource
 
 __all__ = ["MAX_RATE_LIMIT_RETRIES", "GitlabSource"]
 
 SOURCE = "gitlab"
-MAX_RATE_LIMIT_RETRIES = 3
+MAX_RATE_LIMIT_RETRIES = ratelimit.MAX_RETRIES
 """How many times one call retries after a 429 before giving up."""
 _MAX_PER_PAGE = 100
 """GitLab's upper bound for `per_page`."""
@@ -103,19 +104,17 @@ class GitlabSource(PipelineSource):
         import requests
         from gitlab.exceptions import GitlabError
 
-        deadline = time.monotonic() + self._timeout
-        retries = 0
+        budget = ratelimit.RetryBudget(self._timeout)
         while True:
             try:
                 return call(self._client())
             except GitlabError as exc:
                 if exc.response_code == 429:
-                    wait = _seconds(getattr(self._retry_after, "value", None))
-                    if retries < MAX_RATE_LIMIT_RETRIES and time.monotonic() + wait <= deadline:
-                        retries += 1
+                    wait, again = budget.wait(getattr(self._retry_after, "value", None))
+                    if again:
                         time.sleep(wait)
                         continue
-                    raise BackendError(SOURCE, f"rate limited, retry after {wait:g} s") from None
+                    raise BackendError(SOURCE, ratelimit.rate_limited_message(wait)) from None
                 raise self._error(exc, what) from None
             except requests.Timeout:
                 raise BackendUnreachable(
@@ -123,10 +122,19 @@ class GitlabSource(PipelineSource):
                 ) from None
             except requests.ConnectionError as exc:
                 raise BackendUnreachable(SOURCE, f"cannot reach {self._url}: {_reason(exc)}") from None
+            except requests.exceptions.ChunkedEncodingError:
+                # The connection closed before the whole answer came: the server went away.
+                raise BackendUnreachable(
+                    SOURCE, f"cannot reach {self._url}: the connection closed mid-answer"
+                ) from None
             except requests.RequestException as exc:
                 raise BackendError(SOURCE, f"request to {self._url} failed: {exc}") from None
 
     def _error(self, exc: Any, what: str) -> MlopsError:
+        from gitlab.exceptions import GitlabParsingError
+
+        if isinstance(exc, GitlabParsingError):
+            return BackendError(SOURCE, f"malformed response to the {what} request: not JSON")
         code: int | None = exc.response_code
         message = _message(exc.error_message)
         if code == 401:
@@ -471,13 +479,6 @@ def _time(value: Any) -> datetime | None:
         return datetime.fromisoformat(str(value))
     except ValueError:
         return None
-
-
-def _seconds(value: str | None) -> float:
-    try:
-        return max(0.0, float(value)) if value is not None else 1.0
-    except ValueError:
-        return 1.0
 
 
 def _message(value: Any) -> str:

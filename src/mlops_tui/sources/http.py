@@ -8,6 +8,7 @@ the backend's module.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
@@ -16,6 +17,7 @@ import httpx
 
 from mlops_tui.config import resolve_secret
 from mlops_tui.errors import BackendError, BackendUnreachable
+from mlops_tui.sources import ratelimit
 
 __all__ = ["Credentials", "HttpApi", "Method", "credentials_hint", "format_rfc3339", "parse_rfc3339"]
 
@@ -88,6 +90,7 @@ class HttpApi:
         # Shown in messages: without any user:password written into the URL.
         self.url = str(httpx.URL(url.rstrip("/")).copy_with(username=None, password=None))
         self._hint = credentials_hint(credentials)
+        self._timeout = timeout
         self._client = httpx.AsyncClient(
             base_url=f"{url.rstrip('/')}{base_path.rstrip('/')}/",
             headers=headers,
@@ -104,16 +107,29 @@ class HttpApi:
     ) -> httpx.Response:
         """One request to `path` (relative to the base URL).
 
+        A 429 is retried after its `Retry-After` while the wait fits in the timeout
+        (`sources.ratelimit`).
+
         Raises:
             BackendUnreachable: refused, DNS, timeout, 502/503/504.
-            BackendError: 401/403, naming the credentials to check.
+            BackendError: 401/403, naming the credentials to check; 429 beyond the timeout.
         """
-        try:
-            response = await self._client.request(method, path, params=tuple(params), json=json)
-        except httpx.TimeoutException:
-            raise BackendUnreachable(self.source, f"{self.url} did not answer in time") from None
-        except httpx.TransportError as exc:
-            raise BackendUnreachable(self.source, f"cannot reach {self.url}: {_reason(exc)}") from None
+        budget = ratelimit.RetryBudget(self._timeout)
+        while True:
+            try:
+                response = await self._client.request(method, path, params=tuple(params), json=json)
+            except httpx.TimeoutException:
+                raise BackendUnreachable(
+                    self.source, f"{self.url} did not answer within {self._timeout:g} s"
+                ) from None
+            except httpx.TransportError as exc:
+                raise BackendUnreachable(self.source, f"cannot reach {self.url}: {_reason(exc)}") from None
+            if response.status_code != 429:
+                break
+            wait, again = budget.wait(response.headers.get("Retry-After"))
+            if not again:
+                raise BackendError(self.source, ratelimit.rate_limited_message(wait))
+            await asyncio.sleep(wait)
         if response.status_code in (401, 403):
             raise BackendError(
                 self.source,

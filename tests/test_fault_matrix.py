@@ -1,0 +1,374 @@
+"""The fault matrix: every backend x every fault, headless and in the TUI.
+
+Each backend runs for real (MLflow: the session's `mlflow server`) or as the documented-API test
+server (GitLab), behind a `FaultProxy` on 127.0.0.1 that injects the fault. Adding a backend is one
+row of `BACKENDS`; adding a fault is one row of `FAULTS`.
+
+For every cell:
+- headless: the backend's read command exits with the documented code and one line on stderr
+  naming the problem, before its subprocess deadline (`timeout_seconds` is 1 s in these configs);
+- TUI: the backend's panes show the problem beside the last good rows and their age, the header
+  marks the source, the keyboard answers, the other backends' panes keep polling (their proxies
+  see new requests) without an error, and when the fault is cleared the panes recover by
+  themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Static
+
+from mlops_tui.config import EnvironmentSettings, GitlabSettings, MlflowSettings, Settings
+from mlops_tui.errors import ExitCode
+from mlops_tui.tui import MlopsApp, make_app
+from mlops_tui.tui.header import EnvBar
+from mlops_tui.tui.pane import ResourcePane
+from tests.fakes.gitlab_server import TOKEN, FakeGitlab
+from tests.helpers import run_cli, write_config
+from tests.helpers.fault_proxy import Fault, FaultProxy
+
+TIMEOUT_SECONDS = 1.0
+"""Every request's timeout in these configs: a server that never answers costs about this."""
+CLI_DEADLINE_SECONDS = 60
+"""A headless command must have exited by then (start-up included, on a loaded 2-core machine)."""
+TUI_REFRESH_SECONDS = 0.3
+SIZE = (120, 36)
+
+
+# -- backends -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One row of the matrix: how to configure the backend behind a URL and how to read it."""
+
+    name: str
+    """The source's name in the header."""
+    panes: tuple[str, ...]
+    """The dashboard panes its data fills."""
+    command: tuple[str, ...]
+    """A headless read that needs only this backend."""
+    upstream: str
+    """The fixture giving the URL of the real or test server."""
+    table: Callable[[str], dict[str, Any]]
+    """The environment's config tables for the backend at a URL (TOML-shaped)."""
+    env: dict[str, str] = field(default_factory=dict)
+    """Environment variables the backend's config names."""
+
+
+BACKENDS = {
+    "mlflow": Backend(
+        "mlflow",
+        ("runs", "models"),
+        ("models", "list", "--json"),
+        "mlflow_server",
+        lambda url: {
+            "mlflow": {
+                "tracking_uri": url,
+                "refresh_seconds": TUI_REFRESH_SECONDS,
+                "timeout_seconds": TIMEOUT_SECONDS,
+            }
+        },
+    ),
+    "gitlab": Backend(
+        "gitlab",
+        ("pipelines",),
+        ("pipelines", "list", "--json"),
+        "gitlab_server",
+        lambda url: {
+            "gitlab": {
+                "url": url,
+                "project": "ml/models",
+                "token_env": "GITLAB_TOKEN",
+                "refresh_seconds": TUI_REFRESH_SECONDS,
+                "timeout_seconds": TIMEOUT_SECONDS,
+            }
+        },
+        {"GITLAB_TOKEN": TOKEN},
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def gitlab_server() -> Iterator[str]:
+    """The GitLab test server with a project and two pipelines; its URL."""
+    with FakeGitlab() as server:
+        project = server.add_project("ml/models")
+        server.add_pipeline(project["id"], status="failed", pipeline_id=1)
+        server.add_pipeline(project["id"], status="success", pipeline_id=2)
+        yield server.url
+
+
+def proxy_for(request: pytest.FixtureRequest, backend: Backend) -> FaultProxy:
+    url = urlsplit(request.getfixturevalue(backend.upstream))
+    proxy = FaultProxy(url.hostname or "127.0.0.1", url.port or 80).listen()
+    request.addfinalizer(proxy.close)
+    return proxy
+
+
+# -- faults ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What a fault must produce: the exit code, and what the message says, per backend."""
+
+    code: ExitCode
+    says: dict[str, str]
+    """Backend name -> a fragment of the one-line reason (and of the pane's status line)."""
+    header: str = ""
+    """The source's state in the header (`down`, `degraded`), empty when the fault is absorbed."""
+
+
+@dataclass(frozen=True)
+class FaultCase:
+    inject: Callable[[FaultProxy], None]
+    clear: Callable[[FaultProxy], None]
+    expected: Expected
+    drop_mid_request: bool = False
+    """Once a request hangs, the backend goes away (the connection dropped under it)."""
+
+
+def _fault(fault: Fault) -> Callable[[FaultProxy], None]:
+    return lambda proxy: proxy.inject(fault)
+
+
+def _pass(proxy: FaultProxy) -> None:
+    proxy.inject(None)
+
+
+def _refuse(proxy: FaultProxy) -> None:
+    proxy.refuse()
+
+
+def _listen(proxy: FaultProxy) -> None:
+    proxy.listen()
+
+
+def _back(proxy: FaultProxy) -> None:
+    proxy.inject(None)
+    proxy.listen()
+
+
+def _both(text: str) -> dict[str, str]:
+    return dict.fromkeys(BACKENDS, text)
+
+
+FAULTS: dict[str, FaultCase] = {
+    "connection refused": FaultCase(
+        _refuse, _listen, Expected(ExitCode.UNREACHABLE, _both("cannot reach"), "down")
+    ),
+    "accepts, never answers": FaultCase(
+        _fault(Fault.hang()),
+        _pass,
+        Expected(ExitCode.UNREACHABLE, _both(f"did not answer within {TIMEOUT_SECONDS:g} s"), "down"),
+    ),
+    "500": FaultCase(
+        _fault(Fault.answer(500, b"Internal Server Error")),
+        _pass,
+        Expected(ExitCode.FAILED, {"mlflow": "HTTP 500", "gitlab": "(HTTP 500)"}, "degraded"),
+    ),
+    "401": FaultCase(
+        _fault(Fault.answer(401, b'{"message": "401 Unauthorized"}', content_type="application/json")),
+        _pass,
+        Expected(
+            ExitCode.FAILED,
+            {
+                "mlflow": "refused the credentials (HTTP 401); check token_env",
+                "gitlab": "GitLab rejected the token in $GITLAB_TOKEN (401)",
+            },
+            "degraded",
+        ),
+    ),
+    "403": FaultCase(
+        _fault(Fault.answer(403, b'{"message": "403 Forbidden"}', content_type="application/json")),
+        _pass,
+        Expected(
+            ExitCode.FAILED,
+            {
+                "mlflow": "refused the credentials (HTTP 403)",
+                "gitlab": "permission denied on project ml/models (403)",
+            },
+            "degraded",
+        ),
+    ),
+    "429, Retry-After beyond the timeout": FaultCase(
+        _fault(Fault.answer(429, b"slow down", headers={"Retry-After": "120"})),
+        _pass,
+        Expected(ExitCode.FAILED, _both("rate limited, retry after 120 s"), "degraded"),
+    ),
+    "429 once, Retry-After within the timeout": FaultCase(
+        _fault(Fault.answer(429, b"slow down", headers={"Retry-After": "0.2"}, times=1)),
+        _pass,
+        Expected(ExitCode.OK, {}),
+    ),
+    "malformed JSON": FaultCase(
+        _fault(Fault.body(b'{"registered_models": [{"name": "churn",')),
+        _pass,
+        Expected(ExitCode.FAILED, {"mlflow": "malformed response", "gitlab": "malformed"}, "degraded"),
+    ),
+    "JSON of another shape": FaultCase(
+        _fault(Fault.body(b'{"experiments": [7], "runs": [7], "registered_models": [7], "id": null}')),
+        _pass,
+        Expected(ExitCode.FAILED, _both("unexpected answer"), "degraded"),
+    ),
+    "truncated answer": FaultCase(
+        _fault(Fault.truncated()),
+        _pass,
+        Expected(ExitCode.UNREACHABLE, _both("cannot reach"), "down"),
+    ),
+    "restarted mid-request": FaultCase(
+        _fault(Fault.hang()),
+        _back,
+        Expected(ExitCode.UNREACHABLE, _both("cannot reach"), "down"),
+        drop_mid_request=True,
+    ),
+}
+"""`restarted mid-request`: a request is in flight when the backend goes away (its connection
+dropped, new ones refused); then it listens again on the same port."""
+
+
+def wait_for(condition: Callable[[], bool], what: str, seconds: float = 30) -> None:
+    """Poll a condition from a test's own thread (the proxy runs on another)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"not reached in time: {what}"
+        time.sleep(0.01)
+
+
+CELLS = [(b, f) for b in BACKENDS for f in FAULTS]
+CELL_IDS = [f"{b}-{f}" for b, f in CELLS]
+
+
+# -- headless ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("backend_name", "fault_name"), CELLS, ids=CELL_IDS)
+def test_headless(backend_name: str, fault_name: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    backend, case = BACKENDS[backend_name], FAULTS[fault_name]
+    proxy = proxy_for(request, backend)
+    config = write_config(tmp_path / "mlops-tui.toml", {"dev": backend.table(proxy.url)})
+
+    def read() -> Any:
+        return run_cli(*backend.command, "--config", config, env=backend.env, timeout=CLI_DEADLINE_SECONDS)
+
+    assert read().code == ExitCode.OK  # the cell starts from a working backend
+    case.inject(proxy)
+    if case.drop_mid_request:
+        with ThreadPoolExecutor(1) as pool:
+            running = pool.submit(read)
+            wait_for(lambda: proxy.counters.faults >= 1, "a request in flight")
+            proxy.refuse()
+            result = running.result()
+    else:
+        result = read()
+    expected = case.expected
+    assert result.code == expected.code, result
+    if expected.code == ExitCode.OK:
+        assert proxy.counters.faults == 1 and result.json()  # the 429 was met, then retried
+        return
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"mlops-tui: {backend.name}: "), result.stderr
+    assert expected.says[backend.name] in lines[0], result.stderr
+    assert result.stdout == ""
+    case.clear(proxy)
+    assert read().code == ExitCode.OK  # and back
+
+
+# -- the TUI -------------------------------------------------------------------------------------
+
+
+def pane_status(app: MlopsApp, pane: str) -> str:
+    return str(app.query_one(f"#{pane}", ResourcePane).query_one(".pane-status", Static).render())
+
+
+def pane_rows(app: MlopsApp, pane: str) -> int:
+    return app.query_one(f"#{pane}", ResourcePane).table.row_count
+
+
+def header(app: MlopsApp) -> str:
+    return str(app.query_one(EnvBar).render())
+
+
+def healthy(app: MlopsApp, backend: Backend) -> bool:
+    return f"{backend.name} ● ok" in header(app) and all(
+        pane_rows(app, p) > 0 and " row" in pane_status(app, p) for p in backend.panes
+    )
+
+
+async def until(pilot: Pilot[None], condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"not reached in time: {what}")
+        await pilot.pause(0.05)
+
+
+def settings_for(tables: dict[str, dict[str, Any]]) -> Settings:
+    kinds = {"mlflow": MlflowSettings, "gitlab": GitlabSettings}
+    environment = EnvironmentSettings(**{k: kinds[k](**v) for k, v in tables.items()})
+    return Settings({"dev": environment}, "dev")
+
+
+@pytest.mark.parametrize(("backend_name", "fault_name"), CELLS, ids=CELL_IDS)
+async def test_tui(
+    backend_name: str, fault_name: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend, case = BACKENDS[backend_name], FAULTS[fault_name]
+    proxies = {name: proxy_for(request, other) for name, other in BACKENDS.items()}
+    tables: dict[str, Any] = {}
+    for name, other in BACKENDS.items():
+        tables.update(other.table(proxies[name].url))
+        for variable, value in other.env.items():
+            monkeypatch.setenv(variable, value)
+    proxy, others = proxies[backend_name], [b for b in BACKENDS.values() if b is not backend]
+    app = make_app(settings_for(tables))
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: all(healthy(app, b) for b in BACKENDS.values()), "every pane loaded")
+        rows = {p: pane_rows(app, p) for p in backend.panes}
+        case.inject(proxy)
+        if case.drop_mid_request:
+            await until(pilot, lambda: proxy.counters.faults >= 1, "a request in flight")
+            proxy.refuse()
+        expected = case.expected
+        if expected.code == ExitCode.OK:
+            await until(pilot, lambda: proxy.counters.faults == 1, "the fault was met")
+            passed = proxy.counters.passed
+            await until(pilot, lambda: proxy.counters.passed > passed + 1, "polls go on")
+            assert healthy(app, backend), header(app)
+            return
+        says = expected.says[backend.name]
+        for pane in backend.panes:
+            await until(pilot, lambda pane=pane: says in pane_status(app, pane), f"{pane} shows {says!r}")
+            assert "showing data from just now" in pane_status(app, pane)  # the last good data's age
+            assert pane_rows(app, pane) == rows[pane]  # and the data itself
+        await until(pilot, lambda: f"{backend.name} ● {expected.header}" in header(app), "the header")
+        assert "(data just now)" in header(app)
+        table = app.query_one(f"#{backend.panes[0]}", ResourcePane).table
+        table.focus()
+        cursor = table.cursor_row
+        await pilot.press("down")
+        assert table.cursor_row == cursor + 1  # the keyboard still answers
+        seen = {b.name: proxies[b.name].counters.passed for b in others}
+        for other in others:
+            # Two more polls answered: the other panes keep refreshing, untouched by the fault.
+            await until(
+                pilot,
+                lambda other=other: proxies[other.name].counters.passed >= seen[other.name] + 2,
+                f"{other.name} keeps polling",
+            )
+            assert healthy(app, other), header(app)
+        case.clear(proxy)
+        await until(pilot, lambda: healthy(app, backend), "recovered by itself")
+        assert {p: pane_rows(app, p) for p in backend.panes} == rows
