@@ -42,10 +42,12 @@ class Fault:
     content: bytes = b""
     times: int | None = None
     """Serve the fault this many times, then pass requests through; None: until cleared."""
+    path: str = ""
+    """Only requests whose path contains this; the others pass through."""
 
     @classmethod
-    def hang(cls) -> Fault:
-        return cls("hang")
+    def hang(cls, path: str = "") -> Fault:
+        return cls("hang", path=path)
 
     @classmethod
     def answer(
@@ -161,10 +163,10 @@ class FaultProxy:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    def _take_fault(self) -> Fault | None:
+    def _take_fault(self, path: str) -> Fault | None:
         with self._lock:
             fault = self.fault
-            if fault is None:
+            if fault is None or fault.path not in path:
                 return None
             self._served_fault += 1
             if fault.times is not None and self._served_fault >= fault.times:
@@ -177,9 +179,10 @@ class FaultProxy:
             request = await _read_request(reader)
             if request is None:
                 return
+            path = request.split(b" ", 2)[1].decode("latin-1")
             self.counters.requests += 1
-            self.counters.paths.append(request.split(b" ", 2)[1].decode("latin-1"))
-            fault = self._take_fault()
+            self.counters.paths.append(path)
+            fault = self._take_fault(path)
             if fault is None:
                 self.counters.passed += 1
                 writer.write(await self._forward(request))

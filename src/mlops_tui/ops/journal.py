@@ -12,7 +12,7 @@ import os
 import socket
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -45,6 +45,9 @@ CREATE INDEX IF NOT EXISTS journal_target ON journal(environment, target);
 """
 
 
+_STORAGE_ERRORS = ("SQLITE_IOERR", "SQLITE_FULL", "SQLITE_READONLY", "SQLITE_CANTOPEN")
+
+
 class JournalError(MlopsError):
     """The journal cannot be written: the action is not performed unrecorded."""
 
@@ -71,13 +74,27 @@ class Journal:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+            except (OSError, sqlite3.Error) as exc:
+                raise self._failure("open", exc) from None
+            try:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=FULL")
                 db.executescript(_SCHEMA)
-            except (OSError, sqlite3.Error) as exc:
-                raise JournalError(f"cannot open the audit journal {self.path}: {exc}") from None
+            except sqlite3.Error as exc:
+                db.close()
+                raise self._failure("open", exc) from None
             self._db = db
         return self._db
+
+    def _failure(self, doing: str, exc: OSError | sqlite3.Error) -> JournalError:
+        message = f"cannot {doing} the audit journal {self.path}: {exc}"
+        error = getattr(exc, "sqlite_errorname", "")
+        if error in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
+            # A damaged file is left exactly as it is, for `sqlite3 FILE .recover`.
+            message += "; the file is left untouched: move it aside to start a new journal"
+        elif isinstance(exc, OSError) or error.startswith(_STORAGE_ERRORS):
+            message += "; check that its disk has space and its directory is writable"
+        return JournalError(message)
 
     @contextmanager
     def _writing(self) -> Iterator[sqlite3.Connection]:
@@ -88,8 +105,9 @@ class Journal:
             db.execute("COMMIT")
         except sqlite3.Error as exc:
             if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise JournalError(f"cannot write the audit journal {self.path}: {exc}") from None
+                with suppress(sqlite3.Error):  # a full disk may refuse the rollback too
+                    db.execute("ROLLBACK")
+            raise self._failure("write", exc) from None
 
     def intent(self, change: Change, operator: str) -> int:
         """Record that `operator` is about to make `change`. Returns: the intent's id.
@@ -136,11 +154,17 @@ class Journal:
 
     def dangling(self) -> list[AuditEntry]:
         """Intents of processes on this host that ended before recording an outcome."""
-        db = self._connect()
-        rows = db.execute(
-            "SELECT i.id, i.host, i.pid FROM journal i WHERE i.intent_id IS NULL"
-            " AND NOT EXISTS (SELECT 1 FROM journal o WHERE o.intent_id = i.id)"
-        ).fetchall()
+        try:
+            rows = (
+                self._connect()
+                .execute(
+                    "SELECT i.id, i.host, i.pid FROM journal i WHERE i.intent_id IS NULL"
+                    " AND NOT EXISTS (SELECT 1 FROM journal o WHERE o.intent_id = i.id)"
+                )
+                .fetchall()
+            )
+        except sqlite3.Error as exc:
+            raise self._failure("read", exc) from None
         host = socket.gethostname()
         dead = [row[0] for row in rows if row[1] == host and not pid_alive(row[2])]
         return [e for e in self.entries(limit=-1) if e.id in dead]  # SQLite: LIMIT -1 is no limit
@@ -171,7 +195,7 @@ class Journal:
         try:
             rows = self._connect().execute(query, args).fetchall()
         except sqlite3.Error as exc:
-            raise JournalError(f"cannot read the audit journal {self.path}: {exc}") from None
+            raise self._failure("read", exc) from None
         return [
             AuditEntry(
                 id=row[0],

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from mlops_tui.domain import Change
 from mlops_tui.errors import MlopsError, Refused
-from mlops_tui.ops.journal import Journal
+from mlops_tui.ops.journal import Journal, JournalError
 
 __all__ = ["Approval", "Conflict", "Policy", "WriteAction", "perform"]
 
@@ -110,7 +110,10 @@ async def perform(
         )
         journal.refused(change, operator, message)
         raise Conflict(message)
-    intent = journal.intent(change, operator)
+    try:
+        intent = journal.intent(change, operator)
+    except JournalError as exc:
+        raise JournalError(f"{exc.message}; not performed: {change.summary()}") from None
     try:
         await action.apply()
     except MlopsError as exc:
