@@ -9,6 +9,7 @@ own client. `run_cli` fails the test on any Python traceback on stderr.
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -26,6 +27,8 @@ from tests.fakes.gitlab_server import TOKEN, FakeGitlab
 from tests.helpers import CliResult, Registry, run_cli, write_config
 
 OPERATOR = "ci-bot"
+RULES = [{"name": "ChampionAucLow", "metric": "val_auc", "op": "<", "threshold": 2.0, "models": ["churn"]}]
+"""A local alert rule that fires on the demo's churn champion: something to silence."""
 CHAMPION_HISTORY = "mlops_tui.history.alias.champion"
 ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
 
@@ -45,10 +48,10 @@ def config_for(tmp_path: Path, uri: str, gitlab: str | None = None, **environmen
             "gitlab": {"url": gitlab, "project": "ml/models", "token_env": "GITLAB_TOKEN"},
             "retrain": {"kind": "gitlab", "variables": {"MODEL_NAME": "{model}"}},
         }
-    tables = {"dev": {"mlflow": {"tracking_uri": uri}, **pipelines}}
+    tables = {"dev": {"mlflow": {"tracking_uri": uri}, **pipelines, "rules": RULES}}
     for name, table in environments.items():
         mlflow = {"tracking_uri": uri, **table.pop("mlflow", {})}
-        tables[name] = {**table, "mlflow": mlflow, **pipelines}
+        tables[name] = {**table, "mlflow": mlflow, **pipelines, "rules": RULES}
     return write_config(tmp_path / "mlops-tui.toml", tables, default_env="dev", operator=OPERATOR)
 
 
@@ -397,10 +400,12 @@ WRITE_ARGS = {
     "retrain": ["churn"],
     "pipelines retry": ["1"],
     "pipelines cancel": ["2"],
+    "alerts silence": ['alertname="ChampionAucLow"', "--duration", "2h", "--comment", "retraining"],
+    "alerts expire": ["{silence}"],
 }
 """Valid arguments of each write command, for a registry where churn's champion is v4 and its
-history tag holds v3 (so that a rollback has somewhere to go). A write command missing here fails
-`test_no_way_past_the_policy` below."""
+history tag holds v3 (so that a rollback has somewhere to go); `{silence}` is an active silence of
+the environment. A write command missing here fails `test_no_way_past_the_policy` below."""
 
 WRITE_COMMANDS = sorted(write_commands())
 
@@ -438,12 +443,51 @@ def test_no_way_past_the_policy(
     )
     before = registry.snapshot()
     argv, reason = SCENARIOS[scenario]
-    result = run_cli(*argv(command.split(), WRITE_ARGS[command]), "--config", config, env=GITLAB_ENV)
+    args = WRITE_ARGS[command]
+    if "{silence}" in args:
+        args = [silence_in_every_environment(config) if a == "{silence}" else a for a in args]
+    done = journaled(journal_path)
+    result = run_cli(*argv(command.split(), args), "--config", config, env=GITLAB_ENV)
     refused(result, reason)
     assert result.stdout == ""
     assert registry.snapshot() == before
     assert [r.path for r in gitlab.requests if r.method != "GET"] == []
-    assert [r for r in journaled(journal_path) if r[2] == "ok"] == []
+    assert journaled(journal_path) == done
+
+
+def silence_in_every_environment(config: Path) -> str:
+    """Silence the rule in dev, and give every environment the same silence (the local rules keep
+    an environment's silences in one file of the state directory). Returns: its id."""
+    created = ok(
+        run_cli("alerts", "silence", *WRITE_ARGS["alerts silence"], "--yes", "--json", "--config", config)
+    )
+    silence_id: str = created.json()["after"].removeprefix("silence ")
+    store = config.parent / "xdg_state_home" / "mlops-tui" / "alerts"
+    for name in ("ro", "prd"):
+        (store / f"{name}.json").write_bytes((store / "dev.json").read_bytes())
+    return silence_id
+
+
+def test_every_command_that_writes_takes_the_approval_flags() -> None:
+    """A command whose body reaches `_apply` (the one way to `perform`) is a write command, and the
+    write commands are found by their `--yes`: no write command can go unlisted."""
+
+    def leaves(group: click.Group, path: tuple[str, ...]) -> Iterator[tuple[str, click.Command]]:
+        for name, command in group.commands.items():
+            if isinstance(command, click.Group):
+                yield from leaves(command, (*path, name))
+            else:
+                yield " ".join((*path, name)), command
+
+    writing = {
+        name
+        for name, command in leaves(root, ())
+        if command.callback is not None
+        and re.search(r"\b(_apply|perform)\(", inspect.getsource(inspect.unwrap(command.callback)))
+    }
+    assert {"models promote", "alerts silence"} <= writing
+    assert writing == set(WRITE_COMMANDS)
+    assert set(WRITE_ARGS) == writing
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -146,6 +147,29 @@ async def test_the_write_actions_are_known_from_the_code() -> None:
     write_bindings = {(cls.__name__, b.action) for cls, b in tui_bindings() if b.action in WRITE_ACTIONS}
     assert {"ModelsPane", "ModelScreen"} <= {name for name, _ in write_bindings}
     assert {action for _, action in write_bindings} == WRITE_ACTIONS
+
+
+def app_write_methods() -> set[str]:
+    """The app's methods that end in a write: those that call `_write` (plan, confirm, perform)."""
+    return {
+        name
+        for name, member in inspect.getmembers(MlopsApp, inspect.isfunction)
+        if name != "_write" and "self._write(" in inspect.getsource(inspect.unwrap(member))
+    }
+
+
+async def test_every_binding_that_writes_is_a_write_action() -> None:
+    """Generated from the code: a binding whose action reaches one of the app's write methods must
+    be in WRITE_ACTIONS, so the read-only and protected tests below press it."""
+    writers = app_write_methods()
+    assert {"promote", "rollback", "retrain", "change_pipeline", "silence"} <= writers
+    calls = re.compile(r"\.(" + "|".join(sorted(writers)) + r")\(")
+    reaching = set()
+    for cls, binding in tui_bindings():
+        method = getattr(cls, f"action_{binding.action.split('(')[0]}", None)
+        if method is not None and calls.search(inspect.getsource(method)):
+            reaching.add(binding.action)
+    assert reaching == WRITE_ACTIONS
 
 
 async def test_read_only_every_key_and_palette_command_writes_nothing(
