@@ -15,7 +15,7 @@ import re
 import subprocess
 import sys
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -36,6 +36,7 @@ __all__ = [
     "load_settings",
     "local_settings",
     "parse_settings",
+    "redact",
     "redacted",
     "locate_config",
     "resolve_secret",
@@ -217,6 +218,8 @@ class Settings:
     journal: Path | None = None
     read_only: bool = False
     """Every environment read-only (`--read-only`), whatever the file says."""
+    warnings: tuple[str, ...] = ()
+    """What is risky about the file (its permissions); front ends show these."""
 
     @property
     def operator_name(self) -> str:
@@ -328,7 +331,34 @@ def load_settings(explicit: str | os.PathLike[str] | None = None) -> Settings:
         raise ConfigError(f"cannot read: {exc.strerror}", path=str(path)) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"not valid TOML: {exc}", path=str(path)) from None
-    return parse_settings(raw, path)
+    settings = parse_settings(raw, path)
+    return replace(settings, warnings=_permission_warnings(path, raw))
+
+
+def _permission_warnings(path: Path, raw: dict[str, Any]) -> tuple[str, ...]:
+    """A file others can read or change, naming a command that prints a token: whoever edits it
+    runs a command of their choice with the operator's rights, and reading it tells them how to
+    get the token."""
+    if not _names_key(raw, "token_command"):
+        return ()
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return ()
+    if not mode & 0o066:
+        return ()
+    return (
+        f"{path} is readable or writable by other users and names a token_command; "
+        f"make it private: chmod 600 {path}",
+    )
+
+
+def _names_key(node: Any, key: str) -> bool:
+    if isinstance(node, dict):
+        return any(k == key or _names_key(v, key) for k, v in node.items())
+    if isinstance(node, list):
+        return any(_names_key(item, key) for item in node)
+    return False
 
 
 def parse_settings(raw: dict[str, Any], path: Path | None = None) -> Settings:
@@ -414,19 +444,39 @@ def _field_names(kind: type[Any], at: str) -> tuple[str, ...]:
     return tuple(kind.__struct_fields__) if hasattr(kind, "__struct_fields__") else ()
 
 
+_INLINE_SECRET_MESSAGE = (
+    "secrets are never written in the config file; name an environment variable holding it "
+    "(`token_env`, or `username_env`/`password_env`) or a command printing it (`token_command`)"
+)
+_URL_PASSWORD = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@\s]*:[^/@\s]*@", re.IGNORECASE)
+
+
 def _reject_inline_secrets(node: Any, where: str | None, path: tuple[str, ...]) -> None:
+    if isinstance(node, list):
+        for item in node:
+            _reject_inline_secrets(item, where, path)
+        return
+    if isinstance(node, str) and _URL_PASSWORD.match(node):
+        raise ConfigError(
+            f"a URL with a password in it: {_INLINE_SECRET_MESSAGE}", path=where, key=".".join(path)
+        )
     if not isinstance(node, dict):
         return
     for key, value in node.items():
         if key in _INLINE_SECRET_KEYS:
-            raise ConfigError(
-                "secrets are never written in the config file; name an environment variable "
-                "holding it (`token_env`, or `username_env`/`password_env`) or a command printing "
-                "it (`token_command`)",
-                path=where,
-                key=".".join((*path, key)),
-            )
+            raise ConfigError(_INLINE_SECRET_MESSAGE, path=where, key=".".join((*path, key)))
         _reject_inline_secrets(value, where, (*path, key))
+
+
+_RESOLVED_SECRETS: set[str] = set()
+"""Every secret value this process resolved, so that `redact` can take them out of any text."""
+
+
+def redact(text: str) -> str:
+    """`text` with every secret this process resolved replaced by `***` (debug tracebacks, errors)."""
+    for secret in sorted(_RESOLVED_SECRETS, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
 
 
 def resolve_secret(env_var: str | None, command: list[str] | None = None) -> str | None:
@@ -435,6 +485,13 @@ def resolve_secret(env_var: str | None, command: list[str] | None = None) -> str
     Raises:
         ConfigError: the variable is named but unset, or the command fails.
     """
+    value = _resolve_secret(env_var, command)
+    if value:
+        _RESOLVED_SECRETS.add(value)
+    return value
+
+
+def _resolve_secret(env_var: str | None, command: list[str] | None) -> str | None:
     if env_var:
         value = os.environ.get(env_var)
         if not value:

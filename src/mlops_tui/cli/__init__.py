@@ -13,7 +13,8 @@ from typing import NoReturn
 import click
 
 from mlops_tui.cli import alerts as _alerts  # noqa: F401 - registers `alerts` and `status`
-from mlops_tui.cli.commands import root
+from mlops_tui.cli.commands import DEBUG_ENV_VAR, root
+from mlops_tui.config import redact
 from mlops_tui.errors import ExitCode, MlopsError
 
 __all__ = ["main", "root"]
@@ -21,7 +22,6 @@ __all__ = ["main", "root"]
 
 def main(argv: list[str] | None = None) -> NoReturn:
     """Entry point of the `mlops-tui` console script: every failure becomes an exit code."""
-    debug = bool(os.environ.get("MLOPS_TUI_DEBUG"))
     try:
         root.main(args=argv, prog_name="mlops-tui", standalone_mode=False)
     except MlopsError as exc:
@@ -38,15 +38,18 @@ def main(argv: list[str] | None = None) -> NoReturn:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(ExitCode.OK)
     except Exception as exc:
-        if debug:
-            raise
+        if os.environ.get(DEBUG_ENV_VAR):
+            import traceback
+
+            click.echo(redact(traceback.format_exc()).rstrip(), err=True)
         _fail(
             ExitCode.FAILED,
-            f"internal error: {type(exc).__name__}: {exc} (set MLOPS_TUI_DEBUG=1 for details)",
+            f"internal error: {type(exc).__name__}: {exc} (--debug shows the traceback)",
         )
     sys.exit(ExitCode.OK)
 
 
 def _fail(code: ExitCode, message: str) -> NoReturn:
-    click.echo(f"mlops-tui: {message}", err=True)
+    # Whatever a backend or a library put in a message, a secret never reaches the terminal.
+    click.echo(f"mlops-tui: {redact(message)}", err=True)
     sys.exit(code)

@@ -9,8 +9,8 @@ import click
 
 from mlops_tui import humanize
 from mlops_tui.cli import render
-from mlops_tui.cli.commands import _apply, _common, _with_hub, _write_options, root
-from mlops_tui.config import Settings, load_settings
+from mlops_tui.cli.commands import _apply, _common, _with_hub, _write_options, load_and_warn, root
+from mlops_tui.config import Settings
 from mlops_tui.domain import utcnow
 from mlops_tui.errors import UsageError
 from mlops_tui.health import STATE_NAMES, EnvironmentHealth, check_health, overall_code
@@ -169,7 +169,7 @@ def status(ctx: click.Context, every: bool, env: str | None, config: str | None,
     root_options = ctx.find_root().params
     if every and (env or root_options.get("env")):
         raise UsageError("give --env or --all, not both")
-    settings = load_settings(config or root_options.get("config"))
+    settings = load_and_warn(config or root_options.get("config"))
     names = (
         list(settings.environments) if every else [settings.environment(env or root_options.get("env"))[0]]
     )

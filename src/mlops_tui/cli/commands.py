@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import functools
 import json
+import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -15,6 +16,7 @@ import click
 from mlops_tui import humanize
 from mlops_tui.cli import render
 from mlops_tui.config import (
+    Settings,
     load_settings,
     local_settings,
     locate_config,
@@ -57,7 +59,7 @@ def _with_hub(run: Callable[..., Awaitable[T]]) -> Callable[..., T]:
     @click.pass_context
     def command(ctx: click.Context, /, config: str | None, env: str | None, **kwargs: Any) -> T:
         root_options = ctx.find_root().params
-        settings = load_settings(config or root_options.get("config"))
+        settings = load_and_warn(config or root_options.get("config"))
         if kwargs.pop("read_only", False) or root_options.get("read_only"):
             settings = dataclasses.replace(settings, read_only=True)
         hub = Hub(settings, env or root_options.get("env"))
@@ -73,12 +75,36 @@ def _with_hub(run: Callable[..., Awaitable[T]]) -> Callable[..., T]:
     return command
 
 
+def load_and_warn(path: str | None) -> Settings:
+    """The settings, their warnings (a config file others can read) said on stderr."""
+    settings = load_settings(path)
+    for warning in settings.warnings:
+        click.echo(f"mlops-tui: warning: {warning}", err=True)
+    return settings
+
+
+DEBUG_ENV_VAR = "MLOPS_TUI_DEBUG"
+
+
+def _debug(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        os.environ[DEBUG_ENV_VAR] = "1"
+
+
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", type=click.Path(dir_okay=False), help="Config file to use.")
 @click.option("--env", metavar="NAME", help="Environment to open.")
 @click.option("--read-only", is_flag=True, help="Refuse every write action, in every environment.")
 @click.option(
     "--no-mouse", is_flag=True, help="TUI: leave the mouse to the terminal (its own text selection works)."
+)
+@click.option(
+    "--debug",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_debug,
+    help=f"Show the traceback of an internal error, secrets redacted (also: {DEBUG_ENV_VAR}=1).",
 )
 @click.version_option(package_name="mlops-tui")
 @click.pass_context
@@ -88,7 +114,7 @@ def root(ctx: click.Context, config: str | None, env: str | None, read_only: boo
     With no command, opens the terminal UI on the default environment.
     """
     if ctx.invoked_subcommand is None:
-        settings = dataclasses.replace(load_settings(config), read_only=read_only)
+        settings = dataclasses.replace(load_and_warn(config), read_only=read_only)
         if env is not None:
             settings.environment(env)
         _open_tui(settings, env, mouse=not no_mouse)
@@ -157,7 +183,7 @@ def config_locate(path: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
 def config_check(path: str | None, as_json: bool) -> None:
     """Validate the config and print it resolved; secrets appear only by the name of their source."""
-    data = redacted(load_settings(path))
+    data = redacted(load_and_warn(path))
     if as_json:
         render.emit_json(data)
         return

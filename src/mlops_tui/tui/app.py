@@ -124,6 +124,8 @@ class MlopsApp(App[None]):
         self._show_sources()
         # Ages in the header drift; redraw them now and then (the bar skips unchanged text).
         self.set_interval(15, self._show_sources)
+        for warning in self.settings.warnings:
+            self.notify(warning, title="Config file", severity="warning", timeout=15)
         self._recover()
 
     @work(group="recover", exit_on_error=False)
