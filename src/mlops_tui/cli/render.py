@@ -22,6 +22,7 @@ from mlops_tui.domain import (
 )
 from mlops_tui.health import EnvironmentHealth
 from mlops_tui.hub import RunDetail
+from mlops_tui.humanize import printable
 
 __all__ = [
     "alert_json",
@@ -114,10 +115,12 @@ def emit_json(data: Mapping[str, Any]) -> None:
 def emit_table(columns: Sequence[str], rows: Iterable[Sequence[str]], *, title: str | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(*columns, title=title, box=None, header_style="bold", pad_edge=False)
     for row in rows:
-        table.add_row(*row)
+        # Text, not str: a value such as `[red]` is data, not Rich markup.
+        table.add_row(*(Text(printable(cell)) for cell in row))
     # Piped output keeps whole values (run ids) rather than cropping them to 80 columns.
     console = Console() if sys.stdout.isatty() else Console(width=10_000)
     console.print(table)

@@ -160,7 +160,7 @@ class ResourcePane(Vertical, Generic[T], can_focus=False):
     def _apply(self, items: Sequence[T]) -> None:
         table = self.table
         columns = self.columns_for(items)
-        rows = [self.row(item) for item in items]
+        rows = [_printable(self.row(item)) for item in items]
         keys = [r.key for r in rows]
         if columns != self._columns or keys != self._keys:
             # Another set or order of rows: rebuild, keeping the cursor on the same row if it stays.
@@ -275,3 +275,17 @@ class ResourcePane(Vertical, Generic[T], can_focus=False):
         event.stop()
         if event.row_key.value is not None:
             self.post_message(self.Opened(self, event.row_key.value))
+
+
+def _printable(row: Row) -> Row:
+    """The row with control characters in backend data shown as escapes, never sent to the
+    terminal (a styled cell that holds one loses its style)."""
+    cells = tuple(
+        humanize.printable(cell)
+        if isinstance(cell, str)
+        else cell
+        if humanize.printable(cell.plain) == cell.plain
+        else Text(humanize.printable(cell.plain))
+        for cell in row.cells
+    )
+    return Row(row.key, cells) if cells != row.cells else row
