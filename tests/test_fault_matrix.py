@@ -1,7 +1,7 @@
 """The fault matrix: every backend x every fault, headless and in the TUI.
 
-Each backend runs for real (MLflow: the session's `mlflow server`) or as the documented-API test
-server (GitLab), behind a `FaultProxy` on 127.0.0.1 that injects the fault. Adding a backend is one
+Each backend runs for real (MLflow: the session's `mlflow server`; Alertmanager: the session's real
+Alertmanager) or as the documented-API test server (GitLab), behind a `FaultProxy` on 127.0.0.1 that injects the fault. Adding a backend is one
 row of `BACKENDS`; adding a fault is one row of `FAULTS`.
 
 For every cell:
@@ -28,13 +28,20 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Static
 
-from mlops_tui.config import EnvironmentSettings, GitlabSettings, MlflowSettings, Settings
+from mlops_tui.config import (
+    AlertmanagerSettings,
+    EnvironmentSettings,
+    GitlabSettings,
+    MlflowSettings,
+    Settings,
+)
 from mlops_tui.errors import ExitCode
 from mlops_tui.tui import MlopsApp, make_app
 from mlops_tui.tui.header import EnvBar
 from mlops_tui.tui.pane import ResourcePane
 from tests.fakes.gitlab_server import TOKEN, FakeGitlab
 from tests.helpers import run_cli, write_config
+from tests.helpers.alertmanager import post_alerts
 from tests.helpers.fault_proxy import Fault, FaultProxy
 
 TIMEOUT_SECONDS = 1.0
@@ -96,6 +103,20 @@ BACKENDS = {
         },
         {"GITLAB_TOKEN": TOKEN},
     ),
+    "alertmanager": Backend(
+        "alertmanager",
+        ("alerts",),
+        ("alerts", "list", "--json"),
+        "alertmanager_with_an_alert",
+        lambda url: {
+            "alertmanager": {
+                "url": url,
+                "filters": [f'test="{MATRIX_LABEL}"'],
+                "refresh_seconds": TUI_REFRESH_SECONDS,
+                "timeout_seconds": TIMEOUT_SECONDS,
+            }
+        },
+    ),
 }
 
 
@@ -107,6 +128,16 @@ def gitlab_server() -> Iterator[str]:
         server.add_pipeline(project["id"], status="failed", pipeline_id=1)
         server.add_pipeline(project["id"], status="success", pipeline_id=2)
         yield server.url
+
+
+MATRIX_LABEL = "fault-matrix"
+
+
+@pytest.fixture(scope="module")
+def alertmanager_with_an_alert(alertmanager_server: str) -> str:
+    """The session's real Alertmanager with one firing alert of this module's own; its URL."""
+    post_alerts(alertmanager_server, [{"labels": {"alertname": "ChampionAucLow", "test": MATRIX_LABEL}}])
+    return alertmanager_server
 
 
 def proxy_for(request: pytest.FixtureRequest, backend: Backend) -> FaultProxy:
@@ -160,23 +191,27 @@ def _back(proxy: FaultProxy) -> None:
     proxy.listen()
 
 
-def _both(text: str) -> dict[str, str]:
+def _every_backend(text: str) -> dict[str, str]:
     return dict.fromkeys(BACKENDS, text)
 
 
 FAULTS: dict[str, FaultCase] = {
     "connection refused": FaultCase(
-        _refuse, _listen, Expected(ExitCode.UNREACHABLE, _both("cannot reach"), "down")
+        _refuse, _listen, Expected(ExitCode.UNREACHABLE, _every_backend("cannot reach"), "down")
     ),
     "accepts, never answers": FaultCase(
         _fault(Fault.hang()),
         _pass,
-        Expected(ExitCode.UNREACHABLE, _both(f"did not answer within {TIMEOUT_SECONDS:g} s"), "down"),
+        Expected(
+            ExitCode.UNREACHABLE, _every_backend(f"did not answer within {TIMEOUT_SECONDS:g} s"), "down"
+        ),
     ),
     "500": FaultCase(
         _fault(Fault.answer(500, b"Internal Server Error")),
         _pass,
-        Expected(ExitCode.FAILED, {"mlflow": "HTTP 500", "gitlab": "(HTTP 500)"}, "degraded"),
+        Expected(
+            ExitCode.FAILED, {"mlflow": "HTTP 500", "gitlab": "(HTTP 500)", "alertmanager": "500"}, "degraded"
+        ),
     ),
     "401": FaultCase(
         _fault(Fault.answer(401, b'{"message": "401 Unauthorized"}', content_type="application/json")),
@@ -184,8 +219,9 @@ FAULTS: dict[str, FaultCase] = {
         Expected(
             ExitCode.FAILED,
             {
-                "mlflow": "refused the credentials (HTTP 401); check token_env",
+                "mlflow": "refused the credentials (HTTP 401)",
                 "gitlab": "GitLab rejected the token in $GITLAB_TOKEN (401)",
+                "alertmanager": "refused the credentials (HTTP 401)",
             },
             "degraded",
         ),
@@ -198,6 +234,7 @@ FAULTS: dict[str, FaultCase] = {
             {
                 "mlflow": "refused the credentials (HTTP 403)",
                 "gitlab": "permission denied on project ml/models (403)",
+                "alertmanager": "refused the credentials (HTTP 403)",
             },
             "degraded",
         ),
@@ -205,7 +242,7 @@ FAULTS: dict[str, FaultCase] = {
     "429, Retry-After beyond the timeout": FaultCase(
         _fault(Fault.answer(429, b"slow down", headers={"Retry-After": "120"})),
         _pass,
-        Expected(ExitCode.FAILED, _both("rate limited, retry after 120 s"), "degraded"),
+        Expected(ExitCode.FAILED, _every_backend("rate limited, retry after 120 s"), "degraded"),
     ),
     "429 once, Retry-After within the timeout": FaultCase(
         _fault(Fault.answer(429, b"slow down", headers={"Retry-After": "0.2"}, times=1)),
@@ -215,22 +252,34 @@ FAULTS: dict[str, FaultCase] = {
     "malformed JSON": FaultCase(
         _fault(Fault.body(b'{"registered_models": [{"name": "churn",')),
         _pass,
-        Expected(ExitCode.FAILED, {"mlflow": "malformed response", "gitlab": "malformed"}, "degraded"),
+        Expected(
+            ExitCode.FAILED,
+            {"mlflow": "malformed response", "gitlab": "malformed", "alertmanager": "malformed answer"},
+            "degraded",
+        ),
     ),
     "JSON of another shape": FaultCase(
         _fault(Fault.body(b'{"experiments": [7], "runs": [7], "registered_models": [7], "id": null}')),
         _pass,
-        Expected(ExitCode.FAILED, _both("unexpected answer"), "degraded"),
+        Expected(
+            ExitCode.FAILED,
+            {
+                "mlflow": "unexpected answer",
+                "gitlab": "unexpected answer",
+                "alertmanager": "malformed answer",
+            },
+            "degraded",
+        ),
     ),
     "truncated answer": FaultCase(
         _fault(Fault.truncated()),
         _pass,
-        Expected(ExitCode.UNREACHABLE, _both("cannot reach"), "down"),
+        Expected(ExitCode.UNREACHABLE, _every_backend("cannot reach"), "down"),
     ),
     "restarted mid-request": FaultCase(
         _fault(Fault.hang()),
         _back,
-        Expected(ExitCode.UNREACHABLE, _both("cannot reach"), "down"),
+        Expected(ExitCode.UNREACHABLE, _every_backend("cannot reach"), "down"),
         drop_mid_request=True,
     ),
 }
@@ -316,7 +365,7 @@ async def until(pilot: Pilot[None], condition: Callable[[], bool], what: str, ti
 
 
 def settings_for(tables: dict[str, dict[str, Any]]) -> Settings:
-    kinds = {"mlflow": MlflowSettings, "gitlab": GitlabSettings}
+    kinds = {"mlflow": MlflowSettings, "gitlab": GitlabSettings, "alertmanager": AlertmanagerSettings}
     environment = EnvironmentSettings(**{k: kinds[k](**v) for k, v in tables.items()})
     return Settings({"dev": environment}, "dev")
 
@@ -355,11 +404,11 @@ async def test_tui(
             assert pane_rows(app, pane) == rows[pane]  # and the data itself
         await until(pilot, lambda: f"{backend.name} ● {expected.header}" in header(app), "the header")
         assert "(data just now)" in header(app)
-        table = app.query_one(f"#{backend.panes[0]}", ResourcePane).table
-        table.focus()
-        cursor = table.cursor_row
-        await pilot.press("down")
-        assert table.cursor_row == cursor + 1  # the keyboard still answers
+        app.query_one(f"#{backend.panes[0]}", ResourcePane).table.focus()
+        await pilot.press("space")  # the keyboard still answers: pause, and resume
+        assert app.polling_paused
+        await pilot.press("space")
+        assert not app.polling_paused
         seen = {b.name: proxies[b.name].counters.passed for b in others}
         for other in others:
             # Two more polls answered: the other panes keep refreshing, untouched by the fault.
