@@ -1,8 +1,8 @@
 """The fault matrix: every backend x every fault, headless and in the TUI.
 
 Each backend runs for real (MLflow: the session's `mlflow server`; Alertmanager: the session's real
-Alertmanager) or as the documented-API test server (GitLab), behind a `FaultProxy` on 127.0.0.1 that injects the fault. Adding a backend is one
-row of `BACKENDS`; adding a fault is one row of `FAULTS`.
+Alertmanager) or as the documented-API test server (GitLab), behind a `FaultProxy` on 127.0.0.1
+that injects the fault. Adding a backend is one row of `BACKENDS`; a fault, one row of `FAULTS`.
 
 For every cell:
 - headless: the backend's read command exits with the documented code and one line on stderr
