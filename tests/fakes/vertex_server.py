@@ -112,6 +112,8 @@ class FakeVertex:
         """How many `operations.get` answer `done: false` before the operation is done."""
         self.operation_error: tuple[str, str] | None = None
         """(status name, message): operations end with this error instead of their effect."""
+        self.before_request: Any = None
+        """A callable run with each request before it is answered: another operator acting."""
         self.denied: set[str] = set()
         """Resource names (or prefixes) every request on which is refused with 403."""
         self._ids = itertools.count(1)
@@ -384,6 +386,8 @@ class FakeVertex:
         )
         with self._lock:
             self.requests.append(request)
+            if self.before_request is not None:
+                self.before_request(request)
         content_type = "application/json; charset=UTF-8"
         try:
             with self._lock:
