@@ -401,9 +401,7 @@ class Hub:
 
     def _require_alerts(self) -> dict[str, AlertSource]:
         if not self.alert_sources:
-            raise UsageError(
-                f"environment {self.env_name!r} has no [alertmanager], [vertex] or [[rules]] table"
-            )
+            raise UsageError(f"environment {self.env_name!r} has no [alertmanager] table and no [[rules]]")
         return self.alert_sources
 
     async def alerts(self, matchers: Sequence[Matcher] = (), *, muted: bool = True) -> list[Alert]:
