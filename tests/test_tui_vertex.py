@@ -154,7 +154,10 @@ def test_vertex_dashboard_snapshot(
     app = demo_app(settings_for(demo_store, fake.url, tmp_path))
 
     async def filled(pilot: Pilot[None]) -> None:
-        await until(pilot, lambda: endpoints_filled(app)() and rows(app, "pipelines") == 1)
+        await until(
+            pilot,
+            lambda: endpoints_filled(app)() and rows(app, "pipelines") == 1 and rows(app, "alerts") == 1,
+        )
         pane(app, "endpoints").table.focus()
         await pilot.pause()
 

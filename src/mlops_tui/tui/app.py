@@ -126,8 +126,14 @@ class MlopsApp(App[None]):
                 yield PipelinesPane(self.hub, interval=every, id="pipelines")
             else:
                 yield NotConfiguredPane("Pipelines", PIPELINES_HINT, id="pipelines")
-            if env.alertmanager is not None or env.rules:
-                every = env.alertmanager.refresh_seconds if env.alertmanager else interval
+            if env.alertmanager is not None or env.rules or env.vertex is not None:
+                every = (
+                    env.alertmanager.refresh_seconds
+                    if env.alertmanager
+                    else env.vertex.refresh_seconds
+                    if env.vertex and not env.rules
+                    else interval
+                )
                 yield AlertsPane(self.hub, interval=every, id="alerts")
             else:
                 yield NotConfiguredPane("Alerts", ALERTS_HINT, id="alerts")
