@@ -21,9 +21,11 @@ import pytest
 
 from mlops_tui.cli.commands import root
 from mlops_tui.config import MlflowSettings
+from mlops_tui.domain import Change
 from mlops_tui.errors import ExitCode
 from mlops_tui.ops.journal import Journal
 from tests.fakes.gitlab_server import TOKEN, FakeGitlab
+from tests.fakes.vertex_server import FakeVertex, seed_churn
 from tests.helpers import CliResult, Registry, run_cli, write_config
 
 OPERATOR = "ci-bot"
@@ -39,14 +41,29 @@ def journal_path(tmp_path: Path) -> Path:
     return tmp_path / "xdg_state_home" / "mlops-tui" / "journal.sqlite3"
 
 
-def config_for(tmp_path: Path, uri: str, gitlab: str | None = None, **environments: dict[str, Any]) -> Path:
+def config_for(
+    tmp_path: Path,
+    uri: str,
+    gitlab: str | None = None,
+    vertex: str | None = None,
+    **environments: dict[str, Any],
+) -> Path:
     """A config with `dev` on `uri` (the default) and `environments`, each on `uri` too; with
-    `gitlab`, every environment's pipelines and retraining are that GitLab's `ml/models`."""
+    `gitlab`, every environment's pipelines and retraining are that GitLab's `ml/models`; with
+    `vertex`, every environment serves on that Vertex AI (`churn-endpoint`)."""
     pipelines: dict[str, Any] = {}
     if gitlab is not None:
         pipelines = {
             "gitlab": {"url": gitlab, "project": "ml/models", "token_env": "GITLAB_TOKEN"},
             "retrain": {"kind": "gitlab", "variables": {"MODEL_NAME": "{model}"}},
+        }
+    if vertex is not None:
+        pipelines["vertex"] = {
+            "project": "acme-ml",
+            "location": "us-central1",
+            "endpoints": ["churn-endpoint"],
+            "api_endpoint": vertex,
+            "credentials": "anonymous",
         }
     tables = {"dev": {"mlflow": {"tracking_uri": uri}, **pipelines, "rules": RULES}}
     for name, table in environments.items():
@@ -66,11 +83,20 @@ def gitlab() -> Iterator[FakeGitlab]:
 
 
 @pytest.fixture
-def config(tmp_path: Path, writable_server: str, gitlab: FakeGitlab) -> Path:
+def vertex() -> Iterator[FakeVertex]:
+    """A Vertex AI whose `churn-endpoint` splits 11=90 12=10."""
+    with FakeVertex("acme-ml", "us-central1") as server:
+        seed_churn(server)
+        yield server
+
+
+@pytest.fixture
+def config(tmp_path: Path, writable_server: str, gitlab: FakeGitlab, vertex: FakeVertex) -> Path:
     return config_for(
         tmp_path,
         writable_server,
         gitlab.url,
+        vertex.url,
         prd={"protected": True},
         ro={"read_only": True},
         stage={"mlflow": {"promotion": "stage"}},
@@ -402,10 +428,14 @@ WRITE_ARGS = {
     "pipelines cancel": ["2"],
     "alerts silence": ['alertname="ChampionAucLow"', "--duration", "2h", "--comment", "retraining"],
     "alerts expire": ["{silence}"],
+    "endpoints traffic": ["churn-endpoint", "--split", "11=50", "--split", "12=50"],
+    "endpoints rollback": ["churn-endpoint"],
+    "endpoints undeploy": ["churn-endpoint", "12"],
 }
 """Valid arguments of each write command, for a registry where churn's champion is v4 and its
-history tag holds v3 (so that a rollback has somewhere to go); `{silence}` is an active silence of
-the environment. A write command missing here fails `test_no_way_past_the_policy` below."""
+history tag holds v3, and a journal where churn-endpoint's traffic was moved from 11=50 12=50 (so
+that rollbacks have somewhere to go); `{silence}` is an active silence of the environment. A write
+command missing here fails `test_no_way_past_the_policy` below."""
 
 WRITE_COMMANDS = sorted(write_commands())
 
@@ -433,7 +463,13 @@ def test_the_write_commands_are_found() -> None:
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 @pytest.mark.parametrize("command", WRITE_COMMANDS)
 def test_no_way_past_the_policy(
-    command: str, scenario: str, config: Path, registry: Registry, journal_path: Path, gitlab: FakeGitlab
+    command: str,
+    scenario: str,
+    config: Path,
+    registry: Registry,
+    journal_path: Path,
+    gitlab: FakeGitlab,
+    vertex: FakeVertex,
 ) -> None:
     if command not in WRITE_ARGS:
         pytest.fail(f"write command `{command}` has no arguments in WRITE_ARGS: add them so it is tested")
@@ -441,6 +477,13 @@ def test_no_way_past_the_policy(
     registry.client.set_registered_model_tag(
         "churn", CHAMPION_HISTORY, json.dumps([{"version": "3", "by": "x", "at": "2026-11-01T00:00:00Z"}])
     )
+    journal = Journal(journal_path)
+    for env in ("dev", "ro", "prd"):
+        moved = Change(
+            "traffic", env, "endpoint churn-endpoint (1001)", "churn-endpoint", "11=50 12=50", "11=90 12=10"
+        )
+        journal.outcome(journal.intent(moved, OPERATOR), "ok")
+    journal.close()
     before = registry.snapshot()
     argv, reason = SCENARIOS[scenario]
     args = WRITE_ARGS[command]
@@ -452,6 +495,7 @@ def test_no_way_past_the_policy(
     assert result.stdout == ""
     assert registry.snapshot() == before
     assert [r.path for r in gitlab.requests if r.method != "GET"] == []
+    assert vertex.writes() == []
     assert journaled(journal_path) == done
 
 

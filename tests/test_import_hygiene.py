@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes.vertex_server import FakeVertex, seed_churn
 from tests.helpers import write_config
 
 HEAVY = ("textual", "mlflow", "google.cloud.aiplatform")
@@ -26,11 +27,14 @@ CORE_MODULES = (
     "mlops_tui.sources.mlflow",
     "mlops_tui.sources.http",
     "mlops_tui.sources.alertmanager",
+    "mlops_tui.sources.vertex",
+    "mlops_tui.ops.endpoints",
     "mlops_tui.hub",
     "mlops_tui.demo",
     "mlops_tui.cli",
     "mlops_tui.cli.commands",
     "mlops_tui.cli.render",
+    "mlops_tui.cli.vertex",
 )
 
 # Runs one command in-process through the click group, then reports which watched packages the
@@ -113,3 +117,32 @@ def test_exported_names_exist(module: str) -> None:
     exported = imported.__all__
     assert exported and len(set(exported)) == len(exported)
     assert [name for name in exported if not hasattr(imported, name)] == []
+
+
+VERTEX_SDK = "google.cloud.aiplatform"
+
+
+def test_commands_that_do_not_touch_vertex_never_import_its_sdk(mlflow_server: str, tmp_path: Path) -> None:
+    """With a [vertex] table configured, the registry and runs commands still leave the SDK alone;
+    `endpoints list` imports it (the probe can see it)."""
+    with FakeVertex("acme-ml", "us-central1") as fake:
+        seed_churn(fake)
+        vertex = {
+            "project": "acme-ml",
+            "location": "us-central1",
+            "api_endpoint": fake.url,
+            "credentials": "anonymous",
+        }
+        config = write_config(
+            tmp_path / "c.toml", {"prd": {"mlflow": {"tracking_uri": mlflow_server}, "vertex": vertex}}
+        )
+        for args, key in ((["models", "list", "--json"], "models"), (["runs", "list", "--json"], "runs")):
+            output, loaded = probe(tmp_path, *args, "--config", config)
+            assert isinstance(output, dict) and output[key]
+            assert not any(m.startswith(VERTEX_SDK) for m in loaded), args
+        output, loaded = probe(tmp_path, "endpoints", "list", "--json", "--config", config)
+        assert isinstance(output, dict) and output["endpoints"]
+        assert "google.cloud.aiplatform_v1" in loaded
+        # The low-level clients only: never the high-level SDK (2-3 s more, and GCS probes).
+        assert "google.cloud.aiplatform" not in loaded
+        assert fake.requests, "the Vertex command reached the fake"

@@ -25,15 +25,18 @@ from mlops_tui.config import (
     MlflowSettings,
     RetrainSettings,
     Settings,
+    VertexSettings,
 )
+from mlops_tui.domain import Change
 from mlops_tui.matchers import parse_matchers
 from mlops_tui.ops.journal import Journal
 from mlops_tui.tui import MlopsApp
 from mlops_tui.tui.alert_screens import AlertScreen, SilencesScreen
-from mlops_tui.tui.dialogs import ConfirmDialog, PromoteDialog, SilenceDialog
+from mlops_tui.tui.dialogs import ConfirmDialog, PromoteDialog, SilenceDialog, TrafficDialog
 from mlops_tui.tui.screens import WRITE_ACTIONS, ModelScreen, PipelineScreen
 from tests.conftest import DEMO_NOW
 from tests.fakes.gitlab_server import TOKEN, FakeGitlab
+from tests.fakes.vertex_server import FakeVertex, seed_churn
 from tests.test_tui import SIZE, demo_app, loaded, pane, until
 
 NEVER_PRESSED = {"quit"}
@@ -108,18 +111,38 @@ def gitlab() -> Iterator[FakeGitlab]:
         yield server
 
 
+@pytest.fixture
+def vertex() -> Iterator[FakeVertex]:
+    """A Vertex AI whose churn-endpoint serves two deployed models."""
+    with FakeVertex("acme-ml", "us-central1") as server:
+        seed_churn(server)
+        # No model monitoring: the Alerts pane holds the local rules' alerts only.
+        server.monitoring_jobs.clear()
+        yield server
+
+
 @pytest.fixture(autouse=True)
 def gitlab_token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GITLAB_TOKEN", TOKEN)
 
 
-def environment(store: MlflowSettings, gitlab: FakeGitlab, **policy: bool) -> EnvironmentSettings:
-    """An environment with every kind of write action: registry, GitLab pipelines, retraining."""
+def environment(
+    store: MlflowSettings, gitlab: FakeGitlab, vertex: FakeVertex, **policy: bool
+) -> EnvironmentSettings:
+    """An environment with every kind of write action: registry, GitLab pipelines, retraining,
+    Vertex AI endpoints."""
     return EnvironmentSettings(
         mlflow=store,
         gitlab=GitlabSettings(url=gitlab.url, project="ml/models", token_env="GITLAB_TOKEN"),
         retrain=RetrainSettings(kind="gitlab", variables={"MODEL_NAME": "{model}"}),
         rules=list(LOCAL_RULES),
+        vertex=VertexSettings(
+            project="acme-ml",
+            location="us-central1",
+            endpoints=["churn-endpoint"],
+            api_endpoint=vertex.url,
+            credentials="anonymous",
+        ),
         **policy,
     )
 
@@ -173,19 +196,28 @@ async def test_every_binding_that_writes_is_a_write_action() -> None:
 
 
 async def test_read_only_every_key_and_palette_command_writes_nothing(
-    demo_store: MlflowSettings, tmp_path: Path, gitlab: FakeGitlab
+    demo_store: MlflowSettings, tmp_path: Path, gitlab: FakeGitlab, vertex: FakeVertex
 ) -> None:
     journal = tmp_path / "journal.db"
     before = registry_state(demo_store)
-    settings = Settings({"dev": environment(demo_store, gitlab, read_only=True)}, "dev", journal=journal)
+    settings = Settings(
+        {"dev": environment(demo_store, gitlab, vertex, read_only=True)}, "dev", journal=journal
+    )
     app = demo_app(settings)
     pressed: set[str] = set()
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: loaded(app)() and pane(app, "pipelines").table.row_count == 2)
+        await until(
+            pilot,
+            lambda: (
+                loaded(app)()
+                and pane(app, "pipelines").table.row_count == 4
+                and pane(app, "endpoints").table.row_count == 2
+            ),
+        )
         dashboard = app.screen
         await until(pilot, lambda: pane(app, "alerts").table.row_count == 2)
         await existing_silence(app)
-        for name in ("runs", "models", "pipelines", "alerts"):
+        for name in ("runs", "models", "pipelines", "alerts", "endpoints"):
             pressed |= await press_everything(pilot, app, dashboard, pane(app, name).table)
         for opened in (AlertScreen, SilencesScreen):
             pane(app, "alerts").table.focus()
@@ -217,18 +249,34 @@ async def test_read_only_every_key_and_palette_command_writes_nothing(
     assert WRITE_ACTIONS <= pressed  # the write keys were really tried
     assert registry_state(demo_store) == before
     assert gitlab_writes(gitlab) == []
+    assert vertex.writes() == []
     assert Journal(journal).entries() == []
 
 
 async def test_protected_every_write_binding_asks_for_the_name(
-    demo_store: MlflowSettings, tmp_path: Path, gitlab: FakeGitlab
+    demo_store: MlflowSettings, tmp_path: Path, gitlab: FakeGitlab, vertex: FakeVertex
 ) -> None:
     journal = tmp_path / "journal.db"
-    settings = Settings({"prd": environment(demo_store, gitlab, protected=True)}, "prd", journal=journal)
+    # Traffic that moved before, so that a traffic rollback has somewhere to go.
+    seeded = Journal(journal)
+    moved = Change("traffic", "prd", "endpoint churn-endpoint (1001)", "churn-endpoint", "11=50 12=50", "x")
+    seeded.outcome(seeded.intent(moved, "someone"), "ok")
+    history = seeded.entries()
+    seeded.close()
+    settings = Settings(
+        {"prd": environment(demo_store, gitlab, vertex, protected=True)}, "prd", journal=journal
+    )
     app = demo_app(settings)
     rows = {"cancel": "2", "retry": "1"}  # the pipeline each pipeline action acts on
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: loaded(app)() and pane(app, "pipelines").table.row_count == 2)
+        await until(
+            pilot,
+            lambda: (
+                loaded(app)()
+                and pane(app, "pipelines").table.row_count == 4
+                and pane(app, "endpoints").table.row_count == 2
+            ),
+        )
         await until(pilot, lambda: pane(app, "alerts").table.row_count == 2)
         await existing_silence(app)
         # A champion with history, so that rollback has somewhere to go.
@@ -262,15 +310,25 @@ async def test_protected_every_write_binding_asks_for_the_name(
                         ),
                     )
                     app.screen.query_one("#jobs", DataTable).focus()
+            elif cls.__name__ == "EndpointsPane":
+                pane(app, "endpoints").table.focus()
             else:
                 pane(app, "models").table.focus()
             await pilot.pause()
             await pilot.press(binding.key.split(",")[0])
-            await until(pilot, lambda: isinstance(app.screen, PromoteDialog | SilenceDialog | ConfirmDialog))
+            await until(
+                pilot,
+                lambda: isinstance(app.screen, PromoteDialog | SilenceDialog | ConfirmDialog | TrafficDialog),
+            )
             if isinstance(app.screen, SilenceDialog):
                 app.screen.query_one("#silence-comment", Input).value = "policy test"
             if isinstance(app.screen, PromoteDialog | SilenceDialog):
                 await pilot.click("#plan")
+                await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+            if isinstance(app.screen, TrafficDialog):
+                app.screen.query_one("#percent-11", Input).value = "50"
+                app.screen.query_one("#percent-12", Input).value = "50"
+                await pilot.press("enter")
                 await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
             assert app.screen.query_one("#confirm-typed", Input), (cls.__name__, binding.action)
             tried.add(binding.action)
@@ -280,5 +338,6 @@ async def test_protected_every_write_binding_asks_for_the_name(
                 app.pop_screen()
                 await pilot.pause()
         assert tried == WRITE_ACTIONS
-    assert Journal(journal).entries() == []
+    assert Journal(journal).entries() == history
     assert gitlab_writes(gitlab) == []
+    assert vertex.writes() == []

@@ -33,6 +33,7 @@ __all__ = [
     "MlflowSettings",
     "RetrainSettings",
     "Settings",
+    "VertexSettings",
     "load_settings",
     "local_settings",
     "parse_settings",
@@ -106,8 +107,9 @@ class GitlabSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw
 class RetrainSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     """How `retrain MODEL` starts a training pipeline in this environment."""
 
-    kind: Literal["gitlab", "local"]
-    """`gitlab`: a pipeline of the [gitlab] project; `local`: `command` as a local process."""
+    kind: Literal["gitlab", "local", "vertex"]
+    """`gitlab`: a pipeline of the [gitlab] project; `local`: `command` as a local process;
+    `vertex`: a Vertex AI pipeline job from the [vertex] table's `pipeline_template`."""
     ref: str = "main"
     """GitLab: the ref to run the pipeline on."""
     trigger_token_env: str | None = None
@@ -119,6 +121,38 @@ class RetrainSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, k
     `{tracking_uri}` are filled in."""
     workdir: str | None = None
     """Local: working directory of the command."""
+
+
+class VertexSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """One Google Cloud project and region of Vertex AI: endpoints, pipeline jobs, model monitoring."""
+
+    project: str
+    """Google Cloud project id, e.g. `acme-ml-prd`."""
+    location: str
+    """Region, e.g. `us-central1`."""
+    endpoints: list[str] = []
+    """Endpoints of interest, by id or display name; empty means every endpoint of the region."""
+    credentials_env: str | None = None
+    """Environment variable holding the path of a service-account key file; without it,
+    application default credentials (`gcloud auth application-default login`, the metadata server)."""
+    api_endpoint: str = ""
+    """API host override (private endpoints, emulators, tests), e.g. `http://127.0.0.1:8080`;
+    default `{location}-aiplatform.googleapis.com`."""
+    credentials: Literal["default", "anonymous"] = "default"
+    """`anonymous` sends no credentials: only together with `api_endpoint` (emulators, tests)."""
+    pipeline_template: str = ""
+    """Compiled pipeline spec (KFP JSON or YAML) that `retrain` with `kind = "vertex"` runs: a local
+    path or `gs://bucket/object`."""
+    pipeline_root: str = ""
+    """`gs://` directory the pipeline job writes its outputs under."""
+    parameters: dict[str, str] = {}
+    """Pipeline parameters; `{model}` and `{env}` are filled in."""
+    service_account: str = ""
+    """Service account the pipeline job runs as; empty: the project's default."""
+    refresh_seconds: float = 30.0
+    """Seconds between the end of one poll and the start of the next."""
+    timeout_seconds: float = 30.0
+    """Timeout of one request (and of waiting for a long-running operation)."""
 
 
 class AlertmanagerSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
@@ -186,6 +220,8 @@ class EnvironmentSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=Tru
     """How retraining is started."""
     alertmanager: AlertmanagerSettings | None = None
     """The Alertmanager whose alerts concern this environment."""
+    vertex: VertexSettings | None = None
+    """The Vertex AI project and region serving this environment's models."""
     rules: list[AlertRule] = []
     """Local alert rules on MLflow metrics, for teams with no Prometheus (and the demo)."""
 
@@ -381,6 +417,7 @@ def parse_settings(raw: dict[str, Any], path: Path | None = None) -> Settings:
                 key=f"environments.{name}",
             )
         environments[name] = _convert(table, EnvironmentSettings, where, f"environments.{name}")
+        _check_vertex(environments[name], where, f"environments.{name}")
     default_env = top.default_env or next(iter(environments))
     if default_env not in environments:
         raise ConfigError(
@@ -397,6 +434,26 @@ def parse_settings(raw: dict[str, Any], path: Path | None = None) -> Settings:
         keymap=dict(top.keymap),
         journal=Path(top.journal).expanduser() if top.journal else None,
     )
+
+
+def _check_vertex(env: EnvironmentSettings, where: str | None, prefix: str) -> None:
+    """What the types alone cannot say about the [vertex] table and `retrain.kind = "vertex"`."""
+    vertex = env.vertex
+    if vertex is not None and vertex.credentials == "anonymous" and not vertex.api_endpoint:
+        raise ConfigError(
+            "`anonymous` sends no credentials and is only for emulators and tests: set api_endpoint "
+            'too, or use "default"',
+            path=where,
+            key=f"{prefix}.vertex.credentials",
+        )
+    if env.retrain is not None and env.retrain.kind == "vertex":
+        if vertex is None or not vertex.pipeline_template:
+            raise ConfigError(
+                "vertex retraining runs the [vertex] table's pipeline_template; set "
+                f"{prefix}.vertex.pipeline_template",
+                path=where,
+                key=f"{prefix}.retrain.kind",
+            )
 
 
 _MSGSPEC_ERROR = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<at>[^`]*)`)?$", re.S)

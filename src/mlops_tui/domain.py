@@ -14,18 +14,23 @@ __all__ = [
     "Alert",
     "AuditEntry",
     "Change",
+    "DeployedModel",
+    "Endpoint",
     "Experiment",
     "Job",
     "Pipeline",
     "TraceChunk",
     "MetricPoint",
     "ModelVersion",
+    "MonitoringJob",
     "Page",
     "RegisteredModel",
     "Run",
     "SourceState",
     "Silence",
     "SourceStatus",
+    "format_split",
+    "parse_split",
     "utcnow",
 ]
 
@@ -182,6 +187,7 @@ PIPELINE_STATUSES = (
     "preparing",
     "pending",
     "running",
+    "canceling",
     "success",
     "failed",
     "canceled",
@@ -334,3 +340,82 @@ class Silence:
     state: str = "active"
     """`active`, `pending` (starts later) or `expired`."""
     source: str = "alertmanager"
+
+
+@dataclass(frozen=True, slots=True)
+class DeployedModel:
+    """A model deployed to a serving endpoint (Vertex AI), and the MLflow version it serves."""
+
+    id: str
+    """The deployed model's id on its endpoint (what the traffic split is keyed by)."""
+    display_name: str
+    model: str
+    """The serving model's resource name, `projects/P/locations/L/models/M`."""
+    model_version: str = ""
+    """The serving model's version id."""
+    model_display_name: str = ""
+    mlflow_model: str | None = None
+    """The MLflow registered model it serves, where the serving model's labels say so."""
+    mlflow_version: str | None = None
+    created: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A serving endpoint: its deployed models and how traffic is split between them."""
+
+    id: str
+    name: str
+    """Resource name, `projects/P/locations/L/endpoints/E`."""
+    display_name: str
+    deployed_models: tuple[DeployedModel, ...] = ()
+    traffic_split: Mapping[str, int] = field(default_factory=dict)
+    """Deployed model id -> percent of the traffic; sums to 100 (or empty)."""
+    created: datetime | None = None
+    updated: datetime | None = None
+    web_url: str | None = None
+
+    def deployed(self, deployed_model_id: str) -> DeployedModel | None:
+        return next((d for d in self.deployed_models if d.id == deployed_model_id), None)
+
+    @property
+    def split_text(self) -> str:
+        return format_split(self.traffic_split)
+
+
+def format_split(split: Mapping[str, int]) -> str:
+    """A traffic split as the journal records it: `11=90 12=10`, ordered by id, zeros left out."""
+    return " ".join(f"{key}={value}" for key, value in sorted(split.items()) if value)
+
+
+def parse_split(text: str) -> dict[str, int]:
+    """The inverse of `format_split`. Raises: ValueError on anything else."""
+    split: dict[str, int] = {}
+    for item in text.split():
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value.isdigit():
+            raise ValueError(f"not a traffic split: {text!r}")
+        split[key] = int(value)
+    return split
+
+
+@dataclass(frozen=True, slots=True)
+class MonitoringJob:
+    """A model deployment monitoring job (Vertex AI): skew and drift checks of an endpoint."""
+
+    id: str
+    name: str
+    display_name: str
+    endpoint: str
+    """The monitored endpoint's resource name."""
+    state: str
+    """Vertex's JobState without its prefix, lower case: `running`, `paused`, `failed`, ..."""
+    schedule_state: str = ""
+    """`pending`, `offline` or `running`."""
+    created: datetime | None = None
+    updated: datetime | None = None
+    next_run: datetime | None = None
+    last_run: datetime | None = None
+    last_error: str = ""
+    """The error of the latest monitoring run (or of the job), if any."""
+    deployed_model_ids: tuple[str, ...] = ()

@@ -8,6 +8,7 @@ the questions the panes and the headless commands ask.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -16,10 +17,12 @@ from typing import TypeVar
 from mlops_tui.config import Settings, resolve_secret
 from mlops_tui.domain import (
     Alert,
+    Endpoint,
     Experiment,
     Job,
     MetricPoint,
     ModelVersion,
+    MonitoringJob,
     Page,
     Pipeline,
     RegisteredModel,
@@ -35,10 +38,39 @@ from mlops_tui.matchers import Matcher
 from mlops_tui.ops.policy import Policy
 from mlops_tui.sources.base import AlertSource, PipelineSource, TrackingSource
 
-__all__ = ["PIPELINE_TAGS", "Hub", "RunDetail"]
+# Light: the Vertex SDK is imported by the source's first call, not by its module.
+from mlops_tui.sources.vertex import VERTEX_PIPELINE_ID, VertexSource
 
-PIPELINE_TAGS = {"gitlab.pipeline_id": "gitlab", "mlops_tui.pipeline_id": "local"}
+__all__ = ["PIPELINE_TAGS", "Hub", "RunDetail", "runner_of"]
+
+PIPELINE_TAGS = {
+    "gitlab.pipeline_id": "gitlab",
+    "mlops_tui.pipeline_id": "local",
+    "vertex.pipeline_job_id": "vertex",
+}
 """Run tags naming the pipeline that produced a run, and the runner each belongs to."""
+_RUNNER_IDS = (
+    ("local", re.compile(r"^L\d+(-\d+)?$")),
+    ("gitlab", re.compile(r"^\d+$")),
+    ("vertex", VERTEX_PIPELINE_ID),
+)
+
+
+def runner_of(pipeline_or_job_id: str) -> str:
+    """The runner an id belongs to: local runs are `L<n>` (jobs `L<n>-1`), GitLab's pipelines and
+    jobs are numbers, Vertex pipeline jobs are lower-case names (tasks `NAME/TASK_ID`).
+
+    Raises:
+        UsageError: the id has none of these shapes.
+    """
+    for runner, shape in _RUNNER_IDS:
+        if shape.match(pipeline_or_job_id):
+            return runner
+    raise UsageError(
+        f"{pipeline_or_job_id!r} is not a pipeline id: GitLab's are numbers, local runs L<n>, "
+        "Vertex pipeline jobs lower-case names"
+    )
+
 
 T = TypeVar("T")
 _SHAPE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError)
@@ -70,6 +102,7 @@ class Hub:
         self._tracking: TrackingSource | None = None
         self._pipelines: dict[str, PipelineSource] | None = None
         self._alert_sources: dict[str, AlertSource] | None = None
+        self._vertex: VertexSource | None = None
         self._experiments: dict[str, str] = {}
         self.statuses: dict[str, SourceStatus] = {}
         if self.env.mlflow is not None:
@@ -82,6 +115,8 @@ class Hub:
             self.statuses["alertmanager"] = SourceStatus("alertmanager")
         if self.env.rules:
             self.statuses["rules"] = SourceStatus("rules")
+        if self.env.vertex is not None:
+            self.statuses["vertex"] = SourceStatus("vertex")
 
     @property
     def policy(self) -> Policy:
@@ -106,6 +141,19 @@ class Hub:
 
             self._tracking = open_mlflow(self.env.mlflow)
         return self._tracking
+
+    @property
+    def vertex(self) -> VertexSource:
+        """The Vertex AI source, built on first use (its SDK is imported by its first call).
+
+        Raises:
+            UsageError: the environment names no Vertex project.
+        """
+        if self._vertex is None:
+            if self.env.vertex is None:
+                raise UsageError(f"environment {self.env_name!r} has no [vertex] table")
+            self._vertex = VertexSource(self.env.vertex, environment=self.env_name)
+        return self._vertex
 
     async def _track(self, source: str, call: Awaitable[T]) -> T:
         """Await one backend call and record what it says about the backend's health."""
@@ -260,19 +308,21 @@ class Hub:
                     environment=self.env_name,
                     tracking_uri=self.env.mlflow.tracking_uri if self.env.mlflow else "",
                 )
+            if self.env.vertex is not None:
+                self._pipelines["vertex"] = self.vertex
         return self._pipelines
 
     def pipeline_source(self, pipeline_or_job_id: str) -> PipelineSource:
-        """The runner an id belongs to: local ids are `L<n>`, GitLab's are numbers.
+        """The runner an id belongs to (see `runner_of`).
 
         Raises:
-            UsageError: the environment has no such runner.
+            UsageError: not a pipeline id, or the environment has no such runner.
         """
-        name = "local" if pipeline_or_job_id.upper().startswith("L") else "gitlab"
+        name = runner_of(pipeline_or_job_id)
         try:
             return self.pipeline_sources[name]
         except KeyError:
-            table = "[retrain] kind = 'local'" if name == "local" else "[gitlab]"
+            table = {"local": "[retrain] kind = 'local'", "gitlab": "[gitlab]", "vertex": "[vertex]"}[name]
             raise UsageError(
                 f"environment {self.env_name!r} has no {name} pipelines ({table} in the config)"
             ) from None
@@ -288,7 +338,7 @@ class Hub:
         """
         sources = self.pipeline_sources
         if not sources:
-            raise UsageError(f"environment {self.env_name!r} has no [gitlab] or local [retrain]")
+            raise UsageError(f"environment {self.env_name!r} has no [gitlab], [vertex] or local [retrain]")
         found = await self._gather(
             {
                 name: source.list_pipelines(ref=ref, status=status, limit=limit)
@@ -340,6 +390,10 @@ class Hub:
                         locations.state_dir() / "alerts" / f"{self.env_name}.json", "rules", self.clock
                     ),
                 )
+            if self.env.vertex is not None:
+                from mlops_tui.sources.vertex import VertexMonitoring
+
+                self._alert_sources["vertex"] = VertexMonitoring(self.vertex)
         return self._alert_sources
 
     def alert_source(self, name: str) -> AlertSource:
@@ -409,6 +463,24 @@ class Hub:
         if failures and len(failures) == len(results):
             raise failures[0]
         return [item for r in results if isinstance(r, list) for item in r]
+
+    # -- Vertex AI endpoints and monitoring ----------------------------------------------------
+
+    async def endpoints(self) -> list[Endpoint]:
+        """The endpoints of interest, with their deployed models and traffic split."""
+        return await self._track("vertex", self.vertex.list_endpoints())
+
+    async def endpoint(self, ref: str) -> Endpoint:
+        """One endpoint by id or display name. Raises: NotFound."""
+        return await self._track("vertex", self.vertex.get_endpoint(ref))
+
+    async def vertex_pipelines(self, *, limit: int = 50) -> list[Pipeline]:
+        """Recent Vertex pipeline jobs only, newest first."""
+        return await self._track("vertex", self.vertex.list_pipelines(limit=limit))
+
+    async def monitoring_jobs(self) -> list[MonitoringJob]:
+        """Model deployment monitoring jobs of the endpoints of interest."""
+        return await self._track("vertex", self.vertex.monitoring_jobs())
 
     # -- lineage ----------------------------------------------------------------------------
 

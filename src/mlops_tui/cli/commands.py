@@ -747,3 +747,7 @@ async def retrain(
     click.echo(f"mlops-tui: pipeline {started.id} {started.status}", err=True)
     if started.status != "success":
         raise MlopsError(f"pipeline {started.id} ended {started.status}")
+
+
+# Registers `endpoints ...` and `vertex ...` on `root`; last, as it imports the helpers above.
+from mlops_tui.cli import vertex as _vertex  # noqa: E402,F401

@@ -12,9 +12,12 @@ import msgspec
 from mlops_tui.domain import (
     Alert,
     AuditEntry,
+    DeployedModel,
+    Endpoint,
     Job,
     MetricPoint,
     ModelVersion,
+    MonitoringJob,
     Pipeline,
     RegisteredModel,
     Run,
@@ -33,6 +36,8 @@ __all__ = [
     "audit_json",
     "emit_json",
     "emit_table",
+    "endpoint_json",
+    "monitoring_job_json",
     "model_json",
     "run_detail_json",
     "run_json",
@@ -225,4 +230,50 @@ def health_json(health: EnvironmentHealth) -> dict[str, Any]:
         "alerts": {"firing": health.firing, "muted": health.muted},
         "failed_pipelines": [pipeline_json(p) for p in health.failed_pipelines],
         "serving": {"slot": health.slot, "versions": health.champions},
+    }
+
+
+def _deployed_json(deployed: DeployedModel, percent: int) -> dict[str, Any]:
+    return {
+        "id": deployed.id,
+        "display_name": deployed.display_name,
+        "model": deployed.model,
+        "model_version": deployed.model_version,
+        "model_display_name": deployed.model_display_name,
+        "mlflow_model": deployed.mlflow_model,
+        "mlflow_version": deployed.mlflow_version,
+        "traffic_percent": percent,
+        "created": _time(deployed.created),
+    }
+
+
+def endpoint_json(endpoint: Endpoint) -> dict[str, Any]:
+    return {
+        "id": endpoint.id,
+        "name": endpoint.name,
+        "display_name": endpoint.display_name,
+        "traffic_split": dict(sorted(endpoint.traffic_split.items())),
+        "deployed_models": [
+            _deployed_json(d, endpoint.traffic_split.get(d.id, 0)) for d in endpoint.deployed_models
+        ],
+        "created": _time(endpoint.created),
+        "updated": _time(endpoint.updated),
+        "web_url": endpoint.web_url,
+    }
+
+
+def monitoring_job_json(job: MonitoringJob) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "name": job.name,
+        "display_name": job.display_name,
+        "endpoint": job.endpoint,
+        "state": job.state,
+        "schedule_state": job.schedule_state,
+        "deployed_model_ids": list(job.deployed_model_ids),
+        "created": _time(job.created),
+        "updated": _time(job.updated),
+        "next_run": _time(job.next_run),
+        "last_run": _time(job.last_run),
+        "last_error": job.last_error,
     }

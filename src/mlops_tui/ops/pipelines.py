@@ -30,8 +30,11 @@ class Retrain(WriteAction):
     """Start a training pipeline for one model. Starting twice makes two pipelines: there is no
     earlier state to race on, so `current()` is always None."""
 
-    def __init__(self, source: PipelineSource, change: Change, variables: dict[str, str], ref: str):
+    def __init__(
+        self, source: PipelineSource, change: Change, variables: dict[str, str], ref: str, model: str
+    ):
         self.source = source
+        self.model = model
         self.change = change
         self.variables = variables
         self.ref = ref
@@ -41,7 +44,7 @@ class Retrain(WriteAction):
         return None
 
     async def apply(self) -> None:
-        self.started = await self.source.start(self.variables, ref=self.ref)
+        self.started = await self.source.start(self.variables, ref=self.ref, model=self.model)
         self.change = replace(self.change, after=f"{self.source.name} pipeline {self.started.id}")
 
     async def verify(self) -> str | None:
@@ -61,15 +64,21 @@ def plan_retrain(scope: PipelineScope, model: str, extra: dict[str, str]) -> Ret
     if retrain is None:
         raise UsageError(f"environment {scope.env_name!r} has no [retrain] table")
     values = {"model": model, "env": scope.env_name}
+    templates = dict(retrain.variables)
+    if retrain.kind == "vertex" and scope.env.vertex is not None:
+        templates = {**scope.env.vertex.parameters, **templates}
     variables = {
         key: value.replace("{model}", model).replace("{env}", scope.env_name)
-        for key, value in retrain.variables.items()
+        for key, value in templates.items()
     }
     if retrain.kind == "local":
         variables = {**values, **variables}
     variables.update(extra)
     source = scope.pipeline_sources[retrain.kind]
     where = f"{retrain.kind} ref {retrain.ref}" if retrain.kind == "gitlab" else retrain.kind
+    details = tuple(f"{k}={v}" for k, v in sorted(variables.items()))
+    if retrain.kind == "vertex" and scope.env.vertex is not None:
+        details = (f"template {scope.env.vertex.pipeline_template}", *details)
     change = Change(
         action="retrain",
         environment=scope.env_name,
@@ -77,9 +86,9 @@ def plan_retrain(scope: PipelineScope, model: str, extra: dict[str, str]) -> Ret
         subject=model,
         before=None,
         after="a new pipeline",
-        details=tuple(f"{k}={v}" for k, v in sorted(variables.items())),
+        details=details,
     )
-    return Retrain(source, change, variables, retrain.ref)
+    return Retrain(source, change, variables, retrain.ref, model)
 
 
 Verb = Literal["cancel", "retry"]

@@ -162,8 +162,10 @@ class PipelineSource(Source):
         on every poll)."""
 
     @abstractmethod
-    async def start(self, variables: Mapping[str, str], *, ref: str | None = None) -> Pipeline:
-        """Start a pipeline with these variables (retraining)."""
+    async def start(
+        self, variables: Mapping[str, str], *, ref: str | None = None, model: str | None = None
+    ) -> Pipeline:
+        """Start a pipeline with these variables (retraining `model`, where the runner records it)."""
 
     @abstractmethod
     async def cancel_pipeline(self, pipeline_id: str) -> Pipeline:

@@ -350,7 +350,9 @@ class GitlabSource(PipelineSource):
 
     # -- writes -----------------------------------------------------------------------------------
 
-    async def start(self, variables: Mapping[str, str], *, ref: str | None = None) -> Pipeline:
+    async def start(
+        self, variables: Mapping[str, str], *, ref: str | None = None, model: str | None = None
+    ) -> Pipeline:
         """Start a pipeline on `ref` (default: the constructor's) with these CI/CD variables.
 
         With a trigger token: `POST /projects/:id/trigger/pipeline` with `token`, `ref` and
@@ -466,10 +468,10 @@ def _number(value: str, what: str) -> int:
 
 def _status(value: Any) -> str:
     status = str(value or "created")
-    # GitLab's own names; newer servers add transient ones (`canceling`) that read as running.
+    # GitLab's own names; newer servers add transient ones that read as running.
     if status in PIPELINE_STATUSES:
         return status
-    return "running" if status in ("canceling", "waiting_for_callback") else status
+    return "running" if status == "waiting_for_callback" else status
 
 
 def _time(value: Any) -> datetime | None:

@@ -147,7 +147,9 @@ class LocalRunner(PipelineSource):
 
     # -- writes ------------------------------------------------------------------------------------
 
-    async def start(self, variables: Mapping[str, str], *, ref: str | None = None) -> Pipeline:
+    async def start(
+        self, variables: Mapping[str, str], *, ref: str | None = None, model: str | None = None
+    ) -> Pipeline:
         """Run the retrain command for `variables["model"]`.
 
         `{model}`, `{env}` and `{tracking_uri}` are filled into the arguments; every variable is

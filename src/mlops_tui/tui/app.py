@@ -23,6 +23,7 @@ from mlops_tui.domain import Alert, ModelVersion, Pipeline, Run, utcnow
 from mlops_tui.errors import ConfigError, MlopsError
 from mlops_tui.hub import Hub
 from mlops_tui.ops.alerts import plan_expiry, plan_silence
+from mlops_tui.ops.endpoints import plan_traffic, plan_traffic_rollback, plan_undeploy
 from mlops_tui.ops.journal import Journal
 from mlops_tui.ops.pipelines import plan_pipeline_change, plan_retrain
 from mlops_tui.ops.policy import WriteAction, perform
@@ -35,7 +36,14 @@ from mlops_tui.ops.registry import (
 from mlops_tui.tui.bindings import KEYS, BindingList, bindings, check_keymap
 from mlops_tui.tui.header import EnvBar
 from mlops_tui.tui.pane import ResourcePane
-from mlops_tui.tui.panes import AlertsPane, ModelsPane, NotConfiguredPane, PipelinesPane, RunsPane
+from mlops_tui.tui.panes import (
+    AlertsPane,
+    EndpointsPane,
+    ModelsPane,
+    NotConfiguredPane,
+    PipelinesPane,
+    RunsPane,
+)
 
 __all__ = ["MlopsApp", "make_app"]
 
@@ -46,7 +54,8 @@ FOLLOW_SECONDS = 2.0
 """How often a pipeline started from the TUI is looked at until it ends."""
 PIPELINES_HINT = (
     "Pipelines and retraining appear here once the environment names a GitLab project "
-    "([environments.NAME.gitlab]) or a local retraining command ([environments.NAME.retrain])."
+    "([environments.NAME.gitlab]), a Vertex AI project ([environments.NAME.vertex]) or a local "
+    "retraining command ([environments.NAME.retrain])."
 )
 ALERTS_HINT = (
     "Firing alerts appear here once the environment names an Alertmanager "
@@ -97,7 +106,8 @@ class MlopsApp(App[None]):
     def compose(self) -> ComposeResult:
         env = self.hub.env
         yield EnvBar(self.hub.env_name, protected=env.protected, read_only=env.read_only)
-        with Grid(id="dashboard"):
+        # The Endpoints pane exists only where Vertex AI is configured: elsewhere it takes no room.
+        with Grid(id="dashboard", classes="-vertex" if env.vertex is not None else ""):
             interval = env.mlflow.refresh_seconds if env.mlflow else 30.0
             if env.mlflow is not None:
                 yield RunsPane(self.hub, interval=interval, id="runs")
@@ -105,16 +115,30 @@ class MlopsApp(App[None]):
             else:
                 yield NotConfiguredPane("Runs", "No [mlflow] table in this environment.", id="runs")
                 yield NotConfiguredPane("Models", "No [mlflow] table in this environment.", id="models")
-            if env.gitlab is not None or env.retrain is not None:
-                every = env.gitlab.refresh_seconds if env.gitlab else 5.0
+            if env.gitlab is not None or env.retrain is not None or env.vertex is not None:
+                every = (
+                    env.gitlab.refresh_seconds
+                    if env.gitlab
+                    else env.vertex.refresh_seconds
+                    if env.vertex and (env.retrain is None or env.retrain.kind != "local")
+                    else 5.0
+                )
                 yield PipelinesPane(self.hub, interval=every, id="pipelines")
             else:
                 yield NotConfiguredPane("Pipelines", PIPELINES_HINT, id="pipelines")
-            if env.alertmanager is not None or env.rules:
-                every = env.alertmanager.refresh_seconds if env.alertmanager else interval
+            if env.alertmanager is not None or env.rules or env.vertex is not None:
+                every = (
+                    env.alertmanager.refresh_seconds
+                    if env.alertmanager
+                    else env.vertex.refresh_seconds
+                    if env.vertex and not env.rules
+                    else interval
+                )
                 yield AlertsPane(self.hub, interval=every, id="alerts")
             else:
                 yield NotConfiguredPane("Alerts", ALERTS_HINT, id="alerts")
+            if env.vertex is not None:
+                yield EndpointsPane(self.hub, interval=env.vertex.refresh_seconds, id="endpoints")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -340,6 +364,30 @@ class MlopsApp(App[None]):
             self.notify(f"{alert.name} names no model", severity="warning")
             return
         self.push_screen(ModelScreen(hub, hub.registered_name(model)))
+
+    @work(group="write", exclusive=True, exit_on_error=False)
+    async def shift_traffic(self, hub: Hub, endpoint_id: str) -> None:
+        """Ask for the new traffic split of an endpoint, then plan, confirm and perform it."""
+        from mlops_tui.tui.dialogs import TrafficDialog
+
+        try:
+            endpoint = await hub.endpoint(endpoint_id)
+        except MlopsError as exc:
+            self.notify(exc.message, title=exc.title, severity="error")
+            return
+        split = await self.push_screen_wait(TrafficDialog(endpoint))
+        if split is not None:
+            await self._write(hub, lambda: plan_traffic(hub, endpoint_id, split))
+
+    @work(group="write", exclusive=True, exit_on_error=False)
+    async def rollback_traffic(self, hub: Hub, endpoint_id: str) -> None:
+        """Plan the return to the split before the endpoint's last change, confirm it, perform it."""
+        await self._write(hub, lambda: plan_traffic_rollback(hub, self.journal, endpoint_id))
+
+    @work(group="write", exclusive=True, exit_on_error=False)
+    async def undeploy(self, hub: Hub, endpoint_id: str, deployed_model_id: str) -> None:
+        """Plan undeploying one model from an endpoint, confirm it, perform it."""
+        await self._write(hub, lambda: plan_undeploy(hub, endpoint_id, deployed_model_id))
 
     @work(group="follow", exit_on_error=False)
     async def follow_pipeline(self, hub: Hub, pipeline: Pipeline) -> None:

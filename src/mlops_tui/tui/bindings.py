@@ -18,6 +18,7 @@ from mlops_tui.errors import ConfigError
 
 __all__ = [
     "ALERT_ACTIONS",
+    "ENDPOINT_ACTIONS",
     "TRIAGE_ACTIONS",
     "KEYS",
     "MODEL_ACTIONS",
@@ -111,6 +112,27 @@ KEYS: dict[str, KeySpec] = {
         show=False,
     ),
     "expire": KeySpec("x", "expire", "Expire", "silences screen", "end the selected silence now"),
+    "shift_traffic": KeySpec(
+        "s",
+        "shift_traffic",
+        "Shift traffic",
+        "Endpoints",
+        "set the endpoint's traffic split (a 90/10 canary)",
+    ),
+    "rollback_traffic": KeySpec(
+        "b",
+        "rollback_traffic",
+        "Roll back traffic",
+        "Endpoints",
+        "back to the split before the endpoint's last change",
+    ),
+    "undeploy": KeySpec(
+        "u",
+        "undeploy",
+        "Undeploy",
+        "Endpoints",
+        "undeploy the selected model (its traffic goes to the others)",
+    ),
     "triage_rollback": KeySpec(
         "b", "rollback", "Roll back", "triage", "roll back the model the alert concerns"
     ),
@@ -129,7 +151,25 @@ KEYS: dict[str, KeySpec] = {
 }
 """Binding id -> its default keys and documentation, in the order the README lists them."""
 
-WRITE_ACTIONS = frozenset({"promote", "rollback", "retrain", "cancel", "retry", "silence", "expire"})
+WRITE_ACTIONS = frozenset(
+    {
+        "promote",
+        "rollback",
+        "retrain",
+        "cancel",
+        "retry",
+        "silence",
+        "expire",
+        "shift_traffic",
+        "rollback_traffic",
+        "undeploy",
+    }
+)
+__all__ = ["ENDPOINT_ACTIONS", "MODEL_ACTIONS", "PIPELINE_ACTIONS", "WRITE_ACTIONS"]
+
+WRITE_ACTIONS = frozenset(
+    {"promote", "rollback", "retrain", "cancel", "retry", "shift_traffic", "rollback_traffic", "undeploy"}
+)
 """Actions that change a backend: greyed out in read-only environments; each goes through
 `ops.policy.perform`."""
 
@@ -175,6 +215,7 @@ MODEL_ACTIONS = bindings("promote", "rollback", "history", "retrain")
 PIPELINE_ACTIONS = bindings("cancel", "retry")
 ALERT_ACTIONS = bindings("silence", "open_model", "silences")
 SILENCE_ACTIONS = bindings("expire")
+ENDPOINT_ACTIONS = bindings("shift_traffic", "rollback_traffic", "undeploy")
 TRIAGE_ACTIONS = bindings(
     "triage_rollback",
     "triage_silence",

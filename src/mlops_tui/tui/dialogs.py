@@ -14,14 +14,88 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
 from mlops_tui import humanize
-from mlops_tui.domain import Alert, Change, ModelVersion
+from mlops_tui.domain import Alert, Change, Endpoint, ModelVersion
 from mlops_tui.errors import MlopsError
 from mlops_tui.matchers import Matcher, parse_matchers
 from mlops_tui.ops.policy import Approval
 from mlops_tui.tui.bindings import BindingList, bindings
 from mlops_tui.tui.styles import env_badge
 
-__all__ = ["ConfirmDialog", "PromoteChoice", "PromoteDialog", "SilenceDialog", "SilenceRequest"]
+__all__ = [
+    "ConfirmDialog",
+    "PromoteChoice",
+    "PromoteDialog",
+    "SilenceDialog",
+    "SilenceRequest",
+    "TrafficDialog",
+]
+
+
+class TrafficDialog(ModalScreen[dict[str, int] | None]):
+    """Enter an endpoint's new traffic split: a percent for each deployed model, summing to 100."""
+
+    BINDINGS: ClassVar[BindingList] = bindings("back", action="dismiss(None)", keys="escape")
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        super().__init__()
+        self.endpoint = endpoint
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(
+                Text.assemble("Shift traffic of ", (self.endpoint.display_name, "bold")),
+                classes="dialog-title",
+            )
+            for deployed in self.endpoint.deployed_models:
+                serves = (
+                    f" = {deployed.mlflow_model} v{deployed.mlflow_version}" if deployed.mlflow_model else ""
+                )
+                yield Label(f"{deployed.id}  {deployed.display_name}{serves} (%)")
+                yield Input(
+                    str(self.endpoint.traffic_split.get(deployed.id, 0)),
+                    type="integer",
+                    id=f"percent-{deployed.id}",
+                    classes="traffic-percent",
+                )
+            yield Static("", id="traffic-sum")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Plan", variant="primary", id="plan")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self._show_sum()
+        inputs = self.query(".traffic-percent")
+        if inputs:
+            inputs.first().focus()
+
+    def _split(self) -> dict[str, int] | None:
+        split = {}
+        for deployed in self.endpoint.deployed_models:
+            text = self.query_one(f"#percent-{deployed.id}", Input).value.strip() or "0"
+            if not text.isdigit() or int(text) > 100:
+                return None
+            split[deployed.id] = int(text)
+        return split
+
+    @on(Input.Changed)
+    def _show_sum(self) -> None:
+        split = self._split()
+        total = sum(split.values()) if split is not None else None
+        line = "each percent is a whole number 0-100" if total is None else f"total {total}%"
+        self.query_one("#traffic-sum", Static).update(line if total == 100 else f"{line} (must be 100)")
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel(self) -> None:
+        self.dismiss(None)
+
+    @on(Button.Pressed, "#plan")
+    @on(Input.Submitted)
+    def _plan(self) -> None:
+        split = self._split()
+        if split is None or sum(split.values()) != 100:
+            self.notify("The percents must be whole numbers that sum to 100", severity="warning")
+            return
+        self.dismiss(split)
 
 
 @dataclass(frozen=True)

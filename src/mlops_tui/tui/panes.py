@@ -1,4 +1,5 @@
-"""The dashboard's panes: Runs and Models over MLflow, and the panes of sources not yet configured."""
+"""The dashboard's panes: Runs and Models over MLflow, Pipelines, Vertex AI Endpoints, and the panes
+of sources not yet configured."""
 
 from __future__ import annotations
 
@@ -13,14 +14,27 @@ from textual.containers import Vertical
 from textual.widgets import Static
 
 from mlops_tui import humanize
-from mlops_tui.domain import Alert, Page, Pipeline, RegisteredModel, Run
+from mlops_tui.domain import Alert, DeployedModel, Endpoint, Page, Pipeline, RegisteredModel, Run
 from mlops_tui.hub import Hub
 from mlops_tui.matchers import parse_matchers
-from mlops_tui.tui.bindings import ALERT_ACTIONS, MODEL_ACTIONS, PIPELINE_ACTIONS, WRITE_ACTIONS, bindings
+from mlops_tui.tui.bindings import (
+    ALERT_ACTIONS,
+    ENDPOINT_ACTIONS,
+    MODEL_ACTIONS,
+    PIPELINE_ACTIONS,
+    WRITE_ACTIONS,
+    bindings,
+)
 from mlops_tui.tui.pane import Cell, ResourcePane, Row
-from mlops_tui.tui.styles import alert_state_text, pipeline_status_text, severity_text, status_text
+from mlops_tui.tui.styles import (
+    alert_state_text,
+    pipeline_status_text,
+    severity_text,
+    status_text,
+    traffic_bar,
+)
 
-__all__ = ["AlertsPane", "ModelsPane", "NotConfiguredPane", "PipelinesPane", "RunsPane"]
+__all__ = ["AlertsPane", "EndpointsPane", "ModelsPane", "NotConfiguredPane", "PipelinesPane", "RunsPane"]
 
 
 class RunsPane(ResourcePane[Run]):
@@ -298,6 +312,75 @@ class AlertsPane(ResourcePane[Alert]):
             return True if self.hub.alert_sources[alert.source].can_silence else None
         if action == "open_model":
             return None if alert is None or self.hub.alert_model(alert) is None else True
+        return super().check_action(action, parameters)
+
+
+Serving = tuple[Endpoint, DeployedModel | None]
+"""One row of the Endpoints pane: a deployed model on its endpoint (None: nothing deployed)."""
+
+
+class EndpointsPane(ResourcePane[Serving]):
+    """Vertex AI endpoints of interest: each deployed model, what it serves, and its traffic."""
+
+    title = "Endpoints"
+    BINDINGS = ENDPOINT_ACTIONS
+
+    async def fetch(self, filter_text: str, page_token: str | None) -> Page[Serving]:
+        rows: list[Serving] = []
+        for endpoint in await self.hub.endpoints():
+            if filter_text and filter_text.lower() not in endpoint.display_name.lower():
+                continue
+            rows.extend((endpoint, d) for d in endpoint.deployed_models or (None,))
+        return Page(tuple(rows))
+
+    def columns_for(self, items: Sequence[Serving]) -> tuple[str, ...]:
+        return ("Endpoint", "Deployed", "Model", "MLflow", "Traffic")
+
+    def row(self, item: Serving) -> Row:
+        endpoint, deployed = item
+        if deployed is None:
+            return Row(endpoint.id, (endpoint.display_name, "", "(nothing deployed)", "", ""))
+        model = deployed.model_display_name or deployed.model.rsplit("/", 1)[-1]
+        return Row(
+            f"{endpoint.id}/{deployed.id}",
+            (
+                endpoint.display_name,
+                deployed.id,
+                f"{model} v{deployed.model_version}",
+                f"{deployed.mlflow_model} v{deployed.mlflow_version}" if deployed.mlflow_model else "",
+                traffic_bar(endpoint.traffic_split.get(deployed.id, 0)),
+            ),
+        )
+
+    def serving(self) -> tuple[str, str | None] | None:
+        """The endpoint id and deployed model id of the row under the cursor."""
+        key = self.selected()
+        if key is None:
+            return None
+        endpoint, _, deployed = key.partition("/")
+        return endpoint, deployed or None
+
+    def action_shift_traffic(self) -> None:
+        if chosen := self.serving():
+            app: Any = self.app
+            app.shift_traffic(self.hub, chosen[0])
+
+    def action_rollback_traffic(self) -> None:
+        if chosen := self.serving():
+            app: Any = self.app
+            app.rollback_traffic(self.hub, chosen[0])
+
+    def action_undeploy(self) -> None:
+        chosen = self.serving()
+        if chosen and chosen[1]:
+            app: Any = self.app
+            app.undeploy(self.hub, chosen[0], chosen[1])
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in WRITE_ACTIONS:
+            chosen = self.serving()
+            possible = chosen is not None and (action != "undeploy" or chosen[1] is not None)
+            return None if self.hub.policy.read_only or not possible else True
         return super().check_action(action, parameters)
 
 

@@ -12,6 +12,7 @@ __all__ = [
     "pipeline_status_text",
     "severity_text",
     "status_text",
+    "traffic_bar",
 ]
 
 STATUS_STYLES = {
@@ -81,3 +82,12 @@ def env_label(name: str, *, protected: bool, read_only: bool = False) -> Text:
     if read_only:
         label.append(" read-only", style="yellow")
     return label
+
+
+def traffic_bar(percent: int, width: int = 10) -> Text:
+    """A share of an endpoint's traffic as a bar and its percent: `█████████░  90%`."""
+    filled = round(width * percent / 100)
+    bar = Text("█" * filled, style="bold green" if percent else "")
+    bar.append("░" * (width - filled), style="dim")
+    bar.append(f" {percent:>3}%")
+    return bar
