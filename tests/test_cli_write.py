@@ -106,7 +106,11 @@ def config(tmp_path: Path, writable_server: str, gitlab: FakeGitlab, vertex: Fak
 
 @pytest.fixture
 def registry(writable_server: str) -> Registry:
-    return Registry(writable_server)
+    """The demo registry with no history of promotions (the demo seeds one for churn's champion),
+    so each test writes its own."""
+    registry = Registry(writable_server)
+    registry.client.delete_registered_model_tag("churn", CHAMPION_HISTORY)
+    return registry
 
 
 def journaled(journal_path: Path) -> list[tuple[str, str, str]]:

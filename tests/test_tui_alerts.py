@@ -11,7 +11,7 @@ from textual.widgets import DataTable, Input
 from mlops_tui.config import LOCAL_RULES, EnvironmentSettings, MlflowSettings, Settings
 from mlops_tui.ops.journal import Journal
 from mlops_tui.tui import MlopsApp
-from mlops_tui.tui.alert_screens import AlertScreen, SilencesScreen
+from mlops_tui.tui.alert_screens import AlertScreen, SilencesScreen, TriageScreen
 from mlops_tui.tui.dialogs import ConfirmDialog, SilenceDialog
 from mlops_tui.tui.panes import AlertsPane
 from mlops_tui.tui.screens import ModelScreen
@@ -118,7 +118,9 @@ async def test_enter_opens_the_alert_and_m_its_model(demo_store: MlflowSettings,
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: firing(app))
         alerts_pane(app).table.focus()
-        await pilot.press("enter")
+        await pilot.press("enter")  # its triage, then every detail
+        await until(pilot, lambda: isinstance(app.screen, TriageScreen))
+        await pilot.press("i")
         await until(pilot, lambda: isinstance(app.screen, AlertScreen))
         text = str(app.screen.query_one("#alert-text").render())
         assert "churn v3 serves with val_auc 0.8782, below 0.88" in text
@@ -157,7 +159,7 @@ def test_alerts_snapshot(
     async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
         await until(pilot, lambda: firing(app) and pane(app, "runs").table.row_count > 0)
         alerts_pane(app).table.focus()
-        await pilot.press("enter")
+        await pilot.press("enter", "i")
         await until(pilot, lambda: isinstance(app.screen, AlertScreen))
         await pilot.pause(0.3)
 

@@ -31,7 +31,7 @@ from mlops_tui.domain import Change
 from mlops_tui.matchers import parse_matchers
 from mlops_tui.ops.journal import Journal
 from mlops_tui.tui import MlopsApp
-from mlops_tui.tui.alert_screens import AlertScreen, SilencesScreen
+from mlops_tui.tui.alert_screens import AlertScreen, SilencesScreen, TriageScreen
 from mlops_tui.tui.dialogs import ConfirmDialog, PromoteDialog, SilenceDialog, TrafficDialog
 from mlops_tui.tui.screens import WRITE_ACTIONS, ModelScreen, PipelineScreen
 from tests.conftest import DEMO_NOW
@@ -158,7 +158,17 @@ async def existing_silence(app: MlopsApp) -> None:
     )
 
 
+OPENERS: dict[type[Screen[object]], tuple[str, ...]] = {
+    TriageScreen: ("enter",),
+    AlertScreen: ("enter", "i"),
+    SilencesScreen: ("S",),
+}
+"""The keys that open each screen of the alerts from the Alerts pane."""
+
+
 def loaded_screen(screen: Screen[object]) -> bool:
+    if isinstance(screen, TriageScreen):
+        return screen.triage is not None
     return not isinstance(screen, SilencesScreen) or bool(screen.silences)
 
 
@@ -219,9 +229,9 @@ async def test_read_only_every_key_and_palette_command_writes_nothing(
         await existing_silence(app)
         for name in ("runs", "models", "pipelines", "alerts", "endpoints"):
             pressed |= await press_everything(pilot, app, dashboard, pane(app, name).table)
-        for opened in (AlertScreen, SilencesScreen):
+        for opened in (TriageScreen, AlertScreen, SilencesScreen):
             pane(app, "alerts").table.focus()
-            await pilot.press("enter" if opened is AlertScreen else "S")
+            await pilot.press(*OPENERS[opened])
             await until(pilot, lambda: isinstance(app.screen, opened) and loaded_screen(app.screen))  # noqa: B023
             screen = app.screen
             pressed |= await press_everything(pilot, app, screen, screen.query(DataTable).last())
@@ -291,10 +301,10 @@ async def test_protected_every_write_binding_asks_for_the_name(
                 pane(app, "models").table.focus()
                 await pilot.press("enter")
                 await until(pilot, lambda: isinstance(app.screen, ModelScreen) and bool(app.screen.versions))
-            elif cls.__name__ in ("AlertsPane", "AlertScreen", "SilencesScreen"):
+            elif cls.__name__ in ("AlertsPane", "TriageScreen", "AlertScreen", "SilencesScreen"):
                 pane(app, "alerts").table.focus()
-                if cls in (AlertScreen, SilencesScreen):
-                    await pilot.press("enter" if cls is AlertScreen else "S")
+                if cls in OPENERS:
+                    await pilot.press(*OPENERS[cls])
                     await until(pilot, lambda: isinstance(app.screen, cls) and loaded_screen(app.screen))  # noqa: B023
             elif cls.__name__ in ("PipelinesPane", "PipelineScreen"):
                 table = pane(app, "pipelines").table

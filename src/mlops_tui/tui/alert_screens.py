@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from rich.text import Text
@@ -20,6 +21,21 @@ from mlops_tui.tui.screens import DetailScreen, PipelineScreen, _table
 from mlops_tui.tui.styles import alert_state_text, pipeline_status_text, severity_text
 
 __all__ = ["AlertScreen", "SilencesScreen", "TriageScreen"]
+
+
+def alert_title(alert: Alert, model: str | None, now: datetime) -> Text:
+    """`critical  ModelDrift  active  model churn  since 5m ago`: the title line of an alert."""
+    return Text.assemble(
+        severity_text(alert.severity),
+        "  ",
+        (alert.name, "bold"),
+        "  ",
+        alert_state_text(alert.state),
+        "  ",
+        (f"model {model}", "cyan") if model else "",
+        "  ",
+        (f"since {humanize.age(alert.starts_at, now)}", "dim"),
+    )
 
 
 class AlertScreen(DetailScreen):
@@ -49,19 +65,7 @@ class AlertScreen(DetailScreen):
     def _draw(self) -> None:
         alert = self.alert
         model = self.hub.alert_model(alert)
-        self.query_one(".detail-title", Static).update(
-            Text.assemble(
-                severity_text(alert.severity),
-                "  ",
-                (alert.name, "bold"),
-                "  ",
-                alert_state_text(alert.state),
-                "  ",
-                (f"model {model}", "cyan") if model else "",
-                "  ",
-                (f"since {humanize.age(alert.starts_at, self.hub.clock())}", "dim"),
-            )
-        )
+        self.query_one(".detail-title", Static).update(alert_title(alert, model, self.hub.clock()))
         lines = [
             Text(alert.summary, style="bold") if alert.summary else None,
             Text(alert.description) if alert.description else None,
@@ -197,19 +201,8 @@ class TriageScreen(DetailScreen):
 
     def _draw_alert(self) -> None:
         alert, triage = self.alert, self.triage
-        self.query_one(".detail-title", Static).update(
-            Text.assemble(
-                severity_text(alert.severity),
-                "  ",
-                (alert.name, "bold"),
-                "  ",
-                alert_state_text(alert.state),
-                "  ",
-                (f"model {triage.model}" if triage and triage.model else "", "cyan"),
-                "  ",
-                (f"since {humanize.age(alert.starts_at, self.hub.clock())}", "dim"),
-            )
-        )
+        model = triage.model if triage else None
+        self.query_one(".detail-title", Static).update(alert_title(alert, model, self.hub.clock()))
         lines = [Text(alert.summary or alert.name, style="bold")]
         if alert.runbook_url:
             lines.append(Text.assemble(("runbook ", "dim"), alert.runbook_url))

@@ -165,11 +165,6 @@ WRITE_ACTIONS = frozenset(
         "undeploy",
     }
 )
-__all__ = ["ENDPOINT_ACTIONS", "MODEL_ACTIONS", "PIPELINE_ACTIONS", "WRITE_ACTIONS"]
-
-WRITE_ACTIONS = frozenset(
-    {"promote", "rollback", "retrain", "cancel", "retry", "shift_traffic", "rollback_traffic", "undeploy"}
-)
 """Actions that change a backend: greyed out in read-only environments; each goes through
 `ops.policy.perform`."""
 

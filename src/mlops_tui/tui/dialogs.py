@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from rich.text import Text
 from textual import on
@@ -31,10 +31,30 @@ __all__ = [
 ]
 
 
-class TrafficDialog(ModalScreen[dict[str, int] | None]):
-    """Enter an endpoint's new traffic split: a percent for each deployed model, summing to 100."""
+DialogResult = TypeVar("DialogResult")
+
+
+class Dialog(ModalScreen[DialogResult]):
+    """A modal that Escape or its Cancel button closes, changing nothing."""
 
     BINDINGS: ClassVar[BindingList] = bindings("back", action="dismiss(None)", keys="escape")
+
+    @staticmethod
+    def plan_buttons() -> Horizontal:
+        """Plan (the primary action: show what would change) and Cancel."""
+        return Horizontal(
+            Button("Plan", variant="primary", id="plan"),
+            Button("Cancel", id="cancel"),
+            classes="dialog-buttons",
+        )
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel(self) -> None:
+        self.dismiss(None)
+
+
+class TrafficDialog(Dialog[dict[str, int] | None]):
+    """Enter an endpoint's new traffic split: a percent for each deployed model, summing to 100."""
 
     def __init__(self, endpoint: Endpoint) -> None:
         super().__init__()
@@ -58,9 +78,7 @@ class TrafficDialog(ModalScreen[dict[str, int] | None]):
                     classes="traffic-percent",
                 )
             yield Static("", id="traffic-sum")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Plan", variant="primary", id="plan")
-                yield Button("Cancel", id="cancel")
+            yield self.plan_buttons()
 
     def on_mount(self) -> None:
         self._show_sum()
@@ -84,10 +102,6 @@ class TrafficDialog(ModalScreen[dict[str, int] | None]):
         line = "each percent is a whole number 0-100" if total is None else f"total {total}%"
         self.query_one("#traffic-sum", Static).update(line if total == 100 else f"{line} (must be 100)")
 
-    @on(Button.Pressed, "#cancel")
-    def _cancel(self) -> None:
-        self.dismiss(None)
-
     @on(Button.Pressed, "#plan")
     @on(Input.Submitted)
     def _plan(self) -> None:
@@ -107,11 +121,10 @@ class PromoteChoice:
     """Another environment to copy the version into, or None."""
 
 
-class PromoteDialog(ModalScreen[PromoteChoice | None]):
+class PromoteDialog(Dialog[PromoteChoice | None]):
     """Pick the version, the alias (or stage) and, optionally, another environment."""
 
     AUTO_FOCUS = "#promote-version"
-    BINDINGS: ClassVar[BindingList] = bindings("back", action="dismiss(None)", keys="escape")
 
     def __init__(
         self,
@@ -159,13 +172,7 @@ class PromoteDialog(ModalScreen[PromoteChoice | None]):
                 allow_blank=False,
                 id="promote-env",
             )
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Plan", variant="primary", id="plan")
-                yield Button("Cancel", id="cancel")
-
-    @on(Button.Pressed, "#cancel")
-    def _cancel(self) -> None:
-        self.dismiss(None)
+            yield self.plan_buttons()
 
     @on(Button.Pressed, "#plan")
     @on(Input.Submitted)
@@ -186,11 +193,10 @@ class PromoteDialog(ModalScreen[PromoteChoice | None]):
         )
 
 
-class ConfirmDialog(ModalScreen[Approval | None]):
+class ConfirmDialog(Dialog[Approval | None]):
     """Show exactly what will change; in a protected environment, ask for the model name typed."""
 
     AUTO_FOCUS = "#confirm-typed, #confirm"
-    BINDINGS: ClassVar[BindingList] = bindings("back", action="dismiss(None)", keys="escape")
 
     def __init__(self, change: Change, *, typed: str | None, protected: bool) -> None:
         super().__init__()
@@ -232,10 +238,6 @@ class ConfirmDialog(ModalScreen[Approval | None]):
                 )
                 yield Button("Cancel", id="cancel")
 
-    @on(Button.Pressed, "#cancel")
-    def _cancel(self) -> None:
-        self.dismiss(None)
-
     @on(Button.Pressed, "#confirm")
     @on(Input.Submitted, "#confirm-typed")
     def _confirm(self) -> None:
@@ -255,11 +257,10 @@ class SilenceRequest:
     comment: str
 
 
-class SilenceDialog(ModalScreen[SilenceRequest | None]):
+class SilenceDialog(Dialog[SilenceRequest | None]):
     """Matchers pre-filled from an alert's labels (editable), a duration and a required comment."""
 
     AUTO_FOCUS = "#silence-comment"
-    BINDINGS: ClassVar[BindingList] = bindings("back", action="dismiss(None)", keys="escape")
 
     def __init__(self, alert: Alert, *, author: str) -> None:
         super().__init__()
@@ -281,13 +282,7 @@ class SilenceDialog(ModalScreen[SilenceRequest | None]):
             yield Input("2h", id="silence-duration")
             yield Label("Comment (required: why)")
             yield Input(placeholder="e.g. known drift, retraining under way", id="silence-comment")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Plan", variant="primary", id="plan")
-                yield Button("Cancel", id="cancel")
-
-    @on(Button.Pressed, "#cancel")
-    def _cancel(self) -> None:
-        self.dismiss(None)
+            yield self.plan_buttons()
 
     @on(Button.Pressed, "#plan")
     @on(Input.Submitted)
