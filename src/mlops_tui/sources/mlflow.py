@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import threading
 import warnings
 from abc import ABC, abstractmethod
@@ -20,7 +21,14 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-import httpx
+if "httpx" not in sys.modules:
+    # httpx's package imports its command-line client, and with it rich.progress, rich.syntax,
+    # pygments and click, whenever they are installed (beside Textual they are): ~0.1 s of every
+    # command's start and of the TUI's first page, for a client mlops-tui never runs. Without the
+    # module httpx defines a stub `main` instead.
+    sys.modules["httpx._main"] = None  # type: ignore[assignment]
+
+import httpx  # noqa: E402
 
 from mlops_tui.config import MlflowSettings
 from mlops_tui.domain import Experiment, MetricPoint, ModelVersion, Page, RegisteredModel, Run
