@@ -13,22 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 import threading
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Literal
-
-if "httpx" not in sys.modules:
-    # httpx's package imports its command-line client, and with it rich.progress, rich.syntax,
-    # pygments and click, whenever they are installed (beside Textual they are): ~0.1 s of every
-    # command's start and of the TUI's first page, for a client mlops-tui never runs. Without the
-    # module httpx defines a stub `main` instead.
-    sys.modules["httpx._main"] = None  # type: ignore[assignment]
-
-import httpx  # noqa: E402
+from typing import TYPE_CHECKING, Any, Literal
 
 from mlops_tui.config import MlflowSettings
 from mlops_tui.domain import Experiment, MetricPoint, ModelVersion, Page, RegisteredModel, Run
@@ -41,6 +31,9 @@ from mlops_tui.errors import (
 )
 from mlops_tui.sources.base import TrackingSource
 from mlops_tui.sources.http import HttpApi
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "AlreadyExists",
