@@ -1,5 +1,6 @@
-"""Headless commands stay light: no Textual outside the TUI, no Vertex SDK, and no MLflow on the
-HTTP path. Checked in fresh interpreters, by what ends up in `sys.modules`."""
+"""Headless commands stay light: no Textual outside the TUI, no Vertex SDK, no MLflow on the HTTP
+path, and not httpx's own command-line client (rich, pygments). Checked in fresh interpreters, by
+what ends up in `sys.modules`."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from tests.fakes.vertex_server import FakeVertex, seed_churn
 from tests.helpers import write_config
 
 HEAVY = ("textual", "mlflow", "google.cloud.aiplatform")
+HTTPX_CLI = ("rich", "pygments")
+"""What `import httpx` pulls in through its command-line client when they are installed."""
 CORE_MODULES = (
     "mlops_tui.config",
     "mlops_tui.errors",
@@ -45,7 +48,7 @@ from mlops_tui.cli.commands import root
 
 report, args = sys.argv[1], sys.argv[2:]
 root.main(args=args, prog_name="mlops-tui", standalone_mode=False)
-watched = ("textual", "mlflow", "google.cloud.aiplatform", "sqlalchemy")
+watched = ("textual", "mlflow", "google.cloud.aiplatform", "sqlalchemy", "rich", "pygments", "httpx")
 loaded = sorted(
     name for name in sys.modules
     if any(name == w or name.startswith(w + ".") or name.startswith(w + "_") for w in watched)
@@ -68,8 +71,10 @@ def probe(tmp_path: Path, *args: str | Path) -> tuple[object, list[str]]:
     return json.loads(done.stdout), json.loads(report.read_text())
 
 
-def heavy(loaded: list[str]) -> list[str]:
-    return [m for m in loaded if any(m == h or m.startswith(h + ".") or m.startswith(h + "_") for h in HEAVY)]
+def heavy(loaded: list[str], packages: tuple[str, ...] = HEAVY) -> list[str]:
+    return [
+        m for m in loaded if any(m == h or m.startswith(h + ".") or m.startswith(h + "_") for h in packages)
+    ]
 
 
 @pytest.mark.parametrize(
@@ -84,6 +89,8 @@ def test_http_commands_import_no_textual_vertex_or_mlflow(
     assert isinstance(output, dict) and output[key], "the command produced no data"
     assert heavy(loaded) == []
     assert not any(m.startswith("sqlalchemy") for m in loaded)
+    assert "httpx" in loaded  # the HTTP path was taken, without httpx's command-line client
+    assert heavy(loaded, HTTPX_CLI) == []
 
 
 def test_sql_store_commands_import_mlflow_but_not_textual(demo_store_template: Path, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from urllib.parse import urlparse
 
 import msgspec
 import pytest
+from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 from textual.widgets import DataTable, OptionList, Static
 
@@ -15,7 +16,7 @@ from mlops_tui.config import EnvironmentSettings, MlflowSettings, Settings
 from mlops_tui.tui import MlopsApp, make_app
 from mlops_tui.tui.chart import MetricChart
 from mlops_tui.tui.header import EnvBar
-from mlops_tui.tui.pane import ResourcePane
+from mlops_tui.tui.pane import PaneTable, ResourcePane
 from mlops_tui.tui.screens import ModelScreen, RunScreen
 from tests.conftest import DEMO_NOW
 from tests.helpers.tcp_proxy import TcpProxy
@@ -244,3 +245,34 @@ def test_dashboard_snapshot(
         await until(pilot, loaded(app))
 
     assert snap_compare(app, terminal_size=size, run_before=filled)
+
+
+class _TableApp(App[None]):
+    def compose(self) -> ComposeResult:
+        table = PaneTable()
+        table.add_columns(("Run", "Run"), ("Started", "Started"))
+        for n in range(20):
+            table.add_row(f"run-{n}", "4m ago", key=f"r{n}")
+        yield table
+
+
+async def test_a_changed_cell_repaints_that_cell_alone() -> None:
+    """A refresh where one age ticks writes that cell to the terminal, not the whole table (what a
+    plain `DataTable.update_cell` does): an idle dashboard stays quiet over a slow link."""
+    app = _TableApp()
+    async with app.run_test(size=(60, 30)) as pilot:
+        table = app.query_one(PaneTable)
+        await pilot.pause()
+        # Textual's pending repaints (private, but the only place they are visible); checked with
+        # no await in between, so nothing paints meanwhile.
+        table._repaint_regions.clear()
+        table.update_cell_alone("r3", "Started", "5m ago")
+        assert table.get_cell("r3", "Started") == "5m ago"
+        assert len(table._repaint_regions) == 1
+        (region,) = table._repaint_regions
+        assert region.height == 1 and region.width < table.size.width // 2
+        table._repaint_regions.clear()
+        table.update_cell("r4", "Started", "5m ago")  # the DataTable way: everything
+        assert {r.height for r in table._repaint_regions} == {table.outer_size.height}
+        await pilot.pause()
+        assert "5m ago" in str(table.render_line(3 + table.header_height))

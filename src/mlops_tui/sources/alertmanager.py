@@ -11,10 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
-
-import httpx
 
 from mlops_tui.config import AlertmanagerSettings
 from mlops_tui.domain import Alert, Silence
@@ -22,6 +20,9 @@ from mlops_tui.errors import BackendError, ConfigError, InvalidQuery, NotFound
 from mlops_tui.matchers import Matcher, parse_matchers
 from mlops_tui.sources.base import AlertSource
 from mlops_tui.sources.http import HttpApi, Method, format_rfc3339, parse_rfc3339
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["AlertmanagerSource"]
 

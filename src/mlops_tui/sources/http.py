@@ -9,11 +9,19 @@ the backend's module.
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
-import httpx
+if "httpx" not in sys.modules:
+    # httpx's package imports its command-line client, and with it rich.progress, rich.syntax,
+    # pygments and click, whenever they are installed (beside Textual they are): ~0.1 s of every
+    # command's start and of the TUI's first page, for a client mlops-tui never runs. Without the
+    # module httpx defines a stub `main` instead. The backends import httpx through here.
+    sys.modules["httpx._main"] = None  # type: ignore[assignment]
+
+import httpx  # noqa: E402
 
 from mlops_tui.config import resolve_secret
 from mlops_tui.errors import BackendError, BackendUnreachable

@@ -18,9 +18,7 @@ import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Literal
-
-import httpx
+from typing import TYPE_CHECKING, Any, Literal
 
 from mlops_tui.config import MlflowSettings
 from mlops_tui.domain import Experiment, MetricPoint, ModelVersion, Page, RegisteredModel, Run
@@ -33,6 +31,9 @@ from mlops_tui.errors import (
 )
 from mlops_tui.sources.base import TrackingSource
 from mlops_tui.sources.http import HttpApi
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "AlreadyExists",

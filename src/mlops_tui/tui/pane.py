@@ -17,6 +17,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.geometry import Region
 from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import DataTable, Input, Static
@@ -27,7 +28,7 @@ from mlops_tui.errors import InvalidQuery, MlopsError
 from mlops_tui.hub import Hub
 from mlops_tui.tui.bindings import BindingList, bindings
 
-__all__ = ["Cell", "ResourcePane", "Row"]
+__all__ = ["Cell", "PaneTable", "ResourcePane", "Row"]
 
 T = TypeVar("T")
 Cell = str | Text
@@ -37,6 +38,34 @@ Cell = str | Text
 class Row:
     key: str
     cells: tuple[Cell, ...]
+
+
+class PaneTable(DataTable[Cell]):
+    """A DataTable whose changed cells are redrawn alone.
+
+    `DataTable.update_cell` repaints the whole table, so every visible line went to the terminal
+    again when one age ticked from `4m ago` to `5m ago` (~1.7 KB for a pane of 20 lines; a few
+    dozen bytes for the cell).
+    """
+
+    _cell_update = False
+
+    def update_cell_alone(self, row_key: str, column_key: str, value: Cell) -> None:
+        """Change one cell and redraw that cell only (its column keeps its width)."""
+        self._cell_update = True
+        try:
+            self.update_cell(row_key, column_key, value)
+        finally:
+            self._cell_update = False
+        self.refresh_coordinate(self.get_cell_coordinate(row_key, column_key))
+
+    def refresh(
+        self, *regions: Region, repaint: bool = True, layout: bool = False, recompose: bool = False
+    ) -> PaneTable:
+        if self._cell_update and not (regions or layout or recompose):
+            return self  # update_cell's repaint of everything; the cell's own region follows
+        super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
+        return self
 
 
 class ResourcePane(Vertical, Generic[T], can_focus=False):
@@ -98,12 +127,12 @@ class ResourcePane(Vertical, Generic[T], can_focus=False):
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder=self.filter_placeholder, classes="pane-filter")
-        yield DataTable(cursor_type=self.cursor_type, zebra_stripes=True)
+        yield PaneTable(cursor_type=self.cursor_type, zebra_stripes=True)
         yield Static("loading…", classes="pane-status")
 
     @property
-    def table(self) -> DataTable[Cell]:
-        return self.query_one(DataTable)
+    def table(self) -> PaneTable:
+        return self.query_one(PaneTable)
 
     def selected(self) -> str | None:
         """The key of the row under the cursor."""
@@ -184,7 +213,7 @@ class ResourcePane(Vertical, Generic[T], can_focus=False):
     def _update_cells(self, r: Row) -> None:
         for index, (before, after) in enumerate(zip(self._cells.get(r.key, ()), r.cells, strict=True)):
             if before != after:
-                self.table.update_cell(r.key, self._columns[index], after)
+                self.table.update_cell_alone(r.key, self._columns[index], after)
         self._cells[r.key] = r.cells
 
     def redraw_row(self, key: str) -> None:
