@@ -169,7 +169,8 @@ async def test_unreachable_server_keeps_last_data_and_recovers(
             await until(pilot, lambda: "cannot reach" in status_line(app, "runs"))
             assert "showing data from" in status_line(app, "runs")
             assert rows(app, "runs") == before
-            assert "mlflow ● down" in str(app.query_one(EnvBar).render())
+            # The header learns of it from the same poll's message, handled just after.
+            await until(pilot, lambda: "mlflow ● down" in str(app.query_one(EnvBar).render()))
             await pilot.press("down")  # the keyboard still answers
             assert pane(app, "runs").table.cursor_row == 1
             await proxy.start()
