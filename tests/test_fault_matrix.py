@@ -34,12 +34,14 @@ from mlops_tui.config import (
     GitlabSettings,
     MlflowSettings,
     Settings,
+    VertexSettings,
 )
 from mlops_tui.errors import ExitCode
 from mlops_tui.tui import MlopsApp, make_app
 from mlops_tui.tui.header import EnvBar
 from mlops_tui.tui.pane import ResourcePane
 from tests.fakes.gitlab_server import TOKEN, FakeGitlab
+from tests.fakes.vertex_server import FakeVertex, seed_churn
 from tests.helpers import run_cli, write_config
 from tests.helpers.alertmanager import post_alerts
 from tests.helpers.fault_proxy import Fault, FaultProxy
@@ -117,7 +119,32 @@ BACKENDS = {
             }
         },
     ),
+    "vertex": Backend(
+        "vertex",
+        ("endpoints",),
+        ("endpoints", "list", "--json"),
+        "vertex_server",
+        lambda url: {
+            "vertex": {
+                "project": "acme-ml",
+                "location": "us-central1",
+                "endpoints": ["churn-endpoint"],
+                "api_endpoint": url,
+                "credentials": "anonymous",
+                "refresh_seconds": TUI_REFRESH_SECONDS,
+                "timeout_seconds": TIMEOUT_SECONDS,
+            }
+        },
+    ),
 }
+
+
+@pytest.fixture(scope="module")
+def vertex_server() -> Iterator[str]:
+    """The Vertex AI test server with the churn endpoint; its URL."""
+    with FakeVertex("acme-ml", "us-central1") as server:
+        seed_churn(server)
+        yield server.url
 
 
 @pytest.fixture(scope="module")
@@ -210,7 +237,9 @@ FAULTS: dict[str, FaultCase] = {
         _fault(Fault.answer(500, b"Internal Server Error")),
         _pass,
         Expected(
-            ExitCode.FAILED, {"mlflow": "HTTP 500", "gitlab": "(HTTP 500)", "alertmanager": "500"}, "degraded"
+            ExitCode.FAILED,
+            {"mlflow": "HTTP 500", "gitlab": "(HTTP 500)", "alertmanager": "500", "vertex": "(HTTP 500)"},
+            "degraded",
         ),
     ),
     "401": FaultCase(
@@ -222,6 +251,7 @@ FAULTS: dict[str, FaultCase] = {
                 "mlflow": "refused the credentials (HTTP 401)",
                 "gitlab": "GitLab rejected the token in $GITLAB_TOKEN (401)",
                 "alertmanager": "refused the credentials (HTTP 401)",
+                "vertex": "Google rejected the credentials (401)",
             },
             "degraded",
         ),
@@ -235,6 +265,7 @@ FAULTS: dict[str, FaultCase] = {
                 "mlflow": "refused the credentials (HTTP 403)",
                 "gitlab": "permission denied on project ml/models (403)",
                 "alertmanager": "refused the credentials (HTTP 403)",
+                "vertex": "permission denied on",
             },
             "degraded",
         ),
@@ -254,12 +285,22 @@ FAULTS: dict[str, FaultCase] = {
         _pass,
         Expected(
             ExitCode.FAILED,
-            {"mlflow": "malformed response", "gitlab": "malformed", "alertmanager": "malformed answer"},
+            {
+                "mlflow": "malformed response",
+                "gitlab": "malformed",
+                "alertmanager": "malformed answer",
+                "vertex": "malformed answer",
+            },
             "degraded",
         ),
     ),
     "JSON of another shape": FaultCase(
-        _fault(Fault.body(b'{"experiments": [7], "runs": [7], "registered_models": [7], "id": null}')),
+        _fault(
+            Fault.body(
+                b'{"experiments": [7], "runs": [7], "registered_models": [7], "id": null,'
+                b' "deployedModels": 7, "endpoints": 7}'
+            )
+        ),
         _pass,
         Expected(
             ExitCode.FAILED,
@@ -267,6 +308,7 @@ FAULTS: dict[str, FaultCase] = {
                 "mlflow": "unexpected answer",
                 "gitlab": "unexpected answer",
                 "alertmanager": "malformed answer",
+                "vertex": "malformed answer",
             },
             "degraded",
         ),
@@ -365,7 +407,12 @@ async def until(pilot: Pilot[None], condition: Callable[[], bool], what: str, ti
 
 
 def settings_for(tables: dict[str, dict[str, Any]]) -> Settings:
-    kinds = {"mlflow": MlflowSettings, "gitlab": GitlabSettings, "alertmanager": AlertmanagerSettings}
+    kinds = {
+        "mlflow": MlflowSettings,
+        "gitlab": GitlabSettings,
+        "alertmanager": AlertmanagerSettings,
+        "vertex": VertexSettings,
+    }
     environment = EnvironmentSettings(**{k: kinds[k](**v) for k, v in tables.items()})
     return Settings({"dev": environment}, "dev")
 

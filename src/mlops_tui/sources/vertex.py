@@ -25,6 +25,7 @@ import json
 import os
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -45,6 +46,7 @@ from mlops_tui.domain import (
 )
 from mlops_tui.errors import BackendError, BackendUnreachable, ConfigError, NotFound, UsageError
 from mlops_tui.matchers import Matcher, matches_all
+from mlops_tui.sources import ratelimit
 from mlops_tui.sources.base import AlertSource, PipelineSource
 
 __all__ = [
@@ -201,13 +203,39 @@ class _VertexApi:
         return await asyncio.to_thread(self.call, what, call)
 
     def call(self, what: str, call: Callable[[_Clients], _T]) -> _T:
-        import requests
+        """`call(clients)` with a 429 retried as every source does (`sources.ratelimit`)."""
         from google.api_core import exceptions as api
-        from google.auth.exceptions import TransportError
 
         clients = self.clients()
+        budget = ratelimit.RetryBudget(self.timeout)
+        while True:
+            try:
+                return self._call_once(what, call, clients)
+            except api.TooManyRequests as exc:
+                response = getattr(exc, "response", None)
+                headers = getattr(response, "headers", None) or {}
+                wait, again = budget.wait(headers.get("Retry-After"))
+                if not again:
+                    raise BackendError(SOURCE, ratelimit.rate_limited_message(wait)) from None
+                time.sleep(wait)
+
+    def _call_once(self, what: str, call: Callable[[_Clients], _T], clients: _Clients) -> _T:
+        import requests
+        from google.api_core import exceptions as api
+        from google.auth.exceptions import InvalidOperation, RefreshError, TransportError
+        from google.protobuf.json_format import ParseError
+
         try:
             return call(clients)
+        except api.TooManyRequests:
+            raise
+        except ParseError as exc:
+            raise BackendError(SOURCE, f"malformed answer about {what}: {exc}") from None
+        except requests.exceptions.ChunkedEncodingError:
+            # The connection closed before the whole answer came: the server went away.
+            raise BackendUnreachable(
+                SOURCE, f"cannot reach {self.host}: the connection closed mid-answer"
+            ) from None
         # Over REST the classes are HTTP's (Forbidden), over gRPC the RPC codes' (PermissionDenied).
         except (api.Forbidden, api.PermissionDenied) as exc:
             raise BackendError(SOURCE, f"permission denied on {what} (403): {_said(exc)}") from None
@@ -218,7 +246,13 @@ class _VertexApi:
         except (api.ServiceUnavailable, api.BadGateway, api.GatewayTimeout, api.DeadlineExceeded) as exc:
             raise BackendUnreachable(SOURCE, f"{self.host} is unavailable: {_said(exc)}") from None
         except api.GoogleAPICallError as exc:
-            raise BackendError(SOURCE, f"{what}: {_said(exc)}") from None
+            code = f" (HTTP {exc.code})" if isinstance(exc.code, int) else ""
+            raise BackendError(SOURCE, f"{what}: {_said(exc)}{code}") from None
+        except (RefreshError, InvalidOperation) as exc:
+            # A 401 makes google-auth refresh the credentials; anonymous ones cannot be.
+            raise BackendError(
+                SOURCE, f"Google rejected the credentials (401) and they could not be refreshed: {exc}"
+            ) from None
         except api.RetryError as exc:
             raise BackendUnreachable(SOURCE, f"{self.host}: {exc.message}") from None
         except requests.Timeout:
