@@ -28,7 +28,7 @@ def demo_app(settings: Settings, env: str | None = None) -> MlopsApp:
     return make_app(settings, env, clock=lambda: DEMO_NOW)
 
 
-async def until(pilot: Pilot[None], condition: Callable[[], bool], timeout: float = 30) -> None:
+async def until(pilot: Pilot[None], condition: Callable[[], bool], timeout: float = 60) -> None:
     """Let the app process messages until `condition` holds (workers may be waiting on a modal,
     so this never waits for them to finish)."""
     loop = asyncio.get_running_loop()

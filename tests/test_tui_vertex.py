@@ -156,7 +156,12 @@ def test_vertex_dashboard_snapshot(
     async def filled(pilot: Pilot[None]) -> None:
         await until(
             pilot,
-            lambda: endpoints_filled(app)() and rows(app, "pipelines") == 1 and rows(app, "alerts") == 1,
+            lambda: (
+                loaded(app)()
+                and endpoints_filled(app)()
+                and rows(app, "pipelines") == 1
+                and rows(app, "alerts") == 1
+            ),
         )
         pane(app, "endpoints").table.focus()
         await pilot.pause()
