@@ -212,9 +212,24 @@ class FaultProxy:
         try:
             up_writer.write(request)
             await up_writer.drain()
-            return await up_reader.read()
+            answer = await up_reader.read()
         finally:
             up_writer.close()
+        # The proxy closes every connection after one answer: say so, or a client that keeps
+        # connections alive would send its next request into a closed socket.
+        head, sep, body = answer.partition(b"\r\n\r\n")
+        return _closing(head) + sep + body
+
+
+def _closing(head: bytes) -> bytes:
+    """A message head with `Connection: close` in place of any connection header."""
+    lines = head.split(b"\r\n")
+    kept = [lines[0]] + [
+        line
+        for line in lines[1:]
+        if line.partition(b":")[0].strip().lower() not in (b"connection", b"keep-alive")
+    ]
+    return b"\r\n".join([*kept, b"Connection: close"])
 
 
 async def _read_request(reader: asyncio.StreamReader) -> bytes | None:
@@ -225,19 +240,13 @@ async def _read_request(reader: asyncio.StreamReader) -> bytes | None:
         return None
     if len(head) > _MAX_HEAD:
         return None
-    lines = head[:-4].split(b"\r\n")
     length = 0
-    kept = [lines[0]]
-    for line in lines[1:]:
+    for line in head[:-4].split(b"\r\n")[1:]:
         name, _, value = line.partition(b":")
-        lowered = name.strip().lower()
-        if lowered == b"content-length":
+        if name.strip().lower() == b"content-length":
             length = int(value.strip())
-        if lowered not in (b"connection", b"keep-alive"):
-            kept.append(line)
-    kept.append(b"Connection: close")
     body = await reader.readexactly(length) if length else b""
-    return b"\r\n".join(kept) + b"\r\n\r\n" + body
+    return _closing(head[:-4]) + b"\r\n\r\n" + body
 
 
 def _answer(fault: Fault) -> bytes:
