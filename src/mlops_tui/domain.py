@@ -204,8 +204,26 @@ def _elapsed(started: datetime | None, finished: datetime | None) -> timedelta |
     return None if started is None else (finished or utcnow()) - started
 
 
+class _Timed:
+    """What a pipeline and a job both tell from their status and times."""
+
+    __slots__ = ()
+    status: str
+    started: datetime | None
+    finished: datetime | None
+
+    @property
+    def duration(self) -> timedelta | None:
+        """How long it ran, or has been running."""
+        return _elapsed(self.started, self.finished)
+
+    @property
+    def done(self) -> bool:
+        return self.status in FINISHED_STATUSES
+
+
 @dataclass(frozen=True, slots=True)
-class Pipeline:
+class Pipeline(_Timed):
     """A CI/CD pipeline run (GitLab), or a retraining run of another runner (local, Vertex)."""
 
     id: str
@@ -225,17 +243,9 @@ class Pipeline:
     model: str | None = None
     """The registered model a retraining pipeline trains, where known."""
 
-    @property
-    def duration(self) -> timedelta | None:
-        return _elapsed(self.started, self.finished)
-
-    @property
-    def done(self) -> bool:
-        return self.status in FINISHED_STATUSES
-
 
 @dataclass(frozen=True, slots=True)
-class Job:
+class Job(_Timed):
     id: str
     pipeline_id: str
     name: str
@@ -245,14 +255,6 @@ class Job:
     started: datetime | None = None
     finished: datetime | None = None
     web_url: str | None = None
-
-    @property
-    def duration(self) -> timedelta | None:
-        return _elapsed(self.started, self.finished)
-
-    @property
-    def done(self) -> bool:
-        return self.status in FINISHED_STATUSES
 
 
 @dataclass(frozen=True, slots=True)

@@ -446,13 +446,22 @@ class Hub:
                 continue
         raise NotFound("alerts", f"no silence {silence_id!r} in {self.env_name}")
 
+    def model_label(self, source: str) -> str:
+        """The label naming the model an alert of `source` concerns: Alertmanager's is configured
+        (`model_label`), the other sources write `model`."""
+        if source == "alertmanager" and self.env.alertmanager is not None:
+            return self.env.alertmanager.model_label
+        return "model"
+
     def alert_model(self, alert: Alert) -> str | None:
         """The model an alert concerns, by its model label, as this environment names models."""
-        label = "model"
-        if alert.source == "alertmanager" and self.env.alertmanager is not None:
-            label = self.env.alertmanager.model_label
-        value = alert.labels.get(label)
+        value = alert.labels.get(self.model_label(alert.source))
         return self.model_name(value) if value else None
+
+    def can_silence(self, alert: Alert) -> bool:
+        """Whether silencing `alert` is possible here: writable, and its source holds silences."""
+        source = self.alert_sources.get(alert.source)
+        return not self.policy.read_only and source is not None and source.can_silence
 
     async def _gather(self, calls: dict[str, Awaitable[list[T]]]) -> list[T]:
         """Every source's answer, tracked; raises only when every source failed."""

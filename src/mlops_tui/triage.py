@@ -77,7 +77,7 @@ async def gather_triage(hub: Hub, journal: Journal, alert: Alert) -> Triage:
     registered_model, versions = found
     by_number = {v.version: v for v in versions}
     serving = by_number.get(alert.labels.get("version", "")) or _in_slot(slot, registered_model, by_number)
-    previous = _before(slot, registered_model, serving, versions)
+    previous = _before(slot, registered_model, serving, by_number)
     runs = await asyncio.gather(
         *(
             part("run", hub.tracking.get_run(v.run_id), None) if v and v.run_id else _none()
@@ -127,15 +127,14 @@ def _in_slot(slot: Slot, model: RegisteredModel, by_number: dict[str, ModelVersi
 
 
 def _before(
-    slot: Slot, model: RegisteredModel, serving: ModelVersion | None, versions: list[ModelVersion]
+    slot: Slot, model: RegisteredModel, serving: ModelVersion | None, by_number: dict[str, ModelVersion]
 ) -> ModelVersion | None:
     if serving is None:
         return None
-    by_number = {v.version: v for v in versions}
     history = slot.history(model)
     if history and history[-1]["version"] in by_number and history[-1]["version"] != serving.version:
         return by_number[history[-1]["version"]]
-    older = [v for v in versions if int(v.version) < int(serving.version)]
+    older = [v for v in by_number.values() if int(v.version) < int(serving.version)]
     return max(older, key=lambda v: int(v.version), default=None)
 
 

@@ -129,7 +129,6 @@ async def alerts_silence(
         duration=length,
         comment=comment,
         operator=hub.settings.operator_name,
-        model_label=_model_label(hub),
     )
     await _apply(hub, action, yes=yes, confirm=confirm, dry_run=dry_run, as_json=as_json)
 
@@ -143,12 +142,8 @@ async def alerts_expire(
     hub: Hub, silence_id: str, yes: bool, confirm: str | None, dry_run: bool, as_json: bool
 ) -> None:
     """End a silence now."""
-    action = await plan_expiry(hub, silence_id, _model_label(hub))
+    action = await plan_expiry(hub, silence_id)
     await _apply(hub, action, yes=yes, confirm=confirm, dry_run=dry_run, as_json=as_json)
-
-
-def _model_label(hub: Hub) -> str:
-    return hub.env.alertmanager.model_label if hub.env.alertmanager else "model"
 
 
 # -- status -------------------------------------------------------------------------------------

@@ -26,6 +26,8 @@ class AlertScope(Protocol):
 
     def alert_source(self, name: str) -> AlertSource: ...
 
+    def model_label(self, source: str) -> str: ...
+
     async def silence(self, silence_id: str) -> tuple[AlertSource, Silence]: ...
 
 
@@ -76,7 +78,6 @@ def plan_silence(
     duration: timedelta,
     comment: str,
     operator: str,
-    model_label: str = "model",
 ) -> CreateSilence:
     """Decide to silence the alerts matching `matchers` for `duration`, from now.
 
@@ -104,7 +105,7 @@ def plan_silence(
         action="silence",
         environment=scope.env_name,
         target=f"{source} alerts {{{', '.join(str(m) for m in matchers)}}}",
-        subject=silence_subject(matchers, model_label),
+        subject=silence_subject(matchers, scope.model_label(source)),
         before=None,
         after="a new silence",
         details=(
@@ -131,7 +132,7 @@ class ExpireSilence(WriteAction):
         await self.source.expire_silence(self.silence_id)
 
 
-async def plan_expiry(scope: AlertScope, silence_id: str, model_label: str = "model") -> ExpireSilence:
+async def plan_expiry(scope: AlertScope, silence_id: str) -> ExpireSilence:
     """Decide to expire a silence, on the state it has now.
 
     Raises:
@@ -144,7 +145,7 @@ async def plan_expiry(scope: AlertScope, silence_id: str, model_label: str = "mo
         action="expire",
         environment=scope.env_name,
         target=f"{source.name} silence {silence_id}",
-        subject=silence_subject(silence.matchers, model_label),
+        subject=silence_subject(silence.matchers, scope.model_label(source.name)),
         before=silence.state,
         after="expired",
         details=(

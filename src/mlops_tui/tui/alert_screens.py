@@ -99,8 +99,7 @@ class AlertScreen(DetailScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in WRITE_ACTIONS:
-            source = self.hub.alert_sources.get(self.alert.source)
-            return None if self.hub.policy.read_only or source is None or not source.can_silence else True
+            return True if self.hub.can_silence(self.alert) else None
         if action == "open_model":
             return None if self.hub.alert_model(self.alert) is None else True
         return True
@@ -308,8 +307,7 @@ class TriageScreen(DetailScreen):
         if action == "retrain" and self.hub.env.retrain is None:
             return False
         if action == "silence":
-            source = self.hub.alert_sources.get(self.alert.source)
-            return None if self.hub.policy.read_only or source is None or not source.can_silence else True
+            return True if self.hub.can_silence(self.alert) else None
         if action in WRITE_ACTIONS:
             return None if self.hub.policy.read_only or not has_model else True
         if action == "failing_log":

@@ -333,7 +333,6 @@ class MlopsApp(App[None]):
         request = await self.push_screen_wait(SilenceDialog(alert, author=operator))
         if request is None:
             return
-        label = hub.env.alertmanager.model_label if hub.env.alertmanager else "model"
         await self._write(
             hub,
             lambda: _ready(
@@ -344,7 +343,6 @@ class MlopsApp(App[None]):
                     duration=request.duration,
                     comment=request.comment,
                     operator=operator,
-                    model_label=label,
                 )
             ),
         )
@@ -352,8 +350,7 @@ class MlopsApp(App[None]):
     @work(group="write", exclusive=True, exit_on_error=False)
     async def expire_silence(self, hub: Hub, silence_id: str) -> None:
         """End a silence now, confirmed first."""
-        label = hub.env.alertmanager.model_label if hub.env.alertmanager else "model"
-        await self._write(hub, lambda: plan_expiry(hub, silence_id, label))
+        await self._write(hub, lambda: plan_expiry(hub, silence_id))
 
     def open_alert_model(self, hub: Hub, alert: Alert) -> None:
         """The versions of the model an alert concerns: the first step of triage."""

@@ -307,9 +307,7 @@ class AlertsPane(ResourcePane[Alert]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         alert = self.selected_alert()
         if action in WRITE_ACTIONS:
-            if self.hub.policy.read_only or alert is None:
-                return None
-            return True if self.hub.alert_sources[alert.source].can_silence else None
+            return True if alert is not None and self.hub.can_silence(alert) else None
         if action == "open_model":
             return None if alert is None or self.hub.alert_model(alert) is None else True
         return super().check_action(action, parameters)
