@@ -132,7 +132,7 @@ async def test_an_unreachable_vertex_shows_in_its_pane_only(
         await until(pilot, lambda: loaded(app)() and "cannot reach" in status_line(app, "endpoints"))
         assert "connection refused · no data yet" in status_line(app, "endpoints")
         assert rows(app, "models") > 0
-        assert "vertex ● down" in str(app.query_one("#env-bar").render())
+        await until(pilot, lambda: "vertex ● down" in str(app.query_one("#env-bar").render()))
 
 
 async def test_no_endpoints_pane_without_vertex(demo_settings: Settings) -> None:
