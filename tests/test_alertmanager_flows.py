@@ -145,7 +145,7 @@ async def test_alertmanager_alerts_in_the_tui_silenced_from_it(
         await pilot.click("#confirm")
         await until(pilot, lambda: idle(app) and not isinstance(app.screen, ConfirmDialog))
         await until(pilot, lambda: str(alerts.table.get_row_at(0)[3]) == "silenced", timeout=20)
-        silences = await app.hub.silences()
+        silences = (await app.hub.silences()).items
         assert [(s.source, s.comment, s.created_by) for s in silences if s.state == "active"] == [
             ("alertmanager", "known drift", "priya")
         ]

@@ -36,7 +36,9 @@ from mlops_tui.config import (
     Settings,
     VertexSettings,
 )
+from mlops_tui.domain import Pipeline
 from mlops_tui.errors import ExitCode
+from mlops_tui.hub import Gathered, Hub
 from mlops_tui.tui import MlopsApp, make_app
 from mlops_tui.tui.header import EnvBar
 from mlops_tui.tui.pane import ResourcePane
@@ -75,8 +77,11 @@ class Backend:
     """Environment variables the backend's config names."""
     also_feeds: tuple[str, ...] = ()
     """Panes of other backends this one adds rows to (Vertex: its pipeline jobs and monitoring
-    alerts). Left out of another backend's TUI cell on such a pane: a pane fed by several sources
-    shows a failing one's error, but not its last good rows (see the README)."""
+    alerts): when it fails, they show its error beside the others' rows and its last good ones."""
+
+    @property
+    def fed(self) -> tuple[str, ...]:
+        return self.panes + self.also_feeds
 
 
 BACKENDS = {
@@ -303,7 +308,8 @@ FAULTS: dict[str, FaultCase] = {
         _fault(
             Fault.body(
                 b'{"experiments": [7], "runs": [7], "registered_models": [7], "id": null,'
-                b' "deployedModels": 7, "endpoints": 7}'
+                b' "deployedModels": 7, "endpoints": 7, "pipelineJobs": 7,'
+                b' "modelDeploymentMonitoringJobs": 7, "monitoringStats": 7}'
             )
         ),
         _pass,
@@ -381,6 +387,76 @@ def test_headless(backend_name: str, fault_name: str, request: pytest.FixtureReq
     assert read().code == ExitCode.OK  # and back
 
 
+PARTLY = [
+    # (the listing, the backend failing, the backend answering)
+    ("pipelines", "vertex", "gitlab"),
+    ("pipelines", "gitlab", "vertex"),
+    ("alerts", "alertmanager", "vertex"),
+    ("alerts", "vertex", "alertmanager"),
+]
+
+
+@pytest.mark.parametrize(("listing", "failing", "answering"), PARTLY, ids=[f"{a}-{b}" for a, b, _ in PARTLY])
+@pytest.mark.parametrize("fault_name", ["connection refused", "500"])
+def test_headless_listing_fed_by_several_sources(
+    listing: str,
+    failing: str,
+    answering: str,
+    fault_name: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+) -> None:
+    """One source down: the others' answer is printed, and the failure decides the exit code."""
+    proxies = {name: proxy_for(request, BACKENDS[name]) for name in (failing, answering)}
+    tables = {k: v for name in proxies for k, v in BACKENDS[name].table(proxies[name].url).items()}
+    config = write_config(tmp_path / "mlops-tui.toml", {"dev": tables})
+    env = {k: v for name in proxies for k, v in BACKENDS[name].env.items()}
+
+    def sources() -> Any:
+        result = run_cli(listing, "list", "--json", "--config", config, env=env, timeout=CLI_DEADLINE_SECONDS)
+        return result, {item["source"] for item in result.json()[listing]}
+
+    result, before = sources()
+    assert result.code == ExitCode.OK and before == {failing, answering}, result
+    case = FAULTS[fault_name]
+    case.inject(proxies[failing])
+    result, after = sources()
+    assert result.code == case.expected.code, result
+    assert after == {answering}
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"mlops-tui: {failing}: ") and case.expected.says[failing] in line
+    assert line.endswith("(the other sources' answer was printed)")
+
+
+def from_vertex(answer: Gathered[Pipeline]) -> set[str]:
+    return {p.id for p in answer.items if p.source == "vertex"}
+
+
+async def test_a_failing_source_keeps_its_last_answer_to_the_same_question_only(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proxies = {name: proxy_for(request, BACKENDS[name]) for name in ("gitlab", "vertex")}
+    tables = {k: v for name in proxies for k, v in BACKENDS[name].table(proxies[name].url).items()}
+    monkeypatch.setenv("GITLAB_TOKEN", TOKEN)
+    hub = Hub(settings_for(tables))
+    try:
+        first = await hub.pipelines()
+        assert from_vertex(first) and not first.failures and first.problem(hub.clock()) is None
+        proxies["vertex"].refuse()
+        again = await hub.pipelines()
+        assert from_vertex(again) == from_vertex(first) and set(again.failures) == {"vertex"}
+        assert any(p.source == "gitlab" for p in again.items)
+        problem = again.problem(hub.clock()) or ""
+        assert problem.startswith("vertex: cannot reach") and problem.endswith("showing data from just now")
+        # Another question: what Vertex answered to the first one is no answer to it.
+        failed_only = await hub.pipelines(status="failed")
+        assert not from_vertex(failed_only) and (failed_only.problem(hub.clock()) or "").endswith(
+            "no data yet"
+        )
+    finally:
+        await hub.aclose()
+
+
 # -- the TUI -------------------------------------------------------------------------------------
 
 
@@ -397,8 +473,12 @@ def header(app: MlopsApp) -> str:
 
 
 def healthy(app: MlopsApp, backend: Backend) -> bool:
+    """Up in the header, and every pane it feeds loaded with no error of its own."""
     return f"{backend.name} ● ok" in header(app) and all(
-        pane_rows(app, p) > 0 and " row" in pane_status(app, p) for p in backend.panes
+        pane_rows(app, p) > 0
+        and pane_status(app, p) != "loading…"
+        and f"{backend.name}:" not in pane_status(app, p)
+        for p in backend.fed
     )
 
 
@@ -427,11 +507,7 @@ async def test_tui(
     backend_name: str, fault_name: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     backend, case = BACKENDS[backend_name], FAULTS[fault_name]
-    present = {
-        name: other
-        for name, other in BACKENDS.items()
-        if other is backend or not set(other.also_feeds) & set(backend.panes)
-    }
+    present = BACKENDS
     proxies = {name: proxy_for(request, other) for name, other in present.items()}
     tables: dict[str, Any] = {}
     for name, other in present.items():
@@ -452,7 +528,7 @@ async def test_tui(
             ),
             "every backend polled again",
         )
-        rows = {p: pane_rows(app, p) for p in backend.panes}
+        rows = {p: pane_rows(app, p) for p in backend.fed}
         case.inject(proxy)
         if case.drop_mid_request:
             await until(pilot, lambda: proxy.counters.faults >= 1, "a request in flight")
@@ -465,7 +541,7 @@ async def test_tui(
             assert healthy(app, backend), header(app)
             return
         says = expected.says[backend.name]
-        for pane in backend.panes:
+        for pane in backend.fed:
             await until(pilot, lambda pane=pane: says in pane_status(app, pane), f"{pane} shows {says!r}")
             assert "showing data from just now" in pane_status(app, pane)  # the last good data's age
             assert pane_rows(app, pane) == rows[pane]  # and the data itself

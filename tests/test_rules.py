@@ -33,7 +33,7 @@ def hub_for(
 
 async def test_the_local_rules_fire_on_the_demo_champions(demo_store: MlflowSettings) -> None:
     hub = hub_for(demo_store)
-    alerts = await hub.alerts()
+    alerts = (await hub.alerts()).items
     assert [(a.name, a.severity, hub.alert_model(a), a.labels["version"]) for a in alerts] == [
         ("ChampionAucLow", "critical", "churn", "3"),
         ("FeatureDrift", "warning", "fraud", "2"),
@@ -48,14 +48,14 @@ async def test_the_local_rules_fire_on_the_demo_champions(demo_store: MlflowSett
 
 async def test_an_alert_clears_when_a_better_version_serves(demo_store: MlflowSettings) -> None:
     hub = hub_for(demo_store, LOCAL_RULES[:1])
-    assert [a.name for a in await hub.alerts()] == ["ChampionAucLow"]
+    assert [a.name for a in (await hub.alerts()).items] == ["ChampionAucLow"]
     await hub.tracking.set_alias("churn", "champion", "4")  # val_auc 0.9089
-    assert await hub.alerts() == []
+    assert (await hub.alerts()).items == []
 
 
 async def test_rules_on_stages_and_on_every_model(demo_store: MlflowSettings) -> None:
     rule = AlertRule(name="RmseHigh", metric="val_rmse", op=">=", threshold=20, version="Production")
-    alerts = await hub_for(demo_store, [rule]).alerts()
+    alerts = (await hub_for(demo_store, [rule]).alerts()).items
     # demand is the only model with val_rmse; its Production version is v2 (21.35).
     assert [(a.labels["model"], a.labels["version"], a.annotations["value"]) for a in alerts] == [
         ("demand", "2", "21.35")
@@ -70,9 +70,9 @@ async def test_an_environment_without_alert_sources_says_so(demo_store: MlflowSe
 async def test_models_of_interest_limit_the_rules(demo_store: MlflowSettings) -> None:
     drift = AlertRule(name="Drift", metric="drift_psi", op=">", threshold=0.1)
     hub = hub_for(demo_store, [drift], models=("churn",))
-    assert [a.labels["model"] for a in await hub.alerts()] == ["churn"]
+    assert [a.labels["model"] for a in (await hub.alerts()).items] == ["churn"]
     missing = hub_for(demo_store, [drift], models=("churn", "gone"))
-    assert [a.labels["model"] for a in await missing.alerts()] == ["churn"]
+    assert [a.labels["model"] for a in (await missing.alerts()).items] == ["churn"]
 
 
 async def test_silence_mutes_matching_alerts_until_expired(demo_store: MlflowSettings) -> None:
@@ -85,12 +85,12 @@ async def test_silence_mutes_matching_alerts_until_expired(demo_store: MlflowSet
         created_by="priya",
         comment="retraining under way",
     )
-    alerts = {a.name: a for a in await hub.alerts()}
+    alerts = {a.name: a for a in (await hub.alerts()).items}
     assert alerts["ChampionAucLow"].silenced_by == (silence_id,)
     assert alerts["ChampionAucLow"].state == "silenced"
     assert alerts["FeatureDrift"].state == "active"
-    assert [a.name for a in await hub.alerts(muted=False)] == ["FeatureDrift"]
-    [silence] = await hub.silences()
+    assert [a.name for a in (await hub.alerts(muted=False)).items] == ["FeatureDrift"]
+    [silence] = (await hub.silences()).items
     assert (silence.id, silence.state, silence.created_by, silence.comment) == (
         silence_id,
         "active",
@@ -101,7 +101,7 @@ async def test_silence_mutes_matching_alerts_until_expired(demo_store: MlflowSet
 
     await source.expire_silence(silence_id)
     assert (await hub.silence(silence_id))[1].state == "expired"
-    assert all(a.state == "active" for a in await hub.alerts())
+    assert all(a.state == "active" for a in (await hub.alerts()).items)
     with pytest.raises(NotFound):
         await hub.silence("no-such-silence")
 
@@ -135,7 +135,7 @@ async def test_firing_start_and_silences_survive_a_restart(
     first = hub_for(demo_store)
     await first.alerts()
     later = Hub(first.settings, clock=lambda: DEMO_NOW + timedelta(minutes=30))
-    alerts = await later.alerts()
+    alerts = (await later.alerts()).items
     assert {a.starts_at for a in alerts} == {DEMO_NOW}  # the time each first fired, not now
 
 

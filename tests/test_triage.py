@@ -64,7 +64,7 @@ def settings_for(store: MlflowSettings, gitlab: FakeGitlab | None, journal: Path
 
 
 async def critical(hub: Hub) -> Alert:
-    [alert] = [a for a in await hub.alerts() if a.severity == "critical"]
+    [alert] = [a for a in (await hub.alerts()).items if a.severity == "critical"]
     return alert
 
 

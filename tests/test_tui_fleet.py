@@ -98,7 +98,7 @@ async def test_fleet_lines_up_every_environment_and_marks_the_unreachable_one(
         assert rows["churn"][3].startswith("failed dev")
         assert rows["fraud"][3] == "—"
         dev = app.hub_for("dev")
-        firing = Counter(dev.alert_model(a) for a in await dev.alerts(muted=False))
+        firing = Counter(dev.alert_model(a) for a in (await dev.alerts(muted=False)).items)
         assert sum(firing.values()) > 0
         assert {m: r[4] for m, r in rows.items()} == {
             m: f"{firing[m]} firing" if firing[m] else "0" for m in rows

@@ -82,11 +82,21 @@ def test_a_bad_keymap_is_a_config_error_naming_file_and_key(
     assert f"{path}, {message}" in str(caught.value.message)
 
 
-def test_the_command_exits_2_on_a_bad_keymap_or_theme(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", [(), ("config", "check")], ids=["tui", "config-check"])
+def test_the_command_and_config_check_exit_2_on_a_bad_keymap_or_theme(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
     path = write_config(tmp_path / "c.toml", {"dev": {}}, theme="no-such-theme")
-    done = run_cli("--config", path)
-    assert done.code == 2
+    done = run_cli(*command, "--config", path)
+    assert done.code == 2 and done.stdout == ""
     assert done.stderr.startswith(f"mlops-tui: {path}, key theme: unknown theme 'no-such-theme'; one of:")
+    path = write_config(tmp_path / "c.toml", {"dev": {}}, theme="nord", keymap={"fleet": "cmd+f"})
+    done = run_cli(*command, "--config", path)
+    assert done.code == 2 and done.stdout == ""
+    assert done.stderr == f"mlops-tui: {path}, key keymap.fleet: 'cmd+f' is not a key; " + (
+        "write keys as Textual names them, comma-separated: `r`, `R`, `f5`, `ctrl+r`, `space`, "
+        "`escape`, `question_mark`\n"
+    )
 
 
 async def test_keymap_overrides_keys_by_id(demo_store: MlflowSettings) -> None:

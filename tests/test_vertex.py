@@ -349,7 +349,7 @@ def test_ids_route_to_their_runner() -> None:
 async def test_the_hub_lists_vertex_pipelines_beside_the_others_and_marks_an_outage(fake: FakeVertex) -> None:
     env = EnvironmentSettings(vertex=vertex_settings(fake.url))
     hub = Hub(Settings({"prd": env}, "prd"))
-    assert [p.id for p in await hub.pipelines()][0] == "churn-retrain-20261126090000"
+    assert [p.id for p in (await hub.pipelines()).items][0] == "churn-retrain-20261126090000"
     assert hub.statuses["vertex"].state == "ok"
     assert hub.pipeline_source("churn-retrain-20261126090000").name == "vertex"
     down = Hub(

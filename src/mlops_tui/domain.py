@@ -47,6 +47,8 @@ class Page(Generic[T]):
 
     items: Sequence[T]
     next_token: str | None = None
+    problem: str | None = None
+    """What failed in a listing several sources feed and the others answered."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ __all__ = [
     "InvalidQuery",
     "MlopsError",
     "NotFound",
+    "PartlyAnswered",
     "Refused",
     "UsageError",
 ]
@@ -95,3 +96,14 @@ class BackendUnreachable(BackendError):
 class Refused(MlopsError):
     exit_code = ExitCode.REFUSED
     title = "Refused"
+
+
+class PartlyAnswered(MlopsError):
+    """Some of the sources asked failed; what the others answered was printed."""
+
+    title = "Some sources failed"
+
+    def __init__(self, failures: list[MlopsError]) -> None:
+        super().__init__("; ".join(f.message for f in failures) + " (the other sources' answer was printed)")
+        self.failures = failures
+        self.exit_code = max(f.exit_code for f in failures)

@@ -86,7 +86,7 @@ async def _pipelines(hub: Hub) -> list[Pipeline]:
     if not hub.pipeline_sources:
         return []
     try:
-        return await hub.pipelines(limit=50)
+        return (await hub.pipelines(limit=50)).items
     except MlopsError:
         return []  # the pipeline column falls back on the other environments
 
@@ -95,7 +95,7 @@ async def _firing(hub: Hub) -> Counter[str] | None:
     if not hub.alert_sources:
         return None
     try:
-        alerts = await hub.alerts(muted=False)
+        alerts = (await hub.alerts(muted=False)).items
     except MlopsError:
         return None  # the header shows the alert source down
     return Counter(model for a in alerts if (model := hub.alert_model(a)) is not None)

@@ -89,7 +89,7 @@ async def check_health(hub: Hub) -> EnvironmentHealth:
 
     async def read_alerts() -> None:
         nonlocal muted
-        for alert in await hub.alerts():
+        for alert in (await hub.alerts()).items:
             if alert.state == "active":
                 firing[alert.severity] += 1
             else:
@@ -97,7 +97,7 @@ async def check_health(hub: Hub) -> EnvironmentHealth:
 
     async def read_pipelines() -> None:
         since = hub.clock() - FAILED_WITHIN
-        for pipeline in await hub.pipelines(status="failed", limit=50):
+        for pipeline in (await hub.pipelines(status="failed", limit=50)).items:
             if (pipeline.finished or pipeline.created or since) >= since:
                 failed.append(pipeline)
 

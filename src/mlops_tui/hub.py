@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Generic, TypeVar
 
+from mlops_tui import humanize
 from mlops_tui.config import Settings, resolve_secret
 from mlops_tui.domain import (
     Alert,
@@ -33,7 +34,15 @@ from mlops_tui.domain import (
     TraceChunk,
     utcnow,
 )
-from mlops_tui.errors import BackendError, BackendUnreachable, InvalidQuery, NotFound, UsageError
+from mlops_tui.errors import (
+    BackendError,
+    BackendUnreachable,
+    InvalidQuery,
+    MlopsError,
+    NotFound,
+    PartlyAnswered,
+    UsageError,
+)
 from mlops_tui.matchers import Matcher
 from mlops_tui.ops.policy import Policy
 from mlops_tui.sources.base import AlertSource, PipelineSource, TrackingSource
@@ -41,7 +50,7 @@ from mlops_tui.sources.base import AlertSource, PipelineSource, TrackingSource
 # Light: the Vertex SDK is imported by the source's first call, not by its module.
 from mlops_tui.sources.vertex import VERTEX_PIPELINE_ID, VertexSource
 
-__all__ = ["PIPELINE_TAGS", "Hub", "RunDetail", "runner_of"]
+__all__ = ["PIPELINE_TAGS", "Gathered", "Hub", "RunDetail", "runner_of"]
 
 PIPELINE_TAGS = {
     "gitlab.pipeline_id": "gitlab",
@@ -77,6 +86,34 @@ _SHAPE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError)
 
 
 @dataclass(frozen=True)
+class Gathered(Generic[T]):
+    """What several sources answered to one question.
+
+    A source that failed is in `failures`, and its items are the last good ones it gave to the same
+    question, if it ever answered it: a pane keeps showing them beside the error.
+    """
+
+    items: list[T]
+    failures: Mapping[str, MlopsError] = field(default_factory=dict)
+    kept: Mapping[str, datetime] = field(default_factory=dict)
+    """When each failed source last answered the same question: its items are from then."""
+
+    def problem(self, now: datetime) -> str | None:
+        """One line on the failures, each with the age of the items kept, as a pane shows it."""
+        lines = []
+        for name, failure in self.failures.items():
+            since = self.kept.get(name)
+            kept = f"showing data from {humanize.age(since, now)}" if since else "no data yet"
+            lines.append(f"{failure.message} · {kept}")
+        return " · ".join(lines) or None
+
+    def raise_failures(self) -> None:
+        """Raises: PartlyAnswered, for a headless command that printed what did answer."""
+        if self.failures:
+            raise PartlyAnswered(list(self.failures.values()))
+
+
+@dataclass(frozen=True)
 class RunDetail:
     """A run with everything its detail screen shows."""
 
@@ -104,6 +141,7 @@ class Hub:
         self._alert_sources: dict[str, AlertSource] | None = None
         self._vertex: VertexSource | None = None
         self._experiments: dict[str, str] = {}
+        self._last_good: dict[tuple[str, str], tuple[Hashable, Sequence[object], datetime]] = {}
         self.statuses: dict[str, SourceStatus] = {}
         if self.env.mlflow is not None:
             self.statuses["mlflow"] = SourceStatus("mlflow")
@@ -329,9 +367,9 @@ class Hub:
 
     async def pipelines(
         self, *, ref: str | None = None, status: str | None = None, limit: int = 50
-    ) -> list[Pipeline]:
+    ) -> Gathered[Pipeline]:
         """Recent pipelines of every runner, newest first. A runner that fails is marked in its
-        status; the others' pipelines are still returned.
+        status and in the answer's failures, with the pipelines it last gave.
 
         Raises:
             UsageError: no runner configured. MlopsError: every runner failed.
@@ -340,13 +378,16 @@ class Hub:
         if not sources:
             raise UsageError(f"environment {self.env_name!r} has no [gitlab], [vertex] or local [retrain]")
         found = await self._gather(
+            ("pipelines", ref, status, limit),
             {
                 name: source.list_pipelines(ref=ref, status=status, limit=limit)
                 for name, source in sources.items()
-            }
+            },
         )
-        found.sort(key=lambda p: p.created or datetime.min.replace(tzinfo=UTC), reverse=True)
-        return found[:limit]
+        newest_first = sorted(
+            found.items, key=lambda p: p.created or datetime.min.replace(tzinfo=UTC), reverse=True
+        )
+        return replace(found, items=newest_first[:limit])
 
     async def pipeline(self, pipeline_id: str) -> tuple[Pipeline, list[Job]]:
         """A pipeline and its jobs in stage order."""
@@ -411,27 +452,30 @@ class Hub:
             raise UsageError(f"environment {self.env_name!r} has no [alertmanager] table and no [[rules]]")
         return self.alert_sources
 
-    async def alerts(self, matchers: Sequence[Matcher] = (), *, muted: bool = True) -> list[Alert]:
+    async def alerts(self, matchers: Sequence[Matcher] = (), *, muted: bool = True) -> Gathered[Alert]:
         """Firing alerts of every source, most severe first, then newest first. A source that
-        fails is marked in its status; the others' alerts are still returned.
+        fails is marked in its status and in the answer's failures, with the alerts it last gave.
 
         Raises:
             UsageError: no alert source configured. MlopsError: every source failed.
         """
         sources = self._require_alerts()
         found = await self._gather(
-            {name: source.list_alerts(matchers, muted=muted) for name, source in sources.items()}
+            ("alerts", tuple(str(m) for m in matchers), muted),
+            {name: source.list_alerts(matchers, muted=muted) for name, source in sources.items()},
         )
         newest_first = sorted(
-            found, key=lambda a: a.starts_at or datetime.min.replace(tzinfo=UTC), reverse=True
+            found.items, key=lambda a: a.starts_at or datetime.min.replace(tzinfo=UTC), reverse=True
         )
-        return sorted(newest_first, key=lambda a: a.severity_rank)
+        return replace(found, items=sorted(newest_first, key=lambda a: a.severity_rank))
 
-    async def silences(self) -> list[Silence]:
+    async def silences(self) -> Gathered[Silence]:
         """Every source's silences, active and pending first, then newest first."""
-        found = await self._gather({name: s.list_silences() for name, s in self._require_alerts().items()})
-        newest_first = sorted(found, key=lambda s: s.starts_at, reverse=True)
-        return sorted(newest_first, key=lambda s: s.state == "expired")
+        found = await self._gather(
+            ("silences",), {name: s.list_silences() for name, s in self._require_alerts().items()}
+        )
+        newest_first = sorted(found.items, key=lambda s: s.starts_at, reverse=True)
+        return replace(found, items=sorted(newest_first, key=lambda s: s.state == "expired"))
 
     async def silence(self, silence_id: str) -> tuple[AlertSource, Silence]:
         """A silence and the source holding it.
@@ -463,15 +507,36 @@ class Hub:
         source = self.alert_sources.get(alert.source)
         return not self.policy.read_only and source is not None and source.can_silence
 
-    async def _gather(self, calls: dict[str, Awaitable[list[T]]]) -> list[T]:
-        """Every source's answer, tracked; raises only when every source failed."""
+    async def _gather(
+        self, question: tuple[Hashable, ...], calls: dict[str, Awaitable[list[T]]]
+    ) -> Gathered[T]:
+        """Every source's answer to one `question` (its kind, then its arguments), tracked.
+
+        A source that fails adds the items it gave the last time it was asked the same question.
+        Raises only when every source failed, or when the question itself was wrong.
+        """
         results = await asyncio.gather(
             *(self._track(name, call) for name, call in calls.items()), return_exceptions=True
         )
-        failures = [r for r in results if isinstance(r, BaseException)]
+        kind, arguments = str(question[0]), question[1:]
+        items: list[T] = []
+        failures: dict[str, MlopsError] = {}
+        kept: dict[str, datetime] = {}
+        for name, result in zip(calls, results, strict=True):
+            if isinstance(result, InvalidQuery | NotFound) or not isinstance(result, list | MlopsError):
+                raise result
+            if isinstance(result, MlopsError):
+                failures[name] = result
+                if (last := self._last_good.get((kind, name))) and last[0] == arguments:
+                    items.extend(last[1])  # type: ignore[arg-type]
+                    kept[name] = last[2]
+            else:
+                # Only the latest question of a kind is kept: a new filter replaces the old one.
+                self._last_good[(kind, name)] = (arguments, result, self.clock())
+                items.extend(result)
         if failures and len(failures) == len(results):
-            raise failures[0]
-        return [item for r in results if isinstance(r, list) for item in r]
+            raise next(iter(failures.values()))
+        return Gathered(items, failures, kept)
 
     # -- Vertex AI endpoints and monitoring ----------------------------------------------------
 

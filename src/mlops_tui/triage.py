@@ -15,7 +15,7 @@ from typing import TypeVar
 
 from mlops_tui.domain import Alert, AuditEntry, Job, ModelVersion, Pipeline, RegisteredModel, Run
 from mlops_tui.errors import MlopsError
-from mlops_tui.hub import Hub
+from mlops_tui.hub import Gathered, Hub
 from mlops_tui.ops.journal import Journal
 from mlops_tui.ops.registry import Slot, slot_for
 
@@ -144,7 +144,9 @@ async def _pipelines(
     part = parts.read
     if not hub.pipeline_sources:
         return [], None
-    recent: list[Pipeline] = await part("pipelines", hub.pipelines(limit=50), [])
+    answer = await part("pipelines", hub.pipelines(limit=50), Gathered[Pipeline]([]))
+    parts.problems.extend(f"pipelines: {f.message}" for f in answer.failures.values())
+    recent = answer.items
     mine = [p for p in recent if p.model == model][:RECENT_PIPELINES]
     lineage = None
     if run is not None and (pipeline_id := hub.pipeline_of(run)):

@@ -39,7 +39,8 @@ def alerts() -> None:
 @_with_hub
 async def alerts_list(hub: Hub, filters: tuple[str, ...], silenced: bool, as_json: bool) -> None:
     """Firing alerts, most severe first."""
-    found = await hub.alerts(parse_matchers(filters), muted=silenced)
+    answer = await hub.alerts(parse_matchers(filters), muted=silenced)
+    found = answer.items
     if as_json:
         render.emit_json(
             {
@@ -47,6 +48,7 @@ async def alerts_list(hub: Hub, filters: tuple[str, ...], silenced: bool, as_jso
                 "alerts": [render.alert_json(a, hub.alert_model(a)) for a in found],
             }
         )
+        answer.raise_failures()
         return
     now = utcnow()
     render.emit_table(
@@ -64,6 +66,7 @@ async def alerts_list(hub: Hub, filters: tuple[str, ...], silenced: bool, as_jso
             for a in found
         ),
     )
+    answer.raise_failures()
 
 
 @alerts.command("silences")
@@ -72,9 +75,11 @@ async def alerts_list(hub: Hub, filters: tuple[str, ...], silenced: bool, as_jso
 @_with_hub
 async def alerts_silences(hub: Hub, show_all: bool, as_json: bool) -> None:
     """Silences, active and pending first."""
-    found = [s for s in await hub.silences() if show_all or s.state != "expired"]
+    answer = await hub.silences()
+    found = [s for s in answer.items if show_all or s.state != "expired"]
     if as_json:
         render.emit_json({"environment": hub.env_name, "silences": [render.silence_json(s) for s in found]})
+        answer.raise_failures()
         return
     render.emit_table(
         ("ID", "STATE", "MATCHERS", "ENDS", "BY", "COMMENT", "SOURCE"),
@@ -91,6 +96,7 @@ async def alerts_silences(hub: Hub, show_all: bool, as_json: bool) -> None:
             for s in found
         ),
     )
+    answer.raise_failures()
 
 
 @alerts.command("silence")

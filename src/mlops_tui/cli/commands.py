@@ -183,7 +183,13 @@ def config_locate(path: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
 def config_check(path: str | None, as_json: bool) -> None:
     """Validate the config and print it resolved; secrets appear only by the name of their source."""
-    data = redacted(load_and_warn(path))
+    settings = load_and_warn(path)
+    # The TUI's own settings are checked as the TUI reads them, by the module that declares the keys.
+    from mlops_tui.tui.bindings import check_keymap, check_theme
+
+    check_keymap(settings.keymap or {}, settings.path)
+    check_theme(settings.theme, settings.path)
+    data = redacted(settings)
     if as_json:
         render.emit_json(data)
         return
@@ -594,9 +600,11 @@ def pipelines() -> None:
 @_with_hub
 async def pipelines_list(hub: Hub, ref: str | None, status: str | None, limit: int, as_json: bool) -> None:
     """Recent pipelines of every runner of the environment, newest first."""
-    found = await hub.pipelines(ref=ref, status=status, limit=limit)
+    answer = await hub.pipelines(ref=ref, status=status, limit=limit)
+    found = answer.items
     if as_json:
         render.emit_json({"environment": hub.env_name, "pipelines": [render.pipeline_json(p) for p in found]})
+        answer.raise_failures()
         return
     now = utcnow()
     render.emit_table(
@@ -615,6 +623,7 @@ async def pipelines_list(hub: Hub, ref: str | None, status: str | None, limit: i
             for p in found
         ),
     )
+    answer.raise_failures()
 
 
 @pipelines.command("show")

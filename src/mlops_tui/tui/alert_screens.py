@@ -56,7 +56,7 @@ class AlertScreen(DetailScreen):
 
     async def show(self) -> None:
         self._draw()
-        current = {a.fingerprint: a for a in await self.hub.alerts()}
+        current = {a.fingerprint: a for a in (await self.hub.alerts()).items}
         if self.alert.fingerprint not in current:
             raise NotFound(self.alert.source, f"{self.alert.name} is no longer firing")
         self.alert = current[self.alert.fingerprint]
@@ -120,7 +120,7 @@ class SilencesScreen(DetailScreen):
         yield Footer()
 
     async def show(self) -> None:
-        self.silences = await self.hub.silences()
+        self.silences = (await self.hub.silences()).items
         active = sum(s.state != "expired" for s in self.silences)
         self.query_one(".detail-title", Static).update(
             Text.assemble((f"Silences in {self.hub.env_name}", "bold"), f"  {active} active or pending")

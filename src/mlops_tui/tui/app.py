@@ -20,7 +20,7 @@ from textual.widgets import Footer
 
 from mlops_tui.config import Settings
 from mlops_tui.domain import Alert, ModelVersion, Pipeline, Run, utcnow
-from mlops_tui.errors import ConfigError, MlopsError
+from mlops_tui.errors import MlopsError
 from mlops_tui.hub import Hub
 from mlops_tui.ops.alerts import plan_expiry, plan_silence
 from mlops_tui.ops.endpoints import plan_traffic, plan_traffic_rollback, plan_undeploy
@@ -33,7 +33,7 @@ from mlops_tui.ops.registry import (
     plan_rollback,
     recover_interrupted,
 )
-from mlops_tui.tui.bindings import KEYS, BindingList, bindings, check_keymap
+from mlops_tui.tui.bindings import KEYS, BindingList, bindings, check_keymap, check_theme
 from mlops_tui.tui.header import EnvBar
 from mlops_tui.tui.pane import ResourcePane
 from mlops_tui.tui.panes import (
@@ -92,14 +92,8 @@ class MlopsApp(App[None]):
         self._hubs = {self.hub.env_name: self.hub}
         self.journal = Journal(settings.journal)
         self.keymap = check_keymap(settings.keymap or {}, settings.path)
-        if settings.theme:
-            if settings.theme not in self.available_themes:
-                raise ConfigError(
-                    f"unknown theme {settings.theme!r}; one of: {', '.join(sorted(self.available_themes))}",
-                    path=str(settings.path) if settings.path else None,
-                    key="theme",
-                )
-            self.theme = settings.theme
+        if theme := check_theme(settings.theme, settings.path):
+            self.theme = theme
 
     # -- layout -----------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ __all__ = [
     "KeySpec",
     "bindings",
     "check_keymap",
+    "check_theme",
     "keys_table",
 ]
 
@@ -258,6 +259,23 @@ def check_keymap(keymap: dict[str, str], path: Path | None) -> dict[str, str]:
                 key=f"keymap.{binding_id}",
             )
     return keymap
+
+
+def check_theme(theme: str | None, path: Path | None) -> str | None:
+    """The `theme` setting, checked: one of Textual's themes, or none for the default.
+
+    Raises:
+        ConfigError: naming the file, `theme` and the themes there are.
+    """
+    from textual.theme import BUILTIN_THEMES
+
+    if theme is not None and theme not in BUILTIN_THEMES:
+        raise ConfigError(
+            f"unknown theme {theme!r}; one of: {', '.join(sorted(BUILTIN_THEMES))}",
+            path=str(path) if path else None,
+            key="theme",
+        )
+    return theme
 
 
 def keys_table() -> str:

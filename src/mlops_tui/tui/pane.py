@@ -179,7 +179,7 @@ class ResourcePane(Vertical, Generic[T], can_focus=False):
             self._loaded_at = self.hub.clock()
             self._next_token = page.next_token
             self._apply(page.items)
-            self._show_status(None)
+            self._show_status(page.problem)
         finally:
             self.post_message(self.Polled())
             self._reschedule()

@@ -197,7 +197,8 @@ class PipelinesPane(ResourcePane[Pipeline]):
         for term in filter_text.split():
             key, sep, value = term.partition("=")
             terms[key if sep else "ref"] = value if sep else key
-        return Page(tuple(await self.hub.pipelines(ref=terms.get("ref"), status=terms.get("status"))))
+        answer = await self.hub.pipelines(ref=terms.get("ref"), status=terms.get("status"))
+        return Page(tuple(answer.items), problem=answer.problem(self.hub.clock()))
 
     def columns_for(self, items: Sequence[Pipeline]) -> tuple[str, ...]:
         return ("Pipeline", "Status", "Ref", "Started by", "Created", "Duration")
@@ -250,11 +251,12 @@ class AlertsPane(ResourcePane[Alert]):
         self.alerts: dict[str, Alert] = {}
 
     async def fetch(self, filter_text: str, page_token: str | None) -> Page[Alert]:
-        found = await self.hub.alerts(parse_matchers([filter_text]), muted=self.show_muted)
+        answer = await self.hub.alerts(parse_matchers([filter_text]), muted=self.show_muted)
+        found = answer.items
         if self.group_by == "alertname":
             found = sorted(found, key=lambda a: a.name)
         self.alerts = {a.fingerprint: a for a in found}
-        return Page(tuple(found))
+        return Page(tuple(found), problem=answer.problem(self.hub.clock()))
 
     def columns_for(self, items: Sequence[Alert]) -> tuple[str, ...]:
         return ("Severity", "Alert", "Model", "State", "Started", "Summary", "Source")
