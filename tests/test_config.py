@@ -256,6 +256,16 @@ def test_default_env_naming_a_missing_environment(tmp_path: Path) -> None:
     assert "'prd'" in caught.value.message and "dev" in caught.value.message
 
 
+@pytest.mark.parametrize("name", ["retrain", "retrain {model} {model}"])
+def test_gitlab_pipeline_name_needs_the_model_once(tmp_path: Path, name: str) -> None:
+    gitlab = {"url": "https://gitlab.example.com", "project": "ml/models", "pipeline_name": name}
+    path, caught = load_text(tmp_path, toml_document({"environments": {"dev": {"gitlab": gitlab}}}))
+    assert caught.value.key == "environments.dev.gitlab.pipeline_name"
+    assert caught.value.message.startswith(
+        f"{path}, key environments.dev.gitlab.pipeline_name: needs `{{model}}`"
+    )
+
+
 def test_no_environments(tmp_path: Path) -> None:
     _, caught = load_text(tmp_path, 'theme = "nord"\n')
     assert "no environments" in caught.value.message

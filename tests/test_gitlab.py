@@ -11,8 +11,10 @@ from datetime import datetime
 
 import pytest
 
-from mlops_tui.config import GitlabSettings
+from mlops_tui.config import EnvironmentSettings, GitlabSettings, MlflowSettings, Settings
 from mlops_tui.errors import BackendError, BackendUnreachable, NotFound
+from mlops_tui.fleet import read_fleet
+from mlops_tui.hub import Hub
 from mlops_tui.sources.gitlab import GitlabSource
 from tests.fakes.gitlab_server import TOKEN, FakeGitlab
 from tests.helpers import closed_port, silent_server
@@ -40,7 +42,9 @@ def settings(url: str, **overrides: object) -> GitlabSettings:
 
 
 def source(fake: FakeGitlab, **kwargs: object) -> GitlabSource:
-    overrides = {k: kwargs.pop(k) for k in ("refs", "timeout_seconds", "project") if k in kwargs}
+    overrides = {
+        k: kwargs.pop(k) for k in ("refs", "timeout_seconds", "project", "pipeline_name") if k in kwargs
+    }
     return GitlabSource(settings(fake.url, **overrides), **kwargs)  # type: ignore[arg-type]
 
 
@@ -73,6 +77,33 @@ async def test_list_pipelines_stops_at_the_limit(fake: FakeGitlab) -> None:
     pipelines = await source(fake, per_page=50).list_pipelines(limit=5)
     assert len(pipelines) == 5
     assert len(fake.requests_to("GET", "/pipelines")) == 1
+
+
+async def test_a_pipeline_named_by_workflow_name_belongs_to_its_model(fake: FakeGitlab) -> None:
+    fake.add_pipeline(1, name="retrain churn-v2 (nightly)")
+    fake.add_pipeline(1, name="lint")
+    fake.add_pipeline(1)  # a project without workflow:name: GitLab says null
+    named = await source(fake, pipeline_name="retrain {model} (nightly)").list_pipelines()
+    assert [p.model for p in named] == [None, None, "churn-v2"]  # newest first
+    assert [p.model for p in await source(fake).list_pipelines()] == [None, None, None]
+
+
+async def test_the_fleet_shows_a_model_s_gitlab_pipeline_by_its_name(
+    fake: FakeGitlab, demo_store: MlflowSettings
+) -> None:
+    failed = fake.add_pipeline(1, name="retrain churn", status="failed")
+    fake.add_pipeline(1, name="lint")
+    gitlab = settings(fake.url, pipeline_name="retrain {model}")
+    hub = Hub(Settings({"dev": EnvironmentSettings(mlflow=demo_store, gitlab=gitlab)}, "dev"))
+    try:
+        fleet = await read_fleet({"dev": hub})
+    finally:
+        await hub.aclose()
+    rows = {row.model: row for row in fleet.rows}
+    assert rows["churn"].last_pipeline is not None
+    env, pipeline = rows["churn"].last_pipeline
+    assert (env, pipeline.id, pipeline.status) == ("dev", str(failed["id"]), "failed")
+    assert rows["fraud"].last_pipeline is None and rows["demand"].last_pipeline is None
 
 
 async def test_ref_and_status_filters_are_sent_to_the_server(fake: FakeGitlab) -> None:
@@ -176,7 +207,7 @@ async def test_trace_keeps_a_cut_character_for_the_next_read(fake: FakeGitlab) -
 
 
 async def test_start_uses_the_pipeline_api(fake: FakeGitlab) -> None:
-    pipeline = await source(fake, ref="retrain").start({"MODEL": "churn", "ENV": "dev"})
+    pipeline = await source(fake, ref="retrain").start({"MODEL": "churn", "ENV": "dev"}, model="churn")
 
     (request,) = fake.requests_to("POST", "/pipeline")
     assert request.raw_path == "/api/v4/projects/ml%2Fchurn-model/pipeline"
@@ -185,6 +216,7 @@ async def test_start_uses_the_pipeline_api(fake: FakeGitlab) -> None:
         "variables": [{"key": "MODEL", "value": "churn"}, {"key": "ENV", "value": "dev"}],
     }
     assert pipeline.trigger == "api" and pipeline.ref == "retrain" and pipeline.status == "created"
+    assert pipeline.model == "churn"
     assert fake.pipeline_variables[int(pipeline.id)] == [
         {"key": "MODEL", "value": "churn"},
         {"key": "ENV", "value": "dev"},

@@ -98,6 +98,10 @@ class GitlabSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw
     """Command (argument list, no shell) printing the token on stdout."""
     refs: list[str] = []
     """Refs of interest; empty means every ref."""
+    pipeline_name: str | None = None
+    """How the project's `workflow:name` names a model's pipelines, `{model}` standing for the
+    model (`retrain {model}` for `name: "retrain $MODEL_NAME"`): such a pipeline counts as that
+    model's in the fleet view and the triage screen."""
     refresh_seconds: float = 30.0
     """Seconds between the end of one poll and the start of the next."""
     timeout_seconds: float = 10.0
@@ -418,6 +422,7 @@ def parse_settings(raw: dict[str, Any], path: Path | None = None) -> Settings:
             )
         environments[name] = _convert(table, EnvironmentSettings, where, f"environments.{name}")
         _check_vertex(environments[name], where, f"environments.{name}")
+        _check_gitlab(environments[name], where, f"environments.{name}")
     default_env = top.default_env or next(iter(environments))
     if default_env not in environments:
         raise ConfigError(
@@ -434,6 +439,18 @@ def parse_settings(raw: dict[str, Any], path: Path | None = None) -> Settings:
         keymap=dict(top.keymap),
         journal=Path(top.journal).expanduser() if top.journal else None,
     )
+
+
+def _check_gitlab(env: EnvironmentSettings, where: str | None, prefix: str) -> None:
+    """What the types alone cannot say about the [gitlab] table."""
+    name = env.gitlab.pipeline_name if env.gitlab else None
+    if name is not None and name.count("{model}") != 1:
+        raise ConfigError(
+            "needs `{model}` once, where the model's name stands in the pipeline's name, "
+            'e.g. "retrain {model}"',
+            path=where,
+            key=f"{prefix}.gitlab.pipeline_name",
+        )
 
 
 def _check_vertex(env: EnvironmentSettings, where: str | None, prefix: str) -> None:

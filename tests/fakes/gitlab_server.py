@@ -180,7 +180,9 @@ class FakeGitlab:
         user: str | None = None,
         created: datetime | None = None,
         pipeline_id: int | None = None,
+        name: str | None = None,
     ) -> dict[str, Any]:
+        """A pipeline; `name` is what the project's `workflow:name` made of it (null without one)."""
         pid = pipeline_id or self._id()
         created = created or _EPOCH + timedelta(minutes=pid % 10_000)
         started = created + timedelta(seconds=5) if status not in ("created", "pending") else None
@@ -195,6 +197,7 @@ class FakeGitlab:
             "ref": ref,
             "status": status,
             "source": source,
+            "name": name,
             "created_at": _iso(created),
             "updated_at": _iso(finished or created),
             "web_url": f"https://gitlab.example.com/{path}/-/pipelines/{pid}",
@@ -387,7 +390,7 @@ class FakeGitlab:
     def _list_pipelines(self, request: GitlabRequest, project_id: int) -> Any:
         query = {key: values[-1] for key, values in request.query.items()}
         rows = [p for p in self.pipelines.values() if p["project_id"] == project_id]
-        for key in ("ref", "status", "source", "sha"):
+        for key in ("ref", "status", "source", "sha", "name"):
             if key in query:
                 rows = [p for p in rows if p[key] == query[key]]
         if "username" in query:
@@ -402,8 +405,8 @@ class FakeGitlab:
         rows.sort(key=lambda p: (p[sort_key], p["id"]), reverse=sort == "desc")
         # The list endpoint gives the basic attributes only (docs/api/pipelines.md).
         basic = (
-            "id", "iid", "project_id", "sha", "ref", "status", "source", "created_at", "updated_at",
-            "web_url",
+            "id", "iid", "project_id", "sha", "ref", "status", "source", "name", "created_at",
+            "updated_at", "web_url",
         )  # fmt: skip
         return self._paged(request, [{k: p[k] for k in basic} for p in rows])
 

@@ -24,6 +24,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 
@@ -74,6 +75,7 @@ class GitlabSource(PipelineSource):
         self._gl: Any = None
         self._lock = threading.Lock()
         self._retry_after = threading.local()
+        self._model_in_name = _name_pattern(settings.pipeline_name)
 
     # -- plumbing ---------------------------------------------------------------------------------
 
@@ -176,9 +178,16 @@ class GitlabSource(PipelineSource):
             started=_time(raw.get("started_at")),
             finished=_time(raw.get("finished_at")),
             web_url=raw.get("web_url"),
-            # The model would take one more request per pipeline (its variables): left unknown.
-            model=None,
+            model=self._model_of(raw.get("name")),
         )
+
+    def _model_of(self, pipeline_name: object) -> str | None:
+        """The model a pipeline's `workflow:name` names, by `pipeline_name`; else unknown (its
+        variables would say, at one more request per pipeline)."""
+        if self._model_in_name is None or not isinstance(pipeline_name, str):
+            return None
+        named = self._model_in_name.fullmatch(pipeline_name)
+        return named["model"] if named else None
 
     @staticmethod
     def _job(raw: Mapping[str, Any], pipeline_id: str | None = None) -> Job:
@@ -383,7 +392,8 @@ class GitlabSource(PipelineSource):
             created: dict[str, Any] = project.pipelines.create(payload, **_NO_BUILTIN_RETRY).asdict()
             return created
 
-        return self._pipeline(await self._run(f"pipeline on {target}", call))
+        started = self._pipeline(await self._run(f"pipeline on {target}", call))
+        return replace(started, model=started.model or model)
 
     async def cancel_pipeline(self, pipeline_id: str) -> Pipeline:
         """Cancel a pipeline's running and pending jobs; returns the pipeline afterwards.
@@ -499,3 +509,11 @@ def _reason(exc: Exception) -> str:
         if marker in text:
             return marker.lower()
     return type(exc).__name__
+
+
+def _name_pattern(pipeline_name: str | None) -> re.Pattern[str] | None:
+    """`retrain {model}` as a regex capturing the model."""
+    if pipeline_name is None:
+        return None
+    before, _, after = pipeline_name.partition("{model}")
+    return re.compile(f"{re.escape(before)}(?P<model>.+?){re.escape(after)}")
