@@ -453,6 +453,8 @@ async def test_a_failing_source_keeps_its_last_answer_to_the_same_question_only(
         assert not from_vertex(failed_only) and (failed_only.problem(hub.clock()) or "").endswith(
             "no data yet"
         )
+        # ...and asking it did not lose the answer to the first.
+        assert from_vertex(await hub.pipelines()) == from_vertex(first)
     finally:
         await hub.aclose()
 

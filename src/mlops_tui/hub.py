@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -82,6 +83,8 @@ def runner_of(pipeline_or_job_id: str) -> str:
 
 
 T = TypeVar("T")
+KEPT_ANSWERS = 32
+"""How many answers of single sources to listings several feed a hub keeps for when they fail."""
 _SHAPE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError)
 
 
@@ -141,7 +144,7 @@ class Hub:
         self._alert_sources: dict[str, AlertSource] | None = None
         self._vertex: VertexSource | None = None
         self._experiments: dict[str, str] = {}
-        self._last_good: dict[tuple[str, str], tuple[Hashable, Sequence[object], datetime]] = {}
+        self._last_good: OrderedDict[tuple[Hashable, ...], tuple[Sequence[object], datetime]] = OrderedDict()
         self.statuses: dict[str, SourceStatus] = {}
         if self.env.mlflow is not None:
             self.statuses["mlflow"] = SourceStatus("mlflow")
@@ -518,7 +521,6 @@ class Hub:
         results = await asyncio.gather(
             *(self._track(name, call) for name, call in calls.items()), return_exceptions=True
         )
-        kind, arguments = str(question[0]), question[1:]
         items: list[T] = []
         failures: dict[str, MlopsError] = {}
         kept: dict[str, datetime] = {}
@@ -527,16 +529,23 @@ class Hub:
                 raise result
             if isinstance(result, MlopsError):
                 failures[name] = result
-                if (last := self._last_good.get((kind, name))) and last[0] == arguments:
-                    items.extend(last[1])  # type: ignore[arg-type]
-                    kept[name] = last[2]
+                if last := self._last_good.get((name, *question)):
+                    items.extend(last[0])  # type: ignore[arg-type]
+                    kept[name] = last[1]
             else:
-                # Only the latest question of a kind is kept: a new filter replaces the old one.
-                self._last_good[(kind, name)] = (arguments, result, self.clock())
+                self._keep((name, *question), result)
                 items.extend(result)
         if failures and len(failures) == len(results):
             raise next(iter(failures.values()))
         return Gathered(items, failures, kept)
+
+    def _keep(self, key: tuple[Hashable, ...], answer: Sequence[object]) -> None:
+        """Keep a source's answer to a question, for when it fails to answer it again; the
+        questions asked longest ago go first (a pane's filter, triage's, the fleet's: a few)."""
+        self._last_good[key] = (answer, self.clock())
+        self._last_good.move_to_end(key)
+        while len(self._last_good) > KEPT_ANSWERS:
+            self._last_good.popitem(last=False)
 
     # -- Vertex AI endpoints and monitoring ----------------------------------------------------
 
