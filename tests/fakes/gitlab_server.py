@@ -24,9 +24,11 @@ import json
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, NoReturn
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
+
+from tests.fakes.loopback import LoopbackServer
 
 __all__ = ["FakeGitlab", "GitlabRequest", "TOKEN"]
 
@@ -76,7 +78,7 @@ def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-class FakeGitlab:
+class FakeGitlab(LoopbackServer):
     """GitLab's REST API v4 on 127.0.0.1, in a thread. Use as a context manager or start()/stop()."""
 
     def __init__(self, *, token: str = TOKEN, username: str = "alice") -> None:
@@ -97,52 +99,6 @@ class FakeGitlab:
         self._retry_after = 1
         self._next_id = 1000
         self._lock = threading.RLock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- life cycle ---------------------------------------------------------------------------
-
-    def start(self) -> FakeGitlab:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _handle(self) -> None:
-                fake._serve(self)
-
-            do_GET = do_POST = do_PUT = do_DELETE = _handle
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            assert self._thread is not None
-            self._thread.join()
-            self._server = None
-
-    def __enter__(self) -> FakeGitlab:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        """Base URL, as a client is configured with (no `/api/v4`)."""
-        assert self._server is not None, "start() the fake first"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     # -- seeding and injection ----------------------------------------------------------------
 
@@ -272,7 +228,7 @@ class FakeGitlab:
 
     # -- serving ------------------------------------------------------------------------------
 
-    def _serve(self, handler: BaseHTTPRequestHandler) -> None:
+    def serve(self, handler: BaseHTTPRequestHandler) -> None:
         length = int(handler.headers.get("Content-Length") or 0)
         split = urlsplit(handler.path)
         request = GitlabRequest(

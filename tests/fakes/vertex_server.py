@@ -38,9 +38,11 @@ import re
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from tests.fakes.loopback import LoopbackServer
 
 __all__ = ["PIPELINE_SPEC", "FakeVertex", "VertexRequest", "iso", "seed_churn"]
 
@@ -91,7 +93,7 @@ def _error(status: int, message: str, rpc: str | None = None) -> _Reply:
     )
 
 
-class FakeVertex:
+class FakeVertex(LoopbackServer):
     """Vertex AI's v1 REST API on 127.0.0.1 for one project and location, in a thread."""
 
     def __init__(self, project: str = "acme-ml", location: str = "us-central1") -> None:
@@ -118,52 +120,6 @@ class FakeVertex:
         """Resource names (or prefixes) every request on which is refused with 403."""
         self._ids = itertools.count(1)
         self._lock = threading.RLock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- life cycle ---------------------------------------------------------------------------
-
-    def start(self) -> FakeVertex:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _handle(self) -> None:
-                fake._serve(self)
-
-            do_GET = do_POST = do_PATCH = do_DELETE = _handle
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            assert self._thread is not None
-            self._thread.join()
-            self._server = None
-
-    def __enter__(self) -> FakeVertex:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        """What a client's `api_endpoint` is set to: the scheme, host and port."""
-        assert self._server is not None, "start() the fake first"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     @property
     def parent(self) -> str:
@@ -369,7 +325,7 @@ class FakeVertex:
 
     # -- serving ------------------------------------------------------------------------------
 
-    def _serve(self, handler: BaseHTTPRequestHandler) -> None:
+    def serve(self, handler: BaseHTTPRequestHandler) -> None:
         parts = urlsplit(handler.path)
         length = int(handler.headers.get("content-length") or 0)
         raw = handler.rfile.read(length) if length else b""

@@ -15,15 +15,16 @@ import re
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, TypeVar
+
+from tests.fakes.loopback import LoopbackServer
 
 __all__ = [
     "DEMO_EXPERIMENTS",
@@ -248,56 +249,25 @@ def json_reply(status: int, data: Any) -> Reply:
 
 
 @dataclass
-class FakeHttpServer:
+class FakeHttpServer(LoopbackServer):
     """`http.server` on 127.0.0.1 in a thread: records every request, answers with `reply`."""
 
     reply: Callable[[RecordedRequest], Reply]
     requests: list[RecordedRequest] = field(default_factory=list)
 
-    def __post_init__(self) -> None:
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _handle(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                request = RecordedRequest(
-                    self.command,
-                    self.path,
-                    {k.lower(): v for k, v in self.headers.items()},
-                    self.rfile.read(length) if length else b"",
-                )
-                server.requests.append(request)
-                status, content_type, body = server.reply(request)
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("Connection", "close")
-                self.end_headers()
-                self.wfile.write(body)
-
-            do_GET = do_POST = do_PATCH = do_DELETE = _handle
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        # `shutdown()` waits for the serving loop to notice, at most one poll interval.
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+    def serve(self, handler: BaseHTTPRequestHandler) -> None:
+        length = int(handler.headers.get("Content-Length") or 0)
+        request = RecordedRequest(
+            handler.command,
+            handler.path,
+            {k.lower(): v for k, v in handler.headers.items()},
+            handler.rfile.read(length) if length else b"",
         )
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> FakeHttpServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
+        self.requests.append(request)
+        status, content_type, body = self.reply(request)
+        handler.send_response(status)
+        handler.send_header("Content-Type", content_type)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.send_header("Connection", "close")
+        handler.end_headers()
+        handler.wfile.write(body)
