@@ -16,7 +16,7 @@ from typing import Literal, Protocol
 
 from mlops_tui.domain import Change, Endpoint, format_split, parse_split
 from mlops_tui.errors import Refused, UsageError
-from mlops_tui.ops.journal import Journal
+from mlops_tui.ops.journal import Journal, state_to_roll_back_to
 from mlops_tui.ops.policy import WriteAction
 from mlops_tui.sources.vertex import VertexSource
 
@@ -223,16 +223,12 @@ def _redistributed(split: Mapping[str, int], remaining: list[str]) -> dict[str, 
 
 def _previous_split(journal: Journal, env: str, endpoint_id: str) -> str | None:
     """Replay the journal's completed traffic changes of an endpoint; the split before the last."""
-    stack: list[str] = []
-    for entry in reversed(journal.entries(environment=env, limit=-1)):
-        found = _TARGET_ID.search(entry.target)
-        if entry.result != "ok" or entry.action not in ENDPOINT_ACTIONS or not found:
-            continue
-        if found.group(1) != endpoint_id or not entry.target.startswith("endpoint "):
-            continue
-        if entry.action == "traffic-rollback":
-            if stack:
-                stack.pop()
-        elif entry.before:
-            stack.append(entry.before)
-    return stack[-1] if stack else None
+    changes = (
+        entry
+        for entry in reversed(journal.entries(environment=env, limit=-1))
+        if entry.action in ENDPOINT_ACTIONS
+        and entry.target.startswith("endpoint ")
+        and (found := _TARGET_ID.search(entry.target))
+        and found.group(1) == endpoint_id
+    )
+    return state_to_roll_back_to(changes, rollback="traffic-rollback")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +21,7 @@ from mlops_tui.domain import AuditEntry, Change
 from mlops_tui.errors import MlopsError
 from mlops_tui.processes import pid_alive
 
-__all__ = ["Journal", "JournalError", "default_journal_path"]
+__all__ = ["Journal", "JournalError", "default_journal_path", "state_to_roll_back_to"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS journal (
@@ -217,3 +217,18 @@ class Journal:
         if self._db is not None:
             self._db.close()
             self._db = None
+
+
+def state_to_roll_back_to(entries_oldest_first: Iterable[AuditEntry], rollback: str) -> str | None:
+    """Replay completed changes of one target, each `rollback` undoing the change before it: the
+    state the next rollback returns to (repeated rollbacks walk back, never forward)."""
+    stack: list[str] = []
+    for entry in entries_oldest_first:
+        if entry.result != "ok":
+            continue
+        if entry.action == rollback:
+            if stack:
+                stack.pop()
+        elif entry.before:
+            stack.append(entry.before)
+    return stack[-1] if stack else None

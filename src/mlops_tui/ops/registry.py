@@ -16,7 +16,7 @@ from typing import Literal, Protocol
 from mlops_tui.config import EnvironmentSettings
 from mlops_tui.domain import Change, RegisteredModel
 from mlops_tui.errors import MlopsError, NotFound, Refused, UsageError
-from mlops_tui.ops.journal import Journal
+from mlops_tui.ops.journal import Journal, state_to_roll_back_to
 from mlops_tui.ops.policy import WriteAction
 from mlops_tui.sources.base import TrackingSource
 
@@ -236,9 +236,7 @@ async def plan_rollback(
     target = slot.target(registered)
     history = slot.history(model)
     previous = (
-        f"v{history[-1]['version']}"
-        if history
-        else _previous_from_journal(journal, hub.env_name, target, current)
+        f"v{history[-1]['version']}" if history else _previous_from_journal(journal, hub.env_name, target)
     )
     if previous is None or previous == current:
         raise Refused(
@@ -266,18 +264,10 @@ async def plan_rollback(
     )
 
 
-def _previous_from_journal(journal: Journal, env: str, target: str, current: str | None) -> str | None:
+def _previous_from_journal(journal: Journal, env: str, target: str) -> str | None:
     """Replay the journal's completed moves of `target` as the history tag would hold them."""
-    stack: list[str] = []
-    for entry in reversed(journal.entries(environment=env, target=target, limit=-1)):
-        if entry.result != "ok":
-            continue
-        if entry.action == "rollback":
-            if stack:
-                stack.pop()
-        elif entry.before:
-            stack.append(entry.before)
-    return stack[-1] if stack else None
+    entries = reversed(journal.entries(environment=env, target=target, limit=-1))
+    return state_to_roll_back_to(entries, rollback="rollback")
 
 
 class CrossEnvironmentPromotion(WriteAction):
