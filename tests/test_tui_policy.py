@@ -6,7 +6,7 @@ import importlib
 import inspect
 import pkgutil
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -176,6 +176,15 @@ def gitlab_writes(gitlab: FakeGitlab) -> list[str]:
     return [r.path for r in gitlab.requests if r.method != "GET"]
 
 
+def every_pane_loaded(app: MlopsApp) -> Callable[[], bool]:
+    """Runs, models, the 4 pipelines and the 2 deployed models shown."""
+    return lambda: (
+        loaded(app)()
+        and pane(app, "pipelines").table.row_count == 4
+        and pane(app, "endpoints").table.row_count == 2
+    )
+
+
 async def test_the_write_actions_are_known_from_the_code() -> None:
     write_bindings = {(cls.__name__, b.action) for cls, b in tui_bindings() if b.action in WRITE_ACTIONS}
     assert {"ModelsPane", "ModelScreen"} <= {name for name, _ in write_bindings}
@@ -216,14 +225,7 @@ async def test_read_only_every_key_and_palette_command_writes_nothing(
     app = demo_app(settings)
     pressed: set[str] = set()
     async with app.run_test(size=SIZE) as pilot:
-        await until(
-            pilot,
-            lambda: (
-                loaded(app)()
-                and pane(app, "pipelines").table.row_count == 4
-                and pane(app, "endpoints").table.row_count == 2
-            ),
-        )
+        await until(pilot, every_pane_loaded(app))
         dashboard = app.screen
         await until(pilot, lambda: pane(app, "alerts").table.row_count == 2)
         await existing_silence(app)
@@ -279,14 +281,7 @@ async def test_protected_every_write_binding_asks_for_the_name(
     app = demo_app(settings)
     rows = {"cancel": "2", "retry": "1"}  # the pipeline each pipeline action acts on
     async with app.run_test(size=SIZE) as pilot:
-        await until(
-            pilot,
-            lambda: (
-                loaded(app)()
-                and pane(app, "pipelines").table.row_count == 4
-                and pane(app, "endpoints").table.row_count == 2
-            ),
-        )
+        await until(pilot, every_pane_loaded(app))
         await until(pilot, lambda: pane(app, "alerts").table.row_count == 2)
         await existing_silence(app)
         # A champion with history, so that rollback has somewhere to go.
