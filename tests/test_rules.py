@@ -7,8 +7,10 @@ On the demo data churn's champion (v3) has val_auc 0.8782 and fraud's champion (
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,7 +19,7 @@ from mlops_tui.domain import SourceState
 from mlops_tui.errors import InvalidQuery, NotFound, UsageError
 from mlops_tui.hub import Hub
 from mlops_tui.matchers import parse_matchers
-from mlops_tui.sources.rules import SilenceStore
+from mlops_tui.sources.rules import RulesSource, SilenceStore
 from tests.conftest import DEMO_NOW
 from tests.helpers import closed_port
 
@@ -164,3 +166,39 @@ async def test_an_unreachable_registry_marks_the_rules_down() -> None:
     assert hub.statuses["rules"].state == SourceState.DOWN
     assert "127.0.0.1" in str(raised.value)
     await hub.aclose()
+
+
+async def test_rules_on_one_version_read_its_run_once_a_refresh(
+    demo_store: MlflowSettings, tmp_path: Path
+) -> None:
+    """Both built-in rules watch churn's champion: one read of its version and run serves both."""
+    tracking = hub_for(demo_store).tracking
+    reads: Counter[str] = Counter()
+
+    class CountingTracking:
+        def __getattr__(self, name: str) -> Any:
+            method = getattr(tracking, name)
+
+            async def counted(*args: Any, **kwargs: Any) -> Any:
+                reads[name] += 1
+                return await method(*args, **kwargs)
+
+            return counted
+
+    source = RulesSource(
+        LOCAL_RULES,
+        environment="local",
+        models=[],
+        tracking=lambda: CountingTracking(),  # type: ignore[arg-type,return-value]
+        registered_name=str,
+        model_name=str,
+        serving="champion",
+        store=SilenceStore(tmp_path / "silences.json", "rules", clock=lambda: DEMO_NOW),
+    )
+    alerts = await source.list_alerts()
+    assert sorted((a.name, a.labels["model"]) for a in alerts) == [
+        ("ChampionAucLow", "churn"),
+        ("FeatureDrift", "fraud"),
+    ]
+    # churn v3 (two rules) and fraud v2 (one): two versions, two runs.
+    assert (reads["get_version"], reads["get_run"]) == (2, 2)

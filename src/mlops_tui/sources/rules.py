@@ -15,14 +15,14 @@ import json
 import operator
 import os
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from mlops_tui.config import AlertRule
-from mlops_tui.domain import Alert, RegisteredModel, Silence, utcnow
+from mlops_tui.domain import Alert, RegisteredModel, Run, Silence, utcnow
 from mlops_tui.errors import InvalidQuery, NotFound
 from mlops_tui.matchers import Matcher, matches_all
 from mlops_tui.sources.base import AlertSource, TrackingSource
@@ -197,8 +197,30 @@ class RulesSource(AlertSource):
             for name, model in watched.items()
             if not (rule.models or self.models) or name in (rule.models or self.models)
         ]
-        results = await asyncio.gather(*(self._check(rule, name, model) for rule, name, model in checks))
+        # Every rule on one version reads its run once a refresh, however many rules there are.
+        reads: dict[tuple[str, str], asyncio.Future[Run | None]] = {}
+
+        def run_of(registered: RegisteredModel, version: str) -> Awaitable[Run | None]:
+            key = (registered.name, version)
+            if key not in reads:
+                reads[key] = asyncio.ensure_future(self._run_of(registered.name, version))
+            return reads[key]
+
+        results = await asyncio.gather(
+            *(self._check(rule, name, model, run_of) for rule, name, model in checks)
+        )
         return [alert for alert in results if alert is not None]
+
+    async def _run_of(self, registered_name: str, version: str) -> Run | None:
+        """The run that produced a version, if it has one the store still holds."""
+        tracking = self._tracking()
+        found = await tracking.get_version(registered_name, version)
+        if not found.run_id:
+            return None
+        try:
+            return await tracking.get_run(found.run_id)
+        except NotFound:
+            return None
 
     async def _watched(self) -> dict[str, RegisteredModel]:
         """The models the rules watch, by model name: those named, else the first page of the registry."""
@@ -218,18 +240,19 @@ class RulesSource(AlertSource):
                 raise model
         return watched
 
-    async def _check(self, rule: AlertRule, model: str, registered: RegisteredModel) -> Alert | None:
+    async def _check(
+        self,
+        rule: AlertRule,
+        model: str,
+        registered: RegisteredModel,
+        run_of: Callable[[RegisteredModel, str], Awaitable[Run | None]],
+    ) -> Alert | None:
         selector = rule.version or self.serving
         version = (registered.stages() if selector in _STAGES else registered.aliases).get(selector)
         if version is None:
             return None
-        tracking = self._tracking()
-        found = await tracking.get_version(registered.name, version)
-        if not found.run_id:
-            return None
-        try:
-            run = await tracking.get_run(found.run_id)
-        except NotFound:
+        run = await run_of(registered, version)
+        if run is None:
             return None
         value = run.metrics.get(rule.metric)
         if value is None or not _COMPARE[rule.op](value, rule.threshold):
