@@ -88,6 +88,15 @@ async def test_dashboard_shows_runs_models_and_source_health(demo_settings: Sett
         assert "not configured" in str(app.query_one("#alerts Static").render())
 
 
+async def test_a_poll_that_ends_while_the_app_closes_is_let_go(demo_settings: Settings) -> None:
+    app = demo_app(demo_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, loaded(app))
+        # A pane's poll that has just ended: its message is on its way up when the app closes.
+        app.screen.post_message(ResourcePane.Polled())
+    assert app.return_code is None  # no error ended it (an error sets 1)
+
+
 async def test_enter_opens_a_run_with_history_and_back(demo_settings: Settings) -> None:
     app = demo_app(demo_settings)
     async with app.run_test(size=SIZE) as pilot:

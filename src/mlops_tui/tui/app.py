@@ -12,6 +12,7 @@ from textual import actions, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Grid
+from textual.css.query import NoMatches
 from textual.dom import DOMNode
 from textual.keys import format_key
 from textual.reactive import reactive
@@ -160,7 +161,10 @@ class MlopsApp(App[None]):
             )
 
     def _show_sources(self) -> None:
-        bar = self.query_one(EnvBar)
+        try:
+            bar = self.query_one(EnvBar)
+        except NoMatches:  # a poll that ends while the app closes finds the header already gone
+            return
         bar.show(self.hub.status_list(), self.clock(), paused=self.polling_paused)
 
     # -- messages from panes ----------------------------------------------------------------
