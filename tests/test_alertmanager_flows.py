@@ -22,7 +22,7 @@ from mlops_tui.tui.panes import AlertsPane
 from mlops_tui.tui.screens import ModelScreen
 from tests.helpers import closed_port, eventually, run_cli, write_config
 from tests.helpers.alertmanager import AlertmanagerTestbed
-from tests.test_tui import SIZE, until
+from tests.test_tui import SIZE, click, shown, until
 from tests.test_tui_write import idle
 
 DRIFT = {"summary": "churn drifted", "runbook_url": "https://runbooks.example.com/drift"}
@@ -138,11 +138,11 @@ async def test_alertmanager_alerts_in_the_tui_silenced_from_it(
         ]
         alerts.table.focus()
         await pilot.press("s")
-        await until(pilot, lambda: isinstance(app.screen, SilenceDialog))
+        await shown(pilot, SilenceDialog)
         app.screen.query_one("#silence-comment").value = "known drift"  # type: ignore[attr-defined]
-        await pilot.click("#plan")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
-        await pilot.click("#confirm")
+        await click(pilot, "#plan")
+        await shown(pilot, ConfirmDialog)
+        await click(pilot, "#confirm")
         await until(pilot, lambda: idle(app) and not isinstance(app.screen, ConfirmDialog))
         await until(pilot, lambda: str(alerts.table.get_row_at(0)[3]) == "silenced", timeout=20)
         silences = (await app.hub.silences()).items

@@ -540,7 +540,7 @@ async def test_tui(
             await until(pilot, lambda: proxy.counters.faults == 1, "the fault was met")
             passed = proxy.counters.passed
             await until(pilot, lambda: proxy.counters.passed > passed + 1, "polls go on")
-            assert healthy(app, backend), header(app)
+            await until(pilot, lambda: healthy(app, backend), "healthy")
             return
         says = expected.says[backend.name]
         for pane in backend.fed:
@@ -551,9 +551,9 @@ async def test_tui(
         assert "(data just now)" in header(app)
         app.query_one(f"#{backend.panes[0]}", ResourcePane).table.focus()
         await pilot.press("space")  # the keyboard still answers: pause, and resume
-        assert app.polling_paused
+        await until(pilot, lambda: app.polling_paused, "paused")
         await pilot.press("space")
-        assert not app.polling_paused
+        await until(pilot, lambda: not app.polling_paused, "resumed")
         seen = {b.name: proxies[b.name].counters.passed for b in others}
         for other in others:
             # Two more polls answered: the other panes keep refreshing, untouched by the fault.

@@ -26,7 +26,7 @@ from mlops_tui.tui.panes import AlertsPane
 from mlops_tui.tui.screens import PipelineScreen, TraceScreen
 from tests.conftest import DEMO_NOW
 from tests.fakes.gitlab_server import TOKEN, FakeGitlab
-from tests.test_tui import SIZE, demo_app, until
+from tests.test_tui import SIZE, click, demo_app, shown, until
 from tests.test_tui_write import idle
 
 DRIFTING = {("FeatureDrift", "churn"), ("FeatureDrift", "fraud")}
@@ -133,22 +133,23 @@ async def test_from_the_alert_to_the_failing_log_in_three_keys_then_roll_back(
         assert (str(row[1]), str(row[2])) == ("0.8782", "0.8969")
 
         await pilot.press("l")  # the failing job's log
-        await until(pilot, lambda: isinstance(app.screen, TraceScreen))
+        await shown(pilot, TraceScreen)
         log = app.screen.query_one(RichLog)
         await until(pilot, lambda: any("below the 0.88 gate" in line.text for line in log.lines))
         await pilot.press("escape")
         await until(pilot, lambda: app.screen is screen)
 
         await pilot.press("g")  # the pipeline that made the serving version
-        await until(pilot, lambda: isinstance(app.screen, PipelineScreen))
+        await shown(pilot, PipelineScreen)
         await pilot.press("escape")
+        await until(pilot, lambda: app.screen is screen)
         await pilot.press("i")
-        await until(pilot, lambda: isinstance(app.screen, AlertScreen))
+        await shown(pilot, AlertScreen)
         await pilot.press("escape")
         await until(pilot, lambda: app.screen is screen)
 
         await pilot.press("b")  # roll back: protected, so the name is typed
-        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await shown(pilot, ConfirmDialog)
         dialog = app.screen
         assert isinstance(dialog, ConfirmDialog)
         assert (dialog.change.target, dialog.change.before, dialog.change.after) == (
@@ -156,7 +157,7 @@ async def test_from_the_alert_to_the_failing_log_in_three_keys_then_roll_back(
             "v3",
             "v2",
         )
-        await pilot.click("#confirm-typed")
+        await click(pilot, "#confirm-typed")
         await pilot.press(*"churn", "enter")
         await until(pilot, lambda: idle(app) and app.screen is screen)
         assert (await app.hub.tracking.get_model("churn")).aliases["champion"] == "2"

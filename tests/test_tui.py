@@ -4,24 +4,28 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 import msgspec
 import pytest
 from textual.app import App, ComposeResult
+from textual.css.query import NoMatches
 from textual.pilot import Pilot
-from textual.widgets import DataTable, OptionList, Static
+from textual.screen import Screen
+from textual.widgets import DataTable, Input, OptionList, Static
 
 from mlops_tui.config import EnvironmentSettings, MlflowSettings, Settings
 from mlops_tui.tui import MlopsApp, make_app
 from mlops_tui.tui.chart import MetricChart
 from mlops_tui.tui.header import EnvBar
 from mlops_tui.tui.pane import PaneTable, ResourcePane
-from mlops_tui.tui.screens import ModelScreen, RunScreen
+from mlops_tui.tui.screens import EnvironmentPicker, ModelScreen, RunScreen
 from tests.conftest import DEMO_NOW
 from tests.helpers.tcp_proxy import TcpProxy
 
 SIZE = (120, 36)
+ScreenT = TypeVar("ScreenT", bound=Screen[Any])
 
 
 def demo_app(settings: Settings, env: str | None = None) -> MlopsApp:
@@ -30,13 +34,41 @@ def demo_app(settings: Settings, env: str | None = None) -> MlopsApp:
 
 async def until(pilot: Pilot[None], condition: Callable[[], bool], timeout: float = 60) -> None:
     """Let the app process messages until `condition` holds (workers may be waiting on a modal,
-    so this never waits for them to finish)."""
+    so this never waits for them to finish). A widget not there yet counts as "not yet"."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    while not condition():
+    while not _holds(condition):
         if loop.time() > deadline:
             raise AssertionError("condition not reached in time")
         await pilot.pause(0.05)
+
+
+def _holds(condition: Callable[[], bool]) -> bool:
+    try:
+        return condition()
+    except NoMatches:  # a screen just pushed builds its widgets a moment later
+        return False
+
+
+async def shown(pilot: Pilot[None], kind: type[ScreenT]) -> ScreenT:
+    """The current screen once it is a `kind` with its widgets built and mounted."""
+    await until(pilot, lambda: isinstance(pilot.app.screen, kind) and pilot.app.screen.is_mounted)
+    screen = pilot.app.screen
+    assert isinstance(screen, kind)
+    return screen
+
+
+async def open_filter(pilot: Pilot[None]) -> None:
+    """Open the focused pane's filter box; what is typed next goes into it."""
+    await pilot.press("slash")
+    await until(pilot, lambda: isinstance(pilot.app.focused, Input))
+
+
+async def click(pilot: Pilot[None], selector: str) -> None:
+    """Click a widget of the current screen once it has a place on it: a click before then lands
+    on nothing, and the test would wait for an effect that never comes."""
+    await until(pilot, lambda: pilot.app.screen.query_one(selector).region.area > 0)
+    assert await pilot.click(selector), f"the click on {selector} landed elsewhere"
 
 
 def pane(app: MlopsApp, name: str) -> ResourcePane[object]:
@@ -45,6 +77,11 @@ def pane(app: MlopsApp, name: str) -> ResourcePane[object]:
 
 def rows(app: MlopsApp, name: str) -> int:
     return pane(app, name).table.row_count
+
+
+def notified(app: MlopsApp, text: str) -> bool:
+    """Whether a notification saying `text` is showing."""
+    return any(text in notification.message for notification in app._notifications)
 
 
 def status_line(app: MlopsApp, name: str) -> str:
@@ -119,10 +156,10 @@ async def test_enter_opens_a_run_with_history_and_back(demo_settings: Settings) 
         metrics.move_cursor(
             row=[metrics.get_row_at(i)[0] for i in range(metrics.row_count)].index("train_loss")
         )
-        await pilot.pause()
-        assert [len(v) for v in chart.values] == [20]  # the highlighted metric: train_loss over 20 steps
+        # The highlighted metric: train_loss over 20 steps.
+        await until(pilot, lambda: [len(v) for v in chart.values] == [20])
         await pilot.press("escape")
-        assert not isinstance(app.screen, RunScreen)
+        await until(pilot, lambda: not isinstance(app.screen, RunScreen))
 
 
 async def test_model_versions_show_aliases_and_jump_to_the_run(demo_settings: Settings) -> None:
@@ -148,14 +185,15 @@ async def test_filter_runs_on_the_server_and_reject_bad_syntax(demo_settings: Se
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, loaded(app))
         expected = await app.hub.runs("params.algorithm = 'xgb'")
-        await pilot.press("slash")
+        await open_filter(pilot)
         await pilot.press(*"params.algorithm = 'xgb'", "enter")
         await until(pilot, lambda: rows(app, "runs") == len(expected.items))
         names = {pane(app, "runs").table.get_row_at(i)[0] for i in range(rows(app, "runs"))}
         assert names == {r.name for r in expected.items} and all("-xgb-" in n for n in names)
         assert "filter: params.algorithm = 'xgb'" in status_line(app, "runs")
 
-        await pilot.press("slash", "ctrl+u", *"metrics.val_auc >>> 1", "enter")
+        await open_filter(pilot)
+        await pilot.press("ctrl+u", *"metrics.val_auc >>> 1", "enter")
         await until(pilot, lambda: "Filter rejected" in status_line(app, "runs"))
         assert rows(app, "runs") == len(expected.items)  # the last good rows stay
         assert "mlflow ● ok" in str(app.query_one(EnvBar).render())  # a bad query is no outage
@@ -181,7 +219,7 @@ async def test_unreachable_server_keeps_last_data_and_recovers(
             # The header learns of it from the same poll's message, handled just after.
             await until(pilot, lambda: "mlflow ● down" in str(app.query_one(EnvBar).render()))
             await pilot.press("down")  # the keyboard still answers
-            assert pane(app, "runs").table.cursor_row == 1
+            await until(pilot, lambda: pane(app, "runs").table.cursor_row == 1)
             await proxy.start()
             await until(pilot, lambda: "mlflow ● ok" in str(app.query_one(EnvBar).render()))
             await until(pilot, lambda: "cannot reach" not in status_line(app, "runs"))
@@ -200,13 +238,16 @@ async def test_switch_environment_marks_a_protected_one(demo_store: MlflowSettin
     app = demo_app(settings)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, loaded(app))
-        assert not app.query_one(EnvBar).has_class("-protected")
+        dev_bar = app.query_one(EnvBar)
+        assert not dev_bar.has_class("-protected")
         dev = app.hub
         await pilot.press("e")
-        options = app.screen.query_one(OptionList)
+        options = (await shown(pilot, EnvironmentPicker)).query_one(OptionList)
         assert options.option_count == 2
         await pilot.press("down", "enter")
-        await until(pilot, lambda: app.hub.env_name == "prd" and loaded(app)())
+        # The dashboard is built anew for the other environment: wait for the new one, loaded.
+        await until(pilot, lambda: app.query_one(EnvBar) is not dev_bar and loaded(app)())
+        assert app.hub.env_name == "prd"
         bar = app.query_one(EnvBar)
         assert bar.has_class("-protected")
         assert "PRD · PROTECTED" in str(bar.render())
@@ -219,15 +260,15 @@ async def test_pause_refresh_and_keys(demo_settings: Settings) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, loaded(app))
         await pilot.press("space")
-        assert app.polling_paused
+        await until(pilot, lambda: app.polling_paused)
         assert "polling paused" in str(app.query_one(EnvBar).render())
         assert pane(app, "runs").paused
         await pilot.press("space")
-        assert not app.polling_paused
+        await until(pilot, lambda: not app.polling_paused)
         await pilot.press("question_mark")
-        assert app.screen.query("HelpPanel")
+        await until(pilot, lambda: bool(app.screen.query("HelpPanel")))
         await pilot.press("question_mark")
-        assert not app.screen.query("HelpPanel")
+        await until(pilot, lambda: not app.screen.query("HelpPanel"))
 
 
 async def test_runs_are_paged_on_the_server(demo_store: MlflowSettings) -> None:

@@ -15,7 +15,7 @@ from mlops_tui.tui.alert_screens import AlertScreen, SilencesScreen, TriageScree
 from mlops_tui.tui.dialogs import ConfirmDialog, SilenceDialog
 from mlops_tui.tui.panes import AlertsPane
 from mlops_tui.tui.screens import ModelScreen
-from tests.test_tui import SIZE, demo_app, pane, status_line, until
+from tests.test_tui import SIZE, click, demo_app, notified, open_filter, pane, shown, status_line, until
 from tests.test_tui_write import idle
 
 
@@ -61,10 +61,10 @@ async def test_alerts_pane_shows_rule_alerts_most_severe_first(
         await until(pilot, lambda: alerts_pane(app).group_by == "alertname")
         await until(pilot, lambda: [r[1] for r in alert_rows(app)] == ["ChampionAucLow", "FeatureDrift"])
 
-        await pilot.press("slash")
+        await open_filter(pilot)
         await pilot.press(*'model="fraud"', "enter")
         await until(pilot, lambda: alert_rows(app) == [("warning", "FeatureDrift", "active")])
-        await pilot.press("slash")
+        await open_filter(pilot)
         box = alerts_pane(app).query_one(Input)
         box.value = "model"
         await pilot.press("enter")
@@ -78,21 +78,22 @@ async def test_silence_from_the_pane_then_expire_it(demo_store: MlflowSettings, 
         await until(pilot, lambda: firing(app))
         alerts_pane(app).table.focus()
         await pilot.press("s")
-        await until(pilot, lambda: isinstance(app.screen, SilenceDialog))
+        await shown(pilot, SilenceDialog)
         matchers = app.screen.query_one("#silence-matchers", Input)
         # Pre-filled from the alert's labels; narrow it to the alert's name.
         assert 'alertname="ChampionAucLow"' in matchers.value and 'model="churn"' in matchers.value
         matchers.value = 'alertname="ChampionAucLow"'
         await pilot.press("enter")  # no comment yet: refused in the dialog
+        await until(pilot, lambda: notified(app, "A silence needs at least one matcher and a comment"))
         assert isinstance(app.screen, SilenceDialog)
         app.screen.query_one("#silence-comment", Input).value = "retraining under way"
-        await pilot.click("#plan")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await click(pilot, "#plan")
+        await shown(pilot, ConfirmDialog)
         assert isinstance(app.screen, ConfirmDialog)
         change = app.screen.change
         assert (change.action, change.target) == ("silence", 'rules alerts {alertname="ChampionAucLow"}')
         assert "comment: retraining under way" in change.details and "author: priya" in change.details
-        await pilot.click("#confirm")
+        await click(pilot, "#confirm")
         await until(pilot, lambda: idle(app) and not isinstance(app.screen, ConfirmDialog))
         await until(pilot, lambda: ("critical", "ChampionAucLow", "silenced") in alert_rows(app))
 
@@ -104,8 +105,8 @@ async def test_silence_from_the_pane_then_expire_it(demo_store: MlflowSettings, 
             ("active", "retraining under way", "priya")
         ]
         await pilot.press("x")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
-        await pilot.click("#confirm")
+        await shown(pilot, ConfirmDialog)
+        await click(pilot, "#confirm")
         await until(pilot, lambda: isinstance(app.screen, SilencesScreen) and idle(app))
         await until(pilot, lambda: [s.state for s in screen.silences] == ["expired"])
         await pilot.press("escape")
@@ -120,9 +121,10 @@ async def test_enter_opens_the_alert_and_m_its_model(demo_store: MlflowSettings,
         await until(pilot, lambda: firing(app))
         alerts_pane(app).table.focus()
         await pilot.press("enter")  # its triage, then every detail
-        await until(pilot, lambda: isinstance(app.screen, TriageScreen))
+        await shown(pilot, TriageScreen)
         await pilot.press("i")
-        await until(pilot, lambda: isinstance(app.screen, AlertScreen))
+        await shown(pilot, AlertScreen)
+        await until(pilot, lambda: "churn v3" in str(app.screen.query_one("#alert-text").render()))
         text = str(app.screen.query_one("#alert-text").render())
         assert "churn v3 serves with val_auc 0.8782, below 0.88" in text
         assert "https://runbooks.example.com/models/auc-low" in text
@@ -160,8 +162,11 @@ def test_alerts_snapshot(
     async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
         await until(pilot, lambda: firing(app) and pane(app, "runs").table.row_count > 0)
         alerts_pane(app).table.focus()
-        await pilot.press("enter", "i")
-        await until(pilot, lambda: isinstance(app.screen, AlertScreen))
+        await pilot.press("enter")
+        await shown(pilot, TriageScreen)
+        await pilot.press("i")
+        await shown(pilot, AlertScreen)
+        await until(pilot, lambda: "churn v3" in str(app.screen.query_one("#alert-text").render()))
         await pilot.pause(0.3)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)

@@ -24,11 +24,12 @@ async def mark_first(pilot: Pilot[None], app: MlopsApp, count: int) -> list[str]
     """Mark the `count` finished runs at the top of the Runs pane; their ids."""
     table = pane(app, "runs").table
     finished = [i for i in range(table.row_count) if str(table.get_row_at(i)[1]) == "finished"][:count]
-    for row in finished:
-        table.move_cursor(row=row)
-        await pilot.press("m")
     runs = pane(app, "runs")
     assert isinstance(runs, RunsPane)
+    for count_marked, row in enumerate(finished, start=1):
+        table.move_cursor(row=row)
+        await pilot.press("m")
+        await until(pilot, lambda count_marked=count_marked: len(runs.marked) == count_marked)
     return list(runs.marked)
 
 
@@ -52,7 +53,7 @@ async def test_mark_compare_and_plot_histories_together(demo_settings: Settings)
         # Unmarking one keeps the others; the compare key needs two.
         runs.move_cursor(row=runs.get_row_index(marked[2]))
         await pilot.press("m")
-        assert not str(runs.get_row(marked[2])[0]).startswith("● ")
+        await until(pilot, lambda: not str(runs.get_row(marked[2])[0]).startswith("● "))
         await pilot.press("c")
         await until(pilot, compared(app))
         screen = app.screen
@@ -74,21 +75,25 @@ async def test_mark_compare_and_plot_histories_together(demo_settings: Settings)
         metric_table.focus()
         target = next(i for i, k in enumerate(metrics) if k.endswith("train_loss"))
         metric_table.move_cursor(row=target)
-        await pilot.pause()
-        assert chart.values == [[p.value for p in d.history["train_loss"]] for d in screen.details]
+        await until(
+            pilot,
+            lambda: chart.values == [[p.value for p in d.history["train_loss"]] for d in screen.details],
+        )
         assert len(chart.values) == 2 and all(len(v) == 20 for v in chart.values)
 
         # Only what differs, and back.
         await pilot.press("d")
+        await until(pilot, lambda: screen.only_differences)
         differing = table_rows(app, "#compare-params")
         assert differing and all(k.startswith(DIFFERS) for k in differing)
         await pilot.press("d")
+        await until(pilot, lambda: not screen.only_differences)
         assert table_rows(app, "#compare-params") == params
 
         await pilot.press("escape")
         await until(pilot, lambda: not isinstance(app.screen, CompareScreen))
         await pilot.press("M")  # unmark all
-        assert "marked" not in status_line(app, "runs")
+        await until(pilot, lambda: "marked" not in status_line(app, "runs"))
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])

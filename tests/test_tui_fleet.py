@@ -19,7 +19,7 @@ from mlops_tui.tui.fleet import FleetPane, FleetScreen
 from mlops_tui.tui.screens import ModelScreen
 from tests.conftest import template_settings
 from tests.helpers import closed_port
-from tests.test_tui import demo_app, loaded, until
+from tests.test_tui import demo_app, loaded, open_filter, until
 
 
 def store_copy(template: Path, directory: Path) -> MlflowSettings:
@@ -128,9 +128,11 @@ async def test_fleet_filter_and_the_fleet_key_once(
         await pilot.press("f")
         await until(pilot, filled(app))
         await pilot.press("f")  # already there: no second fleet screen
-        assert sum(isinstance(s, FleetScreen) for s in app.screen_stack) == 1
-        await pilot.press("slash", *"fra", "enter")
+        await open_filter(pilot)
+        await pilot.press(*"fra", "enter")
         await until(pilot, lambda: list(cells(app)) == ["fraud"])
+        # Keys are handled in order: the filter applied, the second "f" has been handled too.
+        assert sum(isinstance(s, FleetScreen) for s in app.screen_stack) == 1
         assert cells(app)["fraud"][:3] == ["v2 champion", "no Production", "v2 champion"]
         assert cells(app)["fraud"][4] == "–"  # no environment watches alerts
 

@@ -7,20 +7,21 @@ import importlib
 import inspect
 import pkgutil
 import re
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from textual.binding import Binding
 from textual.color import Color
-from textual.command import CommandPalette
+from textual.command import CommandList, CommandPalette
 from textual.dom import DOMNode
 from textual.widgets import Footer
 
 import mlops_tui.tui
 from mlops_tui.config import EnvironmentSettings, MlflowSettings, Settings, load_settings
 from mlops_tui.errors import ConfigError
-from mlops_tui.tui import make_app
+from mlops_tui.tui import MlopsApp, make_app
 from mlops_tui.tui.bindings import KEYS, keys_table
 from mlops_tui.tui.compare import CompareScreen
 from mlops_tui.tui.fleet import FleetScreen
@@ -28,7 +29,7 @@ from mlops_tui.tui.header import EnvBar
 from mlops_tui.tui.screens import ModelScreen
 from tests.conftest import DEMO_NOW
 from tests.helpers import run_cli, write_config
-from tests.test_tui import SIZE, demo_app, loaded, pane, rows, until
+from tests.test_tui import SIZE, demo_app, loaded, pane, rows, shown, until
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -112,13 +113,15 @@ async def test_keymap_overrides_keys_by_id(demo_store: MlflowSettings) -> None:
         await pilot.pause()
         assert not isinstance(app.screen, FleetScreen)
         await pilot.press("F")
-        await until(pilot, lambda: isinstance(app.screen, FleetScreen))
-        await pilot.press("escape", "f2")
-        await until(pilot, lambda: isinstance(app.screen, FleetScreen))
+        await shown(pilot, FleetScreen)
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, FleetScreen))
+        await pilot.press("f2")
+        await shown(pilot, FleetScreen)
         await pilot.press("escape")
         pane(app, "runs").table.focus()
         await pilot.press("space", "space", "ctrl+k")  # mark two runs, compare
-        await until(pilot, lambda: isinstance(app.screen, CompareScreen))
+        await shown(pilot, CompareScreen)
         assert not app.polling_paused  # space marked, it did not pause
 
 
@@ -202,13 +205,24 @@ async def test_palette_offers_every_action_and_navigation_target(demo_settings: 
 
         # Through the palette itself: it is a modal, so polling pauses while it is open.
         await pilot.press("ctrl+p")
-        await until(pilot, lambda: isinstance(app.screen, CommandPalette))
+        await shown(pilot, CommandPalette)
         assert pane(app, "runs").paused and pane(app, "models").paused
         await pilot.press(*"open model demand")
-        await pilot.pause(0.5)
+        await until(pilot, palette_highlights(app, "Open model demand"))
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, ModelScreen) and bool(app.screen.versions))
         assert app.screen.model_name == "demand"
+
+
+def palette_highlights(app: MlopsApp, title: str) -> Callable[[], bool]:
+    """Whether the palette's highlighted command is `title` (its matches arrive in batches)."""
+
+    def check() -> bool:
+        commands = app.screen.query_one(CommandList)
+        index = commands.highlighted
+        return index is not None and title in str(commands.get_option_at_index(index).prompt)
+
+    return check
 
 
 # -- sizes ----------------------------------------------------------------------------------------
@@ -223,7 +237,7 @@ async def test_no_crash_at_any_size_and_key_hints_stay_visible(demo_settings: Se
         await pilot.press("m", "m", "c")
         await until(pilot, lambda: isinstance(app.screen, CompareScreen) and bool(app.screen.details))
         await pilot.press("f")
-        await until(pilot, lambda: isinstance(app.screen, FleetScreen))
+        await shown(pilot, FleetScreen)
         for screen in (app.screen, *app.screen_stack[-2:0:-1], app.screen_stack[0]):
             while app.screen is not screen:
                 app.pop_screen()
@@ -231,11 +245,11 @@ async def test_no_crash_at_any_size_and_key_hints_stay_visible(demo_settings: Se
                 await pilot.resize_terminal(width, height)
                 await pilot.pause()
             await pilot.resize_terminal(80, 24)
-            await pilot.pause()
+            await until(pilot, lambda: app.screen.query_one(Footer).region.y == 23)
             footer = app.screen.query_one(Footer)
-            assert footer.region.y == 23 and footer.region.height == 1
-            shown = [k for k in footer.query("FooterKey") if k.region.right <= 80 and k.region.width]
-            assert {k.description for k in shown} >= {"Quit", "Keys"}, type(screen).__name__
+            assert footer.region.height == 1
+            visible = [k for k in footer.query("FooterKey") if k.region.right <= 80 and k.region.width]
+            assert {k.description for k in visible} >= {"Quit", "Keys"}, type(screen).__name__
     assert app.return_code in (None, 0)
 
 

@@ -18,7 +18,7 @@ from mlops_tui.config import (
 from mlops_tui.tui.dialogs import ConfirmDialog
 from mlops_tui.tui.screens import PipelineScreen, RunScreen, TraceScreen
 from tests.fakes.gitlab_server import TOKEN, FakeGitlab
-from tests.test_tui import SIZE, demo_app, loaded, pane, until
+from tests.test_tui import SIZE, click, demo_app, loaded, pane, shown, until
 
 
 async def test_retrain_starts_a_local_run_whose_log_is_followed_to_a_new_version(
@@ -37,9 +37,9 @@ async def test_retrain_starts_a_local_run_whose_log_is_followed_to_a_new_version
         assert pane(app, "pipelines").table.row_count == 0
         pane(app, "models").table.focus()  # churn
         await pilot.press("t")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await shown(pilot, ConfirmDialog)
         assert isinstance(app.screen, ConfirmDialog) and app.screen.change.target == "churn (local)"
-        await pilot.click("#confirm")
+        await click(pilot, "#confirm")
         app.action_refresh()
         await until(pilot, lambda: pane(app, "pipelines").table.row_count == 1)
         pipelines = pane(app, "pipelines").table

@@ -14,6 +14,7 @@ import pytest
 from textual.app import App
 from textual.binding import Binding
 from textual.dom import DOMNode
+from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import DataTable, Input
 
@@ -37,7 +38,7 @@ from mlops_tui.tui.screens import WRITE_ACTIONS, ModelScreen, PipelineScreen
 from tests.conftest import DEMO_NOW
 from tests.fakes.gitlab_server import TOKEN, FakeGitlab
 from tests.fakes.vertex_server import FakeVertex, seed_churn
-from tests.test_tui import SIZE, demo_app, loaded, pane, until
+from tests.test_tui import SIZE, click, demo_app, loaded, pane, shown, until
 
 NEVER_PRESSED = {"quit"}
 
@@ -166,6 +167,14 @@ OPENERS: dict[type[Screen[object]], tuple[str, ...]] = {
 """The keys that open each screen of the alerts from the Alerts pane."""
 
 
+async def open_with(pilot: Pilot[None], keys: tuple[str, ...]) -> None:
+    """Press `keys`, each opening a screen: the next key goes to the screen the one before opened."""
+    for key in keys:
+        before = pilot.app.screen
+        await pilot.press(key)
+        await until(pilot, lambda: pilot.app.screen is not before)  # noqa: B023
+
+
 def loaded_screen(screen: Screen[object]) -> bool:
     if isinstance(screen, TriageScreen):
         return screen.triage is not None
@@ -233,7 +242,7 @@ async def test_read_only_every_key_and_palette_command_writes_nothing(
             pressed |= await press_everything(pilot, app, dashboard, pane(app, name).table)
         for opened in (TriageScreen, AlertScreen, SilencesScreen):
             pane(app, "alerts").table.focus()
-            await pilot.press(*OPENERS[opened])
+            await open_with(pilot, OPENERS[opened])
             await until(pilot, lambda: isinstance(app.screen, opened) and loaded_screen(app.screen))  # noqa: B023
             screen = app.screen
             pressed |= await press_everything(pilot, app, screen, screen.query(DataTable).last())
@@ -299,7 +308,7 @@ async def test_protected_every_write_binding_asks_for_the_name(
             elif cls.__name__ in ("AlertsPane", "TriageScreen", "AlertScreen", "SilencesScreen"):
                 pane(app, "alerts").table.focus()
                 if cls in OPENERS:
-                    await pilot.press(*OPENERS[cls])
+                    await open_with(pilot, OPENERS[cls])
                     await until(pilot, lambda: isinstance(app.screen, cls) and loaded_screen(app.screen))  # noqa: B023
             elif cls.__name__ in ("PipelinesPane", "PipelineScreen"):
                 table = pane(app, "pipelines").table
@@ -323,18 +332,21 @@ async def test_protected_every_write_binding_asks_for_the_name(
             await pilot.press(binding.key.split(",")[0])
             await until(
                 pilot,
-                lambda: isinstance(app.screen, PromoteDialog | SilenceDialog | ConfirmDialog | TrafficDialog),
+                lambda: (
+                    isinstance(app.screen, PromoteDialog | SilenceDialog | ConfirmDialog | TrafficDialog)
+                    and app.screen.is_mounted
+                ),
             )
             if isinstance(app.screen, SilenceDialog):
                 app.screen.query_one("#silence-comment", Input).value = "policy test"
             if isinstance(app.screen, PromoteDialog | SilenceDialog):
-                await pilot.click("#plan")
-                await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+                await click(pilot, "#plan")
+                await shown(pilot, ConfirmDialog)
             if isinstance(app.screen, TrafficDialog):
                 app.screen.query_one("#percent-11", Input).value = "50"
                 app.screen.query_one("#percent-12", Input).value = "50"
                 await pilot.press("enter")
-                await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+                await shown(pilot, ConfirmDialog)
             assert app.screen.query_one("#confirm-typed", Input), (cls.__name__, binding.action)
             tried.add(binding.action)
             await pilot.press("escape")

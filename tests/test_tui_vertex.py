@@ -17,7 +17,7 @@ from mlops_tui.tui.dialogs import ConfirmDialog, TrafficDialog
 from mlops_tui.tui.pane import ResourcePane
 from tests.fakes.vertex_server import FakeVertex, seed_churn
 from tests.helpers import closed_port
-from tests.test_tui import SIZE, demo_app, loaded, pane, rows, status_line, until
+from tests.test_tui import SIZE, demo_app, loaded, notified, pane, rows, shown, status_line, until
 
 
 @pytest.fixture
@@ -88,15 +88,15 @@ async def test_shift_roll_back_and_undeploy_through_the_policy(
         await until(pilot, endpoints_filled(app))
         pane(app, "endpoints").table.focus()
         await pilot.press("s")
-        await until(pilot, lambda: isinstance(app.screen, TrafficDialog))
+        await shown(pilot, TrafficDialog)
         app.screen.query_one("#percent-11", Input).value = "40"
         await pilot.pause()
         await pilot.press("enter")  # 40 + 10: refused in the dialog
-        await pilot.pause()
+        await until(pilot, lambda: notified(app, "The percents must be whole numbers that sum to 100"))
         assert isinstance(app.screen, TrafficDialog)
         app.screen.query_one("#percent-12", Input).value = "60"
         await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await shown(pilot, ConfirmDialog)
         assert isinstance(app.screen, ConfirmDialog)
         assert (
             app.screen.change.summary()
@@ -108,7 +108,7 @@ async def test_shift_roll_back_and_undeploy_through_the_policy(
         assert fake.endpoints["1001"]["trafficSplit"] == {"11": 40, "12": 60}
 
         await pilot.press("b")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await shown(pilot, ConfirmDialog)
         assert app.screen.change.after == "11=90 12=10"  # type: ignore[attr-defined]
         await confirm(pilot, "churn-endpoint")
         await until(pilot, lambda: traffic(app) == ["90%", "10%"])
@@ -116,7 +116,7 @@ async def test_shift_roll_back_and_undeploy_through_the_policy(
         table = pane(app, "endpoints").table
         table.move_cursor(row=1)
         await pilot.press("u")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await shown(pilot, ConfirmDialog)
         assert app.screen.change.after == "11=100"  # type: ignore[attr-defined]
         await confirm(pilot, "churn-endpoint")
         await until(pilot, lambda: rows(app, "endpoints") == 1 and traffic(app) == ["100%"])

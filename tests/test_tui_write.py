@@ -12,7 +12,7 @@ from mlops_tui.ops.journal import Journal
 from mlops_tui.tui import MlopsApp
 from mlops_tui.tui.dialogs import ConfirmDialog, PromoteDialog
 from mlops_tui.tui.screens import HistoryScreen, ModelScreen
-from tests.test_tui import SIZE, demo_app, loaded, pane, until
+from tests.test_tui import SIZE, click, demo_app, loaded, notified, pane, shown, until
 
 
 def idle(app: MlopsApp) -> bool:
@@ -36,9 +36,9 @@ async def test_promote_from_the_models_pane_is_confirmed_and_journaled(
         await until(pilot, loaded(app))
         pane(app, "models").table.focus()  # churn, the first model
         await pilot.press("p")
-        await until(pilot, lambda: isinstance(app.screen, PromoteDialog))
-        await pilot.click("#plan")  # the latest version, v4, to alias champion
-        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await shown(pilot, PromoteDialog)
+        await click(pilot, "#plan")  # the latest version, v4, to alias champion
+        await shown(pilot, ConfirmDialog)
         dialog = app.screen
         assert isinstance(dialog, ConfirmDialog)
         assert (dialog.change.target, dialog.change.before, dialog.change.after) == (
@@ -47,22 +47,22 @@ async def test_promote_from_the_models_pane_is_confirmed_and_journaled(
             "v4",
         )
         assert await aliases(app, "churn") == {"champion": "3", "challenger": "4"}  # nothing yet
-        await pilot.click("#confirm")
+        await click(pilot, "#confirm")
         await until(pilot, lambda: not isinstance(app.screen, ConfirmDialog) and idle(app))
         assert (await aliases(app, "churn"))["champion"] == "4"
         entries = Journal(tmp_path / "journal.db").entries(subject="churn")
         assert [(e.action, e.before, e.after, e.result) for e in entries] == [("promote", "v3", "v4", "ok")]
 
         await pilot.press("b")  # roll back: v4 -> v3, from the history tag
-        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await shown(pilot, ConfirmDialog)
         assert isinstance(app.screen, ConfirmDialog)
         assert (app.screen.change.before, app.screen.change.after) == ("v4", "v3")
-        await pilot.click("#confirm")
+        await click(pilot, "#confirm")
         await until(pilot, lambda: not isinstance(app.screen, ConfirmDialog) and idle(app))
         assert (await aliases(app, "churn"))["champion"] == "3"
 
         await pilot.press("h")
-        await until(pilot, lambda: isinstance(app.screen, HistoryScreen))
+        await shown(pilot, HistoryScreen)
         await until(pilot, lambda: app.screen.query_one("#history").row_count == 2)
 
 
@@ -72,9 +72,9 @@ async def test_cancel_changes_nothing(demo_store: MlflowSettings, tmp_path: Path
         await until(pilot, loaded(app))
         pane(app, "models").table.focus()
         await pilot.press("p")
-        await until(pilot, lambda: isinstance(app.screen, PromoteDialog))
-        await pilot.click("#plan")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await shown(pilot, PromoteDialog)
+        await click(pilot, "#plan")
+        await shown(pilot, ConfirmDialog)
         assert pane(app, "models").paused  # no polling behind a modal
         await pilot.press("escape")
         await until(pilot, lambda: idle(app))
@@ -90,12 +90,13 @@ async def test_protected_environment_needs_the_model_name_typed(
         await until(pilot, loaded(app))
         pane(app, "models").table.focus()
         await pilot.press("p")
-        await until(pilot, lambda: isinstance(app.screen, PromoteDialog))
-        await pilot.click("#plan")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await shown(pilot, PromoteDialog)
+        await click(pilot, "#plan")
+        await shown(pilot, ConfirmDialog)
         typed = app.screen.query_one("#confirm-typed", Input)
         typed.value = "chur"
-        await pilot.click("#confirm")
+        await click(pilot, "#confirm")
+        await until(pilot, lambda: notified(app, "Type churn exactly to confirm"))
         assert isinstance(app.screen, ConfirmDialog)  # a wrong name does not confirm
         assert await aliases(app, "churn") == {"champion": "3", "challenger": "4"}
         typed.value = "churn"
@@ -141,13 +142,13 @@ async def test_promote_to_another_environment_from_the_dialog(
         await until(pilot, loaded(app))
         pane(app, "models").table.focus()
         await pilot.press("p")
-        await until(pilot, lambda: isinstance(app.screen, PromoteDialog))
+        await shown(pilot, PromoteDialog)
         app.screen.query_one("#promote-env").value = "prd"
-        await pilot.click("#plan")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await click(pilot, "#plan")
+        await shown(pilot, ConfirmDialog)
         assert isinstance(app.screen, ConfirmDialog)
         assert app.screen.change.target == "prod.churn@challenger"
-        await pilot.click("#confirm")
+        await click(pilot, "#confirm")
         await until(pilot, lambda: not isinstance(app.screen, ConfirmDialog) and idle(app))
         copied = await app.hub.tracking.get_model("prod.churn")
         assert copied.aliases == {"challenger": "1"}
