@@ -149,9 +149,7 @@ async def test_from_the_alert_to_the_failing_log_in_three_keys_then_roll_back(
         await until(pilot, lambda: app.screen is screen)
 
         await pilot.press("b")  # roll back: protected, so the name is typed
-        await shown(pilot, ConfirmDialog)
-        dialog = app.screen
-        assert isinstance(dialog, ConfirmDialog)
+        dialog = await shown(pilot, ConfirmDialog)
         assert (dialog.change.target, dialog.change.before, dialog.change.after) == (
             "churn@champion",
             "v3",

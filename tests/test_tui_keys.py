@@ -119,6 +119,7 @@ async def test_keymap_overrides_keys_by_id(demo_store: MlflowSettings) -> None:
         await pilot.press("f2")
         await shown(pilot, FleetScreen)
         await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, FleetScreen))
         pane(app, "runs").table.focus()
         await pilot.press("space", "space", "ctrl+k")  # mark two runs, compare
         await shown(pilot, CompareScreen)

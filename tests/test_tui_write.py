@@ -38,9 +38,7 @@ async def test_promote_from_the_models_pane_is_confirmed_and_journaled(
         await pilot.press("p")
         await shown(pilot, PromoteDialog)
         await click(pilot, "#plan")  # the latest version, v4, to alias champion
-        await shown(pilot, ConfirmDialog)
-        dialog = app.screen
-        assert isinstance(dialog, ConfirmDialog)
+        dialog = await shown(pilot, ConfirmDialog)
         assert (dialog.change.target, dialog.change.before, dialog.change.after) == (
             "churn@champion",
             "v3",
