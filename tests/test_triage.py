@@ -26,7 +26,7 @@ from mlops_tui.tui.panes import AlertsPane
 from mlops_tui.tui.screens import PipelineScreen, TraceScreen
 from tests.conftest import DEMO_NOW
 from tests.fakes.gitlab_server import TOKEN, FakeGitlab
-from tests.test_tui import SIZE, click, demo_app, shown, until
+from tests.test_tui import SIZE, click, demo_app, measured, shown, until
 from tests.test_tui_write import idle
 
 DRIFTING = {("FeatureDrift", "churn"), ("FeatureDrift", "fraud")}
@@ -182,6 +182,7 @@ def test_triage_snapshot(  # type: ignore[no-untyped-def]
         await until(pilot, lambda: app.query_one("#alerts").table.row_count == 2)  # type: ignore[attr-defined]
         await pilot.press("a", "enter")
         await until(pilot, lambda: triage_screen(app))
+        await measured(pilot)
         await pilot.pause(0.3)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)

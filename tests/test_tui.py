@@ -58,6 +58,19 @@ async def shown(pilot: Pilot[None], kind: type[ScreenT]) -> ScreenT:
     return screen
 
 
+async def measured(pilot: Pilot[None]) -> None:
+    """Wait for every table on the current screen to have measured its rows: a DataTable sizes its
+    columns to new rows when idle, and a screenshot before then shows them as wide as their labels."""
+    await until(
+        pilot,
+        lambda: (
+            not any(
+                t._require_update_dimensions or t._updated_cells for t in pilot.app.screen.query(DataTable)
+            )
+        ),
+    )
+
+
 async def open_filter(pilot: Pilot[None]) -> None:
     """Open the focused pane's filter box; what is typed next goes into it."""
     await pilot.press("slash")
@@ -294,6 +307,7 @@ def test_dashboard_snapshot(
 
     async def filled(pilot: Pilot[None]) -> None:
         await until(pilot, loaded(app))
+        await measured(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=filled)
 

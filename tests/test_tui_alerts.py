@@ -15,7 +15,18 @@ from mlops_tui.tui.alert_screens import AlertScreen, SilencesScreen, TriageScree
 from mlops_tui.tui.dialogs import ConfirmDialog, SilenceDialog
 from mlops_tui.tui.panes import AlertsPane
 from mlops_tui.tui.screens import ModelScreen
-from tests.test_tui import SIZE, click, demo_app, notified, open_filter, pane, shown, status_line, until
+from tests.test_tui import (
+    SIZE,
+    click,
+    demo_app,
+    measured,
+    notified,
+    open_filter,
+    pane,
+    shown,
+    status_line,
+    until,
+)
 from tests.test_tui_write import idle
 
 
@@ -167,6 +178,7 @@ def test_alerts_snapshot(
         await pilot.press("i")
         await shown(pilot, AlertScreen)
         await until(pilot, lambda: "churn v3" in str(app.screen.query_one("#alert-text").render()))
+        await measured(pilot)
         await pilot.pause(0.3)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)

@@ -13,7 +13,7 @@ from mlops_tui.tui import MlopsApp
 from mlops_tui.tui.chart import MetricChart
 from mlops_tui.tui.compare import DIFFERS, CompareScreen
 from mlops_tui.tui.panes import RunsPane
-from tests.test_tui import demo_app, loaded, pane, status_line, until
+from tests.test_tui import demo_app, loaded, measured, pane, status_line, until
 
 
 def compared(app: MlopsApp) -> Callable[[], bool]:
@@ -108,6 +108,7 @@ def test_compare_snapshot(
         await mark_first(pilot, app, 3)
         await pilot.press("c")
         await until(pilot, compared(app))
+        await measured(pilot)
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=open_comparison)

@@ -19,7 +19,7 @@ from mlops_tui.tui.fleet import FleetPane, FleetScreen
 from mlops_tui.tui.screens import ModelScreen
 from tests.conftest import template_settings
 from tests.helpers import closed_port
-from tests.test_tui import demo_app, loaded, open_filter, until
+from tests.test_tui import demo_app, loaded, measured, open_filter, until
 
 
 def store_copy(template: Path, directory: Path) -> MlflowSettings:
@@ -152,5 +152,6 @@ def test_fleet_snapshot(
         await until(pilot, loaded(app))
         await pilot.press("f")
         await until(pilot, filled(app))
+        await measured(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=open_fleet)

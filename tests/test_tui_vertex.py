@@ -17,7 +17,7 @@ from mlops_tui.tui.dialogs import ConfirmDialog, TrafficDialog
 from mlops_tui.tui.pane import ResourcePane
 from tests.fakes.vertex_server import FakeVertex, seed_churn
 from tests.helpers import closed_port
-from tests.test_tui import SIZE, demo_app, loaded, notified, pane, rows, shown, status_line, until
+from tests.test_tui import SIZE, demo_app, loaded, measured, notified, pane, rows, shown, status_line, until
 
 
 @pytest.fixture
@@ -164,6 +164,7 @@ def test_vertex_dashboard_snapshot(
             ),
         )
         pane(app, "endpoints").table.focus()
+        await measured(pilot)
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=filled)
