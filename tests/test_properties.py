@@ -25,8 +25,8 @@ from mlops_tui.cli.commands import root
 from mlops_tui.config import EnvironmentSettings, MlflowSettings, Settings, load_settings, parse_settings
 from mlops_tui.errors import ConfigError, ExitCode, InvalidQuery, MlopsError, UsageError
 from mlops_tui.hub import Hub
-from mlops_tui.humanize import printable
 from mlops_tui.matchers import parse_matchers
+from mlops_tui.sanitize import printable
 from tests.helpers import FakeHttpServer, closed_port, write_config
 
 EXAMPLES = {
@@ -197,7 +197,9 @@ def test_any_matcher_text_parses_or_is_a_clear_error(texts: list[str]) -> None:
 
 # -- label values never reach the terminal as escapes ---------------------------------------------
 
-CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# C0 and C1 controls, DEL, and the bidirectional formatting characters (ALM, LRM, RLM, embeddings,
+# overrides, isolates): what must never reach a terminal as it is.
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 nasty = st.lists(
     st.text(st.characters(codec="utf-8"), max_size=60)
     | st.sampled_from(["\x1b[2J", "\x1b]0;pwned\x07", "\r", "\x9b31m", "\u202e", "[red]x[/]"]),

@@ -80,12 +80,3 @@ def clean_trace(text: str) -> str:
     r"""A CI log without GitLab's collapsible-section markers (`section_start:TS:name\r\e[0K`);
     ANSI colours are kept."""
     return _SECTION_MARKER.sub("", text)
-
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-def printable(text: str) -> str:
-    r"""`text` with every control character shown as its escape (`\x1b`, `\n`): a label, a run
-    name or a tag value from a backend never moves the cursor, clears the screen or sets a title."""
-    return _CONTROL.sub(lambda match: repr(match.group())[1:-1], text)

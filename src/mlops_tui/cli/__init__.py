@@ -16,6 +16,7 @@ from mlops_tui.cli import alerts as _alerts  # noqa: F401 - registers `alerts` a
 from mlops_tui.cli.commands import DEBUG_ENV_VAR, root
 from mlops_tui.config import redact
 from mlops_tui.errors import ExitCode, MlopsError
+from mlops_tui.sanitize import printable
 
 __all__ = ["main", "root"]
 
@@ -50,6 +51,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
 
 
 def _fail(code: ExitCode, message: str) -> NoReturn:
-    # Whatever a backend or a library put in a message, a secret never reaches the terminal.
-    click.echo(f"mlops-tui: {redact(message)}", err=True)
+    # Whatever a backend or a library put in a message, a secret never reaches the terminal, nor
+    # a control character: the error stays one line that cannot drive the terminal.
+    click.echo(f"mlops-tui: {printable(redact(message))}", err=True)
     sys.exit(code)

@@ -188,7 +188,7 @@ def status(ctx: click.Context, every: bool, env: str | None, config: str | None,
         _print_health(reports)
     for report in reports:
         for problem in report.problems:
-            click.echo(f"mlops-tui: {report.environment}: {problem}", err=True)
+            render.say(f"mlops-tui: {report.environment}: {problem}", err=True)
     sys.exit(code)
 
 

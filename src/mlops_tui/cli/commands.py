@@ -35,6 +35,7 @@ from mlops_tui.ops.registry import (
     plan_rollback,
     recover_interrupted,
 )
+from mlops_tui.sanitize import terminal_log
 
 __all__ = ["root"]
 
@@ -79,7 +80,7 @@ def load_and_warn(path: str | None) -> Settings:
     """The settings, their warnings (a config file others can read) said on stderr."""
     settings = load_settings(path)
     for warning in settings.warnings:
-        click.echo(f"mlops-tui: warning: {warning}", err=True)
+        render.say(f"mlops-tui: warning: {warning}", err=True)
     return settings
 
 
@@ -464,7 +465,7 @@ def _say(as_json: bool, data: dict[str, Any], text: str) -> None:
     if as_json:
         render.emit_json(data)
     else:
-        click.echo(text)
+        render.say(text)
 
 
 @models.command("promote")
@@ -693,7 +694,8 @@ async def pipelines_trace(hub: Hub, job_id: str, follow: bool) -> None:
     while True:
         chunk = await hub.trace(job_id, offset)
         if chunk.text:
-            click.echo(humanize.clean_trace(chunk.text), nl=False)
+            # Its colours and nothing else; click leaves the colours out too when writing to a pipe.
+            click.echo(terminal_log(humanize.clean_trace(chunk.text)), nl=False)
         offset = chunk.next_offset
         if chunk.complete or not follow:
             return
@@ -753,7 +755,7 @@ async def retrain(
     while not started.done:
         await asyncio.sleep(POLL_SECONDS)
         started, _ = await hub.pipeline(started.id)
-    click.echo(f"mlops-tui: pipeline {started.id} {started.status}", err=True)
+    render.say(f"mlops-tui: pipeline {started.id} {started.status}", err=True)
     if started.status != "success":
         raise MlopsError(f"pipeline {started.id} ended {started.status}")
 

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+import click
 import msgspec
 
 from mlops_tui.domain import (
@@ -25,7 +26,7 @@ from mlops_tui.domain import (
 )
 from mlops_tui.health import EnvironmentHealth
 from mlops_tui.hub import RunDetail
-from mlops_tui.humanize import printable
+from mlops_tui.sanitize import printable
 
 __all__ = [
     "alert_json",
@@ -36,6 +37,7 @@ __all__ = [
     "audit_json",
     "emit_json",
     "emit_table",
+    "say",
     "endpoint_json",
     "monitoring_job_json",
     "model_json",
@@ -117,12 +119,23 @@ def emit_json(data: Mapping[str, Any]) -> None:
     sys.stdout.flush()
 
 
+def say(line: str, *, err: bool = False) -> None:
+    """One line for a person (stderr with `err`), a backend's words in it shown escaped."""
+    click.echo(printable(line), err=err)
+
+
 def emit_table(columns: Sequence[str], rows: Iterable[Sequence[str]], *, title: str | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(*columns, title=title, box=None, header_style="bold", pad_edge=False)
+    table = Table(
+        *columns,
+        title=Text(printable(title)) if title else None,
+        box=None,
+        header_style="bold",
+        pad_edge=False,
+    )
     for row in rows:
         # Text, not str: a value such as `[red]` is data, not Rich markup.
         table.add_row(*(Text(printable(cell)) for cell in row))

@@ -19,6 +19,7 @@ from mlops_tui.triage import Triage, gather_triage
 from mlops_tui.tui.bindings import ALERT_ACTIONS, SILENCE_ACTIONS, TRIAGE_ACTIONS, WRITE_ACTIONS
 from mlops_tui.tui.screens import DetailScreen, PipelineScreen, _table
 from mlops_tui.tui.styles import alert_state_text, pipeline_status_text, severity_text
+from mlops_tui.tui.terminal_safe import url_text
 
 __all__ = ["AlertScreen", "SilencesScreen", "TriageScreen"]
 
@@ -69,8 +70,12 @@ class AlertScreen(DetailScreen):
         lines = [
             Text(alert.summary, style="bold") if alert.summary else None,
             Text(alert.description) if alert.description else None,
-            Text.assemble(("runbook  ", "dim"), alert.runbook_url) if alert.runbook_url else None,
-            Text.assemble(("source   ", "dim"), alert.source, f"  {alert.generator_url}".rstrip()),
+            Text.assemble(("runbook  ", "dim"), url_text(alert.runbook_url)) if alert.runbook_url else None,
+            Text.assemble(
+                ("source   ", "dim"),
+                alert.source,
+                *(("  ", url_text(alert.generator_url)) if alert.generator_url else ()),
+            ),
             Text.assemble(("silenced ", "dim"), ", ".join(alert.silenced_by)) if alert.silenced_by else None,
             Text.assemble(("inhibited", "dim"), " by ", ", ".join(alert.inhibited_by))
             if alert.inhibited_by
@@ -204,7 +209,7 @@ class TriageScreen(DetailScreen):
         self.query_one(".detail-title", Static).update(alert_title(alert, model, self.hub.clock()))
         lines = [Text(alert.summary or alert.name, style="bold")]
         if alert.runbook_url:
-            lines.append(Text.assemble(("runbook ", "dim"), alert.runbook_url))
+            lines.append(Text.assemble(("runbook ", "dim"), url_text(alert.runbook_url)))
         if triage and triage.failing:
             pipeline, job = triage.failing
             lines.append(

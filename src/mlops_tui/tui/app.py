@@ -14,7 +14,9 @@ from textual.binding import Binding
 from textual.containers import Grid
 from textual.css.query import NoMatches
 from textual.dom import DOMNode
+from textual.filter import LineFilter
 from textual.keys import format_key
+from textual.notifications import SeverityLevel
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer
@@ -45,6 +47,7 @@ from mlops_tui.tui.panes import (
     PipelinesPane,
     RunsPane,
 )
+from mlops_tui.tui.terminal_safe import TerminalSafe
 
 __all__ = ["MlopsApp", "make_app"]
 
@@ -95,6 +98,25 @@ class MlopsApp(App[None]):
         self.keymap = check_keymap(settings.keymap or {}, settings.path)
         if theme := check_theme(settings.theme, settings.path):
             self.theme = theme
+        self._terminal_safe = TerminalSafe()
+
+    def get_line_filters(self) -> list[LineFilter]:
+        """Textual's filters (NO_COLOR among them), then the one that keeps backend text from
+        driving the terminal: every line of every screen passes it."""
+        return [*super().get_line_filters(), self._terminal_safe]
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """As Textual's, but a message is always text, never markup (`markup` is not used, and
+        widgets' `notify` pass True): most messages hold a backend's words, an error or a name."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     # -- layout -----------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from mlops_tui.hub import Hub, RunDetail
 from mlops_tui.tui.bindings import BindingList, bindings
 from mlops_tui.tui.chart import MetricChart, Series, legend
 from mlops_tui.tui.screens import DetailScreen
+from mlops_tui.tui.terminal_safe import SafeTable
 
 __all__ = ["CompareScreen", "Compared", "side_by_side"]
 
@@ -58,8 +59,8 @@ class CompareScreen(DetailScreen):
     def compose(self) -> ComposeResult:
         yield Static(f"Comparing {len(self.run_ids)} runs: loading…", classes="detail-title")
         with Horizontal(id="compare-tables"):
-            yield DataTable(cursor_type="row", zebra_stripes=True, id="compare-params")
-            yield DataTable(cursor_type="row", zebra_stripes=True, id="compare-metrics")
+            yield SafeTable(cursor_type="row", zebra_stripes=True, id="compare-params")
+            yield SafeTable(cursor_type="row", zebra_stripes=True, id="compare-metrics")
         yield Static("", id="compare-legend")
         yield MetricChart(id="compare-chart")
         yield Footer()

@@ -27,6 +27,7 @@ from mlops_tui.domain import Page
 from mlops_tui.errors import InvalidQuery, MlopsError
 from mlops_tui.hub import Hub
 from mlops_tui.tui.bindings import BindingList, bindings
+from mlops_tui.tui.terminal_safe import SafeTable
 
 __all__ = ["Cell", "PaneTable", "ResourcePane", "Row"]
 
@@ -40,7 +41,7 @@ class Row:
     cells: tuple[Cell, ...]
 
 
-class PaneTable(DataTable[Cell]):
+class PaneTable(SafeTable[Cell]):
     """A DataTable whose changed cells are redrawn alone.
 
     `DataTable.update_cell` repaints the whole table, so every visible line went to the terminal
@@ -189,7 +190,7 @@ class ResourcePane(Vertical, Generic[T], can_focus=False):
     def _apply(self, items: Sequence[T]) -> None:
         table = self.table
         columns = self.columns_for(items)
-        rows = [_printable(self.row(item)) for item in items]
+        rows = [self.row(item) for item in items]
         keys = [r.key for r in rows]
         if columns != self._columns or keys != self._keys:
             # Another set or order of rows: rebuild, keeping the cursor on the same row if it stays.
@@ -304,17 +305,3 @@ class ResourcePane(Vertical, Generic[T], can_focus=False):
         event.stop()
         if event.row_key.value is not None:
             self.post_message(self.Opened(self, event.row_key.value))
-
-
-def _printable(row: Row) -> Row:
-    """The row with control characters in backend data shown as escapes, never sent to the
-    terminal (a styled cell that holds one loses its style)."""
-    cells = tuple(
-        humanize.printable(cell)
-        if isinstance(cell, str)
-        else cell
-        if humanize.printable(cell.plain) == cell.plain
-        else Text(humanize.printable(cell.plain))
-        for cell in row.cells
-    )
-    return Row(row.key, cells) if cells != row.cells else row

@@ -19,9 +19,11 @@ from mlops_tui.domain import ModelVersion, Run
 from mlops_tui.errors import MlopsError
 from mlops_tui.hub import Hub, RunDetail
 from mlops_tui.ops.journal import Journal
+from mlops_tui.sanitize import terminal_log
 from mlops_tui.tui.bindings import MODEL_ACTIONS, PIPELINE_ACTIONS, WRITE_ACTIONS, BindingList, bindings
 from mlops_tui.tui.chart import MetricChart, Series
 from mlops_tui.tui.styles import env_label, pipeline_status_text, status_text
+from mlops_tui.tui.terminal_safe import SafeTable, url_text
 
 __all__ = [
     "MODEL_ACTIONS",
@@ -37,7 +39,7 @@ __all__ = [
 
 
 def _table(*columns: str, id: str | None = None) -> DataTable[Any]:
-    table: DataTable[Any] = DataTable(cursor_type="row", zebra_stripes=True, id=id)
+    table: DataTable[Any] = SafeTable(cursor_type="row", zebra_stripes=True, id=id)
     table.add_columns(*columns)
     return table
 
@@ -87,7 +89,7 @@ class RunScreen(DetailScreen):
     BINDINGS: ClassVar[BindingList] = bindings("open_pipeline")
 
     def compose(self) -> ComposeResult:
-        yield Static(f"Run {self.run_id}: loading…", classes="detail-title")
+        yield Static(Text(f"Run {self.run_id}: loading…"), classes="detail-title")
         yield Static("", id="lineage")
         with Horizontal():
             with Vertical(classes="column"):
@@ -205,7 +207,7 @@ class ModelScreen(DetailScreen):
         self.versions: list[ModelVersion] = []
 
     def compose(self) -> ComposeResult:
-        yield Static(f"Model {self.model_name}: loading…", classes="detail-title")
+        yield Static(Text(f"Model {self.model_name}: loading…"), classes="detail-title")
         yield _table("Version", "Aliases", "Stage", "Status", "Created", "Run", "Tags", id="model-versions")
         with VerticalScroll(id="version-detail"):
             yield Static("", id="version-text")
@@ -245,11 +247,11 @@ class ModelScreen(DetailScreen):
         if version is None:
             return
         lines = [
-            f"[b]v{version.version}[/b]  {version.description}",
-            f"source  {version.source or ''}",
-            f"run     {version.run_id or '(none)'}   [dim]enter: open the run[/dim]",
+            Text.assemble((f"v{version.version}", "bold"), f"  {version.description}"),
+            Text(f"source  {version.source or ''}"),
+            Text.assemble(f"run     {version.run_id or '(none)'}   ", ("enter: open the run", "dim")),
         ]
-        self.query_one("#version-text", Static).update("\n".join(lines))
+        self.query_one("#version-text", Static).update(Text("\n").join(lines))
 
     def highlighted_version(self) -> str | None:
         table = self.query_one("#model-versions", DataTable)
@@ -296,7 +298,7 @@ class HistoryScreen(DetailScreen):
         self.model_name = model
 
     def compose(self) -> ComposeResult:
-        yield Static(f"History of {self.model_name}: loading…", classes="detail-title")
+        yield Static(Text(f"History of {self.model_name}: loading…"), classes="detail-title")
         yield _table(
             "Time (UTC)",
             "Operator",
@@ -347,7 +349,7 @@ class PipelineScreen(DetailScreen):
         self.pipeline_id = pipeline_id
 
     def compose(self) -> ComposeResult:
-        yield Static(f"Pipeline {self.pipeline_id}: loading…", classes="detail-title")
+        yield Static(Text(f"Pipeline {self.pipeline_id}: loading…"), classes="detail-title")
         yield _table("Stage", "Job", "Status", "Duration", id="jobs")
         yield _table("Run produced", "Status", "Started", id="pipeline-runs")
         yield Footer()
@@ -369,7 +371,7 @@ class PipelineScreen(DetailScreen):
                 f"  ref {pipeline.ref}" if pipeline.ref else "",
                 f"  by {pipeline.user}" if pipeline.user else "",
                 f"  {humanize.duration(pipeline.duration)}",
-                (f"  {pipeline.web_url}", "dim") if pipeline.web_url else "",
+                *(("  ", url_text(pipeline.web_url)) if pipeline.web_url else ()),
             )
         )
         table = self.query_one("#jobs", DataTable)
@@ -430,7 +432,7 @@ class TraceScreen(Screen[None]):
         self.complete = False
 
     def compose(self) -> ComposeResult:
-        yield Static(f"Log of job {self.job_id}", classes="detail-title")
+        yield Static(Text(f"Log of job {self.job_id}"), classes="detail-title")
         yield RichLog(id="trace", wrap=True, markup=False, auto_scroll=True)
         yield Footer()
 
@@ -445,7 +447,7 @@ class TraceScreen(Screen[None]):
             self.query_one(".detail-title", Static).update(Text(exc.message, style="bold red"))
         else:
             if chunk.text:
-                self.query_one(RichLog).write(Text.from_ansi(humanize.clean_trace(chunk.text)))
+                self.query_one(RichLog).write(Text.from_ansi(terminal_log(humanize.clean_trace(chunk.text))))
             self.log_offset = chunk.next_offset
             self.complete = chunk.complete
             state = "finished" if chunk.complete else "following…"
