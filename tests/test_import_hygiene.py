@@ -94,11 +94,17 @@ def test_http_commands_import_no_textual_vertex_or_mlflow(
 
 
 def test_sql_store_commands_import_mlflow_but_not_textual(demo_store_template: Path, tmp_path: Path) -> None:
-    """The probe sees MLflow where it is needed: the check above is not vacuous."""
+    """The probe sees MLflow where it is needed (a filter is MLflow's to evaluate, on a SQLite
+    store too): the check above is not vacuous."""
     uri = f"sqlite:///{demo_store_template / 'mlflow.db'}"
     config = write_config(tmp_path / "c.toml", {"local": {"mlflow": {"tracking_uri": uri}}})
     output, loaded = probe(tmp_path, "models", "list", "--json", "--config", config)
     assert isinstance(output, dict) and [m["name"] for m in output["models"]] == ["churn", "demand", "fraud"]
+    assert "mlflow" not in loaded  # a SQLite store's reads are answered in SQL
+    output, loaded = probe(
+        tmp_path, "runs", "list", "--filter", "metrics.val_auc > 0.5", "--json", "--config", config
+    )
+    assert isinstance(output, dict) and output["runs"]
     assert "mlflow" in loaded
     assert not any(m == "textual" or m.startswith("textual.") for m in loaded)
     assert not any(m.startswith("google.cloud.aiplatform") for m in loaded)

@@ -1,6 +1,7 @@
 """The MLflow source contract: one set of tests over both transports, on the same demo data.
 
-`store`: `open_mlflow` on a sqlite URI -> `StoreTransport` (MlflowClient in a thread).
+`sql`: `open_mlflow` on a sqlite URI -> `SqliteReadTransport` (reads in SQL, the rest MlflowClient).
+`store`: the same store through `StoreTransport` alone (MlflowClient in a thread).
 `http`: `open_mlflow` on the real `mlflow server` -> `HttpTransport` (the REST API over httpx).
 The HTTP-only faults at the end use tiny local servers for what a real server will not do on demand.
 """
@@ -27,6 +28,7 @@ from mlops_tui.errors import (
     NotFound,
 )
 from mlops_tui.sources.mlflow import HttpTransport, MlflowSource, StoreTransport, open_mlflow
+from mlops_tui.sources.mlflow_sqlite import SqliteReadTransport
 from tests.helpers import (
     DEMO_EXPERIMENTS,
     DEMO_NOW,
@@ -42,17 +44,26 @@ from tests.helpers import (
 HEX40 = set("0123456789abcdef")
 
 
-@pytest.fixture(params=["store", "http"])
-def tracking_settings(request: pytest.FixtureRequest) -> MlflowSettings:
-    if request.param == "store":
+@pytest.fixture(params=["sql", "store", "http"])
+def path(request: pytest.FixtureRequest) -> str:
+    """How the demo data is read: `sql`, a SQLite file's reads in SQL (`open_mlflow`'s choice);
+    `store`, the same file through `MlflowClient`; `http`, the REST API of a real server."""
+    return str(request.param)
+
+
+@pytest.fixture
+def tracking_settings(path: str, request: pytest.FixtureRequest) -> MlflowSettings:
+    if path in ("sql", "store"):
         settings: MlflowSettings = request.getfixturevalue("demo_store")
         return settings
     return MlflowSettings(tracking_uri=request.getfixturevalue("mlflow_server"))
 
 
 @pytest.fixture
-async def source(tracking_settings: MlflowSettings) -> AsyncIterator[MlflowSource]:
-    opened = open_mlflow(tracking_settings)
+async def source(path: str, tracking_settings: MlflowSettings) -> AsyncIterator[MlflowSource]:
+    opened = (
+        MlflowSource(StoreTransport(tracking_settings)) if path == "store" else open_mlflow(tracking_settings)
+    )
     try:
         yield opened
     finally:
@@ -78,10 +89,8 @@ async def run_named(source: MlflowSource, name: str) -> Run:
 # -- contract, both transports --------------------------------------------------------------------
 
 
-async def test_transport_follows_the_tracking_uri(
-    source: MlflowSource, tracking_settings: MlflowSettings
-) -> None:
-    expected = HttpTransport if tracking_settings.tracking_uri.startswith("http") else StoreTransport
+async def test_transport_follows_the_tracking_uri(source: MlflowSource, path: str) -> None:
+    expected = {"sql": SqliteReadTransport, "store": StoreTransport, "http": HttpTransport}[path]
     assert type(source.transport) is expected
 
 
@@ -300,7 +309,8 @@ async def test_versions_by_run_id(source: MlflowSource) -> None:
 
 async def test_both_transports_answer_alike(demo_store: MlflowSettings, mlflow_server: str) -> None:
     """The same store read through MlflowClient and through the REST API gives equal objects."""
-    store, http = open_mlflow(demo_store), open_mlflow(MlflowSettings(tracking_uri=mlflow_server))
+    store = MlflowSource(StoreTransport(demo_store))
+    http = open_mlflow(MlflowSettings(tracking_uri=mlflow_server))
     try:
         assert await all_runs(store) == await all_runs(http)
         assert await store.list_experiments(DEMO_EXPERIMENTS) == await http.list_experiments(DEMO_EXPERIMENTS)

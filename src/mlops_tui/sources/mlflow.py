@@ -7,6 +7,8 @@ transports chosen by the tracking URI:
   all, which keeps headless reads well under a second.
 - `StoreTransport` (sqlite, postgresql, mysql, ...): the same calls answered by `MlflowClient` on a
   SQL store, in a worker thread, converted to the REST shapes through MLflow's own protobufs.
+- `SqliteReadTransport` (sqlite files, in `mlflow_sqlite`): the reads in SQL, without importing
+  MLflow, and the rest through `StoreTransport`.
 """
 
 from __future__ import annotations
@@ -542,8 +544,14 @@ class MlflowSource(TrackingSource):
 
 
 def open_mlflow(settings: MlflowSettings) -> MlflowSource:
-    """The adapter for a tracking URI: REST for http(s), `MlflowClient` for SQL stores."""
+    """The adapter for a tracking URI: REST for http(s); for a SQLite file, its reads in SQL and
+    the rest through `MlflowClient`; `MlflowClient` for other SQL stores."""
+    # Imported here: the SQLite read path builds on this module's transports.
+    from mlops_tui.sources.mlflow_sqlite import SqliteReadTransport, sqlite_path
+
     scheme = settings.tracking_uri.split(":", 1)[0].lower()
     if scheme in ("http", "https"):
         return MlflowSource(HttpTransport(settings))
+    if (path := sqlite_path(settings.tracking_uri)) is not None:
+        return MlflowSource(SqliteReadTransport(settings, path))
     return MlflowSource(StoreTransport(settings))
