@@ -82,6 +82,14 @@ async def both(
         await client.aclose()
 
 
+def counted(source: MlflowSource) -> Counting:
+    """Count what `source`'s SQLite path leaves to MlflowClient from now on."""
+    assert isinstance(source.transport, SqliteReadTransport)
+    fallback = Counting(source.transport.fallback)
+    source.transport.fallback = fallback  # type: ignore[assignment]
+    return fallback
+
+
 def same(a: Any, b: Any) -> bool:
     """Equal, NaN included (NaN != NaN, but its repr is one)."""
     return repr(a) == repr(b)
@@ -91,9 +99,7 @@ async def test_the_direct_path_agrees_with_mlflow_client_on_every_answer(
     both: tuple[MlflowSource, MlflowSource, dict[str, str]],
 ) -> None:
     direct, client, ids = both
-    assert isinstance(direct.transport, SqliteReadTransport)
-    fallback = Counting(direct.transport.fallback)
-    direct.transport.fallback = fallback  # type: ignore[assignment]
+    fallback = counted(direct)
 
     experiments = await direct.list_experiments()
     assert same(experiments, await client.list_experiments())
@@ -153,9 +159,7 @@ async def test_what_the_direct_path_does_not_know_goes_to_mlflow_client(
     both: tuple[MlflowSource, MlflowSource, dict[str, str]],
 ) -> None:
     direct, client, _ = both
-    assert isinstance(direct.transport, SqliteReadTransport)
-    fallback = Counting(direct.transport.fallback)
-    direct.transport.fallback = fallback  # type: ignore[assignment]
+    fallback = counted(direct)
     ids = [e.id for e in await direct.list_experiments()]
     # A filter: MLflow's search syntax is MLflow's to evaluate.
     filtered = await direct.search_runs(ids, "metrics.val_auc > 0.9")
@@ -190,9 +194,7 @@ async def test_a_schema_it_was_not_tested_on_is_read_through_mlflow_client(
     with sqlite3.connect(path) as connection:
         connection.execute("UPDATE alembic_version SET version_num = 'f00dfacecafe'")
     source = open_mlflow(demo_store)
-    assert isinstance(source.transport, SqliteReadTransport)
-    fallback = Counting(source.transport.fallback)
-    source.transport.fallback = fallback  # type: ignore[assignment]
+    fallback = counted(source)
     try:
         with pytest.raises(Exception):  # noqa: B017 - whatever MLflow makes of a schema it does not know
             await source.search_models()
