@@ -26,7 +26,7 @@ from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import RichLog
 
-from mlops_tui.config import MlflowSettings
+from mlops_tui.config import EnvironmentSettings, GitlabSettings, MlflowSettings, Settings
 from mlops_tui.domain import Change
 from mlops_tui.sanitize import printable, terminal_log, web_link
 from mlops_tui.tui import MlopsApp
@@ -201,17 +201,29 @@ async def test_every_screen_and_dialog_shows_backend_text_escaped(planted: Plant
         assert all(n.markup is False for n in app._notifications)
 
 
-def test_trace_screen_snapshot_shows_the_escapes(snap_compare: Callable[..., bool], planted: Planted) -> None:
+def test_trace_screen_snapshot_shows_the_escapes(
+    snap_compare: Callable[..., bool],
+    demo_store: MlflowSettings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """What a person sees of a hostile job log: its colours, and the stray controls escaped."""
-    app = demo_app(planted.settings)
+    monkeypatch.setenv("GITLAB_TOKEN", TOKEN)
+    with FakeGitlab() as gitlab:
+        _, job_id = plant_gitlab(gitlab)
+        gitlab_settings = GitlabSettings(url=gitlab.url, project="ml/models", token_env="GITLAB_TOKEN")
+        environment = EnvironmentSettings(mlflow=demo_store, gitlab=gitlab_settings)
+        app = demo_app(Settings({"dev": environment}, "dev", journal=tmp_path / "journal.db"))
 
-    async def opened(pilot: Pilot[None]) -> None:
-        app.push_screen(TraceScreen(app.hub, planted.job_id))
-        screen = await shown(pilot, TraceScreen)
-        await until(pilot, lambda: screen.complete)
-        await showing(pilot, "bell\\x07")
+        async def opened(pilot: Pilot[None]) -> None:
+            # Every source answered first: what the header says of them is settled.
+            await until(pilot, lambda: all(s.state.value == "ok" for s in app.hub.status_list()))
+            app.push_screen(TraceScreen(app.hub, job_id))
+            screen = await shown(pilot, TraceScreen)
+            await until(pilot, lambda: screen.complete)
+            await showing(pilot, "bell\\x07")
 
-    assert snap_compare(app, terminal_size=(80, 16), run_before=opened)
+        assert snap_compare(app, terminal_size=(80, 16), run_before=opened)
 
 
 # -- the sanitizer and the filter on their own ----------------------------------------------------
