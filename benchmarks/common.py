@@ -37,8 +37,8 @@ class Result:
     """Median of the anchor, in `unit`."""
     anchor_name: str = ""
     target: str = ""
-    """`ratio<=0.25` (value / anchor), `delta<=0.3` (value - anchor, in `unit`), `value<=1.0`, or
-    empty (reported only)."""
+    """`ratio<=0.25` (value / anchor), `delta<=0.3` (value - anchor, in `unit`), `value<=1.0`,
+    several of them joined by `, ` (all must hold), or empty (reported only)."""
     note: str = ""
     samples: list[float] = field(default_factory=list)
     anchor_samples: list[float] = field(default_factory=list)
@@ -62,9 +62,14 @@ class Result:
         """Whether the target is met; None when there is no target or no value."""
         if not self.target or self.value is None:
             return None
-        kind, limit = self.target.split("<=")
-        measured = {"ratio": self.ratio, "delta": self.delta}.get(kind, self.value)
-        return None if measured is None else measured <= float(limit)
+        verdicts = []
+        for target in self.target.split(", "):
+            kind, limit = target.split("<=")
+            measured = {"ratio": self.ratio, "delta": self.delta}.get(kind, self.value)
+            if measured is None:
+                return None
+            verdicts.append(measured <= float(limit.removesuffix(" s")))
+        return all(verdicts)
 
     def as_json(self) -> dict[str, Any]:
         return {

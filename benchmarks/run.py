@@ -13,7 +13,8 @@ its anchor where there is one (see benchmarks/README.md):
 6. TUI start-up on server + GitLab + Alertmanager, and on the scale data;
 7. idle: CPU with default refresh intervals, bytes written by a refresh that changes nothing;
 8. isolation: one backend answering 3 s late does not delay the other panes;
-9. connection handling against the MLflow server: fresh vs kept-alive connections.
+9. connection handling against the MLflow server: fresh vs kept-alive connections;
+10. headless reads on a SQLite store (the embedded kind), vs the same reads through MlflowClient.
 
 Prints the machine, then a table (median of N runs each), and writes benchmarks/results/latest.json.
 Figures are reported, never asserted.
@@ -271,6 +272,60 @@ def measure_status(plan: Plan, ws: Workspace, url: str) -> list[Result]:
                    "pipelines and each model's serving version")]  # fmt: skip
 
 
+def measure_sqlite(plan: Plan, ws: Workspace, name: str, exp_id: str) -> list[Result]:
+    """10. Headless reads on the embedded kind of store, a SQLite file (the demo registry and the
+    runs of the list experiment), each beside the same read through MlflowClient on that file."""
+    uri = f"sqlite:///{ws.db}"
+    config = str(ws.write_config("sqlite", uri, experiment=name))
+    limit = str(plan.limit)
+    models_check = expect_json_list("models", DEMO_MODELS)
+    runs_check = expect_json_list("runs", min(plan.runs_list, plan.limit))
+    mlops = str(VENV_BIN / "mlops-tui")
+    measures = {
+        "models": _command(ws, [mlops, "models", "list", "--json", "--config", config], models_check),
+        "models-client": _command(
+            ws, [sys.executable, str(SCRIPTS / "mlflowclient_models.py"), uri], models_check
+        ),
+        "runs": _command(
+            ws, [mlops, "runs", "list", "--json", "--limit", limit, "--config", config], runs_check
+        ),
+        "runs-client": _command(
+            ws, [sys.executable, str(SCRIPTS / "mlflowclient_runs.py"), uri, exp_id, limit], runs_check
+        ),
+        "show": _command(ws, [mlops, "models", "show", "churn", "--json", "--config", config], _any_json),
+        "status": lambda: timed_command(
+            [mlops, "status", "--json", "--config", config],
+            env=ws.cli_env,
+            cwd=ws.cwd,
+            check=_status_json,
+            ok=(0, 1),
+        ),
+    }
+    samples = interleaved(plan.repeat, measures, warmup=plan.warmup)
+    models_anchor, runs_anchor = samples["models-client"], samples["runs-client"]
+    return [
+        Result("10 models list --json (sqlite)", median(samples["models"]), median(models_anchor),
+               "MlflowClient script", "ratio<=0.25, value<=0.4", samples=samples["models"],
+               anchor_samples=models_anchor),
+        Result(f"10 runs list --json --limit {limit} (sqlite)", median(samples["runs"]), median(runs_anchor),
+               "MlflowClient script", "ratio<=0.25, value<=0.4", samples=samples["runs"],
+               anchor_samples=runs_anchor),
+        Result("10 models show churn --json (sqlite)", median(samples["show"]), median(models_anchor),
+               "MlflowClient models script", "ratio<=0.25, value<=0.4", samples=samples["show"],
+               anchor_samples=models_anchor),
+        Result("10 status --json (sqlite + rules)", median(samples["status"]), median(models_anchor),
+               "MlflowClient models script", "ratio<=0.25, value<=0.4", samples=samples["status"],
+               anchor_samples=models_anchor),
+    ]  # fmt: skip
+
+
+def _any_json(stdout: str) -> None:
+    try:
+        json.loads(stdout)
+    except ValueError as exc:
+        raise BenchmarkError(f"expected JSON, got {stdout[:200]!r}") from exc
+
+
 def _status_json(stdout: str) -> None:
     try:
         environments = json.loads(stdout)["environments"]
@@ -294,12 +349,14 @@ def _value(value: float | None, unit: str) -> str:
 
 
 def _target(result: Result) -> str:
-    if not result.target:
-        return ""
-    kind, limit = result.target.split("<=")
+    return ", ".join(_one_target(target, result.unit) for target in result.target.split(", ") if target)
+
+
+def _one_target(target: str, unit: str) -> str:
+    kind, limit = target.split("<=")
     if kind == "ratio":
         return f"ratio <= {limit}"
-    bound = _value(float(limit), result.unit)
+    bound = _value(float(limit), unit)
     return f"+{bound} at most" if kind == "delta" else f"<= {bound}"
 
 
@@ -393,6 +450,7 @@ def main(argv: list[str] | None = None) -> int:
         _guarded(results, "1", lambda: measure_models(plan, ws, url))
         _guarded(results, "2", lambda: measure_runs_list(plan, ws, url, list_name, list_id))
         _guarded(results, "3", lambda: measure_status(plan, ws, url))
+        _guarded(results, "10", lambda: measure_sqlite(plan, ws, list_name, list_id))
         _guarded(results, "9", lambda: tui_measures.connection_rows(url, 20))
         _guarded(results, "6", lambda: tui_measures.measure_full_startup(plan, ws, markers, ALERT_NAME))
         _guarded(results, "7", lambda: tui_measures.measure_idle(
