@@ -304,6 +304,69 @@ def test_config_check_of_a_bad_file(tmp_path: Path) -> None:
     assert "hunter2" not in result.stderr
 
 
+def test_config_check_prints_toml_that_reads_back(tmp_path: Path) -> None:
+    import tomllib
+
+    builtin = tomllib.loads(ok(run_cli("config", "check")).stdout)
+    assert builtin["default_env"] == "local"
+    assert [rule["name"] for rule in builtin["environments"]["local"]["rules"]] == [
+        "ChampionAucLow",
+        "FeatureDrift",
+    ]
+    config = write_config(
+        tmp_path / "c.toml",
+        {
+            "dev": {
+                "models": ["churn", "fraud"],
+                "mlflow": {"tracking_uri": "http://127.0.0.1:5000", "key_metrics": ["val_auc"]},
+                "alertmanager": {"url": "http://am:9093", "filters": ['env="prd"', "team='ml'"]},
+            }
+        },
+        keymap={"refresh": "f5"},
+        operator="Zoë",
+    )
+    # toml_document writes no arrays of tables: the rules are appended as one.
+    config.write_text(
+        config.read_text()
+        + '\n[[environments.dev.rules]]\nname = "Drift"\nmetric = "drift_psi"\nop = ">"\n'
+        + 'threshold = 0.2\n[environments.dev.rules.labels]\nteam = "ml"\n'
+    )
+    printed = ok(run_cli("config", "check", "--config", config)).stdout
+    resolved = tomllib.loads(printed)
+    assert resolved["operator"] == "Zoë" and resolved["keymap"] == {"refresh": "f5"}
+    dev = resolved["environments"]["dev"]
+    assert dev["models"] == ["churn", "fraud"]
+    assert dev["alertmanager"]["filters"] == ['env="prd"', "team='ml'"]
+    assert dev["rules"][0]["labels"] == {"team": "ml"} and dev["rules"][0]["threshold"] == 0.2
+
+
+def test_config_check_reports_every_error_with_its_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        "[keymap]\n"
+        'nosuchbinding = "x"\n'
+        "\n"
+        "[environments.dev]\n"
+        "protectd = true\n"
+        "\n"
+        "[environments.dev.mlflow]\n"
+        'tracking_uri = "ftp://example.com/x"\n'
+        "timeout_seconds = -1\n"
+        "page_size = 0\n"
+    )
+    result = run_cli("config", "check", "--config", bad)
+    assert result.code == ExitCode.USAGE and result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert [line.split(", key ")[0] for line in lines] == [
+        f"mlops-tui: {bad}:{n}" for n in (2, 5, 8, 9, 10)
+    ], result.stderr
+    assert "keymap.nosuchbinding: unknown key binding id" in lines[0]
+    assert "environments.dev.protectd: unknown key" in lines[1]
+    assert "environments.dev.mlflow.tracking_uri: unsupported scheme" in lines[2] and "ftp://" in lines[2]
+    assert "environments.dev.mlflow.timeout_seconds" in lines[3] and "> 0" in lines[3]
+    assert "environments.dev.mlflow.page_size" in lines[4] and ">= 1" in lines[4]
+
+
 def test_config_locate(tmp_path: Path) -> None:
     result = run_cli("config", "locate")
     assert result.code == ExitCode.FAILED and result.stdout == ""

@@ -262,7 +262,7 @@ def test_gitlab_pipeline_name_needs_the_model_once(tmp_path: Path, name: str) ->
     path, caught = load_text(tmp_path, toml_document({"environments": {"dev": {"gitlab": gitlab}}}))
     assert caught.value.key == "environments.dev.gitlab.pipeline_name"
     assert caught.value.message.startswith(
-        f"{path}, key environments.dev.gitlab.pipeline_name: needs `{{model}}`"
+        f"{path}:4, key environments.dev.gitlab.pipeline_name: needs `{{model}}`"
     )
 
 
@@ -276,6 +276,68 @@ def test_toml_syntax_error(tmp_path: Path) -> None:
     assert caught.value.path == str(path)
     assert "not valid TOML" in caught.value.message and str(path) in caught.value.message
     assert "line 1" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("table", "key", "expected"),
+    [
+        ("gitlab", "timeout_seconds = -5", "> 0"),
+        ("mlflow", "timeout_seconds = 0", "> 0"),
+        ("mlflow", "page_size = -1", ">= 1"),
+        ("alertmanager", "refresh_seconds = 0", "> 0"),
+        ("mlflow", 'tracking_uri = "ftp://example.com/mlflow"', "unsupported scheme"),
+    ],
+)
+def test_values_out_of_range_are_refused_at_load(tmp_path: Path, table: str, key: str, expected: str) -> None:
+    required = {
+        "mlflow": 'tracking_uri = "http://x"',
+        "gitlab": 'url = "https://gitlab.example.com"\nproject = "ml/x"',
+        "alertmanager": 'url = "http://am:9093"',
+    }[table]
+    lines = required.splitlines()
+    if key.split(" =")[0] in required:
+        lines = [key]
+    else:
+        lines.append(key)
+    text = f"[environments.dev]\nprotected = true\n[environments.dev.{table}]\n" + "\n".join(lines) + "\n"
+    path, caught = load_text(tmp_path, text)
+    name = key.split(" =")[0]
+    line = text.splitlines().index(key) + 1
+    assert caught.value.key == f"environments.dev.{table}.{name}" and caught.value.line == line
+    assert caught.value.message.startswith(f"{path}:{line}, key environments.dev.{table}.{name}: ")
+    assert expected in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "uri", ["http://h:5000", "https://h", "sqlite:///x.db", "postgresql+psycopg://u@h/db", "file:///tmp/m"]
+)
+def test_supported_tracking_uri_schemes(tmp_path: Path, uri: str) -> None:
+    settings = load_settings(write_config(tmp_path / "c.toml", one_env("dev", uri)))
+    assert settings.environments["dev"].mlflow is not None
+
+
+def test_every_problem_is_reported_with_its_line(tmp_path: Path) -> None:
+    path, caught = load_text(
+        tmp_path,
+        'default_env = "prd"\n'
+        "[environments.dev]\n"
+        "protect = true\n"
+        "[environments.dev.mlflow]\n"
+        'tracking_uri = "http://x"\n'
+        'token = "hunter2"\n'
+        "[environments.qa.mlflow]\n"
+        'tracking_uri = "http://y"\n'
+        'page_size = "ten"\n',
+    )
+    found = [(p.line, p.key) for p in caught.value.problems]
+    assert found == [
+        (1, "default_env"),
+        (3, "environments.dev.protect"),
+        (6, "environments.dev.mlflow.token"),
+        (9, "environments.qa.mlflow.page_size"),
+    ]
+    assert caught.value.message.splitlines()[0].startswith(f"{path}:1, key default_env: ")
+    assert "hunter2" not in caught.value.message
 
 
 def test_file_that_is_not_utf8(tmp_path: Path) -> None:

@@ -51,5 +51,6 @@ def main(argv: list[str] | None = None) -> NoReturn:
 
 def _fail(code: ExitCode, message: str) -> NoReturn:
     # Whatever a backend or a library put in a message, a secret never reaches the terminal.
-    click.echo(f"mlops-tui: {redact(message)}", err=True)
+    for line in redact(message).splitlines():  # several config errors: one line each
+        click.echo(f"mlops-tui: {line}", err=True)
     sys.exit(code)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
-import json
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -17,6 +16,7 @@ from mlops_tui import humanize
 from mlops_tui.cli import render
 from mlops_tui.config import (
     Settings,
+    UiCheck,
     load_settings,
     local_settings,
     locate_config,
@@ -75,9 +75,9 @@ def _with_hub(run: Callable[..., Awaitable[T]]) -> Callable[..., T]:
     return command
 
 
-def load_and_warn(path: str | None) -> Settings:
+def load_and_warn(path: str | None, *, check_ui: UiCheck | None = None) -> Settings:
     """The settings, their warnings (a config file others can read) said on stderr."""
-    settings = load_settings(path)
+    settings = load_settings(path, check_ui=check_ui)
     for warning in settings.warnings:
         click.echo(f"mlops-tui: warning: {warning}", err=True)
     return settings
@@ -114,7 +114,9 @@ def root(ctx: click.Context, config: str | None, env: str | None, read_only: boo
     With no command, opens the terminal UI on the default environment.
     """
     if ctx.invoked_subcommand is None:
-        settings = dataclasses.replace(load_and_warn(config), read_only=read_only)
+        from mlops_tui.tui.bindings import check_ui
+
+        settings = dataclasses.replace(load_and_warn(config, check_ui=check_ui), read_only=read_only)
         if env is not None:
             settings.environment(env)
         _open_tui(settings, env, mouse=not no_mouse)
@@ -182,36 +184,19 @@ def config_locate(path: str | None) -> None:
 @click.option("--config", "path", type=click.Path(dir_okay=False), help="Config file to check.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
 def config_check(path: str | None, as_json: bool) -> None:
-    """Validate the config and print it resolved; secrets appear only by the name of their source."""
-    settings = load_and_warn(path)
+    """Validate the config and print it resolved, as TOML; secrets appear only by the name of their
+    source. Every error is reported, each with its line."""
     # The TUI's own settings are checked as the TUI reads them, by the module that declares the keys.
-    from mlops_tui.tui.bindings import check_keymap, check_theme
+    from mlops_tui.tui.bindings import check_ui
 
-    check_keymap(settings.keymap or {}, settings.path)
-    check_theme(settings.theme, settings.path)
+    settings = load_and_warn(path, check_ui=check_ui)
     data = redacted(settings)
     if as_json:
         render.emit_json(data)
         return
-    import tomllib  # noqa: F401 - the printed form is TOML-like, for reading, not for parsing
-
-    click.echo(f"# {data['path'] or 'built-in local environment (no config file)'}: valid")
-    click.echo(f"default_env = {data['default_env']!r}")
-    for name, env in data["environments"].items():
-        _print_table(f"environments.{name}", env)
-
-
-def _print_table(prefix: str, table: dict[str, Any]) -> None:
-    click.echo(f"\n[{prefix}]")
-    nested = {}
-    for key, value in table.items():
-        if isinstance(value, dict):
-            nested[key] = value
-        elif value not in (None, [], {}):
-            # JSON spells strings, numbers, booleans and lists as TOML does.
-            click.echo(f"{key} = {json.dumps(value)}")
-    for key, value in nested.items():
-        _print_table(f"{prefix}.{key}", value)
+    click.echo(f"# {data.pop('path') or 'built-in local environment (no config file)'}: valid")
+    for line in render.toml_lines(data):
+        click.echo(line)
 
 
 @config.command("init")
