@@ -309,7 +309,7 @@ def test_values_out_of_range_are_refused_at_load(tmp_path: Path, table: str, key
 
 
 @pytest.mark.parametrize(
-    "uri", ["http://h:5000", "https://h", "sqlite:///x.db", "postgresql+psycopg://u@h/db", "file:///tmp/m"]
+    "uri", ["http://h:5000", "https://h", "sqlite:///x.db", "postgresql+psycopg://u@h/db"]
 )
 def test_supported_tracking_uri_schemes(tmp_path: Path, uri: str) -> None:
     settings = load_settings(write_config(tmp_path / "c.toml", one_env("dev", uri)))

@@ -55,8 +55,8 @@ _ENV_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _Positive = msgspec.Meta(gt=0)
 PositiveInt = Annotated[int, _Positive]
 PositiveFloat = Annotated[float, _Positive]
-_URI_SCHEMES = ("http", "https", "sqlite", "postgresql", "mysql", "mssql", "file")
-"""Tracking URI schemes: the REST API (http, https) and the SQL and file stores MLflow opens
+_URI_SCHEMES = ("http", "https", "sqlite", "postgresql", "mysql", "mssql")
+"""Tracking URI schemes: the REST API (http, https) and the SQL stores MLflow opens
 (a driver may follow a `+`, as in `postgresql+psycopg`)."""
 _INLINE_SECRET_KEYS = {"token", "password", "secret", "api_key", "private_token", "access_token"}
 

@@ -13,15 +13,17 @@ from typing import NoReturn
 import click
 
 from mlops_tui.cli import alerts as _alerts  # noqa: F401 - registers `alerts` and `status`
-from mlops_tui.cli.commands import DEBUG_ENV_VAR, root
+from mlops_tui.cli.commands import root
 from mlops_tui.config import redact
 from mlops_tui.errors import ExitCode, MlopsError
+from mlops_tui.libraries import DEBUG_ENV_VAR, route_library_output
 
 __all__ = ["main", "root"]
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
     """Entry point of the `mlops-tui` console script: every failure becomes an exit code."""
+    route_library_output()
     try:
         root.main(args=argv, prog_name="mlops-tui", standalone_mode=False)
     except MlopsError as exc:

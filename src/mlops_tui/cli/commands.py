@@ -26,6 +26,7 @@ from mlops_tui.config import (
 from mlops_tui.domain import Change, Job, utcnow
 from mlops_tui.errors import ExitCode, MlopsError, UsageError
 from mlops_tui.hub import Hub
+from mlops_tui.libraries import DEBUG_ENV_VAR, debugging, route_library_output
 from mlops_tui.ops.journal import Journal
 from mlops_tui.ops.pipelines import plan_pipeline_change, plan_retrain
 from mlops_tui.ops.policy import Approval, WriteAction, perform
@@ -83,12 +84,11 @@ def load_and_warn(path: str | None, *, check_ui: UiCheck | None = None) -> Setti
     return settings
 
 
-DEBUG_ENV_VAR = "MLOPS_TUI_DEBUG"
-
-
 def _debug(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     if value:
         os.environ[DEBUG_ENV_VAR] = "1"
+    if debugging():
+        route_library_output(to_terminal=True)
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -123,6 +123,8 @@ def root(ctx: click.Context, config: str | None, env: str | None, read_only: boo
 
 
 def _open_tui(settings: Any, env: str | None, *, mouse: bool = True) -> None:
+    # Nothing but the TUI draws on the terminal, --debug or not.
+    route_library_output()
     # Textual costs ~0.4 s to import: only the TUI pays for it.
     from mlops_tui.tui import make_app
 

@@ -12,7 +12,6 @@ transports chosen by the tracking URI:
 from __future__ import annotations
 
 import asyncio
-import logging
 import threading
 import warnings
 from abc import ABC, abstractmethod
@@ -173,8 +172,10 @@ class StoreTransport(Transport):
 def quiet_mlflow() -> None:
     """MLflow logs INFO lines to stderr when it opens a store: they would draw over the TUI and
     clutter the diagnostics of headless commands. Called after MLflow is imported, since importing
-    it sets its own level."""
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    it sets its own level and handler."""
+    from mlops_tui.libraries import take_over_mlflow_logger
+
+    take_over_mlflow_logger()
     # Stage mode is supported on purpose (see the README); MLflow's deprecation notice is noise here.
     warnings.filterwarnings("ignore", message=r".*Model registry stages will be removed")
 
