@@ -13,7 +13,7 @@ from mlops_tui.cli.commands import _apply, _common, _with_hub, _write_options, l
 from mlops_tui.config import Settings
 from mlops_tui.domain import utcnow
 from mlops_tui.errors import UsageError
-from mlops_tui.health import STATE_NAMES, EnvironmentHealth, check_health, overall_code
+from mlops_tui.health import STATE_NAMES, EnvironmentHealth, check_health, overall_code, source_state_word
 from mlops_tui.hub import Hub
 from mlops_tui.matchers import parse_matchers
 from mlops_tui.ops.alerts import plan_expiry, plan_silence
@@ -208,7 +208,7 @@ def _print_health(reports: list[EnvironmentHealth]) -> None:
             (
                 r.environment,
                 r.state,
-                ", ".join(f"{s.name} {s.state.value}" for s in r.sources),
+                ", ".join(f"{s.name} {source_state_word(s.state)}" for s in r.sources),
                 ", ".join(f"{n} {sev}" for sev, n in sorted(r.firing.items())) or "none",
                 str(len(r.failed_pipelines)),
                 ", ".join(f"{m} {v or '-'}" for m, v in r.champions.items()),
