@@ -23,7 +23,7 @@ from mlops_tui.config import (
     redacted,
     starter_config,
 )
-from mlops_tui.domain import Change, Job, utcnow
+from mlops_tui.domain import Change, Job, tags_in_order, utcnow
 from mlops_tui.errors import ExitCode, MlopsError, UsageError
 from mlops_tui.hub import Hub
 from mlops_tui.libraries import DEBUG_ENV_VAR, debugging, route_library_output
@@ -379,7 +379,7 @@ async def models_show(hub: Hub, name: str, as_json: bool) -> None:
                 v.status,
                 v.run_id or "",
                 humanize.age(v.created, now),
-                " ".join(f"{k}={val}" for k, val in sorted(v.tags.items())),
+                " ".join(f"{k}={val}" for k, val in tags_in_order(v.tags)),
             )
             for v in versions
         ),

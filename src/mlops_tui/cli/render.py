@@ -81,7 +81,7 @@ def version_json(version: ModelVersion) -> dict[str, Any]:
     return {
         "name": version.name,
         "version": version.version,
-        "stage": version.stage,
+        "stage": version.stage or None,
         "aliases": list(version.aliases),
         "status": version.status,
         "run_id": version.run_id,

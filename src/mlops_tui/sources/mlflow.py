@@ -325,7 +325,8 @@ def _version(raw: Json, aliases: Mapping[str, str] | None = None) -> ModelVersio
     return ModelVersion(
         name=raw["name"],
         version=version,
-        stage=raw.get("current_stage") or "None",
+        # MLflow spells "in no stage" `None`, a string: the domain says it with an empty one.
+        stage="" if raw.get("current_stage") in (None, "", "None") else str(raw["current_stage"]),
         aliases=tuple(sorted(merged)),
         run_id=raw.get("run_id") or None,
         source=raw.get("source"),
