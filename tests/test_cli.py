@@ -173,18 +173,80 @@ def test_tables_for_people(server_config: Path, demo_run_ids: dict[str, str]) ->
     assert "Production=v2" in demand and "Staging=v3" in demand
 
     show = ok(run_cli("models", "show", "churn", "--config", server_config)).stdout
-    assert "Churn model served to the churn service." in show
+    # The title over the table's left edge, not centred over its ~250 columns.
+    assert show.startswith("churn: Churn model served to the churn service.")
     assert "validation_status=passed" in show and "champion" in show
+    assert " ready " in show and "READY" not in show  # statuses in lower case, as in the TUI
 
     run_id = demo_run_ids[CHAMPION_RUN]
     runs = ok(run_cli("runs", "list", "--limit", "5", "--config", server_config)).stdout
-    assert "churn-logreg-018" in runs and "RUNNING" in runs
+    assert "churn-logreg-018" in runs and "running" in runs and "RUNNING" not in runs
     assert len(runs.strip().splitlines()) == 6  # a header and five runs
+    # The most common metrics of the page as columns, as the Runs pane shows them.
+    header = runs.splitlines()[0].split()
+    assert header[:6] == ["RUN", "ID", "NAME", "EXPERIMENT", "STATUS", "STARTED"]
+    assert len(header) == 10 and header[7:] == ["train_loss", "val_loss", "drift_psi"], header
 
     detail = ok(run_cli("runs", "show", run_id, "--config", server_config)).stdout
     assert run_id in detail and CHAMPION_RUN in detail and "churn-training" in detail
     assert "learning_rate" in detail and "val_auc" in detail
     assert re.search(r"churn\s+3\s+champion", detail)
+
+
+def test_runs_list_shows_the_configured_key_metrics(mlflow_server: str, tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path / "c.toml",
+        {"demo": {"mlflow": {"tracking_uri": mlflow_server, "key_metrics": ["val_auc", "train_loss"]}}},
+    )
+    runs = ok(run_cli("runs", "list", "--limit", "3", "--experiment", "churn-training", "--config", config))
+    assert runs.stdout.splitlines()[0].split()[-2:] == ["val_auc", "train_loss"]
+    assert re.search(r"0\.\d{2,4}\s+\S+\s*$", runs.stdout.splitlines()[1])  # a value under each
+
+
+def test_a_deleted_run_and_infinite_metrics(demo_store: MlflowSettings, tmp_path: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=demo_store.tracking_uri)
+    experiment = client.get_experiment_by_name("churn-training")
+    assert experiment is not None
+    run = client.create_run(experiment.experiment_id, run_name="diverged")
+    for key, value in (("loss", float("inf")), ("gain", float("-inf")), ("score", float("nan"))):
+        client.log_metric(run.info.run_id, key, value)
+    client.set_terminated(run.info.run_id, "FAILED")
+    client.delete_run(run.info.run_id)
+    config = write_config(
+        tmp_path / "c.toml", {"local": {"mlflow": {"tracking_uri": demo_store.tracking_uri}}}
+    )
+    shown = ok(run_cli("runs", "show", run.info.run_id, "--config", config)).stdout
+    assert re.search(r"status\s+failed \(deleted\)", shown), shown
+    metrics = {
+        line.split()[0]: line.split()[1]
+        for line in shown.splitlines()
+        if line.split()[:1] in (["loss"], ["gain"], ["score"])
+    }
+    assert metrics == {"loss": "inf", "gain": "-inf", "score": "nan"}, shown
+    assert "1.798e+308" not in shown
+
+
+def test_help_lines_are_not_cut() -> None:
+    import click
+    from click.testing import CliRunner
+
+    from mlops_tui.cli import root
+
+    groups = [((), root)]
+    while groups:
+        path, group = groups.pop()
+        result = CliRunner().invoke(root, [*path, "--help"], terminal_width=80)
+        assert result.exit_code == 0, result.output
+        cut = [line for line in result.output.splitlines() if line.endswith("...") and "Usage:" not in line]
+        assert cut == [], f"mlops-tui {' '.join(path)} --help"
+        assert isinstance(group, click.Group)
+        groups.extend(
+            ((*path, name), command)
+            for name, command in group.commands.items()
+            if isinstance(command, click.Group)
+        )
 
 
 # -- exit codes and diagnostics -------------------------------------------------------------------

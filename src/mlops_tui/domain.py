@@ -83,6 +83,8 @@ class Run:
     params: Mapping[str, str] = field(default_factory=dict)
     metrics: Mapping[str, float] = field(default_factory=dict)
     tags: Mapping[str, str] = field(default_factory=dict)
+    deleted: bool = False
+    """In MLflow's trash (`lifecycle_stage` deleted): still readable by id until garbage-collected."""
 
     @property
     def duration(self) -> timedelta | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -256,6 +256,15 @@ class Hub:
         if registered.startswith(prefix) and registered.endswith(suffix):
             return registered[len(prefix) : len(registered) - len(suffix)]
         return registered
+
+    def key_metrics(self, runs: Sequence[Run]) -> tuple[str, ...]:
+        """The metrics listings of `runs` show as columns: `mlflow.key_metrics`, else the three
+        most common among them."""
+        configured = self.env.mlflow.key_metrics if self.env.mlflow else []
+        if configured:
+            return tuple(configured)
+        counts = Counter(key for run in runs for key in run.metrics)
+        return tuple(sorted(counts, key=lambda key: (-counts[key], key))[:3])
 
     def experiment_name(self, experiment_id: str) -> str:
         return self._experiments.get(experiment_id, experiment_id)

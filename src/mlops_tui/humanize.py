@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from datetime import datetime, timedelta
 
 __all__ = ["age", "clean_trace", "duration", "metric", "parse_duration", "timestamp"]
@@ -65,10 +66,13 @@ def timestamp(value: datetime | None) -> str:
 
 
 def metric(value: float | None) -> str:
-    """Four significant digits, enough to compare runs at a glance."""
+    """Four significant digits, enough to compare runs at a glance; `inf`, `-inf`, `nan` as such."""
     if value is None:
         return ""
-    if math.isnan(value) or math.isinf(value):
+    if abs(value) >= sys.float_info.max:
+        # MLflow's SQL stores keep an infinity as the largest float: it was an infinity.
+        return "inf" if value > 0 else "-inf"
+    if math.isnan(value):
         return str(value)
     return f"{value:.4g}"
 

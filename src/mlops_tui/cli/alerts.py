@@ -21,7 +21,7 @@ from mlops_tui.ops.alerts import plan_expiry, plan_silence
 __all__ = ["alerts", "status"]
 
 
-@root.group()
+@root.group(short_help="Firing alerts and their silences.")
 def alerts() -> None:
     """Firing alerts (Alertmanager and local rules) and their silences."""
 
@@ -99,7 +99,7 @@ async def alerts_silences(hub: Hub, show_all: bool, as_json: bool) -> None:
     answer.raise_failures()
 
 
-@alerts.command("silence")
+@alerts.command("silence", short_help="Silence the alerts matching every MATCHER.")
 @click.argument("matchers", nargs=-1, required=True, metavar="MATCHER...")
 @click.option("--duration", required=True, metavar="DURATION", help="How long: 30m, 2h, 1h30m, 7d.")
 @click.option("--comment", required=True, metavar="TEXT", help="Why (required).")
@@ -155,7 +155,7 @@ async def alerts_expire(
 # -- status -------------------------------------------------------------------------------------
 
 
-@root.command("status")
+@root.command("status", short_help="Health of an environment (or --all), for cron and CI.")
 @click.option("--all", "every", is_flag=True, help="Every configured environment.")
 @click.option("--env", "env", metavar="NAME", help="Environment to check (default: the default one).")
 @click.option("--config", "config", type=click.Path(dir_okay=False), help="Config file to use.")

@@ -134,7 +134,7 @@ def _open_tui(settings: Any, env: str | None, *, mouse: bool = True) -> None:
 # -- demo ---------------------------------------------------------------------------------------
 
 
-@root.command()
+@root.command(short_help="Fill the local environment with demo data; open the TUI.")
 @click.option("--seed-only", is_flag=True, help="Fill the local store and exit.")
 @click.option("--reset", is_flag=True, help="Delete the local store first and start over.")
 def demo(seed_only: bool, reset: bool) -> None:
@@ -171,7 +171,7 @@ def config() -> None:
     """Find, check and create the config file."""
 
 
-@config.command("locate")
+@config.command("locate", short_help="Print the path of the config file in effect.")
 @click.option("--config", "path", type=click.Path(dir_okay=False), help="Config file to use.")
 def config_locate(path: str | None) -> None:
     """Print the path of the config file in effect (nothing and exit 1 when none is)."""
@@ -182,7 +182,7 @@ def config_locate(path: str | None) -> None:
     click.echo(str(found))
 
 
-@config.command("check")
+@config.command("check", short_help="Validate the config and print it resolved.")
 @click.option("--config", "path", type=click.Path(dir_okay=False), help="Config file to check.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
 def config_check(path: str | None, as_json: bool) -> None:
@@ -201,7 +201,7 @@ def config_check(path: str | None, as_json: bool) -> None:
         click.echo(line)
 
 
-@config.command("init")
+@config.command("init", short_help="Write a commented starter config.")
 @click.argument("path", required=False, type=click.Path(dir_okay=False))
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 def config_init(path: str | None, force: bool) -> None:
@@ -249,23 +249,25 @@ async def runs_list(hub: Hub, experiment: str | None, filter_string: str, limit:
         )
         return
     now = utcnow()
+    metrics = hub.key_metrics(page.items)
     render.emit_table(
-        ("RUN ID", "NAME", "EXPERIMENT", "STATUS", "STARTED", "DURATION"),
+        ("RUN ID", "NAME", "EXPERIMENT", "STATUS", "STARTED", "DURATION", *metrics),
         (
             (
                 r.id,
                 r.name,
                 hub.experiment_name(r.experiment_id),
-                r.status,
+                r.status.lower(),
                 humanize.age(r.start_time, now),
                 humanize.duration(r.duration),
+                *(humanize.metric(r.metrics.get(key)) for key in metrics),
             )
             for r in page.items
         ),
     )
 
 
-@runs.command("show")
+@runs.command("show", short_help="One run: params, metrics, tags, model versions.")
 @click.argument("run_id")
 @_common
 @_with_hub
@@ -282,7 +284,7 @@ async def runs_show(hub: Hub, run_id: str, as_json: bool) -> None:
             {
                 "run": f"{run.name} ({run.id})",
                 "experiment": detail.experiment,
-                "status": run.status,
+                "status": f"{run.status.lower()} (deleted)" if run.deleted else run.status.lower(),
                 "user": run.user,
                 "started": humanize.timestamp(run.start_time),
                 "duration": humanize.duration(run.duration),
@@ -314,7 +316,7 @@ def models() -> None:
     """Registered models."""
 
 
-@models.command("list")
+@models.command("list", short_help="Registered models, their aliases or stages.")
 @click.option(
     "--filter",
     "name_filter",
@@ -376,7 +378,7 @@ async def models_show(hub: Hub, name: str, as_json: bool) -> None:
                 v.version,
                 ", ".join(v.aliases),
                 v.stage,
-                v.status,
+                v.status.lower(),
                 v.run_id or "",
                 humanize.age(v.created, now),
                 " ".join(f"{k}={val}" for k, val in tags_in_order(v.tags)),
@@ -454,7 +456,7 @@ def _say(as_json: bool, data: dict[str, Any], text: str) -> None:
         click.echo(text)
 
 
-@models.command("promote")
+@models.command("promote", short_help="Point an alias or stage at VERSION, or copy it across.")
 @click.argument("name")
 @click.argument("version")
 @click.option("--alias", metavar="ALIAS", help="Alias to move (alias mode; default champion).")
@@ -504,7 +506,7 @@ async def models_promote(
     await _apply(hub, action, yes=yes, confirm=confirm, dry_run=dry_run, as_json=as_json)
 
 
-@models.command("rollback")
+@models.command("rollback", short_help="Move an alias or stage back to its previous version.")
 @click.argument("name")
 @click.option("--alias", metavar="ALIAS", help="Alias to move back (alias mode; default champion).")
 @click.option("--stage", metavar="STAGE", help="Stage to restore (stage mode; default Production).")
@@ -667,7 +669,7 @@ def _jobs_table(jobs: list[Job]) -> None:
     )
 
 
-@pipelines.command("trace")
+@pipelines.command("trace", short_help="A job's log; --follow keeps reading until it ends.")
 @click.argument("job_id")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing while the job runs.")
 @click.option("--env", "env", metavar="NAME", help="Environment to use.")
@@ -707,7 +709,7 @@ pipelines.command("retry")(_pipeline_write("retry"))
 pipelines.command("cancel")(_pipeline_write("cancel"))
 
 
-@root.command("retrain")
+@root.command("retrain", short_help="Start the retraining pipeline of MODEL.")
 @click.argument("model")
 @click.option("--var", "variables", multiple=True, metavar="KEY=VALUE", help="Extra pipeline variable.")
 @click.option("--wait", is_flag=True, help="Wait for the pipeline: exit 0 if it succeeds, 1 if not.")

@@ -121,11 +121,13 @@ def emit_json(data: Mapping[str, Any]) -> None:
 
 
 def emit_table(columns: Sequence[str], rows: Iterable[Sequence[str]], *, title: str | None = None) -> None:
+    """A table on stdout, its title (if any) over its left edge: a centred one drifts far from the
+    columns of a wide table."""
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(*columns, title=title, box=None, header_style="bold", pad_edge=False)
+    table = Table(*columns, title=title, title_justify="left", box=None, header_style="bold", pad_edge=False)
     for row in rows:
         # Text, not str: a value such as `[red]` is data, not Rich markup.
         table.add_row(*(Text(printable(cell)) for cell in row))

@@ -314,6 +314,7 @@ def _run(raw: Json) -> Run:
         params=_pairs(data.get("params")),
         metrics={str(m["key"]): float(m.get("value", "nan")) for m in data.get("metrics") or ()},
         tags=tags,
+        deleted=info.get("lifecycle_stage") == "deleted",
     )
 
 
