@@ -429,6 +429,22 @@ def test_config_check_reports_every_error_with_its_line(tmp_path: Path) -> None:
     assert "environments.dev.mlflow.page_size" in lines[4] and ">= 1" in lines[4]
 
 
+def test_config_init_keeps_the_demo_environment(tmp_path: Path) -> None:
+    ok(run_cli("demo", "--seed-only"))
+    ok(run_cli("models", "promote", "churn", "4", "--yes"))  # filed under `local` in the journal
+    init = ok(run_cli("config", "init"))
+    assert "built-in `local` environment stays" in init.stderr
+    listed = ok(run_cli("--env", "local", "models", "list", "--json")).json()
+    assert {m["name"] for m in listed["models"]} == {"churn", "fraud", "demand"}
+    history = ok(run_cli("history", "--json")).json()["entries"]
+    assert [(e["environment"], e["target"]) for e in history] == [("local", "churn@champion")]
+    status = run_cli("status")
+    assert status.stdout.splitlines()[1].split()[0] == "local"
+    dev = run_cli("status", "--env", "dev", env={"MLFLOW_TRACKING_TOKEN": "t", "GITLAB_TOKEN": "t"})
+    row = dev.stdout.splitlines()[1]
+    assert dev.code == ExitCode.UNREACHABLE and "mlflow unreachable" in row and "unknown" not in row, dev
+
+
 def test_config_locate(tmp_path: Path) -> None:
     result = run_cli("config", "locate")
     assert result.code == ExitCode.FAILED and result.stdout == ""

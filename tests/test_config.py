@@ -372,13 +372,15 @@ def test_shipped_example_parses() -> None:
     assert example.is_symlink() and example.resolve() == shipped.resolve()
     assert starter_config() == example.read_text(encoding="utf-8")
     settings = load_settings(example)
-    assert set(settings.environments) == {"dev", "qa", "prd"}
-    assert settings.default_env == "dev"
+    assert set(settings.environments) == {"dev", "qa", "prd", "local"}
+    assert settings.default_env == "local"
+    assert settings.environments["local"] == local_settings().environments["local"]
     assert settings.environments["prd"].protected
     assert not settings.environments["dev"].protected
     assert not settings.environments["qa"].protected
-    for env in settings.environments.values():
-        assert env.mlflow is not None and env.mlflow.tracking_uri.startswith("http")
+    for name in ("dev", "qa", "prd"):
+        mlflow = settings.environments[name].mlflow
+        assert mlflow is not None and mlflow.tracking_uri.startswith("http")
 
 
 # -- secrets --------------------------------------------------------------------------------------

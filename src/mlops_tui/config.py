@@ -242,6 +242,10 @@ class EnvironmentSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=Tru
 class _File(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     default_env: str | None = None
     """Environment opened when none is given on the command line."""
+    builtin_local: bool = False
+    """Also serve the built-in `local` environment (the demo's MLflow sqlite store under the XDG
+    data directory, the local runner, local alert rules) beside the file's; an
+    `[environments.local]` table of the file takes its place."""
     operator: str | None = None
     """Name recorded in the audit journal; defaults to the OS user."""
     journal: str | None = None
@@ -435,7 +439,12 @@ def parse_settings(
         _collect(problems, check_ui, dict(top.keymap), top.theme, path)
     environments: dict[str, EnvironmentSettings] = {}
     tables = top.environments if top is not None else {}
-    if top is not None and not tables and all(p.key != "environments" for p in problems):
+    if (
+        top is not None
+        and not tables
+        and not top.builtin_local
+        and all(p.key != "environments" for p in problems)
+    ):
         problems.append(ConfigError("no environments defined; add an [environments.NAME] table", path=where))
     for name, table in tables.items():
         prefix = f"environments.{name}"
@@ -451,6 +460,9 @@ def parse_settings(
             environments[name] = env
             for check in (_check_mlflow, _check_vertex, _check_gitlab):
                 _collect(problems, check, env, where, prefix)
+    if top is not None and top.builtin_local and LOCAL_ENV not in tables:
+        environments[LOCAL_ENV] = local_settings().environments[LOCAL_ENV]
+        tables = {**tables, LOCAL_ENV: {}}
     default_env = (top.default_env if top else None) or next(iter(environments), None)
     if top is not None and default_env is not None and default_env not in tables:
         problems.append(

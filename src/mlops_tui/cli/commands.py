@@ -214,6 +214,11 @@ def config_init(path: str | None, force: bool) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(starter_config(), encoding="utf-8")
     click.echo(str(target))
+    click.echo(
+        "mlops-tui: the built-in `local` environment stays (builtin_local = true) and is the default; "
+        "edit the dev, qa and prd examples for your servers, then set default_env",
+        err=True,
+    )
 
 
 # -- runs ---------------------------------------------------------------------------------------
