@@ -440,6 +440,7 @@ def test_config_init_keeps_the_demo_environment(tmp_path: Path) -> None:
     assert [(e["environment"], e["target"]) for e in history] == [("local", "churn@champion")]
     status = run_cli("status")
     assert status.stdout.splitlines()[1].split()[0] == "local"
+    assert "demand v2" in status.stdout  # kept in stages: its Production version serves
     dev = run_cli("status", "--env", "dev", env={"MLFLOW_TRACKING_TOKEN": "t", "GITLAB_TOKEN": "t"})
     row = dev.stdout.splitlines()[1]
     assert dev.code == ExitCode.UNREACHABLE and "mlflow unreachable" in row and "unknown" not in row, dev

@@ -66,7 +66,7 @@ def test_search_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     settings = load_settings()
     assert (settings.path, list(settings.environments), settings.default_env) == (
         None,
-        ["local"],
+        ["local", "local-prd"],
         "local",
     )
     assert locate_config() is None
@@ -440,13 +440,17 @@ def test_redacted_settings_hold_secret_names_only(tmp_path: Path, monkeypatch: p
 
 def test_local_environment_lives_in_xdg_data_home(tmp_path: Path) -> None:
     settings = local_settings()
-    assert list(settings.environments) == ["local"] and settings.path is None
+    assert list(settings.environments) == ["local", "local-prd"] and settings.path is None
     mlflow = settings.environments["local"].mlflow
     assert mlflow is not None
     data = tmp_path / "xdg_data_home" / "mlops-tui"
     assert mlflow.tracking_uri == f"sqlite:///{data / 'mlflow.db'}"
     assert mlflow.artifact_root == str(data / "artifacts")
     assert load_settings().environments["local"].mlflow == mlflow
+    # A second store, protected, as a production registry would be: the fleet has two to show.
+    prd = settings.environments["local-prd"]
+    assert prd.protected and prd.mlflow is not None
+    assert prd.mlflow.tracking_uri == f"sqlite:///{data / 'mlflow-prd.db'}"
 
 
 def test_relative_xdg_data_home_is_ignored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

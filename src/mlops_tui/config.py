@@ -28,6 +28,8 @@ from mlops_tui.errors import ConfigError, UsageError
 
 __all__ = [
     "CONFIG_ENV_VAR",
+    "LOCAL_ENV",
+    "LOCAL_PRD_ENV",
     "AlertRule",
     "AlertmanagerSettings",
     "EnvironmentSettings",
@@ -51,6 +53,7 @@ __all__ = [
 _T = TypeVar("_T")
 CONFIG_ENV_VAR = "MLOPS_TUI_CONFIG"
 LOCAL_ENV = "local"
+LOCAL_PRD_ENV = "local-prd"
 _ENV_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _Positive = msgspec.Meta(gt=0)
 PositiveInt = Annotated[int, _Positive]
@@ -328,7 +331,9 @@ def trainer_command(*extra: str) -> list[str]:
 
 
 def local_settings() -> Settings:
-    """The built-in `local` environment: an MLflow sqlite store under the XDG data directory."""
+    """The built-in environments, each an MLflow sqlite store under the XDG data directory:
+    `local` (the local runner, local alert rules) and `local-prd`, protected, a registry of its
+    own as a production one would be, so that the fleet view has environments to line up."""
     data = locations.data_dir()
     env = EnvironmentSettings(
         mlflow=MlflowSettings(
@@ -339,7 +344,15 @@ def local_settings() -> Settings:
         retrain=RetrainSettings(kind="local", command=trainer_command("--env", "{env}")),
         rules=list(LOCAL_RULES),
     )
-    return Settings(environments={LOCAL_ENV: env}, default_env=LOCAL_ENV)
+    prd = EnvironmentSettings(
+        protected=True,
+        mlflow=MlflowSettings(
+            tracking_uri=f"sqlite:///{data / 'mlflow-prd.db'}",
+            artifact_root=str(data / "artifacts-prd"),
+            refresh_seconds=10.0,
+        ),
+    )
+    return Settings(environments={LOCAL_ENV: env, LOCAL_PRD_ENV: prd}, default_env=LOCAL_ENV)
 
 
 LOCAL_RULES = (

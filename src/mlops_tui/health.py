@@ -16,7 +16,7 @@ from datetime import timedelta
 from mlops_tui.domain import Pipeline, SourceState, SourceStatus
 from mlops_tui.errors import ExitCode, MlopsError
 from mlops_tui.hub import Hub
-from mlops_tui.ops.registry import slot_for
+from mlops_tui.ops.registry import serving_slot, slot_for
 
 __all__ = [
     "FAILED_WITHIN",
@@ -97,7 +97,7 @@ async def check_health(hub: Hub) -> EnvironmentHealth:
     async def read_champions() -> None:
         page = await hub.models()
         for model in page.items:
-            champions[hub.model_name(model.name)] = slot.read(model)
+            champions[hub.model_name(model.name)] = serving_slot(hub, model).read(model)
 
     async def read_alerts() -> None:
         nonlocal muted

@@ -7,7 +7,12 @@ import re
 import sys
 from datetime import datetime, timedelta
 
-__all__ = ["age", "clean_trace", "duration", "metric", "parse_duration", "timestamp"]
+__all__ = ["age", "clean_trace", "count", "duration", "metric", "parse_duration", "timestamp"]
+
+
+def count(number: int, noun: str) -> str:
+    """`1 environment`, `3 environments` (nouns whose plural takes an `s`)."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def duration(value: timedelta | None) -> str:

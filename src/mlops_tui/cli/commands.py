@@ -15,6 +15,8 @@ import click
 from mlops_tui import humanize
 from mlops_tui.cli import render
 from mlops_tui.config import (
+    LOCAL_ENV,
+    LOCAL_PRD_ENV,
     Settings,
     UiCheck,
     load_settings,
@@ -135,30 +137,32 @@ def _open_tui(settings: Any, env: str | None, *, mouse: bool = True) -> None:
 
 
 @root.command(short_help="Fill the local environment with demo data; open the TUI.")
-@click.option("--seed-only", is_flag=True, help="Fill the local store and exit.")
-@click.option("--reset", is_flag=True, help="Delete the local store first and start over.")
+@click.option("--seed-only", is_flag=True, help="Fill the built-in stores and exit.")
+@click.option("--reset", is_flag=True, help="Delete the built-in stores first and start over.")
 def demo(seed_only: bool, reset: bool) -> None:
-    """Fill the built-in `local` environment with demo data, then open the TUI on it."""
+    """Fill the built-in `local` and `local-prd` environments with demo data, then open the TUI on
+    `local`."""
     import warnings
 
     from mlops_tui import demo as demo_data
 
     settings = local_settings()
-    mlflow_settings = settings.environments["local"].mlflow
-    assert mlflow_settings is not None
-    if reset:
-        demo_data.reset_store(mlflow_settings)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        report = demo_data.seed(mlflow_settings)
-    if report.created:
-        click.echo(
-            f"Seeded {mlflow_settings.tracking_uri}: {report.experiments} experiments, "
-            f"{report.runs} runs, {report.versions} model versions.",
-            err=True,
-        )
-    else:
-        click.echo(f"Demo data already in {mlflow_settings.tracking_uri}.", err=True)
+    for name, plans in ((LOCAL_ENV, demo_data.DEMO_MODELS), (LOCAL_PRD_ENV, demo_data.PRD_MODELS)):
+        mlflow_settings = settings.environments[name].mlflow
+        assert mlflow_settings is not None
+        if reset:
+            demo_data.reset_store(mlflow_settings)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            report = demo_data.seed(mlflow_settings, plans=plans)
+        if report.created:
+            click.echo(
+                f"Seeded {name} ({mlflow_settings.tracking_uri}): {report.experiments} experiments, "
+                f"{report.runs} runs, {report.versions} model versions.",
+                err=True,
+            )
+        else:
+            click.echo(f"Demo data already in {name} ({mlflow_settings.tracking_uri}).", err=True)
     if not seed_only:
         _open_tui(settings, "local")
 
