@@ -495,7 +495,7 @@ def test_demo_seeds_once_and_resets(tmp_path: Path) -> None:
 
     first = ok(run_cli("demo", "--seed-only"))
     assert first.stdout == ""
-    assert f"Seeded sqlite:///{store}: 3 experiments, {DEMO_RUNS} runs, 10 model versions." in first.stderr
+    assert f"Seeded local (sqlite:///{store}): 3 experiments, {DEMO_RUNS} runs, 10 model versions." in first.stderr
     assert store.is_file()
 
     again = ok(run_cli("demo", "--seed-only"))
@@ -507,4 +507,4 @@ def test_demo_seeds_once_and_resets(tmp_path: Path) -> None:
 
     # Seeding again into a store that still held the demo would have said "already".
     reset = ok(run_cli("demo", "--reset", "--seed-only"))
-    assert f"Seeded sqlite:///{store}: 3 experiments, {DEMO_RUNS} runs" in reset.stderr
+    assert f"Seeded local (sqlite:///{store}): 3 experiments, {DEMO_RUNS} runs" in reset.stderr
