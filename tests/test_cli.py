@@ -495,7 +495,10 @@ def test_demo_seeds_once_and_resets(tmp_path: Path) -> None:
 
     first = ok(run_cli("demo", "--seed-only"))
     assert first.stdout == ""
-    assert f"Seeded local (sqlite:///{store}): 3 experiments, {DEMO_RUNS} runs, 10 model versions." in first.stderr
+    assert (
+        f"Seeded local (sqlite:///{store}): 3 experiments, {DEMO_RUNS} runs, 10 model versions."
+        in first.stderr
+    )
     assert store.is_file()
 
     again = ok(run_cli("demo", "--seed-only"))

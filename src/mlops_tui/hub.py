@@ -389,8 +389,11 @@ class Hub:
             return self.pipeline_sources[name]
         except KeyError:
             table = {"local": "[retrain] kind = 'local'", "gitlab": "[gitlab]", "vertex": "[vertex]"}[name]
+            configured = ", ".join(self.pipeline_sources) or "none"
             raise UsageError(
-                f"environment {self.env_name!r} has no {name} pipelines ({table} in the config)"
+                f"no configured pipeline source has a pipeline {pipeline_or_job_id!r} in {self.env_name} "
+                f"(configured: {configured}); as an id it would be {name}'s, and that needs {table} "
+                "in the config"
             ) from None
 
     async def pipelines(
