@@ -152,6 +152,8 @@ def demo(seed_only: bool, reset: bool) -> None:
         assert mlflow_settings is not None
         if reset:
             demo_data.reset_store(mlflow_settings)
+        if not Path(mlflow_settings.tracking_uri.removeprefix("sqlite:///")).exists():
+            click.echo(f"mlops-tui: filling {name} with demo data (the first time only)", err=True)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             report = demo_data.seed(mlflow_settings, plans=plans)
