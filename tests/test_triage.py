@@ -189,23 +189,26 @@ def test_triage_snapshot(  # type: ignore[no-untyped-def]
     assert snap_compare(app, terminal_size=size, run_before=run_before)
 
 
+def config_file(tmp_path: Path, store: MlflowSettings, gitlab: FakeGitlab, **table: object) -> Path:
+    """A config file of the environment `settings_for` builds, for the console script."""
+    from tests.helpers import write_config
+
+    environment = {
+        "mlflow": {"tracking_uri": store.tracking_uri},
+        "gitlab": {"url": gitlab.url, "project": "ml/models", "token_env": "GITLAB_TOKEN"},
+        **table,
+    }
+    return write_config(tmp_path / "c.toml", {"prd": environment}, journal=str(tmp_path / "j.db"))
+
+
 def test_headless_triage_in_one_call(
     demo_store: MlflowSettings, demo_store_template: Path, gitlab: FakeGitlab, tmp_path: Path
 ) -> None:
-    from tests.helpers import run_cli, write_config
+    from tests.helpers import run_cli
     from tests.test_cli import assert_golden, normalize
 
-    config = write_config(
-        tmp_path / "c.toml",
-        {
-            "prd": {
-                "mlflow": {"tracking_uri": demo_store.tracking_uri},
-                "gitlab": {"url": gitlab.url, "project": "ml/models", "token_env": "GITLAB_TOKEN"},
-                "rules": [msgspec.to_builtins(rule) for rule in LOCAL_RULES],
-            }
-        },
-        journal=str(tmp_path / "j.db"),
-    )
+    rules = [msgspec.to_builtins(rule) for rule in LOCAL_RULES]
+    config = config_file(tmp_path, demo_store, gitlab, rules=rules)
     result = run_cli("triage", "ChampionAucLow", "--json", "--config", config)
     assert result.code == 0 and result.stderr == "", result
     data = result.json()
@@ -231,18 +234,9 @@ def test_headless_triage_in_one_call(
 def test_a_pipeline_id_no_source_knows_is_named_as_such(
     demo_store: MlflowSettings, gitlab: FakeGitlab, tmp_path: Path
 ) -> None:
-    from tests.helpers import run_cli, write_config
+    from tests.helpers import run_cli
 
-    config = write_config(
-        tmp_path / "c.toml",
-        {
-            "prd": {
-                "mlflow": {"tracking_uri": demo_store.tracking_uri},
-                "gitlab": {"url": gitlab.url, "project": "ml/models", "token_env": "GITLAB_TOKEN"},
-            }
-        },
-    )
-    result = run_cli("pipelines", "jobs", "abc", "--config", config)
+    result = run_cli("pipelines", "jobs", "abc", "--config", config_file(tmp_path, demo_store, gitlab))
     assert result.code == 2
     assert result.stderr.startswith("mlops-tui: no configured pipeline source has a pipeline 'abc' in prd")
     assert "configured: gitlab" in result.stderr
