@@ -272,10 +272,11 @@ def test_no_environments(tmp_path: Path) -> None:
 
 
 def test_toml_syntax_error(tmp_path: Path) -> None:
-    path, caught = load_text(tmp_path, "[environments.dev\nprotected = true\n")
-    assert caught.value.path == str(path)
-    assert "not valid TOML" in caught.value.message and str(path) in caught.value.message
-    assert "line 1" in caught.value.message
+    path, caught = load_text(tmp_path, "[environments.dev]\nprotected = yes\n")
+    assert caught.value.path == str(path) and caught.value.line == 2
+    assert caught.value.message.startswith(f"{path}:2: not valid TOML: ")
+    _, unclosed = load_text(tmp_path, '[environments.dev]\nprotected = true\nmodels = ["a"\n')
+    assert unclosed.value.line == 3 and "Unclosed array" in unclosed.value.message
 
 
 @pytest.mark.parametrize(

@@ -404,7 +404,11 @@ def load_settings(
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror}", path=str(path)) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"not valid TOML: {exc}", path=str(path)) from None
+        at = re.search(r"\(at line (\d+), column \d+\)", str(exc))
+        line = int(at[1]) if at else None
+        if "(at end of document)" in str(exc):
+            line = max(1, len(text.splitlines()))
+        raise ConfigError(f"not valid TOML: {exc}", path=str(path), line=line) from None
     settings = parse_settings(raw, path, text=text, check_ui=check_ui)
     return replace(settings, warnings=_permission_warnings(path, raw))
 
