@@ -151,7 +151,10 @@ def test_status_is_degraded_by_a_critical_alert_and_healthy_once_silenced(dev: P
     assert (report["state"], report["exit_code"]) == ("degraded", 1)
     [env] = report["environments"]
     assert env["alerts"] == {"firing": {"critical": 1, "warning": 1}, "muted": 0}
-    assert env["serving"] == {"slot": "champion", "versions": {"churn": "v3", "demand": None, "fraud": "v2"}}
+    assert env["serving"] == {
+        "slot": "champion",
+        "versions": {"churn": "v3", "demand": "v2", "fraud": "v2"},
+    }  # demand: kept in stages
     assert env["sources"]["mlflow"]["state"] == "ok" and env["sources"]["rules"]["state"] == "ok"
     assert env["problems"] == ["1 critical alert(s) firing"]
     assert result.stderr == "mlops-tui: dev: 1 critical alert(s) firing\n"
