@@ -151,7 +151,10 @@ def test_status_is_degraded_by_a_critical_alert_and_healthy_once_silenced(dev: P
     assert (report["state"], report["exit_code"]) == ("degraded", 1)
     [env] = report["environments"]
     assert env["alerts"] == {"firing": {"critical": 1, "warning": 1}, "muted": 0}
-    assert env["serving"] == {"slot": "champion", "versions": {"churn": "v3", "demand": None, "fraud": "v2"}}
+    assert env["serving"] == {
+        "slot": "champion",
+        "versions": {"churn": "v3", "demand": "v2", "fraud": "v2"},
+    }  # demand: kept in stages
     assert env["sources"]["mlflow"]["state"] == "ok" and env["sources"]["rules"]["state"] == "ok"
     assert env["problems"] == ["1 critical alert(s) firing"]
     assert result.stderr == "mlops-tui: dev: 1 critical alert(s) firing\n"
@@ -187,11 +190,42 @@ def test_status_of_every_environment_reports_the_worst(tmp_path: Path, writable_
     states = {e["environment"]: e["state"] for e in result.json()["environments"]}
     assert states == {"dev": "degraded", "qa": "healthy", "prd": "unreachable"}
     assert result.json()["state"] == "unreachable"
-    assert "mlops-tui: prd: mlflow down:" in result.stderr
+    assert "mlops-tui: prd: mlflow unreachable:" in result.stderr
     only_qa = run_cli("status", "--env", "qa", "--config", path)
     assert only_qa.code == ExitCode.OK, only_qa
     both = run_cli("status", "--all", "--env", "qa", "--config", path)
     assert both.code == ExitCode.USAGE
+
+
+def test_status_of_every_environment_survives_one_environments_missing_token(
+    tmp_path: Path, writable_server: str
+) -> None:
+    path = config(
+        tmp_path,
+        writable_server,
+        qa={"rules": QUIET_RULES},
+        prd={
+            "alertmanager": {"url": f"http://127.0.0.1:{closed_port()}", "token_env": "GRAFANA_TOKEN_UNSET"},
+            "rules": QUIET_RULES,
+        },
+        stg={"mlflow": {"tracking_uri": f"http://127.0.0.1:{closed_port()}", "token_env": "STG_TOKEN_UNSET"}},
+    )
+    result = run_cli("status", "--all", "--config", path)
+    assert result.code == ExitCode.FAILED, result
+    rows = {line.split()[0]: line for line in result.stdout.splitlines()[1:]}
+    assert sorted(rows) == ["dev", "prd", "qa", "stg"]
+    assert rows["qa"].split()[1] == "healthy" and "churn v3" in rows["qa"]
+    assert rows["prd"].split()[1] == "degraded" and "alertmanager degraded" in rows["prd"]
+    assert "churn v3" in rows["prd"]  # the registry still answered
+    assert "mlflow degraded" in rows["stg"]
+    assert "mlops-tui: prd: alertmanager degraded: environment variable GRAFANA_TOKEN_UNSET is not set" in (
+        result.stderr
+    )
+    assert "mlops-tui: stg: mlflow degraded: environment variable STG_TOKEN_UNSET is not set" in result.stderr
+    for leak in ("Warning", "Traceback", "never awaited"):
+        assert leak not in result.stderr
+    log = tmp_path / "xdg_state_home" / "mlops-tui" / "mlops-tui.log"
+    assert not log.exists() or "never awaited" not in log.read_text()
 
 
 def test_status_counts_pipelines_failed_in_the_last_day(tmp_path: Path, writable_server: str) -> None:

@@ -173,18 +173,80 @@ def test_tables_for_people(server_config: Path, demo_run_ids: dict[str, str]) ->
     assert "Production=v2" in demand and "Staging=v3" in demand
 
     show = ok(run_cli("models", "show", "churn", "--config", server_config)).stdout
-    assert "Churn model served to the churn service." in show
+    # The title over the table's left edge, not centred over its ~250 columns.
+    assert show.startswith("churn: Churn model served to the churn service.")
     assert "validation_status=passed" in show and "champion" in show
+    assert " ready " in show and "READY" not in show  # statuses in lower case, as in the TUI
 
     run_id = demo_run_ids[CHAMPION_RUN]
     runs = ok(run_cli("runs", "list", "--limit", "5", "--config", server_config)).stdout
-    assert "churn-logreg-018" in runs and "RUNNING" in runs
+    assert "churn-logreg-018" in runs and "running" in runs and "RUNNING" not in runs
     assert len(runs.strip().splitlines()) == 6  # a header and five runs
+    # The most common metrics of the page as columns, as the Runs pane shows them.
+    header = runs.splitlines()[0].split()
+    assert header[:6] == ["RUN", "ID", "NAME", "EXPERIMENT", "STATUS", "STARTED"]
+    assert len(header) == 10 and header[7:] == ["train_loss", "val_loss", "drift_psi"], header
 
     detail = ok(run_cli("runs", "show", run_id, "--config", server_config)).stdout
     assert run_id in detail and CHAMPION_RUN in detail and "churn-training" in detail
     assert "learning_rate" in detail and "val_auc" in detail
     assert re.search(r"churn\s+3\s+champion", detail)
+
+
+def test_runs_list_shows_the_configured_key_metrics(mlflow_server: str, tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path / "c.toml",
+        {"demo": {"mlflow": {"tracking_uri": mlflow_server, "key_metrics": ["val_auc", "train_loss"]}}},
+    )
+    runs = ok(run_cli("runs", "list", "--limit", "3", "--experiment", "churn-training", "--config", config))
+    assert runs.stdout.splitlines()[0].split()[-2:] == ["val_auc", "train_loss"]
+    assert re.search(r"0\.\d{2,4}\s+\S+\s*$", runs.stdout.splitlines()[1])  # a value under each
+
+
+def test_a_deleted_run_and_infinite_metrics(demo_store: MlflowSettings, tmp_path: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=demo_store.tracking_uri)
+    experiment = client.get_experiment_by_name("churn-training")
+    assert experiment is not None
+    run = client.create_run(experiment.experiment_id, run_name="diverged")
+    for key, value in (("loss", float("inf")), ("gain", float("-inf")), ("score", float("nan"))):
+        client.log_metric(run.info.run_id, key, value)
+    client.set_terminated(run.info.run_id, "FAILED")
+    client.delete_run(run.info.run_id)
+    config = write_config(
+        tmp_path / "c.toml", {"local": {"mlflow": {"tracking_uri": demo_store.tracking_uri}}}
+    )
+    shown = ok(run_cli("runs", "show", run.info.run_id, "--config", config)).stdout
+    assert re.search(r"status\s+failed \(deleted\)", shown), shown
+    metrics = {
+        line.split()[0]: line.split()[1]
+        for line in shown.splitlines()
+        if line.split()[:1] in (["loss"], ["gain"], ["score"])
+    }
+    assert metrics == {"loss": "inf", "gain": "-inf", "score": "nan"}, shown
+    assert "1.798e+308" not in shown
+
+
+def test_help_lines_are_not_cut() -> None:
+    import click
+    from click.testing import CliRunner
+
+    from mlops_tui.cli import root
+
+    groups = [((), root)]
+    while groups:
+        path, group = groups.pop()
+        result = CliRunner().invoke(root, [*path, "--help"], terminal_width=80)
+        assert result.exit_code == 0, result.output
+        cut = [line for line in result.output.splitlines() if line.endswith("...") and "Usage:" not in line]
+        assert cut == [], f"mlops-tui {' '.join(path)} --help"
+        assert isinstance(group, click.Group)
+        groups.extend(
+            ((*path, name), command)
+            for name, command in group.commands.items()
+            if isinstance(command, click.Group)
+        )
 
 
 # -- exit codes and diagnostics -------------------------------------------------------------------
@@ -304,6 +366,86 @@ def test_config_check_of_a_bad_file(tmp_path: Path) -> None:
     assert "hunter2" not in result.stderr
 
 
+def test_config_check_prints_toml_that_reads_back(tmp_path: Path) -> None:
+    import tomllib
+
+    builtin = tomllib.loads(ok(run_cli("config", "check")).stdout)
+    assert builtin["default_env"] == "local"
+    assert [rule["name"] for rule in builtin["environments"]["local"]["rules"]] == [
+        "ChampionAucLow",
+        "FeatureDrift",
+    ]
+    config = write_config(
+        tmp_path / "c.toml",
+        {
+            "dev": {
+                "models": ["churn", "fraud"],
+                "mlflow": {"tracking_uri": "http://127.0.0.1:5000", "key_metrics": ["val_auc"]},
+                "alertmanager": {"url": "http://am:9093", "filters": ['env="prd"', "team='ml'"]},
+            }
+        },
+        keymap={"refresh": "f5"},
+        operator="Zoë",
+    )
+    # toml_document writes no arrays of tables: the rules are appended as one.
+    config.write_text(
+        config.read_text()
+        + '\n[[environments.dev.rules]]\nname = "Drift"\nmetric = "drift_psi"\nop = ">"\n'
+        + 'threshold = 0.2\n[environments.dev.rules.labels]\nteam = "ml"\n'
+    )
+    printed = ok(run_cli("config", "check", "--config", config)).stdout
+    resolved = tomllib.loads(printed)
+    assert resolved["operator"] == "Zoë" and resolved["keymap"] == {"refresh": "f5"}
+    dev = resolved["environments"]["dev"]
+    assert dev["models"] == ["churn", "fraud"]
+    assert dev["alertmanager"]["filters"] == ['env="prd"', "team='ml'"]
+    assert dev["rules"][0]["labels"] == {"team": "ml"} and dev["rules"][0]["threshold"] == 0.2
+
+
+def test_config_check_reports_every_error_with_its_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        "[keymap]\n"
+        'nosuchbinding = "x"\n'
+        "\n"
+        "[environments.dev]\n"
+        "protectd = true\n"
+        "\n"
+        "[environments.dev.mlflow]\n"
+        'tracking_uri = "ftp://example.com/x"\n'
+        "timeout_seconds = -1\n"
+        "page_size = 0\n"
+    )
+    result = run_cli("config", "check", "--config", bad)
+    assert result.code == ExitCode.USAGE and result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert [line.split(", key ")[0] for line in lines] == [
+        f"mlops-tui: {bad}:{n}" for n in (2, 5, 8, 9, 10)
+    ], result.stderr
+    assert "keymap.nosuchbinding: unknown key binding id" in lines[0]
+    assert "environments.dev.protectd: unknown key" in lines[1]
+    assert "environments.dev.mlflow.tracking_uri: unsupported scheme" in lines[2] and "ftp://" in lines[2]
+    assert "environments.dev.mlflow.timeout_seconds" in lines[3] and "> 0" in lines[3]
+    assert "environments.dev.mlflow.page_size" in lines[4] and ">= 1" in lines[4]
+
+
+def test_config_init_keeps_the_demo_environment(tmp_path: Path) -> None:
+    ok(run_cli("demo", "--seed-only"))
+    ok(run_cli("models", "promote", "churn", "4", "--yes"))  # filed under `local` in the journal
+    init = ok(run_cli("config", "init"))
+    assert "built-in `local` environment stays" in init.stderr
+    listed = ok(run_cli("--env", "local", "models", "list", "--json")).json()
+    assert {m["name"] for m in listed["models"]} == {"churn", "fraud", "demand"}
+    history = ok(run_cli("history", "--json")).json()["entries"]
+    assert [(e["environment"], e["target"]) for e in history] == [("local", "churn@champion")]
+    status = run_cli("status")
+    assert status.stdout.splitlines()[1].split()[0] == "local"
+    assert "demand v2" in status.stdout  # kept in stages: its Production version serves
+    dev = run_cli("status", "--env", "dev", env={"MLFLOW_TRACKING_TOKEN": "t", "GITLAB_TOKEN": "t"})
+    row = dev.stdout.splitlines()[1]
+    assert dev.code == ExitCode.UNREACHABLE and "mlflow unreachable" in row and "unknown" not in row, dev
+
+
 def test_config_locate(tmp_path: Path) -> None:
     result = run_cli("config", "locate")
     assert result.code == ExitCode.FAILED and result.stdout == ""
@@ -353,7 +495,10 @@ def test_demo_seeds_once_and_resets(tmp_path: Path) -> None:
 
     first = ok(run_cli("demo", "--seed-only"))
     assert first.stdout == ""
-    assert f"Seeded sqlite:///{store}: 3 experiments, {DEMO_RUNS} runs, 10 model versions." in first.stderr
+    assert (
+        f"Seeded local (sqlite:///{store}): 3 experiments, {DEMO_RUNS} runs, 10 model versions."
+        in first.stderr
+    )
     assert store.is_file()
 
     again = ok(run_cli("demo", "--seed-only"))
@@ -365,4 +510,4 @@ def test_demo_seeds_once_and_resets(tmp_path: Path) -> None:
 
     # Seeding again into a store that still held the demo would have said "already".
     reset = ok(run_cli("demo", "--reset", "--seed-only"))
-    assert f"Seeded sqlite:///{store}: 3 experiments, {DEMO_RUNS} runs" in reset.stderr
+    assert f"Seeded local (sqlite:///{store}): 3 experiments, {DEMO_RUNS} runs" in reset.stderr

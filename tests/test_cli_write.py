@@ -199,6 +199,18 @@ def test_promote_with_yes_then_again(config: Path, registry: Registry, journal_p
     assert journaled(journal_path) == [("dev", "churn@champion", "ok")]
 
 
+def test_models_show_after_a_promotion_lists_our_bookkeeping_tags_last(config: Path) -> None:
+    ok(run_cli("models", "promote", "churn", "4", "--yes", "--config", config))
+    table = ok(run_cli("models", "show", "churn", "--config", config)).stdout.splitlines()
+    header, row = table[1], next(line for line in table if line.startswith("4 "))
+    stage_column = row[header.index("STAGE") : header.index("STATUS")]
+    assert stage_column.strip() == ""  # MLflow's `None` stage is not shown
+    assert "None" not in "\n".join(table)
+    tags = row[header.index("TAGS") :]
+    assert tags.startswith("trained_by=") and "mlops_tui.promoted_by=ci-bot" in tags, tags
+    assert tags.index("validation_status=") < tags.index("mlops_tui."), tags
+
+
 def test_promote_on_a_sqlite_store(tmp_path: Path, demo_store: MlflowSettings, journal_path: Path) -> None:
     config = config_for(tmp_path, demo_store.tracking_uri)
     result = ok(run_cli("models", "promote", "fraud", "3", "--yes", "--json", "--config", config))

@@ -66,7 +66,7 @@ def test_search_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     settings = load_settings()
     assert (settings.path, list(settings.environments), settings.default_env) == (
         None,
-        ["local"],
+        ["local", "local-prd"],
         "local",
     )
     assert locate_config() is None
@@ -262,7 +262,7 @@ def test_gitlab_pipeline_name_needs_the_model_once(tmp_path: Path, name: str) ->
     path, caught = load_text(tmp_path, toml_document({"environments": {"dev": {"gitlab": gitlab}}}))
     assert caught.value.key == "environments.dev.gitlab.pipeline_name"
     assert caught.value.message.startswith(
-        f"{path}, key environments.dev.gitlab.pipeline_name: needs `{{model}}`"
+        f"{path}:4, key environments.dev.gitlab.pipeline_name: needs `{{model}}`"
     )
 
 
@@ -272,10 +272,73 @@ def test_no_environments(tmp_path: Path) -> None:
 
 
 def test_toml_syntax_error(tmp_path: Path) -> None:
-    path, caught = load_text(tmp_path, "[environments.dev\nprotected = true\n")
-    assert caught.value.path == str(path)
-    assert "not valid TOML" in caught.value.message and str(path) in caught.value.message
-    assert "line 1" in caught.value.message
+    path, caught = load_text(tmp_path, "[environments.dev]\nprotected = yes\n")
+    assert caught.value.path == str(path) and caught.value.line == 2
+    assert caught.value.message.startswith(f"{path}:2: not valid TOML: ")
+    _, unclosed = load_text(tmp_path, '[environments.dev]\nprotected = true\nmodels = ["a"\n')
+    assert unclosed.value.line == 3 and "Unclosed array" in unclosed.value.message
+
+
+@pytest.mark.parametrize(
+    ("table", "key", "expected"),
+    [
+        ("gitlab", "timeout_seconds = -5", "> 0"),
+        ("mlflow", "timeout_seconds = 0", "> 0"),
+        ("mlflow", "page_size = -1", ">= 1"),
+        ("alertmanager", "refresh_seconds = 0", "> 0"),
+        ("mlflow", 'tracking_uri = "ftp://example.com/mlflow"', "unsupported scheme"),
+    ],
+)
+def test_values_out_of_range_are_refused_at_load(tmp_path: Path, table: str, key: str, expected: str) -> None:
+    required = {
+        "mlflow": 'tracking_uri = "http://x"',
+        "gitlab": 'url = "https://gitlab.example.com"\nproject = "ml/x"',
+        "alertmanager": 'url = "http://am:9093"',
+    }[table]
+    lines = required.splitlines()
+    if key.split(" =")[0] in required:
+        lines = [key]
+    else:
+        lines.append(key)
+    text = f"[environments.dev]\nprotected = true\n[environments.dev.{table}]\n" + "\n".join(lines) + "\n"
+    path, caught = load_text(tmp_path, text)
+    name = key.split(" =")[0]
+    line = text.splitlines().index(key) + 1
+    assert caught.value.key == f"environments.dev.{table}.{name}" and caught.value.line == line
+    assert caught.value.message.startswith(f"{path}:{line}, key environments.dev.{table}.{name}: ")
+    assert expected in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "uri", ["http://h:5000", "https://h", "sqlite:///x.db", "postgresql+psycopg://u@h/db"]
+)
+def test_supported_tracking_uri_schemes(tmp_path: Path, uri: str) -> None:
+    settings = load_settings(write_config(tmp_path / "c.toml", one_env("dev", uri)))
+    assert settings.environments["dev"].mlflow is not None
+
+
+def test_every_problem_is_reported_with_its_line(tmp_path: Path) -> None:
+    path, caught = load_text(
+        tmp_path,
+        'default_env = "prd"\n'
+        "[environments.dev]\n"
+        "protect = true\n"
+        "[environments.dev.mlflow]\n"
+        'tracking_uri = "http://x"\n'
+        'token = "hunter2"\n'
+        "[environments.qa.mlflow]\n"
+        'tracking_uri = "http://y"\n'
+        'page_size = "ten"\n',
+    )
+    found = [(p.line, p.key) for p in caught.value.problems]
+    assert found == [
+        (1, "default_env"),
+        (3, "environments.dev.protect"),
+        (6, "environments.dev.mlflow.token"),
+        (9, "environments.qa.mlflow.page_size"),
+    ]
+    assert caught.value.message.splitlines()[0].startswith(f"{path}:1, key default_env: ")
+    assert "hunter2" not in caught.value.message
 
 
 def test_file_that_is_not_utf8(tmp_path: Path) -> None:
@@ -310,13 +373,15 @@ def test_shipped_example_parses() -> None:
     assert example.is_symlink() and example.resolve() == shipped.resolve()
     assert starter_config() == example.read_text(encoding="utf-8")
     settings = load_settings(example)
-    assert set(settings.environments) == {"dev", "qa", "prd"}
-    assert settings.default_env == "dev"
+    assert set(settings.environments) == {"dev", "qa", "prd", "local"}
+    assert settings.default_env == "local"
+    assert settings.environments["local"] == local_settings().environments["local"]
     assert settings.environments["prd"].protected
     assert not settings.environments["dev"].protected
     assert not settings.environments["qa"].protected
-    for env in settings.environments.values():
-        assert env.mlflow is not None and env.mlflow.tracking_uri.startswith("http")
+    for name in ("dev", "qa", "prd"):
+        mlflow = settings.environments[name].mlflow
+        assert mlflow is not None and mlflow.tracking_uri.startswith("http")
 
 
 # -- secrets --------------------------------------------------------------------------------------
@@ -376,13 +441,17 @@ def test_redacted_settings_hold_secret_names_only(tmp_path: Path, monkeypatch: p
 
 def test_local_environment_lives_in_xdg_data_home(tmp_path: Path) -> None:
     settings = local_settings()
-    assert list(settings.environments) == ["local"] and settings.path is None
+    assert list(settings.environments) == ["local", "local-prd"] and settings.path is None
     mlflow = settings.environments["local"].mlflow
     assert mlflow is not None
     data = tmp_path / "xdg_data_home" / "mlops-tui"
     assert mlflow.tracking_uri == f"sqlite:///{data / 'mlflow.db'}"
     assert mlflow.artifact_root == str(data / "artifacts")
     assert load_settings().environments["local"].mlflow == mlflow
+    # A second store, protected, as a production registry would be: the fleet has two to show.
+    prd = settings.environments["local-prd"]
+    assert prd.protected and prd.mlflow is not None
+    assert prd.mlflow.tracking_uri == f"sqlite:///{data / 'mlflow-prd.db'}"
 
 
 def test_relative_xdg_data_home_is_ignored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -163,3 +163,18 @@ def test_reset_deletes_the_store_and_its_artifacts(demo_store: MlflowSettings) -
 def test_reset_refuses_anything_but_a_local_sqlite_store() -> None:
     with pytest.raises(UsageError, match="only deletes a local sqlite store"):
         reset_store(MlflowSettings(tracking_uri="http://127.0.0.1:5000"))
+
+
+def test_the_demo_fills_two_environments_for_the_fleet() -> None:
+    from tests.helpers import run_cli
+
+    seeded = run_cli("demo", "--seed-only")
+    assert seeded.code == 0, seeded
+    assert "Seeded local (" in seeded.stderr and "Seeded local-prd (" in seeded.stderr
+    status = run_cli("status", "--all", "--json").json()
+    serving = {e["environment"]: e["serving"]["versions"] for e in status["environments"]}
+    assert serving == {
+        "local": {"churn": "v3", "fraud": "v2", "demand": "v2"},
+        "local-prd": {"churn": "v2", "fraud": "v1"},
+    }
+    assert run_cli("demo", "--seed-only").stderr.count("Demo data already in") == 2

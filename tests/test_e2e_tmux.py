@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from mlops_tui.ops.journal import Journal
-from tests.helpers import Registry, mlops_tui_command, write_config
+from tests.helpers import CI_VARIABLES, Registry, mlflow_telemetry_file, mlops_tui_command, write_config
 from tests.helpers.alertmanager import AlertmanagerTestbed
 
 pytestmark = [
@@ -153,6 +153,31 @@ def test_from_a_critical_alert_to_a_rollback_over_tmux(
         journal.close()
     term.keys("escape")  # alone: an escape followed at once by a key reads as alt+key
     term.wait_for(lambda s: "Runs" in s and "Models" in s, "the dashboard")
+    term.keys("q")
+    deadline = time.monotonic() + 20
+    while term.alive():
+        assert time.monotonic() < deadline, "the app did not quit"
+        time.sleep(0.1)
+
+
+def test_the_tui_on_a_new_store_shows_no_library_output_and_writes_no_telemetry(
+    tmp_path: Path, terminal: Callable[[list[str]], Terminal]
+) -> None:
+    store = tmp_path / "new.db"
+    config = write_config(
+        tmp_path / "c.toml", {"dev": {"mlflow": {"tracking_uri": f"sqlite:///{store}", "refresh_seconds": 1}}}
+    )
+    # As a user starts it: MLflow would write its installation id and log the new store's tables.
+    as_a_user = ["env", *(f"--unset={name}" for name in CI_VARIABLES)]
+    term = terminal([*as_a_user, *mlops_tui_command(), "--config", str(config)])
+    term.wait_for(
+        lambda s: "Aliases / stages" in s and store.exists(), "the Models pane read from the new store"
+    )
+    screen = term.screen()
+    assert store.exists()
+    for leak in ("INFO", "alembic", "Creating initial", "Warning", "Traceback"):
+        assert leak not in screen, screen
+    assert not mlflow_telemetry_file().exists()
     term.keys("q")
     deadline = time.monotonic() + 20
     while term.alive():

@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 from mlops_tui.config import MlflowSettings
-from mlops_tui.domain import Run
+from mlops_tui.domain import Run, tags_in_order
 from mlops_tui.errors import (
     BackendError,
     BackendUnreachable,
@@ -278,7 +278,7 @@ async def test_versions_by_name_have_their_aliases(source: MlflowSource) -> None
     ]
     runs = {r.id: r for r in await all_runs(source)}
     for version in versions:
-        assert version.name == "churn" and version.status == "READY" and version.stage == "None"
+        assert version.name == "churn" and version.status == "READY" and version.stage == ""
         assert version.tags["validation_status"] == "passed"
         assert version.run_id in runs and runs[version.run_id].status == "FINISHED"
         assert version.source is not None and version.source.endswith("/model")
@@ -496,3 +496,18 @@ async def test_run_search_is_a_post_with_a_json_body() -> None:
     assert body["experiment_ids"] == ["1", "2"]
     assert (body["filter"], body["max_results"]) == ("metrics.x > 1", 7)
     assert body["order_by"] == ["attributes.start_time DESC"]
+
+
+def test_tags_list_the_teams_first_and_our_bookkeeping_last() -> None:
+    tags = {
+        "mlops_tui.promoted_at": "t",
+        "validation_status": "passed",
+        "mlops_tui.by": "x",
+        "trained_by": "ci",
+    }
+    assert [k for k, _ in tags_in_order(tags)] == [
+        "trained_by",
+        "validation_status",
+        "mlops_tui.by",
+        "mlops_tui.promoted_at",
+    ]

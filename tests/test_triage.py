@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import msgspec
 import pytest
 from textual.widgets import DataTable, RichLog
 
@@ -186,3 +187,56 @@ def test_triage_snapshot(  # type: ignore[no-untyped-def]
         await pilot.pause(0.3)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+def config_file(tmp_path: Path, store: MlflowSettings, gitlab: FakeGitlab, **table: object) -> Path:
+    """A config file of the environment `settings_for` builds, for the console script."""
+    from tests.helpers import write_config
+
+    environment = {
+        "mlflow": {"tracking_uri": store.tracking_uri},
+        "gitlab": {"url": gitlab.url, "project": "ml/models", "token_env": "GITLAB_TOKEN"},
+        **table,
+    }
+    return write_config(tmp_path / "c.toml", {"prd": environment}, journal=str(tmp_path / "j.db"))
+
+
+def test_headless_triage_in_one_call(
+    demo_store: MlflowSettings, demo_store_template: Path, gitlab: FakeGitlab, tmp_path: Path
+) -> None:
+    from tests.helpers import run_cli
+    from tests.test_cli import assert_golden, normalize
+
+    rules = [msgspec.to_builtins(rule) for rule in LOCAL_RULES]
+    config = config_file(tmp_path, demo_store, gitlab, rules=rules)
+    result = run_cli("triage", "ChampionAucLow", "--json", "--config", config)
+    assert result.code == 0 and result.stderr == "", result
+    data = result.json()
+    assert data["rollback"] == {"target": "churn@champion", "from": "v3", "to": "v2"}
+    assert data["failing"]["job"]["name"] == "gate"
+    assert data["failing"]["log_tail"] == FAILED_LOG.splitlines()
+    assert data["lineage"]["id"] == data["failing"]["pipeline"]["id"]
+    data["alert"]["starts_at"] = "<timestamp>"  # when the rule first saw it fire
+    assert_golden("triage_churn", normalize(data, demo_store_template / "artifacts"))
+
+    by_model = run_cli("triage", "--model", "churn", "--json", "--config", config)
+    assert by_model.json()["alert"]["fingerprint"] == data["alert"]["fingerprint"]
+    text = run_cli("triage", "--model", "churn", "--log-lines", "2", "--config", config)
+    assert text.code == 0, text
+    assert "rollback  churn@champion: v3 -> v2" in text.stdout
+    assert text.stdout.rstrip().splitlines()[-2:] == FAILED_LOG.splitlines()[-2:]
+    nothing = run_cli("triage", "NoSuchAlert", "--config", config)
+    assert nothing.code == 1 and "no firing alert 'NoSuchAlert' in prd" in nothing.stderr
+    neither = run_cli("triage", "--config", config)
+    assert neither.code == 2
+
+
+def test_a_pipeline_id_no_source_knows_is_named_as_such(
+    demo_store: MlflowSettings, gitlab: FakeGitlab, tmp_path: Path
+) -> None:
+    from tests.helpers import run_cli
+
+    result = run_cli("pipelines", "jobs", "abc", "--config", config_file(tmp_path, demo_store, gitlab))
+    assert result.code == 2
+    assert result.stderr.startswith("mlops-tui: no configured pipeline source has a pipeline 'abc' in prd")
+    assert "configured: gitlab" in result.stderr

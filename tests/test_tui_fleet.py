@@ -94,7 +94,8 @@ async def test_fleet_lines_up_every_environment_and_marks_the_unreachable_one(
         # dev: aliases; qa: the same registry read in stage mode; prd: cannot be reached.
         assert rows["churn"][:3] == ["v3 champion", "no Production", "unreachable"]
         assert rows["fraud"][:3] == ["v2 champion", "no Production", "unreachable"]
-        assert rows["demand"][:3] == ["no champion", "v2 Production", "unreachable"]
+        # demand is kept in stages even where the others have aliases: Production serves it.
+        assert rows["demand"][:3] == ["v2 Production", "v2 Production", "unreachable"]
         assert rows["churn"][3].startswith("failed dev")
         assert rows["fraud"][3] == "—"
         dev = app.hub_for("dev")

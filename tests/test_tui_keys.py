@@ -90,11 +90,12 @@ def test_the_command_and_config_check_exit_2_on_a_bad_keymap_or_theme(
     path = write_config(tmp_path / "c.toml", {"dev": {}}, theme="no-such-theme")
     done = run_cli(*command, "--config", path)
     assert done.code == 2 and done.stdout == ""
-    assert done.stderr.startswith(f"mlops-tui: {path}, key theme: unknown theme 'no-such-theme'; one of:")
+    assert done.stderr.startswith(f"mlops-tui: {path}:1, key theme: unknown theme 'no-such-theme'; one of:")
     path = write_config(tmp_path / "c.toml", {"dev": {}}, theme="nord", keymap={"fleet": "cmd+f"})
     done = run_cli(*command, "--config", path)
     assert done.code == 2 and done.stdout == ""
-    assert done.stderr == f"mlops-tui: {path}, key keymap.fleet: 'cmd+f' is not a key; " + (
+    line = path.read_text().splitlines().index('fleet = "cmd+f"') + 1
+    assert done.stderr == f"mlops-tui: {path}:{line}, key keymap.fleet: 'cmd+f' is not a key; " + (
         "write keys as Textual names them, comma-separated: `r`, `R`, `f5`, `ctrl+r`, `space`, "
         "`escape`, `question_mark`\n"
     )

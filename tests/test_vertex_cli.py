@@ -189,6 +189,69 @@ def test_undeploy_gives_its_traffic_to_the_others(config: Path, fake: FakeVertex
     assert "sends traffic to deployed model 11, no longer on churn-endpoint" in rollback.stderr
 
 
+def test_an_endpoint_with_an_id_of_its_own(tmp_path: Path, fake: FakeVertex) -> None:
+    from google.api_core.client_options import ClientOptions
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import aiplatform_v1
+
+    client = aiplatform_v1.EndpointServiceClient(
+        transport="rest",
+        client_options=ClientOptions(api_endpoint=fake.url),
+        credentials=AnonymousCredentials(),
+    )
+    created = client.create_endpoint(
+        parent=fake.parent,
+        endpoint=aiplatform_v1.Endpoint(display_name="churn-serving"),
+        endpoint_id="churn-prd",
+    ).result(timeout=30)
+    assert created.name == f"{fake.parent}/endpoints/churn-prd"
+    with pytest.raises(Exception, match="Invalid endpoint id"):
+        client.create_endpoint(
+            parent=fake.parent, endpoint=aiplatform_v1.Endpoint(display_name="x"), endpoint_id="Churn_PRD"
+        )
+    # What a deployment of two versions leaves on it.
+    fake.add_endpoint(
+        "churn-prd", "churn-serving", [("31", "501", "1"), ("32", "501", "2")], {"31": 90, "32": 10}
+    )
+    template = tmp_path / "t.json"
+    template.write_text(json.dumps(PIPELINE_SPEC))
+    config = write_config(
+        tmp_path / "c.toml",
+        {"prd": {"vertex": {**vertex_table(fake.url, template), "endpoints": ["churn-prd"]}}},
+        journal=str(tmp_path / "journal.db"),
+    )
+
+    listed = check(run_cli("endpoints", "list", "--json", "--config", config)).json()
+    assert [e["id"] for e in listed["endpoints"]] == ["churn-prd"]
+    shown = check(run_cli("endpoints", "show", "churn-prd", "--json", "--config", config)).json()
+    assert shown["endpoint"]["display_name"] == "churn-serving"
+    shifted = check(
+        run_cli(
+            "endpoints",
+            "traffic",
+            "churn-prd",
+            "--split",
+            "31=50,32=50",
+            "--yes",
+            "--json",
+            "--config",
+            config,
+        )
+    ).json()
+    assert (shifted["before"], shifted["after"], shifted["result"]) == ("31=90 32=10", "31=50 32=50", "ok")
+    assert fake.endpoints["churn-prd"]["trafficSplit"] == {"31": 50, "32": 50}
+    back = check(
+        run_cli("endpoints", "rollback", "churn-serving", "--yes", "--json", "--config", config)
+    ).json()
+    assert (back["after"], back["result"]) == ("31=90 32=10", "ok")
+    assert fake.endpoints["churn-prd"]["trafficSplit"] == {"31": 90, "32": 10}
+    gone = check(
+        run_cli("endpoints", "undeploy", "churn-prd", "32", "--yes", "--json", "--config", config)
+    ).json()
+    assert (gone["after"], gone["result"]) == ("31=100", "ok")
+    assert [d["id"] for d in fake.endpoints["churn-prd"]["deployedModels"]] == ["31"]
+
+
 def test_a_failed_undeploy_operation_shows_its_error(config: Path, fake: FakeVertex, tmp_path: Path) -> None:
     fake.operation_error = ("FAILED_PRECONDITION", "Deployed model 11 is in use by a batch job.")
     result = check(

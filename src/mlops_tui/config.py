@@ -10,14 +10,16 @@ whose standard output is the secret (`token_command`, an argument list run witho
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import subprocess
 import sys
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 
@@ -26,6 +28,8 @@ from mlops_tui.errors import ConfigError, UsageError
 
 __all__ = [
     "CONFIG_ENV_VAR",
+    "LOCAL_ENV",
+    "LOCAL_PRD_ENV",
     "AlertRule",
     "AlertmanagerSettings",
     "EnvironmentSettings",
@@ -33,6 +37,7 @@ __all__ = [
     "MlflowSettings",
     "RetrainSettings",
     "Settings",
+    "UiCheck",
     "VertexSettings",
     "load_settings",
     "local_settings",
@@ -48,7 +53,14 @@ __all__ = [
 _T = TypeVar("_T")
 CONFIG_ENV_VAR = "MLOPS_TUI_CONFIG"
 LOCAL_ENV = "local"
+LOCAL_PRD_ENV = "local-prd"
 _ENV_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_Positive = msgspec.Meta(gt=0)
+PositiveInt = Annotated[int, _Positive]
+PositiveFloat = Annotated[float, _Positive]
+_URI_SCHEMES = ("http", "https", "sqlite", "postgresql", "mysql", "mssql")
+"""Tracking URI schemes: the REST API (http, https) and the SQL stores MLflow opens
+(a driver may follow a `+`, as in `postgresql+psycopg`)."""
 _INLINE_SECRET_KEYS = {"token", "password", "secret", "api_key", "private_token", "access_token"}
 
 
@@ -77,11 +89,11 @@ class MlflowSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw
     """Name of a model's registered model in this environment, e.g. `prod.{name}`."""
     incoming_alias: str = "challenger"
     """Alias a version copied here from another environment gets."""
-    page_size: int = 100
+    page_size: PositiveInt = 100
     """Rows fetched per page; the Runs pane never holds more than one page."""
-    refresh_seconds: float = 30.0
+    refresh_seconds: PositiveFloat = 30.0
     """Seconds between the end of one poll and the start of the next."""
-    timeout_seconds: float = 10.0
+    timeout_seconds: PositiveFloat = 10.0
     """Timeout of one request to the tracking server."""
 
 
@@ -102,9 +114,9 @@ class GitlabSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw
     """How the project's `workflow:name` names a model's pipelines, `{model}` standing for the
     model (`retrain {model}` for `name: "retrain $MODEL_NAME"`): such a pipeline counts as that
     model's in the fleet view and the triage screen."""
-    refresh_seconds: float = 30.0
+    refresh_seconds: PositiveFloat = 30.0
     """Seconds between the end of one poll and the start of the next."""
-    timeout_seconds: float = 10.0
+    timeout_seconds: PositiveFloat = 10.0
     """Timeout of one request."""
 
 
@@ -153,9 +165,9 @@ class VertexSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw
     """Pipeline parameters; `{model}` and `{env}` are filled in."""
     service_account: str = ""
     """Service account the pipeline job runs as; empty: the project's default."""
-    refresh_seconds: float = 30.0
+    refresh_seconds: PositiveFloat = 30.0
     """Seconds between the end of one poll and the start of the next."""
-    timeout_seconds: float = 30.0
+    timeout_seconds: PositiveFloat = 30.0
     """Timeout of one request (and of waiting for a long-running operation)."""
 
 
@@ -178,9 +190,9 @@ class AlertmanagerSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=Tr
     """Label naming the registered model an alert concerns."""
     filters: list[str] = []
     """Matchers every listing applies, e.g. `env="prd"` when one Alertmanager serves several."""
-    refresh_seconds: float = 15.0
+    refresh_seconds: PositiveFloat = 15.0
     """Seconds between the end of one poll and the start of the next."""
-    timeout_seconds: float = 10.0
+    timeout_seconds: PositiveFloat = 10.0
     """Timeout of one request."""
 
 
@@ -233,6 +245,10 @@ class EnvironmentSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=Tru
 class _File(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     default_env: str | None = None
     """Environment opened when none is given on the command line."""
+    builtin_local: bool = False
+    """Also serve the built-in `local` environment (the demo's MLflow sqlite store under the XDG
+    data directory, the local runner, local alert rules) beside the file's; an
+    `[environments.local]` table of the file takes its place."""
     operator: str | None = None
     """Name recorded in the audit journal; defaults to the OS user."""
     journal: str | None = None
@@ -315,7 +331,9 @@ def trainer_command(*extra: str) -> list[str]:
 
 
 def local_settings() -> Settings:
-    """The built-in `local` environment: an MLflow sqlite store under the XDG data directory."""
+    """The built-in environments, each an MLflow sqlite store under the XDG data directory:
+    `local` (the local runner, local alert rules) and `local-prd`, protected, a registry of its
+    own as a production one would be, so that the fleet view has environments to line up."""
     data = locations.data_dir()
     env = EnvironmentSettings(
         mlflow=MlflowSettings(
@@ -326,7 +344,15 @@ def local_settings() -> Settings:
         retrain=RetrainSettings(kind="local", command=trainer_command("--env", "{env}")),
         rules=list(LOCAL_RULES),
     )
-    return Settings(environments={LOCAL_ENV: env}, default_env=LOCAL_ENV)
+    prd = EnvironmentSettings(
+        protected=True,
+        mlflow=MlflowSettings(
+            tracking_uri=f"sqlite:///{data / 'mlflow-prd.db'}",
+            artifact_root=str(data / "artifacts-prd"),
+            refresh_seconds=10.0,
+        ),
+    )
+    return Settings(environments={LOCAL_ENV: env, LOCAL_PRD_ENV: prd}, default_env=LOCAL_ENV)
 
 
 LOCAL_RULES = (
@@ -356,22 +382,34 @@ LOCAL_RULES = (
 and fraud's drifts, so both fire."""
 
 
-def load_settings(explicit: str | os.PathLike[str] | None = None) -> Settings:
+UiCheck = Callable[[dict[str, str], "str | None", "Path | None"], None]
+"""Checks of the keys only the TUI reads (`keymap`, `theme`), which raise ConfigError."""
+
+
+def load_settings(
+    explicit: str | os.PathLike[str] | None = None, *, check_ui: UiCheck | None = None
+) -> Settings:
     """Find, read and validate the settings.
 
     Raises:
-        ConfigError: unreadable file, TOML syntax, unknown key, wrong type; names file and key.
+        ConfigError: unreadable file, TOML syntax, unknown key, wrong type, value out of range;
+            names the file, the line and the key, and holds every error found (`problems`).
     """
     path = locate_config(explicit)
     if path is None:
         return local_settings()
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        raw = tomllib.loads(text)
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror}", path=str(path)) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"not valid TOML: {exc}", path=str(path)) from None
-    settings = parse_settings(raw, path)
+        at = re.search(r"\(at line (\d+), column \d+\)", str(exc))
+        line = int(at[1]) if at else None
+        if "(at end of document)" in str(exc):
+            line = max(1, len(text.splitlines()))
+        raise ConfigError(f"not valid TOML: {exc}", path=str(path), line=line) from None
+    settings = parse_settings(raw, path, text=text, check_ui=check_ui)
     return replace(settings, warnings=_permission_warnings(path, raw))
 
 
@@ -401,35 +439,59 @@ def _names_key(node: Any, key: str) -> bool:
     return False
 
 
-def parse_settings(raw: dict[str, Any], path: Path | None = None) -> Settings:
-    """Validate an already parsed TOML document.
+def parse_settings(
+    raw: dict[str, Any], path: Path | None = None, *, text: str | None = None, check_ui: UiCheck | None = None
+) -> Settings:
+    """Validate an already parsed TOML document (`text`, its source, lets errors name their line).
 
     Raises:
-        ConfigError: unknown key, wrong type, missing key, inline secret.
+        ConfigError: unknown key, wrong type, missing key, inline secret, value out of range; one
+            for every problem found (`problems`).
     """
     where = str(path) if path else None
-    _reject_inline_secrets(raw, where, ())
-    top = _convert(raw, _File, where, "")
-    if not top.environments:
-        raise ConfigError("no environments defined; add an [environments.NAME] table", path=where)
+    problems: list[ConfigError] = []
+    _reject_inline_secrets(raw, where, (), problems)
+    top = _convert(raw, _File, where, "", problems)
+    if top is not None and check_ui is not None:
+        _collect(problems, check_ui, dict(top.keymap), top.theme, path)
     environments: dict[str, EnvironmentSettings] = {}
-    for name, table in top.environments.items():
+    tables = top.environments if top is not None else {}
+    if (
+        top is not None
+        and not tables
+        and not top.builtin_local
+        and all(p.key != "environments" for p in problems)
+    ):
+        problems.append(ConfigError("no environments defined; add an [environments.NAME] table", path=where))
+    for name, table in tables.items():
+        prefix = f"environments.{name}"
         if not _ENV_NAME.match(name):
-            raise ConfigError(
-                "environment names use lower-case letters, digits, - and _",
-                path=where,
-                key=f"environments.{name}",
+            problems.append(
+                ConfigError(
+                    "environment names use lower-case letters, digits, - and _", path=where, key=prefix
+                )
             )
-        environments[name] = _convert(table, EnvironmentSettings, where, f"environments.{name}")
-        _check_vertex(environments[name], where, f"environments.{name}")
-        _check_gitlab(environments[name], where, f"environments.{name}")
-    default_env = top.default_env or next(iter(environments))
-    if default_env not in environments:
-        raise ConfigError(
-            f"names {default_env!r}, which is not among the environments ({', '.join(environments)})",
-            path=where,
-            key="default_env",
+            continue
+        env = _convert(table, EnvironmentSettings, where, prefix, problems)
+        if env is not None:
+            environments[name] = env
+            for check in (_check_mlflow, _check_vertex, _check_gitlab):
+                _collect(problems, check, env, where, prefix)
+    if top is not None and top.builtin_local and LOCAL_ENV not in tables:
+        environments[LOCAL_ENV] = local_settings().environments[LOCAL_ENV]
+        tables = {**tables, LOCAL_ENV: {}}
+    default_env = (top.default_env if top else None) or next(iter(environments), None)
+    if top is not None and default_env is not None and default_env not in tables:
+        problems.append(
+            ConfigError(
+                f"names {default_env!r}, which is not among the environments ({', '.join(tables)})",
+                path=where,
+                key="default_env",
+            )
         )
+    if problems:
+        raise ConfigError.several(_with_lines(problems, text))
+    assert top is not None and default_env is not None
     return Settings(
         environments=environments,
         default_env=default_env,
@@ -439,6 +501,76 @@ def parse_settings(raw: dict[str, Any], path: Path | None = None) -> Settings:
         keymap=dict(top.keymap),
         journal=Path(top.journal).expanduser() if top.journal else None,
     )
+
+
+def _collect(problems: list[ConfigError], check: Callable[..., Any], *args: Any) -> None:
+    try:
+        check(*args)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+
+
+def _with_lines(problems: list[ConfigError], text: str | None) -> list[ConfigError]:
+    """The problems, each naming the line of its key in `text`."""
+    if text is None:
+        return problems
+    lines = _key_lines(text)
+    located = [
+        ConfigError(p.reason, path=p.path, key=p.key, line=_line_of(lines, p.key)) if p.key else p
+        for p in problems
+    ]
+    return sorted(located, key=lambda p: p.line or 0)
+
+
+_TOML_KEY_PART = r"""(?:[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|'[^']*')"""
+_TOML_KEY = re.compile(rf"^\s*({_TOML_KEY_PART}(?:\s*\.\s*{_TOML_KEY_PART})*)\s*=")
+_TOML_HEADER = re.compile(rf"^\s*(\[\[?)\s*({_TOML_KEY_PART}(?:\s*\.\s*{_TOML_KEY_PART})*)\s*\]")
+_TOML_PART = re.compile(_TOML_KEY_PART)
+
+
+def _dotted(key: str) -> list[str]:
+    return [part.strip("\"'") for part in _TOML_PART.findall(key)]
+
+
+def _key_lines(text: str) -> dict[str, int]:
+    """The line of every key and table of a TOML document, by dotted path; the n-th table of an
+    array of tables is `name[n]`, as msgspec names it."""
+    lines: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    table = ""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if header := _TOML_HEADER.match(line):
+            table = ".".join(_dotted(header[2]))
+            if header[1] == "[[":
+                counts[table] = counts.get(table, -1) + 1
+                table = f"{table}[{counts[table]}]"
+            lines.setdefault(table, number)
+        elif key := _TOML_KEY.match(line):
+            parts = _dotted(key[1])
+            for end in range(1, len(parts) + 1):
+                lines.setdefault(".".join(filter(None, (table, *parts[:end]))), number)
+    return lines
+
+
+def _line_of(lines: dict[str, int], key: str) -> int | None:
+    """The line of `key`, else of the nearest table holding it."""
+    while key:
+        if key in lines:
+            return lines[key]
+        key = re.sub(r"(\[\d+\]|\.?[^.\[]*)$", "", key)
+    return None
+
+
+def _check_mlflow(env: EnvironmentSettings, where: str | None, prefix: str) -> None:
+    """What the types alone cannot say about the [mlflow] table."""
+    uri = env.mlflow.tracking_uri if env.mlflow else None
+    scheme = uri.split(":", 1)[0].split("+", 1)[0].lower() if uri and ":" in uri else None
+    if uri is not None and scheme not in _URI_SCHEMES:
+        raise ConfigError(
+            f"unsupported scheme in {uri!r}; use one of: {', '.join(f'{s}://' for s in _URI_SCHEMES)}",
+            path=where,
+            key=f"{prefix}.mlflow.tracking_uri",
+        )
 
 
 def _check_gitlab(env: EnvironmentSettings, where: str | None, prefix: str) -> None:
@@ -476,28 +608,68 @@ def _check_vertex(env: EnvironmentSettings, where: str | None, prefix: str) -> N
 _MSGSPEC_ERROR = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<at>[^`]*)`)?$", re.S)
 _UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `(?P<field>[^`]+)`$")
 _MISSING_FIELD = re.compile(r"^Object missing required field `(?P<field>[^`]+)`$")
+_PATH_PART = re.compile(r"\.?([^.\[]+)|\[(\d+)\]")
 
 
-def _convert(data: Any, kind: type[_T], where: str | None, prefix: str) -> _T:
+def _convert(
+    data: Any, kind: type[_T], where: str | None, prefix: str, problems: list[ConfigError]
+) -> _T | None:
+    """`data` as `kind`, or None; every problem found is added to `problems` (msgspec stops at
+    the first, so the offending key is taken out of a copy and the conversion tried again)."""
+    data = copy.deepcopy(data)
+    dropped: set[str] = set()
+    unknown_in: set[str] = set()
+    while True:
+        try:
+            return msgspec.convert(data, kind)
+        except msgspec.ValidationError as exc:
+            problem, at = _problem(exc, kind, where, prefix)
+            # A required key taken out to look further, or missing beside an unknown key (a typo
+            # of its name, most likely): said already.
+            table = (problem.key or "").rpartition(".")[0]
+            if problem.key in dropped or (not at and table in unknown_in):
+                return None
+            if problem.reason.startswith("unknown key"):
+                unknown_in.add(table)
+            if all(p.key != problem.key for p in problems):  # an inline secret is also unknown
+                problems.append(problem)
+            if not _drop(data, at):
+                return None
+            dropped.add(problem.key or "")
+
+
+def _problem(
+    exc: msgspec.ValidationError, kind: type[Any], where: str | None, prefix: str
+) -> tuple[ConfigError, str]:
+    """The ConfigError of a msgspec error, and the path (within the converted data) of the bad key."""
+    match = _MSGSPEC_ERROR.match(str(exc))
+    assert match is not None
+    what, at = match["what"], (match["at"] or "").lstrip(".")
+    key = ".".join(part for part in (prefix, at) if part)
+    if unknown := _UNKNOWN_FIELD.match(what):
+        field = unknown["field"]
+        known = ", ".join(sorted(_field_names(kind, at)))
+        full = f"{key}.{field}" if key else field
+        return ConfigError(f"unknown key; expected one of: {known}", path=where, key=full), f"{at}.{field}"
+    if missing := _MISSING_FIELD.match(what):
+        field = missing["field"]
+        return ConfigError("required key is missing", path=where, key=f"{key}.{field}"), ""
+    return ConfigError(what.replace("`", ""), path=where, key=key or None), at
+
+
+def _drop(data: Any, at: str) -> bool:
+    """Take the value at the msgspec path `at` out of `data`; False if there is none to take."""
+    parts: list[str | int] = [name if name else int(index) for name, index in _PATH_PART.findall(at)]
+    if not parts:
+        return False
+    node = data
     try:
-        return msgspec.convert(data, kind)
-    except msgspec.ValidationError as exc:
-        match = _MSGSPEC_ERROR.match(str(exc))
-        assert match is not None
-        what, at = match["what"], (match["at"] or "").lstrip(".")
-        key = ".".join(part for part in (prefix, at) if part)
-        if unknown := _UNKNOWN_FIELD.match(what):
-            field = unknown["field"]
-            known = ", ".join(sorted(_field_names(kind, at)))
-            raise ConfigError(
-                f"unknown key; expected one of: {known}",
-                path=where,
-                key=f"{key}.{field}" if key else field,
-            ) from None
-        if missing := _MISSING_FIELD.match(what):
-            field = missing["field"]
-            raise ConfigError("required key is missing", path=where, key=f"{key}.{field}") from None
-        raise ConfigError(what.replace("`", ""), path=where, key=key or None) from None
+        for part in parts[:-1]:
+            node = node[part]
+        del node[parts[-1]]
+    except (KeyError, IndexError, TypeError):
+        return False
+    return True
 
 
 def _field_names(kind: type[Any], at: str) -> tuple[str, ...]:
@@ -525,21 +697,27 @@ _INLINE_SECRET_MESSAGE = (
 _URL_PASSWORD = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@\s]*:[^/@\s]*@", re.IGNORECASE)
 
 
-def _reject_inline_secrets(node: Any, where: str | None, path: tuple[str, ...]) -> None:
+def _reject_inline_secrets(
+    node: Any, where: str | None, path: tuple[str, ...], problems: list[ConfigError]
+) -> None:
     if isinstance(node, list):
         for item in node:
-            _reject_inline_secrets(item, where, path)
+            _reject_inline_secrets(item, where, path, problems)
         return
     if isinstance(node, str) and _URL_PASSWORD.match(node):
-        raise ConfigError(
-            f"a URL with a password in it: {_INLINE_SECRET_MESSAGE}", path=where, key=".".join(path)
+        problems.append(
+            ConfigError(
+                f"a URL with a password in it: {_INLINE_SECRET_MESSAGE}", path=where, key=".".join(path)
+            )
         )
+        return
     if not isinstance(node, dict):
         return
     for key, value in node.items():
         if key in _INLINE_SECRET_KEYS:
-            raise ConfigError(_INLINE_SECRET_MESSAGE, path=where, key=".".join((*path, key)))
-        _reject_inline_secrets(value, where, (*path, key))
+            problems.append(ConfigError(_INLINE_SECRET_MESSAGE, path=where, key=".".join((*path, key))))
+        else:
+            _reject_inline_secrets(value, where, (*path, key), problems)
 
 
 _RESOLVED_SECRETS: set[str] = set()

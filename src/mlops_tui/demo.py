@@ -22,7 +22,15 @@ from mlops_tui.config import MlflowSettings
 from mlops_tui.errors import UsageError
 from mlops_tui.ops.registry import Slot
 
-__all__ = ["CHAMPION_HISTORY_TAG", "DEMO_MODELS", "SeedReport", "champion_history", "reset_store", "seed"]
+__all__ = [
+    "CHAMPION_HISTORY_TAG",
+    "DEMO_MODELS",
+    "PRD_MODELS",
+    "SeedReport",
+    "champion_history",
+    "reset_store",
+    "seed",
+]
 
 MARKER_TAG = "mlops_tui.demo"
 TEAM = ("amira", "jonas", "priya", "tom")
@@ -79,6 +87,14 @@ DEMO_MODELS = (
 )
 
 
+PRD_MODELS = (
+    _ModelPlan("churn", "churn-training", 5, "val_auc", ("lgbm",), 2, {"champion": 2}, {}, champion_before=1),
+    _ModelPlan("fraud", "fraud-detection", 4, "val_auc", ("xgb",), 1, {"champion": 1}, {}),
+)
+"""The built-in `local-prd` environment's registry: what production serves, a version or two
+behind `local`'s."""
+
+
 @dataclass(frozen=True)
 class SeedReport:
     created: bool
@@ -97,8 +113,11 @@ def reset_store(settings: MlflowSettings) -> None:
         shutil.rmtree(settings.artifact_root, ignore_errors=True)
 
 
-def seed(settings: MlflowSettings, *, now: datetime | None = None) -> SeedReport:
-    """Fill the store named by `settings` unless it already holds the complete demo.
+def seed(
+    settings: MlflowSettings, *, now: datetime | None = None, plans: tuple[_ModelPlan, ...] = DEMO_MODELS
+) -> SeedReport:
+    """Fill the store named by `settings` with `plans` (the `local` environment's by default)
+    unless it already holds the complete demo.
 
     Raises:
         UsageError: the store holds a partial demo (an interrupted seed); `--reset` starts over.
@@ -111,7 +130,7 @@ def seed(settings: MlflowSettings, *, now: datetime | None = None) -> SeedReport
     if settings.tracking_uri.startswith("sqlite:///"):
         Path(settings.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
-    first = client.get_experiment_by_name(DEMO_MODELS[0].experiment)
+    first = client.get_experiment_by_name(plans[0].experiment)
     if first is not None:
         if first.tags.get(MARKER_TAG) == "complete":
             return SeedReport(False, 0, 0, 0)
@@ -120,18 +139,21 @@ def seed(settings: MlflowSettings, *, now: datetime | None = None) -> SeedReport
     rng = random.Random(20261126)
     runs = versions = 0
     experiment_ids = []
-    for plan in DEMO_MODELS:
+    for plan in plans:
         experiment_id = client.create_experiment(
             plan.experiment,
             artifact_location=_artifact_location(settings, plan.experiment),
             tags={"team": "ml-platform", "model": plan.model},
         )
         experiment_ids.append(experiment_id)
-        run_ids = [_seed_run(client, experiment_id, plan, index, now, rng) for index in range(plan.runs)]
+        run_ids = [
+            _seed_run(client, experiment_id, plan, index, now, rng, offset=plans.index(plan))
+            for index in range(plan.runs)
+        ]
         runs += len(run_ids)
         versions += _seed_registry(client, plan, run_ids, now)
     client.set_experiment_tag(experiment_ids[0], MARKER_TAG, "complete")
-    return SeedReport(True, len(DEMO_MODELS), runs, versions)
+    return SeedReport(True, len(plans), runs, versions)
 
 
 def _artifact_location(settings: MlflowSettings, experiment: str) -> str | None:
@@ -143,7 +165,14 @@ def _artifact_location(settings: MlflowSettings, experiment: str) -> str | None:
 
 
 def _seed_run(
-    client: Any, experiment_id: str, plan: _ModelPlan, index: int, now: datetime, rng: random.Random
+    client: Any,
+    experiment_id: str,
+    plan: _ModelPlan,
+    index: int,
+    now: datetime,
+    rng: random.Random,
+    *,
+    offset: int,
 ) -> str:
     from mlflow.entities import Metric, Param, RunTag
 
@@ -153,7 +182,7 @@ def _seed_run(
     start = now - timedelta(
         hours=2 + 18 * (plan.runs - 1 - index),
         minutes=rng.randint(0, 300),
-        seconds=DEMO_MODELS.index(plan) * 13,
+        seconds=offset * 13,
     )
     duration = timedelta(seconds=rng.randint(90, 1500))
     commit = f"{rng.getrandbits(160):040x}"

@@ -29,8 +29,10 @@ __all__ = [
     "SourceState",
     "Silence",
     "SourceStatus",
+    "BOOKKEEPING_TAG_PREFIX",
     "format_split",
     "parse_split",
+    "tags_in_order",
     "utcnow",
 ]
 
@@ -39,6 +41,16 @@ T = TypeVar("T")
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+BOOKKEEPING_TAG_PREFIX = "mlops_tui."
+"""Tags mlops-tui writes for its own bookkeeping (`mlops_tui.promoted_at`, `mlops_tui.pipeline_id`)."""
+
+
+def tags_in_order(tags: Mapping[str, str]) -> list[tuple[str, str]]:
+    """Tags as listings show them: the team's by name, then mlops-tui's own bookkeeping, so that a
+    promotion's `mlops_tui.*` tags never push `validation_status` or `trained_by` out of view."""
+    return sorted(tags.items(), key=lambda item: (item[0].startswith(BOOKKEEPING_TAG_PREFIX), item[0]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +83,8 @@ class Run:
     params: Mapping[str, str] = field(default_factory=dict)
     metrics: Mapping[str, float] = field(default_factory=dict)
     tags: Mapping[str, str] = field(default_factory=dict)
+    deleted: bool = False
+    """In MLflow's trash (`lifecycle_stage` deleted): still readable by id until garbage-collected."""
 
     @property
     def duration(self) -> timedelta | None:
@@ -90,7 +104,8 @@ class MetricPoint:
 class ModelVersion:
     name: str
     version: str
-    stage: str = "None"
+    stage: str = ""
+    """Legacy stage (`Staging`, `Production`, `Archived`); empty when in none (MLflow's `None`)."""
     aliases: tuple[str, ...] = ()
     run_id: str | None = None
     source: str | None = None
@@ -119,8 +134,8 @@ class RegisteredModel:
         return str(max(versions)) if versions else None
 
     def stages(self) -> dict[str, str]:
-        """Stage -> the latest version in it, leaving out the `None` stage."""
-        return {v.stage: v.version for v in self.latest_versions if v.stage not in ("None", "")}
+        """Stage -> the latest version in it (versions in no stage left out)."""
+        return {v.stage: v.version for v in self.latest_versions if v.stage}
 
 
 class SourceState(enum.StrEnum):

@@ -14,6 +14,7 @@ MlopsError                     exit 1  operation failed
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import IntEnum
 
 __all__ = [
@@ -61,13 +62,32 @@ class UsageError(MlopsError):
 
 
 class ConfigError(UsageError):
+    """A bad config file: names the file, the line and the key; `problems` holds every error
+    found in it (one line each in `message`)."""
+
     title = "Invalid configuration"
 
-    def __init__(self, message: str, *, path: str | None = None, key: str | None = None) -> None:
-        where = ", ".join(part for part in (path, f"key {key}" if key else None) if part)
+    def __init__(
+        self, message: str, *, path: str | None = None, key: str | None = None, line: int | None = None
+    ) -> None:
+        place = f"{path}:{line}" if path and line else path or (f"line {line}" if line else None)
+        where = ", ".join(part for part in (place, f"key {key}" if key else None) if part)
         super().__init__(f"{where}: {message}" if where else message)
+        self.reason = message
         self.path = path
         self.key = key
+        self.line = line
+        self.problems: tuple[ConfigError, ...] = (self,)
+
+    @classmethod
+    def several(cls, problems: Sequence[ConfigError]) -> ConfigError:
+        """One error standing for all of `problems` (itself when there is one)."""
+        if len(problems) == 1:
+            return problems[0]
+        error = cls("\n".join(p.message for p in problems))
+        error.path = problems[0].path
+        error.problems = tuple(problems)
+        return error
 
 
 class BackendError(MlopsError):

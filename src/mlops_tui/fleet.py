@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from mlops_tui.domain import Pipeline
 from mlops_tui.errors import BackendUnreachable, MlopsError
 from mlops_tui.hub import Hub
-from mlops_tui.ops.registry import slot_for
+from mlops_tui.ops.registry import serving_slot, slot_for
 
 __all__ = ["Fleet", "FleetRow", "Serving", "read_fleet"]
 
@@ -66,7 +66,6 @@ class _Reading:
 
 
 async def _read(hub: Hub) -> _Reading:
-    slot = slot_for(hub, None, None)
     configured = list(hub.env.models)
     pipelines, firing = await asyncio.gather(_pipelines(hub), _firing(hub))
     if hub.env.mlflow is None:
@@ -78,6 +77,7 @@ async def _read(hub: Hub) -> _Reading:
     serving = {
         hub.model_name(m.name): Serving(version=slot.read(m), slot=slot.name, registered=True)
         for m in page.items
+        for slot in (serving_slot(hub, m),)
     }
     return _Reading(configured or list(serving), serving, pipelines, firing, None)
 

@@ -9,20 +9,32 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from mlops_tui.domain import Pipeline, SourceState, SourceStatus
 from mlops_tui.errors import ExitCode, MlopsError
 from mlops_tui.hub import Hub
-from mlops_tui.ops.registry import slot_for
+from mlops_tui.ops.registry import serving_slot, slot_for
 
-__all__ = ["FAILED_WITHIN", "STATE_NAMES", "EnvironmentHealth", "check_health", "overall_code"]
+__all__ = [
+    "FAILED_WITHIN",
+    "STATE_NAMES",
+    "EnvironmentHealth",
+    "check_health",
+    "overall_code",
+    "source_state_word",
+]
 
 STATE_NAMES = {ExitCode.OK: "healthy", ExitCode.FAILED: "degraded", ExitCode.UNREACHABLE: "unreachable"}
 FAILED_WITHIN = timedelta(hours=24)
 """How far back a failed pipeline makes an environment degraded."""
+
+
+def source_state_word(state: SourceState) -> str:
+    """A source's state as a person reads it: a source that does not answer is `unreachable`."""
+    return "unreachable" if state == SourceState.DOWN else state.value
 
 
 @dataclass(frozen=True)
@@ -43,7 +55,7 @@ class EnvironmentHealth:
     def problems(self) -> list[str]:
         """Why the environment is not healthy, one line each; empty when it is."""
         found = [
-            f"{s.name} {s.state.value}: {s.last_error}"
+            f"{s.name} {source_state_word(s.state)}: {s.last_error}"
             for s in self.sources
             if s.state in (SourceState.DOWN, SourceState.DEGRADED)
         ]
@@ -85,7 +97,7 @@ async def check_health(hub: Hub) -> EnvironmentHealth:
     async def read_champions() -> None:
         page = await hub.models()
         for model in page.items:
-            champions[hub.model_name(model.name)] = slot.read(model)
+            champions[hub.model_name(model.name)] = serving_slot(hub, model).read(model)
 
     async def read_alerts() -> None:
         nonlocal muted
@@ -101,14 +113,17 @@ async def check_health(hub: Hub) -> EnvironmentHealth:
             if (pipeline.finished or pipeline.created or since) >= since:
                 failed.append(pipeline)
 
-    checks: list[Awaitable[None]] = []
-    if hub.env.mlflow is not None:
-        checks.append(read_champions())
-    if hub.alert_sources:
-        checks.append(read_alerts())
-    if hub.pipeline_sources:
-        checks.append(read_pipelines())
-    for outcome in await asyncio.gather(*checks, return_exceptions=True):
+    # Which sources there are comes from the config, not from building them: building one may
+    # fail (a token variable not set), and that is the source's status, not the command's end.
+    configured = set(hub.statuses)
+    reads: list[Callable[[], Awaitable[None]]] = []
+    if "mlflow" in configured:
+        reads.append(read_champions)
+    if configured & {"alertmanager", "rules", "vertex"}:
+        reads.append(read_alerts)
+    if configured & {"gitlab", "local", "vertex"}:
+        reads.append(read_pipelines)
+    for outcome in await asyncio.gather(*(read() for read in reads), return_exceptions=True):
         # The hub recorded the failure in the source's status; anything else is a bug to surface.
         if isinstance(outcome, BaseException) and not isinstance(outcome, MlopsError):
             raise outcome

@@ -8,9 +8,10 @@ the questions the panes and the headless commands ask.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from collections import Counter, OrderedDict
+from collections.abc import Awaitable, Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
@@ -38,6 +39,7 @@ from mlops_tui.domain import (
 from mlops_tui.errors import (
     BackendError,
     BackendUnreachable,
+    ConfigError,
     InvalidQuery,
     MlopsError,
     NotFound,
@@ -180,8 +182,19 @@ class Hub:
                 raise UsageError(f"environment {self.env_name!r} has no [mlflow] table")
             from mlops_tui.sources.mlflow import open_mlflow
 
-            self._tracking = open_mlflow(self.env.mlflow)
+            with self._building("mlflow"):
+                self._tracking = open_mlflow(self.env.mlflow)
         return self._tracking
+
+    @contextlib.contextmanager
+    def _building(self, source: str) -> Iterator[None]:
+        """Build a source: what stops it (a secret that cannot be resolved) becomes its status."""
+        try:
+            yield
+        except ConfigError as exc:
+            status = self.statuses.get(source) or SourceStatus(source)
+            self.statuses[source] = replace(status, state=SourceState.DEGRADED, last_error=exc.message)
+            raise
 
     @property
     def vertex(self) -> VertexSource:
@@ -193,7 +206,8 @@ class Hub:
         if self._vertex is None:
             if self.env.vertex is None:
                 raise UsageError(f"environment {self.env_name!r} has no [vertex] table")
-            self._vertex = VertexSource(self.env.vertex, environment=self.env_name)
+            with self._building("vertex"):
+                self._vertex = VertexSource(self.env.vertex, environment=self.env_name)
         return self._vertex
 
     async def _track(self, source: str, call: Awaitable[T]) -> T:
@@ -242,6 +256,15 @@ class Hub:
         if registered.startswith(prefix) and registered.endswith(suffix):
             return registered[len(prefix) : len(registered) - len(suffix)]
         return registered
+
+    def key_metrics(self, runs: Sequence[Run]) -> tuple[str, ...]:
+        """The metrics listings of `runs` show as columns: `mlflow.key_metrics`, else the three
+        most common among them."""
+        configured = self.env.mlflow.key_metrics if self.env.mlflow else []
+        if configured:
+            return tuple(configured)
+        counts = Counter(key for run in runs for key in run.metrics)
+        return tuple(sorted(counts, key=lambda key: (-counts[key], key))[:3])
 
     def experiment_name(self, experiment_id: str) -> str:
         return self._experiments.get(experiment_id, experiment_id)
@@ -328,29 +351,31 @@ class Hub:
     def pipeline_sources(self) -> dict[str, PipelineSource]:
         """The environment's pipeline runners by name (`gitlab`, `local`), built on first use."""
         if self._pipelines is None:
-            self._pipelines = {}
+            built: dict[str, PipelineSource] = {}
             retrain = self.env.retrain
             if self.env.gitlab is not None:
                 from mlops_tui.sources.gitlab import GitlabSource
 
-                trigger = None
-                if retrain is not None and retrain.kind == "gitlab" and retrain.trigger_token_env:
-                    trigger = resolve_secret(retrain.trigger_token_env)
-                self._pipelines["gitlab"] = GitlabSource(
-                    self.env.gitlab,
-                    ref=retrain.ref if retrain is not None else "main",
-                    trigger_token=trigger,
-                )
+                with self._building("gitlab"):
+                    trigger = None
+                    if retrain is not None and retrain.kind == "gitlab" and retrain.trigger_token_env:
+                        trigger = resolve_secret(retrain.trigger_token_env)
+                    built["gitlab"] = GitlabSource(
+                        self.env.gitlab,
+                        ref=retrain.ref if retrain is not None else "main",
+                        trigger_token=trigger,
+                    )
             if retrain is not None and retrain.kind == "local":
                 from mlops_tui.sources.local import LocalRunner
 
-                self._pipelines["local"] = LocalRunner(
+                built["local"] = LocalRunner(
                     retrain,
                     environment=self.env_name,
                     tracking_uri=self.env.mlflow.tracking_uri if self.env.mlflow else "",
                 )
             if self.env.vertex is not None:
-                self._pipelines["vertex"] = self.vertex
+                built["vertex"] = self.vertex
+            self._pipelines = built
         return self._pipelines
 
     def pipeline_source(self, pipeline_or_job_id: str) -> PipelineSource:
@@ -364,8 +389,11 @@ class Hub:
             return self.pipeline_sources[name]
         except KeyError:
             table = {"local": "[retrain] kind = 'local'", "gitlab": "[gitlab]", "vertex": "[vertex]"}[name]
+            configured = ", ".join(self.pipeline_sources) or "none"
             raise UsageError(
-                f"environment {self.env_name!r} has no {name} pipelines ({table} in the config)"
+                f"no configured pipeline source has a pipeline {pipeline_or_job_id!r} in {self.env_name} "
+                f"(configured: {configured}); as an id it would be {name}'s, and that needs {table} "
+                "in the config"
             ) from None
 
     async def pipelines(
@@ -412,17 +440,18 @@ class Hub:
     def alert_sources(self) -> dict[str, AlertSource]:
         """The environment's alert sources by name (`alertmanager`, `rules`), built on first use."""
         if self._alert_sources is None:
-            self._alert_sources = {}
+            built: dict[str, AlertSource] = {}
             if self.env.alertmanager is not None:
                 from mlops_tui.sources.alertmanager import AlertmanagerSource
 
-                self._alert_sources["alertmanager"] = AlertmanagerSource(self.env.alertmanager)
+                with self._building("alertmanager"):
+                    built["alertmanager"] = AlertmanagerSource(self.env.alertmanager)
             if self.env.rules:
                 from mlops_tui import locations
                 from mlops_tui.sources.rules import RulesSource, SilenceStore
 
                 mode = self.env.mlflow.promotion if self.env.mlflow else "alias"
-                self._alert_sources["rules"] = RulesSource(
+                built["rules"] = RulesSource(
                     self.env.rules,
                     environment=self.env_name,
                     models=self.env.models,
@@ -437,7 +466,8 @@ class Hub:
             if self.env.vertex is not None:
                 from mlops_tui.sources.vertex import VertexMonitoring
 
-                self._alert_sources["vertex"] = VertexMonitoring(self.vertex)
+                built["vertex"] = VertexMonitoring(self.vertex)
+            self._alert_sources = built
         return self._alert_sources
 
     def alert_source(self, name: str) -> AlertSource:

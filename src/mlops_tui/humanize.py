@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from datetime import datetime, timedelta
 
-__all__ = ["age", "clean_trace", "duration", "metric", "parse_duration", "timestamp"]
+__all__ = ["age", "clean_trace", "count", "duration", "metric", "parse_duration", "timestamp"]
+
+
+def count(number: int, noun: str) -> str:
+    """`1 environment`, `3 environments` (nouns whose plural takes an `s`)."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def duration(value: timedelta | None) -> str:
@@ -65,10 +71,13 @@ def timestamp(value: datetime | None) -> str:
 
 
 def metric(value: float | None) -> str:
-    """Four significant digits, enough to compare runs at a glance."""
+    """Four significant digits, enough to compare runs at a glance; `inf`, `-inf`, `nan` as such."""
     if value is None:
         return ""
-    if math.isnan(value) or math.isinf(value):
+    if abs(value) >= sys.float_info.max:
+        # MLflow's SQL stores keep an infinity as the largest float: it was an infinity.
+        return "inf" if value > 0 else "-inf"
+    if math.isnan(value):
         return str(value)
     return f"{value:.4g}"
 

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlops_tui.libraries import keep_private
+
 __all__ = ["Dataset", "auc", "main", "make_dataset", "train"]
 
 VALIDATION_THRESHOLD = 0.7
@@ -168,6 +170,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the trainer. Returns: the exit code (0 success, 1 failure, 2 bad arguments)."""
+    keep_private()
     args = _parser().parse_args(argv)
     if not args.tracking_uri:
         print("mlops_tui.trainer: error: no --tracking-uri and no $MLFLOW_TRACKING_URI", file=sys.stderr)

@@ -17,7 +17,7 @@ from mlops_tui.domain import Alert, AuditEntry, Job, ModelVersion, Pipeline, Reg
 from mlops_tui.errors import MlopsError
 from mlops_tui.hub import Gathered, Hub
 from mlops_tui.ops.journal import Journal
-from mlops_tui.ops.registry import Slot, slot_for
+from mlops_tui.ops.registry import Slot, serving_slot, slot_for
 
 __all__ = ["Side", "Triage", "gather_triage"]
 
@@ -41,6 +41,8 @@ class Triage:
     """The model the alert concerns (by its label), as the environment names models."""
     registered: str | None = None
     slot: str = "champion"
+    target: str | None = None
+    """The model's serving slot as write actions name it (`churn@champion`, `demand:Production`)."""
     serving: Side | None = None
     """The version the alert names (its `version` label), else the one the slot serves."""
     previous: Side | None = None
@@ -75,6 +77,7 @@ async def gather_triage(hub: Hub, journal: Journal, alert: Alert) -> Triage:
     if found is None:
         return Triage(alert, model, registered, slot.name, journal=entries, problems=problems)
     registered_model, versions = found
+    slot = serving_slot(hub, registered_model)  # a model kept in stages serves its Production one
     by_number = {v.version: v for v in versions}
     serving = by_number.get(alert.labels.get("version", "")) or _in_slot(slot, registered_model, by_number)
     previous = _before(slot, registered_model, serving, by_number)
@@ -93,6 +96,7 @@ async def gather_triage(hub: Hub, journal: Journal, alert: Alert) -> Triage:
         model,
         registered,
         slot.name,
+        slot.target(registered),
         serving_side,
         previous_side,
         pipelines,

@@ -13,6 +13,10 @@ client under test:
   `endpoints.undeployModel` answers a long-running operation `{"name": ".../operations/N",
   "done": false}`, which `operations.get` reports done after `operation_polls` reads, with
   `response` or, when told to fail, `error` (a google.rpc.Status);
+- `endpoints.create` takes `endpointId` as a query parameter: a user-chosen id that starts with
+  a letter (up to 63 of `[a-z0-9-]`, ending in a letter or digit), or a number of up to 9 digits
+  without a leading zero; without it the server chooses a number; it answers an operation whose
+  response is the endpoint;
 - a traffic split must name deployed models and sum to 100 (400 INVALID_ARGUMENT otherwise); a
   deployed model that still has traffic cannot be undeployed unless the request's split takes it
   away (as the reference says);
@@ -71,6 +75,10 @@ _RUNNING_PIPELINE = {"PIPELINE_STATE_QUEUED", "PIPELINE_STATE_PENDING", "PIPELIN
 
 def iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat().replace("+00:00", "Z")
+
+
+ENDPOINT_ID = re.compile(r"[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?|[1-9][0-9]{0,8}")
+"""What `endpoints.create` accepts as `endpointId` (the REST reference's rule)."""
 
 
 @dataclass(frozen=True)
@@ -164,6 +172,8 @@ class FakeVertex(LoopbackServer):
         split: dict[str, int] | None = None,
     ) -> dict[str, Any]:
         """An endpoint with deployed models `(deployed id, model id, model version)`."""
+        if not ENDPOINT_ID.fullmatch(endpoint_id):
+            raise ValueError(f"{endpoint_id!r} is not an endpoint id the Vertex AI API accepts")
         endpoint = {
             "name": f"{self.parent}/endpoints/{endpoint_id}",
             "displayName": display_name,
@@ -415,6 +425,8 @@ class FakeVertex(LoopbackServer):
     # -- endpoints ----------------------------------------------------------------------------
 
     def _endpoints(self, r: VertexRequest, name: str, verb: str) -> Any:
+        if not name and r.method == "POST":
+            return self._create_endpoint(r)
         if not name:
             if r.method != "GET":
                 raise _error(404, "no such method")
@@ -459,6 +471,26 @@ class FakeVertex(LoopbackServer):
 
             return self._start_operation(endpoint["name"], "UndeployModelOperationMetadata", effect)
         raise _error(404, f"no such method: {r.method} {r.path}")
+
+    def _create_endpoint(self, r: VertexRequest) -> dict[str, Any]:
+        endpoint_id = r.query.get("endpointId", [""])[0] or str(next(self._ids) + 100_000)
+        if not ENDPOINT_ID.fullmatch(endpoint_id):
+            raise _error(400, f"Invalid endpoint id {endpoint_id!r}.")
+        if endpoint_id in self.endpoints:
+            raise _error(
+                409, f"Endpoint {self.parent}/endpoints/{endpoint_id} already exists.", "ALREADY_EXISTS"
+            )
+        display_name = str((r.body or {}).get("displayName", ""))
+        if not display_name:
+            raise _error(400, "Endpoint display name is required.")
+
+        def effect() -> dict[str, Any]:
+            endpoint = self.add_endpoint(endpoint_id, display_name)
+            return {"@type": "type.googleapis.com/google.cloud.aiplatform.v1.Endpoint", **endpoint}
+
+        return self._start_operation(
+            f"{self.parent}/endpoints/{endpoint_id}", "CreateEndpointOperationMetadata", effect
+        )
 
     def _check_split(self, endpoint: dict[str, Any], split: dict[str, int]) -> None:
         deployed = {d["id"] for d in endpoint["deployedModels"]}

@@ -33,12 +33,15 @@ __all__ = [
     "DEMO_RUNS_PER_EXPERIMENT",
     "CliResult",
     "FakeHttpServer",
+    "CI_VARIABLES",
     "RecordedRequest",
     "Registry",
+    "as_a_user",
     "closed_port",
     "eventually",
     "free_port",
     "json_reply",
+    "mlflow_telemetry_file",
     "mlops_tui_command",
     "run_cli",
     "silent_server",
@@ -145,6 +148,40 @@ def write_config(path: Path, environments: Mapping[str, Any], **top: Any) -> Pat
 
 
 # -- the console script ---------------------------------------------------------------------------
+
+# MLflow turns its telemetry off by itself under CI or pytest (`mlflow.telemetry.utils`): the
+# processes of these tests run without those variables, as a user's would.
+CI_VARIABLES = (
+    "PYTEST_CURRENT_TEST",
+    "GITHUB_ACTIONS",
+    "CI",
+    "CIRCLECI",
+    "GITLAB_CI",
+    "JENKINS_URL",
+    "TRAVIS",
+    "TF_BUILD",
+    "BITBUCKET_BUILD_NUMBER",
+    "CODEBUILD_BUILD_ARN",
+    "BUILDKITE",
+    "TEAMCITY_VERSION",
+    "CLOUD_RUN_EXECUTION",
+    "RUNBOT_HOST_URL",
+    "RUNBOT_BUILD_NAME",
+    "RUNBOT_WORKER_ID",
+    "MLFLOW_DISABLE_TELEMETRY",
+    "DO_NOT_TRACK",
+    "MLFLOW_CONFIGURE_LOGGING",
+)
+
+
+def as_a_user() -> dict[str, str]:
+    """The test's environment without the variables that make MLflow behave as under CI."""
+    return {k: v for k, v in os.environ.items() if k not in CI_VARIABLES}
+
+
+def mlflow_telemetry_file() -> Path:
+    """Where MLflow 3 writes its installation id (under the test's XDG config home)."""
+    return Path(os.environ["XDG_CONFIG_HOME"]) / "mlflow" / "telemetry.json"
 
 
 def mlops_tui_command() -> list[str]:

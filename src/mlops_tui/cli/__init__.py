@@ -13,9 +13,11 @@ from typing import NoReturn
 import click
 
 from mlops_tui.cli import alerts as _alerts  # noqa: F401 - registers `alerts` and `status`
-from mlops_tui.cli.commands import DEBUG_ENV_VAR, root
+from mlops_tui.cli import triage as _triage  # noqa: F401 - registers `triage`
+from mlops_tui.cli.commands import root
 from mlops_tui.config import redact
 from mlops_tui.errors import ExitCode, MlopsError
+from mlops_tui.libraries import DEBUG_ENV_VAR, route_library_output
 from mlops_tui.sanitize import printable
 
 __all__ = ["main", "root"]
@@ -23,6 +25,7 @@ __all__ = ["main", "root"]
 
 def main(argv: list[str] | None = None) -> NoReturn:
     """Entry point of the `mlops-tui` console script: every failure becomes an exit code."""
+    route_library_output()
     try:
         root.main(args=argv, prog_name="mlops-tui", standalone_mode=False)
     except MlopsError as exc:
@@ -52,6 +55,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
 
 def _fail(code: ExitCode, message: str) -> NoReturn:
     # Whatever a backend or a library put in a message, a secret never reaches the terminal, nor
-    # a control character: the error stays one line that cannot drive the terminal.
-    click.echo(f"mlops-tui: {printable(redact(message))}", err=True)
+    # a control character: each line stays one line that cannot drive the terminal.
+    for line in redact(message).splitlines():  # several config errors: one line each
+        click.echo(f"mlops-tui: {printable(line)}", err=True)
     sys.exit(code)

@@ -13,7 +13,7 @@ from mlops_tui.cli.commands import _apply, _common, _with_hub, _write_options, l
 from mlops_tui.config import Settings
 from mlops_tui.domain import utcnow
 from mlops_tui.errors import UsageError
-from mlops_tui.health import STATE_NAMES, EnvironmentHealth, check_health, overall_code
+from mlops_tui.health import STATE_NAMES, EnvironmentHealth, check_health, overall_code, source_state_word
 from mlops_tui.hub import Hub
 from mlops_tui.matchers import parse_matchers
 from mlops_tui.ops.alerts import plan_expiry, plan_silence
@@ -21,7 +21,7 @@ from mlops_tui.ops.alerts import plan_expiry, plan_silence
 __all__ = ["alerts", "status"]
 
 
-@root.group()
+@root.group(short_help="Firing alerts and their silences.")
 def alerts() -> None:
     """Firing alerts (Alertmanager and local rules) and their silences."""
 
@@ -99,7 +99,7 @@ async def alerts_silences(hub: Hub, show_all: bool, as_json: bool) -> None:
     answer.raise_failures()
 
 
-@alerts.command("silence")
+@alerts.command("silence", short_help="Silence the alerts matching every MATCHER.")
 @click.argument("matchers", nargs=-1, required=True, metavar="MATCHER...")
 @click.option("--duration", required=True, metavar="DURATION", help="How long: 30m, 2h, 1h30m, 7d.")
 @click.option("--comment", required=True, metavar="TEXT", help="Why (required).")
@@ -155,7 +155,7 @@ async def alerts_expire(
 # -- status -------------------------------------------------------------------------------------
 
 
-@root.command("status")
+@root.command("status", short_help="Health of an environment (or --all), for cron and CI.")
 @click.option("--all", "every", is_flag=True, help="Every configured environment.")
 @click.option("--env", "env", metavar="NAME", help="Environment to check (default: the default one).")
 @click.option("--config", "config", type=click.Path(dir_okay=False), help="Config file to use.")
@@ -208,7 +208,7 @@ def _print_health(reports: list[EnvironmentHealth]) -> None:
             (
                 r.environment,
                 r.state,
-                ", ".join(f"{s.name} {s.state.value}" for s in r.sources),
+                ", ".join(f"{s.name} {source_state_word(s.state)}" for s in r.sources),
                 ", ".join(f"{n} {sev}" for sev, n in sorted(r.firing.items())) or "none",
                 str(len(r.failed_pipelines)),
                 ", ".join(f"{m} {v or '-'}" for m, v in r.champions.items()),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
-import json
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -16,16 +15,20 @@ import click
 from mlops_tui import humanize
 from mlops_tui.cli import render
 from mlops_tui.config import (
+    LOCAL_ENV,
+    LOCAL_PRD_ENV,
     Settings,
+    UiCheck,
     load_settings,
     local_settings,
     locate_config,
     redacted,
     starter_config,
 )
-from mlops_tui.domain import Change, Job, utcnow
+from mlops_tui.domain import Change, Job, tags_in_order, utcnow
 from mlops_tui.errors import ExitCode, MlopsError, UsageError
 from mlops_tui.hub import Hub
+from mlops_tui.libraries import DEBUG_ENV_VAR, debugging, route_library_output
 from mlops_tui.ops.journal import Journal
 from mlops_tui.ops.pipelines import plan_pipeline_change, plan_retrain
 from mlops_tui.ops.policy import Approval, WriteAction, perform
@@ -76,20 +79,19 @@ def _with_hub(run: Callable[..., Awaitable[T]]) -> Callable[..., T]:
     return command
 
 
-def load_and_warn(path: str | None) -> Settings:
+def load_and_warn(path: str | None, *, check_ui: UiCheck | None = None) -> Settings:
     """The settings, their warnings (a config file others can read) said on stderr."""
-    settings = load_settings(path)
+    settings = load_settings(path, check_ui=check_ui)
     for warning in settings.warnings:
         render.say(f"mlops-tui: warning: {warning}", err=True)
     return settings
 
 
-DEBUG_ENV_VAR = "MLOPS_TUI_DEBUG"
-
-
 def _debug(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     if value:
         os.environ[DEBUG_ENV_VAR] = "1"
+    if debugging():
+        route_library_output(to_terminal=True)
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -115,13 +117,17 @@ def root(ctx: click.Context, config: str | None, env: str | None, read_only: boo
     With no command, opens the terminal UI on the default environment.
     """
     if ctx.invoked_subcommand is None:
-        settings = dataclasses.replace(load_and_warn(config), read_only=read_only)
+        from mlops_tui.tui.bindings import check_ui
+
+        settings = dataclasses.replace(load_and_warn(config, check_ui=check_ui), read_only=read_only)
         if env is not None:
             settings.environment(env)
         _open_tui(settings, env, mouse=not no_mouse)
 
 
 def _open_tui(settings: Any, env: str | None, *, mouse: bool = True) -> None:
+    # Nothing but the TUI draws on the terminal, --debug or not.
+    route_library_output()
     # Textual costs ~0.4 s to import: only the TUI pays for it.
     from mlops_tui.tui import make_app
 
@@ -131,31 +137,35 @@ def _open_tui(settings: Any, env: str | None, *, mouse: bool = True) -> None:
 # -- demo ---------------------------------------------------------------------------------------
 
 
-@root.command()
-@click.option("--seed-only", is_flag=True, help="Fill the local store and exit.")
-@click.option("--reset", is_flag=True, help="Delete the local store first and start over.")
+@root.command(short_help="Fill the local environment with demo data; open the TUI.")
+@click.option("--seed-only", is_flag=True, help="Fill the built-in stores and exit.")
+@click.option("--reset", is_flag=True, help="Delete the built-in stores first and start over.")
 def demo(seed_only: bool, reset: bool) -> None:
-    """Fill the built-in `local` environment with demo data, then open the TUI on it."""
+    """Fill the built-in `local` and `local-prd` environments with demo data, then open the TUI on
+    `local`."""
     import warnings
 
     from mlops_tui import demo as demo_data
 
     settings = local_settings()
-    mlflow_settings = settings.environments["local"].mlflow
-    assert mlflow_settings is not None
-    if reset:
-        demo_data.reset_store(mlflow_settings)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        report = demo_data.seed(mlflow_settings)
-    if report.created:
-        click.echo(
-            f"Seeded {mlflow_settings.tracking_uri}: {report.experiments} experiments, "
-            f"{report.runs} runs, {report.versions} model versions.",
-            err=True,
-        )
-    else:
-        click.echo(f"Demo data already in {mlflow_settings.tracking_uri}.", err=True)
+    for name, plans in ((LOCAL_ENV, demo_data.DEMO_MODELS), (LOCAL_PRD_ENV, demo_data.PRD_MODELS)):
+        mlflow_settings = settings.environments[name].mlflow
+        assert mlflow_settings is not None
+        if reset:
+            demo_data.reset_store(mlflow_settings)
+        if not Path(mlflow_settings.tracking_uri.removeprefix("sqlite:///")).exists():
+            click.echo(f"mlops-tui: filling {name} with demo data (the first time only)", err=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            report = demo_data.seed(mlflow_settings, plans=plans)
+        if report.created:
+            click.echo(
+                f"Seeded {name} ({mlflow_settings.tracking_uri}): {report.experiments} experiments, "
+                f"{report.runs} runs, {report.versions} model versions.",
+                err=True,
+            )
+        else:
+            click.echo(f"Demo data already in {name} ({mlflow_settings.tracking_uri}).", err=True)
     if not seed_only:
         _open_tui(settings, "local")
 
@@ -168,7 +178,7 @@ def config() -> None:
     """Find, check and create the config file."""
 
 
-@config.command("locate")
+@config.command("locate", short_help="Print the path of the config file in effect.")
 @click.option("--config", "path", type=click.Path(dir_okay=False), help="Config file to use.")
 def config_locate(path: str | None) -> None:
     """Print the path of the config file in effect (nothing and exit 1 when none is)."""
@@ -179,43 +189,26 @@ def config_locate(path: str | None) -> None:
     click.echo(str(found))
 
 
-@config.command("check")
+@config.command("check", short_help="Validate the config and print it resolved.")
 @click.option("--config", "path", type=click.Path(dir_okay=False), help="Config file to check.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
 def config_check(path: str | None, as_json: bool) -> None:
-    """Validate the config and print it resolved; secrets appear only by the name of their source."""
-    settings = load_and_warn(path)
+    """Validate the config and print it resolved, as TOML; secrets appear only by the name of their
+    source. Every error is reported, each with its line."""
     # The TUI's own settings are checked as the TUI reads them, by the module that declares the keys.
-    from mlops_tui.tui.bindings import check_keymap, check_theme
+    from mlops_tui.tui.bindings import check_ui
 
-    check_keymap(settings.keymap or {}, settings.path)
-    check_theme(settings.theme, settings.path)
+    settings = load_and_warn(path, check_ui=check_ui)
     data = redacted(settings)
     if as_json:
         render.emit_json(data)
         return
-    import tomllib  # noqa: F401 - the printed form is TOML-like, for reading, not for parsing
-
-    click.echo(f"# {data['path'] or 'built-in local environment (no config file)'}: valid")
-    click.echo(f"default_env = {data['default_env']!r}")
-    for name, env in data["environments"].items():
-        _print_table(f"environments.{name}", env)
+    click.echo(f"# {data.pop('path') or 'built-in local environment (no config file)'}: valid")
+    for line in render.toml_lines(data):
+        click.echo(line)
 
 
-def _print_table(prefix: str, table: dict[str, Any]) -> None:
-    click.echo(f"\n[{prefix}]")
-    nested = {}
-    for key, value in table.items():
-        if isinstance(value, dict):
-            nested[key] = value
-        elif value not in (None, [], {}):
-            # JSON spells strings, numbers, booleans and lists as TOML does.
-            click.echo(f"{key} = {json.dumps(value)}")
-    for key, value in nested.items():
-        _print_table(f"{prefix}.{key}", value)
-
-
-@config.command("init")
+@config.command("init", short_help="Write a commented starter config.")
 @click.argument("path", required=False, type=click.Path(dir_okay=False))
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 def config_init(path: str | None, force: bool) -> None:
@@ -228,6 +221,11 @@ def config_init(path: str | None, force: bool) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(starter_config(), encoding="utf-8")
     click.echo(str(target))
+    click.echo(
+        "mlops-tui: the built-in `local` environment stays (builtin_local = true) and is the default; "
+        "edit the dev, qa and prd examples for your servers, then set default_env",
+        err=True,
+    )
 
 
 # -- runs ---------------------------------------------------------------------------------------
@@ -263,23 +261,25 @@ async def runs_list(hub: Hub, experiment: str | None, filter_string: str, limit:
         )
         return
     now = utcnow()
+    metrics = hub.key_metrics(page.items)
     render.emit_table(
-        ("RUN ID", "NAME", "EXPERIMENT", "STATUS", "STARTED", "DURATION"),
+        ("RUN ID", "NAME", "EXPERIMENT", "STATUS", "STARTED", "DURATION", *metrics),
         (
             (
                 r.id,
                 r.name,
                 hub.experiment_name(r.experiment_id),
-                r.status,
+                r.status.lower(),
                 humanize.age(r.start_time, now),
                 humanize.duration(r.duration),
+                *(humanize.metric(r.metrics.get(key)) for key in metrics),
             )
             for r in page.items
         ),
     )
 
 
-@runs.command("show")
+@runs.command("show", short_help="One run: params, metrics, tags, model versions.")
 @click.argument("run_id")
 @_common
 @_with_hub
@@ -296,7 +296,7 @@ async def runs_show(hub: Hub, run_id: str, as_json: bool) -> None:
             {
                 "run": f"{run.name} ({run.id})",
                 "experiment": detail.experiment,
-                "status": run.status,
+                "status": f"{run.status.lower()} (deleted)" if run.deleted else run.status.lower(),
                 "user": run.user,
                 "started": humanize.timestamp(run.start_time),
                 "duration": humanize.duration(run.duration),
@@ -328,7 +328,7 @@ def models() -> None:
     """Registered models."""
 
 
-@models.command("list")
+@models.command("list", short_help="Registered models, their aliases or stages.")
 @click.option(
     "--filter",
     "name_filter",
@@ -390,10 +390,10 @@ async def models_show(hub: Hub, name: str, as_json: bool) -> None:
                 v.version,
                 ", ".join(v.aliases),
                 v.stage,
-                v.status,
+                v.status.lower(),
                 v.run_id or "",
                 humanize.age(v.created, now),
-                " ".join(f"{k}={val}" for k, val in sorted(v.tags.items())),
+                " ".join(f"{k}={val}" for k, val in tags_in_order(v.tags)),
             )
             for v in versions
         ),
@@ -468,7 +468,7 @@ def _say(as_json: bool, data: dict[str, Any], text: str) -> None:
         render.say(text)
 
 
-@models.command("promote")
+@models.command("promote", short_help="Point an alias or stage at VERSION, or copy it across.")
 @click.argument("name")
 @click.argument("version")
 @click.option("--alias", metavar="ALIAS", help="Alias to move (alias mode; default champion).")
@@ -518,7 +518,7 @@ async def models_promote(
     await _apply(hub, action, yes=yes, confirm=confirm, dry_run=dry_run, as_json=as_json)
 
 
-@models.command("rollback")
+@models.command("rollback", short_help="Move an alias or stage back to its previous version.")
 @click.argument("name")
 @click.option("--alias", metavar="ALIAS", help="Alias to move back (alias mode; default champion).")
 @click.option("--stage", metavar="STAGE", help="Stage to restore (stage mode; default Production).")
@@ -681,7 +681,7 @@ def _jobs_table(jobs: list[Job]) -> None:
     )
 
 
-@pipelines.command("trace")
+@pipelines.command("trace", short_help="A job's log; --follow keeps reading until it ends.")
 @click.argument("job_id")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing while the job runs.")
 @click.option("--env", "env", metavar="NAME", help="Environment to use.")
@@ -722,7 +722,7 @@ pipelines.command("retry")(_pipeline_write("retry"))
 pipelines.command("cancel")(_pipeline_write("cancel"))
 
 
-@root.command("retrain")
+@root.command("retrain", short_help="Start the retraining pipeline of MODEL.")
 @click.argument("model")
 @click.option("--var", "variables", multiple=True, metavar="KEY=VALUE", help="Extra pipeline variable.")
 @click.option("--wait", is_flag=True, help="Wait for the pipeline: exit 0 if it succeeds, 1 if not.")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -43,6 +45,7 @@ __all__ = [
     "model_json",
     "run_detail_json",
     "run_json",
+    "toml_lines",
     "version_json",
 ]
 
@@ -80,7 +83,7 @@ def version_json(version: ModelVersion) -> dict[str, Any]:
     return {
         "name": version.name,
         "version": version.version,
-        "stage": version.stage,
+        "stage": version.stage or None,
         "aliases": list(version.aliases),
         "status": version.status,
         "run_id": version.run_id,
@@ -125,6 +128,8 @@ def say(line: str, *, err: bool = False) -> None:
 
 
 def emit_table(columns: Sequence[str], rows: Iterable[Sequence[str]], *, title: str | None = None) -> None:
+    """A table on stdout, its title (if any) over its left edge: a centred one drifts far from the
+    columns of a wide table."""
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
@@ -132,6 +137,7 @@ def emit_table(columns: Sequence[str], rows: Iterable[Sequence[str]], *, title: 
     table = Table(
         *columns,
         title=Text(printable(title)) if title else None,
+        title_justify="left",
         box=None,
         header_style="bold",
         pad_edge=False,
@@ -290,3 +296,43 @@ def monitoring_job_json(job: MonitoringJob) -> dict[str, Any]:
         "last_run": _time(job.last_run),
         "last_error": job.last_error,
     }
+
+
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def toml_lines(table: Mapping[str, Any], prefix: str = "") -> Iterable[str]:
+    """`table` as the lines of a TOML document (what `tomllib` reads back); keys without a value
+    (None, empty lists and tables) are left out, as TOML has no null."""
+    tables: list[tuple[str, Mapping[str, Any]]] = []
+    for key, value in table.items():
+        name = f"{prefix}.{_toml_key(key)}" if prefix else _toml_key(key)
+        if value is None or value == [] or value == {}:
+            continue
+        if isinstance(value, Mapping):
+            tables.append((name, value))
+        elif isinstance(value, list) and all(isinstance(item, Mapping) for item in value):
+            tables.extend((f"[{name}]", item) for item in value)
+        else:
+            yield f"{_toml_key(key)} = {_toml_value(value)}"
+    for name, value in tables:
+        lines = list(toml_lines(value, name.strip("[]")))
+        if name.startswith("[") or not lines or lines[0]:  # a table of tables needs no header
+            yield ""
+            yield f"[{name}]"
+        yield from lines
+
+
+def _toml_key(key: str) -> str:
+    return key if _BARE_KEY.match(key) else _toml_value(key)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)  # inf, -inf and nan are spelled as TOML spells them
+    if isinstance(value, list):
+        return f"[{', '.join(_toml_value(item) for item in value)}]"
+    # A JSON string is a TOML basic string, but for DEL, which TOML wants escaped.
+    return json.dumps(str(value), ensure_ascii=False).replace("\x7f", "\\u007f")

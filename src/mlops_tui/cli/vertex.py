@@ -24,7 +24,7 @@ def endpoints() -> None:
     """Vertex AI serving endpoints and their traffic split."""
 
 
-@endpoints.command("list")
+@endpoints.command("list", short_help="Endpoints, their deployed models and traffic.")
 @_common
 @_with_hub
 async def endpoints_list(hub: Hub, as_json: bool) -> None:
@@ -55,7 +55,7 @@ def _deployed_table(found: list[Endpoint]) -> None:
     render.emit_table(("ENDPOINT", "ID", "DEPLOYED", "MODEL", "MLFLOW", "TRAFFIC"), rows)
 
 
-@endpoints.command("show")
+@endpoints.command("show", short_help="One endpoint, its deployed models and traffic.")
 @click.argument("endpoint")
 @_common
 @_with_hub
@@ -81,7 +81,7 @@ async def endpoints_show(hub: Hub, endpoint: str, as_json: bool) -> None:
     _deployed_table([found])
 
 
-@endpoints.command("traffic")
+@endpoints.command("traffic", short_help="Set the endpoint's traffic split.")
 @click.argument("endpoint")
 @click.option(
     "--split",
@@ -109,7 +109,7 @@ async def endpoints_traffic(
     await _apply(hub, action, yes=yes, confirm=confirm, dry_run=dry_run, as_json=as_json)
 
 
-@endpoints.command("rollback")
+@endpoints.command("rollback", short_help="Return traffic to the split before its last change.")
 @click.argument("endpoint")
 @_write_options
 @_common
@@ -126,7 +126,7 @@ async def endpoints_rollback(
     await _apply(hub, action, yes=yes, confirm=confirm, dry_run=dry_run, as_json=as_json)
 
 
-@endpoints.command("undeploy")
+@endpoints.command("undeploy", short_help="Undeploy a model; its traffic goes to the others.")
 @click.argument("endpoint")
 @click.argument("deployed_model_id")
 @_write_options
@@ -151,7 +151,7 @@ def vertex() -> None:
     """Vertex AI pipeline jobs and model monitoring jobs."""
 
 
-@vertex.command("jobs")
+@vertex.command("jobs", short_help="Vertex pipeline jobs and model monitoring jobs.")
 @click.option("--limit", default=30, show_default=True, type=click.IntRange(1, 1000))
 @_common
 @_with_hub

@@ -72,7 +72,7 @@ class TrafficChange(WriteAction):
         self.write = write
 
     async def current(self) -> str | None:
-        return _state((await self.source.get_endpoint(self.endpoint.id)).traffic_split)
+        return _state((await self.source.get_endpoint(self.endpoint.name)).traffic_split)
 
     async def apply(self) -> None:
         if self.write.kind == "undeploy":
@@ -81,7 +81,7 @@ class TrafficChange(WriteAction):
             await self.source.set_traffic(self.endpoint, self.write.split)
 
     async def verify(self) -> str | None:
-        now = await self.source.get_endpoint(self.endpoint.id)
+        now = await self.source.get_endpoint(self.endpoint.name)
         if self.write.kind == "undeploy" and now.deployed(self.write.deployed_model_id) is not None:
             return f"deployed model {self.write.deployed_model_id} is still on {self.change.target}"
         if _state(now.traffic_split) != self.change.after:

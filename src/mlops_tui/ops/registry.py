@@ -29,6 +29,8 @@ __all__ = [
     "plan_promotion",
     "plan_rollback",
     "recover_interrupted",
+    "serving_slot",
+    "slot_for",
 ]
 
 
@@ -94,6 +96,16 @@ def slot_for(hub: Scope, alias: str | None, stage: str | None) -> Slot:
         return Slot("stage", _stage(stage))
     mode = hub.env.mlflow.promotion if hub.env.mlflow else "alias"
     return Slot("alias", "champion") if mode == "alias" else Slot("stage", "Production")
+
+
+def serving_slot(hub: Scope, model: RegisteredModel) -> Slot:
+    """The slot that says which version of `model` serves: the environment's default, but for a
+    model still kept in stages (a version in a stage, no alias at all) in an alias-mode
+    environment, whose serving version is its Production stage."""
+    slot = slot_for(hub, None, None)
+    if slot.kind == "alias" and not model.aliases and model.stages():
+        return Slot("stage", "Production")
+    return slot
 
 
 def _stage(text: str) -> str:

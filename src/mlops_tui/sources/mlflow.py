@@ -14,7 +14,6 @@ transports chosen by the tracking URI:
 from __future__ import annotations
 
 import asyncio
-import logging
 import threading
 import warnings
 from abc import ABC, abstractmethod
@@ -175,8 +174,10 @@ class StoreTransport(Transport):
 def quiet_mlflow() -> None:
     """MLflow logs INFO lines to stderr when it opens a store: they would draw over the TUI and
     clutter the diagnostics of headless commands. Called after MLflow is imported, since importing
-    it sets its own level."""
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    it sets its own level and handler."""
+    from mlops_tui.libraries import take_over_mlflow_logger
+
+    take_over_mlflow_logger()
     # Stage mode is supported on purpose (see the README); MLflow's deprecation notice is noise here.
     warnings.filterwarnings("ignore", message=r".*Model registry stages will be removed")
 
@@ -315,6 +316,7 @@ def _run(raw: Json) -> Run:
         params=_pairs(data.get("params")),
         metrics={str(m["key"]): float(m.get("value", "nan")) for m in data.get("metrics") or ()},
         tags=tags,
+        deleted=info.get("lifecycle_stage") == "deleted",
     )
 
 
@@ -326,7 +328,8 @@ def _version(raw: Json, aliases: Mapping[str, str] | None = None) -> ModelVersio
     return ModelVersion(
         name=raw["name"],
         version=version,
-        stage=raw.get("current_stage") or "None",
+        # MLflow spells "in no stage" `None`, a string: the domain says it with an empty one.
+        stage="" if raw.get("current_stage") in (None, "", "None") else str(raw["current_stage"]),
         aliases=tuple(sorted(merged)),
         run_id=raw.get("run_id") or None,
         source=raw.get("source"),

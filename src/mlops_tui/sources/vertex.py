@@ -348,14 +348,18 @@ class VertexSource(PipelineSource):
         return [self._endpoint(c, e) for e in found]
 
     async def get_endpoint(self, ref: str) -> Endpoint:
-        """One endpoint by id, display name or resource name. Raises: NotFound."""
+        """One endpoint by resource name, id or display name. Ids are numbers unless the endpoint
+        was created with an id of its own (`endpointId`: letters, digits and hyphens, such as
+        `churn-prd`), so anything but a number or a resource name is looked up by id or display
+        name; callers that have resolved an endpoint pass its resource name. Raises: NotFound."""
 
         def read(c: _Clients) -> Endpoint:
             if ref.startswith("projects/") or ref.isdigit():
                 name = ref if ref.startswith("projects/") else self.endpoint_name(ref)
                 return self._endpoint(c, c.endpoints.get_endpoint(name=name, **self.api.options()))
-            for raw in c.endpoints.list_endpoints(parent=self.api.parent, **self.api.options()):
-                if raw.display_name == ref:
+            found = list(c.endpoints.list_endpoints(parent=self.api.parent, **self.api.options()))
+            for raw in sorted(found, key=lambda e: e.name != self.endpoint_name(ref)):  # the id first
+                if raw.name == self.endpoint_name(ref) or raw.display_name == ref:
                     return self._endpoint(c, raw)
             raise NotFound(SOURCE, f"no endpoint {ref!r} in {self.api.parent}")
 
@@ -636,8 +640,7 @@ class VertexSource(PipelineSource):
         jobs = [_monitoring_job(raw) for raw in found]
         wanted = self.settings.endpoints
         if wanted:
-            names = {self.endpoint_name(w) for w in wanted if w.isdigit()}
-            names |= {e.name for e in self._list_endpoints(c)}
+            names = {e.name for e in self._list_endpoints(c)}
             jobs = [j for j in jobs if j.endpoint in names]
         return jobs
 

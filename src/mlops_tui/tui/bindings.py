@@ -30,6 +30,7 @@ __all__ = [
     "bindings",
     "check_keymap",
     "check_theme",
+    "check_ui",
     "keys_table",
 ]
 
@@ -239,25 +240,33 @@ def check_keymap(keymap: dict[str, str], path: Path | None) -> dict[str, str]:
     """The `[keymap]` table, checked: every id one of KEYS, every key one Textual knows.
 
     Raises:
-        ConfigError: naming the file and `keymap.<id>`.
+        ConfigError: naming the file and `keymap.<id>`, for every bad entry (`problems`).
     """
     where = str(path) if path else None
+    problems: list[ConfigError] = []
     for binding_id, keys in keymap.items():
         if binding_id not in KEYS:
-            raise ConfigError(
-                f"unknown key binding id; expected one of: {', '.join(KEYS)}",
-                path=where,
-                key=f"keymap.{binding_id}",
+            problems.append(
+                ConfigError(
+                    f"unknown key binding id; expected one of: {', '.join(KEYS)}",
+                    path=where,
+                    key=f"keymap.{binding_id}",
+                )
             )
+            continue
         names = [k.strip() for k in keys.split(",")]
         bad = [k for k in names if not _valid_key(k)]
         if bad or not names:
-            raise ConfigError(
-                f"{bad[0] if bad else keys!r} is not a key; write keys as Textual names them, "
-                "comma-separated: `r`, `R`, `f5`, `ctrl+r`, `space`, `escape`, `question_mark`",
-                path=where,
-                key=f"keymap.{binding_id}",
+            problems.append(
+                ConfigError(
+                    f"{bad[0] if bad else keys!r} is not a key; write keys as Textual names them, "
+                    "comma-separated: `r`, `R`, `f5`, `ctrl+r`, `space`, `escape`, `question_mark`",
+                    path=where,
+                    key=f"keymap.{binding_id}",
+                )
             )
+    if problems:
+        raise ConfigError.several(problems)
     return keymap
 
 
@@ -276,6 +285,22 @@ def check_theme(theme: str | None, path: Path | None) -> str | None:
             key="theme",
         )
     return theme
+
+
+def check_ui(keymap: dict[str, str], theme: str | None, path: Path | None) -> None:
+    """`check_keymap` and `check_theme` together, as `load_settings(check_ui=...)` calls them.
+
+    Raises:
+        ConfigError: every problem of both (`problems`).
+    """
+    problems: list[ConfigError] = []
+    for check in (lambda: check_keymap(keymap, path), lambda: check_theme(theme, path)):
+        try:
+            check()
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ConfigError.several(problems)
 
 
 def keys_table() -> str:

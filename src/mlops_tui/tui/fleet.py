@@ -116,7 +116,8 @@ class FleetScreen(Screen[None]):
         yield Static(
             Text.assemble(
                 ("Fleet", "bold"),
-                f" of {len(self.hubs)} environments · enter: open the model in the highlighted one",
+                f" of {humanize.count(len(self.hubs), 'environment')} · enter: open the model in the"
+                " highlighted one",
             ),
             classes="detail-title",
         )

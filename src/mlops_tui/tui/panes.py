@@ -3,7 +3,6 @@ of sources not yet configured."""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -93,12 +92,7 @@ class RunsPane(ResourcePane[Run]):
         return await self.hub.runs(filter_text, page_token=page_token)
 
     def metric_columns(self, items: Sequence[Run]) -> tuple[str, ...]:
-        configured = self.hub.env.mlflow.key_metrics if self.hub.env.mlflow else []
-        if configured:
-            return tuple(configured)
-        counts = Counter(key for run in items for key in run.metrics)
-        ranked = sorted(counts, key=lambda key: (-counts[key], key))
-        return tuple(ranked[:3])
+        return self.hub.key_metrics(items)
 
     def columns_for(self, items: Sequence[Run]) -> tuple[str, ...]:
         self._metric_keys = self.metric_columns(items)

@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Footer, OptionList, RichLog, Static
 from textual.widgets.option_list import Option
 
 from mlops_tui import humanize
-from mlops_tui.domain import ModelVersion, Run
+from mlops_tui.domain import ModelVersion, Run, tags_in_order
 from mlops_tui.errors import MlopsError
 from mlops_tui.hub import Hub, RunDetail
 from mlops_tui.ops.journal import Journal
@@ -117,7 +117,7 @@ class RunScreen(DetailScreen):
         )
         self.query_one(".detail-title", Static).update(title)
         self._fill("#params", sorted(run.params.items()))
-        self._fill("#tags", sorted(run.tags.items()))
+        self._fill("#tags", tags_in_order(run.tags))
         rows = []
         for key, value in sorted(run.metrics.items()):
             values = [p.value for p in detail.history.get(key, ())] or [value]
@@ -233,11 +233,11 @@ class ModelScreen(DetailScreen):
             table.add_row(
                 f"v{v.version}",
                 Text(", ".join(v.aliases), style="bold green" if "champion" in v.aliases else "cyan"),
-                v.stage if v.stage != "None" else "",
+                v.stage,
                 v.status.lower(),
                 humanize.age(v.created, now),
                 (v.run_id or "")[:12],
-                " ".join(f"{k}={val}" for k, val in sorted(v.tags.items())),
+                " ".join(f"{k}={val}" for k, val in tags_in_order(v.tags)),
                 key=v.version,
             )
 
