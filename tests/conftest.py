@@ -38,6 +38,7 @@ __all__ = ["DEMO_NOW", "running_mlflow_server", "template_settings"]
 _SCRUBBED_ENV = (
     CONFIG_ENV_VAR,
     "MLOPS_TUI_DEBUG",
+    "MLOPS_TUI_OPERATOR",
     "MLFLOW_TRACKING_URI",
     "MLFLOW_TRACKING_TOKEN",
     "MLFLOW_TRACKING_USERNAME",

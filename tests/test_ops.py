@@ -569,7 +569,9 @@ async def test_two_operators_racing(tracking_uri: str, tmp_path: Path) -> None:
             assert alice.change.before == bob.change.before == "v3"
 
             await approve(alice, alice_hub, shared, operator="alice")
-            with pytest.raises(Conflict, match="churn@champion is v4 now, not v3") as conflict:
+            with pytest.raises(
+                Conflict, match=r"changed meanwhile: churn@champion is now v4 \(by alice at .*Z\), not v3"
+            ) as conflict:
                 await approve(bob, bob_hub, shared, operator="bob")
         assert conflict.value.exit_code == 4
         assert registry.aliases("churn")["champion"] == "4"
@@ -578,8 +580,14 @@ async def test_two_operators_racing(tracking_uri: str, tmp_path: Path) -> None:
 
         refused, done = shared.entries()
         assert (done.operator, done.result, done.before, done.after) == ("alice", "ok", "v3", "v4")
-        assert (refused.operator, refused.result, refused.before) == ("bob", "refused", "v3")
-        assert "someone else changed it" in refused.message
+        # The refusal records what bob asked (v3 -> v2), not the state it found.
+        assert (refused.operator, refused.result, refused.before, refused.after) == (
+            "bob",
+            "refused",
+            "v3",
+            "v2",
+        )
+        assert "changed meanwhile" in refused.message
     finally:
         shared.close()
 
@@ -877,10 +885,10 @@ def test_journal_entries_filter(journal: Journal) -> None:
     assert by_target["churn@challenger"].finished is None
 
 
-def test_refused_entries_keep_the_state_as_it_was(journal: Journal) -> None:
+def test_refused_entries_record_what_was_asked(journal: Journal) -> None:
     journal.refused(Change("promote", "dev", "churn@champion", "churn", "v3", "v4"), "bob", "moved")
     (entry,) = journal.entries()
-    assert (entry.result, entry.before, entry.after, entry.message) == ("refused", "v3", "v3", "moved")
+    assert (entry.result, entry.before, entry.after, entry.message) == ("refused", "v3", "v4", "moved")
 
 
 async def test_unwritable_journal_stops_the_action(sqlite_uri: str, tmp_path: Path) -> None:

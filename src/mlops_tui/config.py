@@ -10,6 +10,7 @@ whose standard output is the secret (`token_command`, an argument list run witho
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import subprocess
@@ -234,7 +235,8 @@ class _File(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=Tru
     default_env: str | None = None
     """Environment opened when none is given on the command line."""
     operator: str | None = None
-    """Name recorded in the audit journal; defaults to the OS user."""
+    """Name recorded in the audit journal and shown in the header (`$MLOPS_TUI_OPERATOR`
+    overrides it); default: `git config user.email`, else `user@host`."""
     journal: str | None = None
     """Path of the audit journal (SQLite; keep it on a local disk). Default: the XDG state dir."""
     theme: str | None = None
@@ -243,6 +245,24 @@ class _File(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=Tru
     """Key binding overrides: binding id -> comma-separated keys."""
     environments: dict[str, Any] = {}
     """Environments by name; validated one by one so errors name the environment."""
+
+
+OPERATOR_ENV_VAR = "MLOPS_TUI_OPERATOR"
+
+
+@functools.cache
+def _default_operator() -> str:
+    """`git config user.email` where git knows one, else `user@host`."""
+    import getpass
+    import socket
+
+    try:
+        email = subprocess.run(
+            ["git", "config", "user.email"], capture_output=True, text=True, timeout=5, check=False
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        email = ""
+    return email or f"{getpass.getuser()}@{socket.gethostname()}"
 
 
 @dataclass(frozen=True)
@@ -263,10 +283,9 @@ class Settings:
 
     @property
     def operator_name(self) -> str:
-        """Who the journal records: the configured operator, else the OS user."""
-        import getpass
-
-        return self.operator or getpass.getuser()
+        """Who the journal records: `$MLOPS_TUI_OPERATOR`, else the `operator` key, else
+        `git config user.email`, else `user@host`."""
+        return os.environ.get(OPERATOR_ENV_VAR) or self.operator or _default_operator()
 
     def environment(self, name: str | None = None) -> tuple[str, EnvironmentSettings]:
         """The environment called `name` (default: `default_env`).

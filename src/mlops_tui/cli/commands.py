@@ -403,14 +403,30 @@ async def models_show(hub: Hub, name: str, as_json: bool) -> None:
 # -- write actions ------------------------------------------------------------------------------
 
 
-def _write_options(command: F) -> F:
-    """The approval flags every write command takes, the same everywhere."""
+_EXPECT_CURRENT = "mlops_tui.expect_current"
+
+
+def _write_options(body: F) -> F:
+    """The approval flags every write command takes, the same everywhere. `--expect-current` is
+    kept in the click context, where `_apply` reads it, so no command body has to pass it on."""
+
+    @functools.wraps(body)
+    def keeping_expectation(*args: Any, expect_current: str | None, **kwargs: Any) -> Any:
+        click.get_current_context().meta[_EXPECT_CURRENT] = expect_current
+        return body(*args, **kwargs)
+
+    command: F = keeping_expectation  # type: ignore[assignment]
     for option in reversed(
         (
             click.option("--yes", is_flag=True, help="Apply; without it the plan is printed, exit 4."),
             click.option("--confirm", metavar="NAME", help="Protected environments: the model name."),
             click.option("--dry-run", is_flag=True, help="Print the plan and change nothing."),
             click.option("--read-only", is_flag=True, help="Refuse (exit 4): a guard for scripts."),
+            click.option(
+                "--expect-current",
+                metavar="STATE",
+                help="Act only if the target still holds STATE (e.g. v3); else exit 4, nothing written.",
+            ),
         )
     ):
         command = option(command)
@@ -454,10 +470,19 @@ async def _apply(
             approval=Approval(approved=yes, typed=confirm),
             journal=journal,
             operator=hub.settings.operator_name,
+            expected=_expected(change, click.get_current_context().meta.get(_EXPECT_CURRENT)),
         )
     finally:
         journal.close()
     _say(as_json, _change_json(action.change, "ok"), f"done: {action.change.summary()}")
+
+
+def _expected(change: Change, expect_current: str | None) -> str | None:
+    """`--expect-current 3` for a version slot means `v3`, as the change spells its states."""
+    if expect_current is None:
+        return None
+    versioned = (change.before or change.after).startswith("v")
+    return f"v{expect_current}" if versioned and expect_current.isdigit() else expect_current
 
 
 def _say(as_json: bool, data: dict[str, Any], text: str) -> None:
@@ -556,7 +581,10 @@ async def history(hub: Hub, model: str | None, limit: int, all_envs: bool, as_js
     journal = Journal(hub.settings.journal)
     try:
         await recover_interrupted(hub, journal)
-        entries = journal.entries(environment=None if all_envs else hub.env_name, subject=model, limit=limit)
+        subject = hub.model_name(model) if model else None
+        entries = journal.entries(
+            environment=None if all_envs else hub.env_name, subject=subject, limit=limit
+        )
     finally:
         journal.close()
     if as_json:

@@ -1,9 +1,15 @@
 """The audit journal: every write action's intent before it acts, and its outcome after.
 
-SQLite in WAL mode with synchronous writes, one file per operator (SQLite must not live on a network
-share); what teammates must see travels as registered-model tags instead. Rows are only appended: an
-outcome is a row pointing at its intent. An intent whose process died before the outcome is found
-at the next start and closed as `unknown`.
+SQLite in WAL mode with synchronous writes (SQLite must not live on a network share); several
+processes on one host share one file correctly. Rows are only appended: an outcome is a row pointing
+at its intent. An intent whose process died before the outcome is found at the next start and
+closed as `unknown`.
+
+Whoever shares a journal shares its write lock (`slot_lock`): a second SQLite database beside the
+journal, `FILE.lock`, whose write lock (`BEGIN IMMEDIATE`) a write holds from its re-read to its
+outcome. SQLite locks a whole database, so writes sharing a journal are serialized all together,
+not only per slot; writes are rare and short, so nobody waits long. The operating system releases
+the lock of a process that dies.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import os
 import socket
 import sqlite3
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,7 +27,12 @@ from mlops_tui.domain import AuditEntry, Change
 from mlops_tui.errors import MlopsError
 from mlops_tui.processes import pid_alive
 
-__all__ = ["Journal", "JournalError", "default_journal_path", "state_to_roll_back_to"]
+__all__ = ["Journal", "JournalError", "SlotLock", "default_journal_path", "state_to_roll_back_to"]
+
+LOCK_WAIT_SECONDS = 60.0
+"""How long a write waits for another write of the same journal to finish before giving up."""
+CHANGES = ("ok", "overwritten", "external")
+"""Outcomes after which the target holds what the entry's `after` (or message) says."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS journal (
@@ -148,9 +159,26 @@ class Journal:
             )
 
     def refused(self, change: Change, operator: str, message: str) -> None:
-        """Record an action that was decided but refused (another operator moved first)."""
+        """Record an action that was decided but refused (another operator moved first), with
+        what was asked: its `before` and `after` as planned."""
         intent_id = self.intent(change, operator)
-        self.outcome(intent_id, "refused", message, after=change.before)
+        self.outcome(intent_id, "refused", message)
+
+    def slot_lock(self) -> SlotLock:
+        """The lock every write sharing this journal holds from its re-read to its outcome.
+
+        Raises:
+            JournalError: the journal itself cannot be opened.
+        """
+        self._connect()  # a journal that cannot be opened says so, before its lock is tried
+        return SlotLock(self.path.with_name(self.path.name + ".lock"))
+
+    def last_change(self, environment: str, target: str) -> AuditEntry | None:
+        """The newest entry that left `target` as its `after` says (ok, overwritten, external)."""
+        for entry in self.entries(environment=environment, target=target, limit=-1):
+            if entry.result in CHANGES:
+                return entry
+        return None
 
     def dangling(self) -> list[AuditEntry]:
         """Intents of processes on this host that ended before recording an outcome."""
@@ -232,3 +260,44 @@ def state_to_roll_back_to(entries_oldest_first: Iterable[AuditEntry], rollback: 
         elif entry.before:
             stack.append(entry.before)
     return stack[-1] if stack else None
+
+
+class SlotLock(AbstractContextManager["SlotLock"]):
+    """The write lock of a SQLite database beside the journal, held while one write runs.
+
+    `acquire` blocks (up to LOCK_WAIT_SECONDS): call it in a thread from async code.
+    """
+
+    def __init__(self, path: Path, wait: float = LOCK_WAIT_SECONDS) -> None:
+        self.path = path
+        self.wait = wait
+        self._db: sqlite3.Connection | None = None
+
+    def acquire(self) -> None:
+        """Raises: JournalError, when the lock cannot be had (another write holds it too long)."""
+        try:
+            db = sqlite3.connect(self.path, timeout=self.wait, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise JournalError(f"cannot open the journal's lock {self.path}: {exc}") from None
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            db.close()
+            busy = getattr(exc, "sqlite_errorname", "") == "SQLITE_BUSY"
+            reason = f"another write held it for over {self.wait:.0f} s" if busy else str(exc)
+            raise JournalError(f"cannot take the journal's write lock {self.path}: {reason}") from None
+        self._db = db
+
+    def release(self) -> None:
+        if self._db is not None:
+            with suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+            self._db.close()
+            self._db = None
+
+    def __enter__(self) -> SlotLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

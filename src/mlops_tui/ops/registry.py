@@ -9,6 +9,7 @@ reads that tag first, so it sees teammates' promotions too, and falls back to th
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal, Protocol
@@ -44,6 +45,8 @@ class Scope(Protocol):
     def clock(self) -> datetime: ...
 
     def registered_name(self, model: str) -> str: ...
+
+    def model_name(self, registered: str) -> str: ...
 
 
 HISTORY_LIMIT = 20
@@ -120,7 +123,7 @@ class SlotMove(WriteAction):
         slot: Slot,
         version: str,
         operator: str,
-        when: datetime,
+        clock: Callable[[], datetime],
         archive_existing: bool = False,
     ) -> None:
         self.source = source
@@ -129,13 +132,14 @@ class SlotMove(WriteAction):
         self.slot = slot
         self.version = version
         self.operator = operator
-        self.when = when
+        self.clock = clock
         self.archive_existing = archive_existing
 
     async def current(self) -> str | None:
         return self.slot.read(await self.source.get_model(self.model))
 
     async def apply(self) -> None:
+        when = self.clock()  # the write's time, not the plan's: a dialog may sit open a while
         model = await self.source.get_model(self.model)
         if self.slot.kind == "alias":
             await self.source.set_alias(self.model, self.slot.name, self.version)
@@ -147,16 +151,14 @@ class SlotMove(WriteAction):
         if self.change.action == "rollback":
             history = history[:-1]
         elif self.change.before:
-            history.append(
-                {"version": _number(self.change.before), "by": self.operator, "at": _iso(self.when)}
-            )
+            history.append({"version": _number(self.change.before), "by": self.operator, "at": _iso(when)})
         await self.source.set_model_tag(
             self.model, self.slot.history_tag, json.dumps(history[-HISTORY_LIMIT:])
         )
         stamp = f"{self.change.action} to {self.slot.name} in {self.change.environment}"
         for key, value in (
             ("mlops_tui.promoted_by", self.operator),
-            ("mlops_tui.promoted_at", _iso(self.when)),
+            ("mlops_tui.promoted_at", _iso(when)),
             ("mlops_tui.promoted_to", stamp),
         ):
             await self.source.set_version_tag(self.model, self.version, key, value)
@@ -185,6 +187,7 @@ async def plan_promotion(
     slot = slot_for(hub, alias, stage)
     number = _number(version)
     registered = hub.registered_name(name)
+    name = hub.model_name(registered)
     await hub.tracking.get_version(registered, number)
     model = await hub.tracking.get_model(registered)
     held = slot.read(model)
@@ -210,7 +213,7 @@ async def plan_promotion(
         slot=slot,
         version=number,
         operator=operator,
-        when=hub.clock(),
+        clock=hub.clock,
         archive_existing=archive_existing,
     )
 
@@ -231,6 +234,7 @@ async def plan_rollback(
     """
     slot = slot_for(hub, alias, stage)
     registered = hub.registered_name(name)
+    name = hub.model_name(registered)
     model = await hub.tracking.get_model(registered)
     current = slot.read(model)
     target = slot.target(registered)
@@ -259,7 +263,7 @@ async def plan_rollback(
         slot=slot,
         version=_number(previous),
         operator=operator,
-        when=hub.clock(),
+        clock=hub.clock,
         archive_existing=slot.kind == "stage",
     )
 
@@ -331,7 +335,7 @@ class CrossEnvironmentPromotion(WriteAction):
             slot=Slot("alias", self.alias),
             version=created.version,
             operator=self.operator,
-            when=self.target_hub.clock(),
+            clock=self.target_hub.clock,
         )
         await move.apply()
 
@@ -369,6 +373,7 @@ async def plan_cross_env_promotion(
     """Decide to copy `name` v`version` into the target environment under `alias` (default
     the target's `incoming_alias`, `challenger` unless configured)."""
     number = _number(version)
+    name = source_hub.model_name(source_hub.registered_name(name))
     await source_hub.tracking.get_version(source_hub.registered_name(name), number)
     incoming = alias or (target_hub.env.mlflow.incoming_alias if target_hub.env.mlflow else "challenger")
     target_model = target_hub.registered_name(name)
