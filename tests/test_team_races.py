@@ -20,6 +20,7 @@ from pathlib import Path
 
 from mlops_tui.errors import ExitCode
 from tests.helpers import Registry, mlops_tui_command, write_config
+from tests.helpers.postgres import PASSWORD_ENV
 
 ROUNDS = 20
 VERSIONS = ("1", "2", "3", "4")
@@ -43,11 +44,12 @@ class Outcome:
     stderr: str
 
 
-def operators(tmp_path: Path, uri: str, journal: str | None) -> list[Operator]:
-    """Two operators, each with a config and a state dir of their own; `journal` shared if given."""
+def operators(tmp_path: Path, uri: str, journal: str | None, **shared: str) -> list[Operator]:
+    """Two operators, each with a config and a state dir of their own (two machines, as far as
+    mlops-tui can tell); `journal` (and the top-level keys `shared`) the same for both if given."""
     made = []
     for name in ("ana", "ben"):
-        top = {"default_env": "dev", "operator": name}
+        top = {"default_env": "dev", "operator": name, **shared}
         if journal is not None:
             top["journal"] = journal
         config = write_config(
@@ -164,3 +166,18 @@ def test_two_processes_sharing_the_sqlite_journal(tmp_path: Path, writable_serve
     contested = check_journal(entries, registry)
     print(f"sqlite shared: {contested} of {ROUNDS} losers had planned on the winner's state")
     assert journal_of(pair[1]) == entries  # one journal: both see everyone's actions
+
+
+def test_two_operators_sharing_a_postgresql_journal(
+    tmp_path: Path, writable_server: str, shared_journal_url: str
+) -> None:
+    pair = operators(tmp_path, writable_server, shared_journal_url, journal_password_env=PASSWORD_ENV)
+    registry = Registry(writable_server)
+    started = time.monotonic()
+    wins = run_rounds(pair, registry)
+    print(f"postgresql shared: {ROUNDS} rounds, wins {wins}, {time.monotonic() - started:.1f} s")
+    entries = journal_of(pair[0])
+    contested = check_journal(entries, registry)
+    print(f"postgresql shared: {contested} of {ROUNDS} losers had planned on the winner's state")
+    assert journal_of(pair[1]) == entries
+    assert not (pair[0].state / "mlops-tui" / "journal.sqlite3").exists()  # nothing journaled locally

@@ -238,7 +238,13 @@ class _File(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=Tru
     """Name recorded in the audit journal and shown in the header (`$MLOPS_TUI_OPERATOR`
     overrides it); default: `git config user.email`, else `user@host`."""
     journal: str | None = None
-    """Path of the audit journal (SQLite; keep it on a local disk). Default: the XDG state dir."""
+    """The audit journal: a SQLite file path (keep it on a local disk; default: the XDG state
+    dir), or a SQLAlchemy URL of a database a team shares, `postgresql+psycopg://USER@HOST/DB`
+    (no password in it: see `journal_password_env`)."""
+    journal_password_env: str | None = None
+    """Environment variable holding the shared journal database's password."""
+    journal_password_command: list[str] | None = None
+    """Command (argument list, no shell) printing the shared journal database's password."""
     theme: str | None = None
     """Textual theme of the TUI."""
     keymap: dict[str, str] = {}
@@ -276,6 +282,10 @@ class Settings:
     theme: str | None = None
     keymap: dict[str, str] | None = None
     journal: Path | None = None
+    journal_url: str | None = None
+    """A shared journal's SQLAlchemy URL (PostgreSQL), without password; None: the SQLite file."""
+    journal_password_env: str | None = None
+    journal_password_command: list[str] | None = None
     read_only: bool = False
     """Every environment read-only (`--read-only`), whatever the file says."""
     warnings: tuple[str, ...] = ()
@@ -456,8 +466,39 @@ def parse_settings(raw: dict[str, Any], path: Path | None = None) -> Settings:
         operator=top.operator,
         theme=top.theme,
         keymap=dict(top.keymap),
-        journal=Path(top.journal).expanduser() if top.journal else None,
+        journal=Path(top.journal).expanduser() if top.journal and not _is_url(top.journal) else None,
+        journal_url=_journal_url(top.journal, where) if top.journal and _is_url(top.journal) else None,
+        journal_password_env=top.journal_password_env,
+        journal_password_command=top.journal_password_command,
     )
+
+
+def _is_url(text: str) -> bool:
+    return "://" in text
+
+
+def _journal_url(url: str, where: str | None) -> str:
+    """A shared journal's URL, checked: PostgreSQL through psycopg, and no password in it."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password is not None:
+        raise ConfigError(
+            "a journal URL holding a password is refused: remove it and name it by "
+            "journal_password_env or journal_password_command",
+            path=where,
+            key="journal",
+        )
+    if parts.scheme == "postgresql":
+        return url.replace("postgresql://", "postgresql+psycopg://", 1)
+    if parts.scheme != "postgresql+psycopg":
+        raise ConfigError(
+            f"a journal URL is postgresql+psycopg://USER@HOST/DB (a SQLite journal is a file "
+            f"path), not {parts.scheme}://",
+            path=where,
+            key="journal",
+        )
+    return url
 
 
 def _check_gitlab(env: EnvironmentSettings, where: str | None, prefix: str) -> None:

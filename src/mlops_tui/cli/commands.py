@@ -26,7 +26,7 @@ from mlops_tui.config import (
 from mlops_tui.domain import Change, Job, utcnow
 from mlops_tui.errors import ExitCode, MlopsError, UsageError
 from mlops_tui.hub import Hub
-from mlops_tui.ops.journal import Journal
+from mlops_tui.ops.journal import JournalError, open_journal
 from mlops_tui.ops.pipelines import plan_pipeline_change, plan_retrain
 from mlops_tui.ops.policy import Approval, WriteAction, perform
 from mlops_tui.ops.registry import (
@@ -449,11 +449,15 @@ async def _apply(
     hub: Hub, action: WriteAction, *, yes: bool, confirm: str | None, dry_run: bool, as_json: bool
 ) -> None:
     """Print the plan or perform it through the one policy; the shared tail of every write command."""
-    journal = Journal(hub.settings.journal)
-    closed = await recover_interrupted(hub, journal)
+    journal = open_journal(hub.settings)
+    change = action.change
+    try:
+        closed = await recover_interrupted(hub, journal)
+    except JournalError as exc:
+        journal.close()
+        raise JournalError(f"{exc.message}; not performed: {change.summary()}") from None
     if closed:
         click.echo(f"mlops-tui: closed {closed} interrupted action(s) as unknown; see `history`", err=True)
-    change = action.change
     if change.before == change.after:
         _say(as_json, _change_json(change, "unchanged"), f"{change.target} is already {change.after}")
         return
@@ -560,7 +564,7 @@ async def models_rollback(
     as_json: bool,
 ) -> None:
     """Move an alias (or stage) back to the version it held before its last change."""
-    journal = Journal(hub.settings.journal)
+    journal = open_journal(hub.settings)
     try:
         action = await plan_rollback(
             hub, journal, name, alias=alias, stage=stage, operator=hub.settings.operator_name
@@ -578,7 +582,7 @@ async def models_rollback(
 @_with_hub
 async def history(hub: Hub, model: str | None, limit: int, all_envs: bool, as_json: bool) -> None:
     """Write actions from the audit journal, newest first."""
-    journal = Journal(hub.settings.journal)
+    journal = open_journal(hub.settings)
     try:
         await recover_interrupted(hub, journal)
         subject = hub.model_name(model) if model else None

@@ -119,7 +119,7 @@ async def perform(
             " (headless: --confirm NAME)"
         )
     try:
-        lock = journal.slot_lock()
+        lock = journal.slot_lock(change.environment, change.target)
         await asyncio.to_thread(lock.acquire)
     except JournalError as exc:
         raise JournalError(f"{exc.message}; not performed: {change.summary()}") from None

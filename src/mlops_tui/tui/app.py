@@ -25,7 +25,7 @@ from mlops_tui.errors import MlopsError
 from mlops_tui.hub import Hub
 from mlops_tui.ops.alerts import plan_expiry, plan_silence
 from mlops_tui.ops.endpoints import plan_traffic, plan_traffic_rollback, plan_undeploy
-from mlops_tui.ops.journal import Journal
+from mlops_tui.ops.journal import open_journal
 from mlops_tui.ops.pipelines import plan_pipeline_change, plan_retrain
 from mlops_tui.ops.policy import WriteAction, perform
 from mlops_tui.ops.registry import (
@@ -91,7 +91,7 @@ class MlopsApp(App[None]):
         # One hub per environment for the app's life: switching away must not stop a local
         # training run, and switching back finds the last good data.
         self._hubs = {self.hub.env_name: self.hub}
-        self.journal = Journal(settings.journal)
+        self.journal = open_journal(settings)
         self.keymap = check_keymap(settings.keymap or {}, settings.path)
         if theme := check_theme(settings.theme, settings.path):
             self.theme = theme
