@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -181,3 +182,78 @@ def test_two_operators_sharing_a_postgresql_journal(
     print(f"postgresql shared: {contested} of {ROUNDS} losers had planned on the winner's state")
     assert journal_of(pair[1]) == entries
     assert not (pair[0].state / "mlops-tui" / "journal.sqlite3").exists()  # nothing journaled locally
+
+
+def test_two_operators_sharing_nothing_but_the_mlflow_server(tmp_path: Path, writable_server: str) -> None:
+    """Each on the default SQLite journal of its own state dir: the registry's lock serializes them."""
+    pair = operators(tmp_path, writable_server, None)
+    registry = Registry(writable_server)
+    started = time.monotonic()
+    wins = run_rounds(pair, registry)
+    print(f"nothing shared: {ROUNDS} rounds, wins {wins}, {time.monotonic() - started:.1f} s")
+    journals = [journal_of(operator) for operator in pair]
+    for operator, entries in zip(pair, journals, strict=True):
+        assert {e["operator"] for e in entries} == {operator.name}  # each journal its own
+        assert sum(1 for e in entries if e["result"] == "ok") == wins[operator.name]
+    assert sum(len(entries) for entries in journals) == 2 * ROUNDS
+    assert not [m for m in registry.client.search_registered_models() if m.name.startswith("mlops_tui.lock.")]
+
+
+HOLD_THE_REGISTRY_LOCK = """
+import asyncio, sys
+from mlops_tui.config import MlflowSettings
+from mlops_tui.domain import utcnow
+from mlops_tui.ops.lease import RegistryLease
+from mlops_tui.sources.mlflow import open_mlflow
+
+async def main():
+    lease = RegistryLease(
+        open_mlflow(MlflowSettings(tracking_uri=sys.argv[1])), "churn@champion",
+        holder="ana", lease_seconds=float(sys.argv[2]), clock=utcnow,
+    )
+    await lease.acquire()
+    print(lease.held, flush=True)
+    sys.stdin.read()
+
+asyncio.run(main())
+"""
+
+
+def test_a_registry_lock_holder_killed_mid_write_is_overtaken_once_its_lease_ends(
+    tmp_path: Path, writable_server: str
+) -> None:
+    registry = Registry(writable_server)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_THE_REGISTRY_LOCK, writable_server, "2"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        left_behind = holder.stdout.readline().strip()
+        assert left_behind.startswith("mlops_tui.lock.")
+        holder.kill()
+        holder.wait(timeout=30)
+        config = write_config(
+            tmp_path / "mlops-tui.toml",
+            {"dev": {"mlflow": {"tracking_uri": writable_server, "lock_lease_seconds": 2}}},
+            operator="ben",
+        )
+        done = subprocess.run(
+            [*mlops_tui_command(), "--config", str(config), "models", "promote", "churn", "4", "--yes"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == ExitCode.OK, done
+        assert registry.aliases("churn")["champion"] == "4"
+        locks = [
+            m.name for m in registry.client.search_registered_models() if m.name.startswith("mlops_tui.lock.")
+        ]
+        assert locks == []  # the stale lock cleared, ben's released
+        assert left_behind.endswith(".1")
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)

@@ -78,6 +78,9 @@ class MlflowSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw
     """Name of a model's registered model in this environment, e.g. `prod.{name}`."""
     incoming_alias: str = "challenger"
     """Alias a version copied here from another environment gets."""
+    lock_lease_seconds: float = 30.0
+    """Operators sharing no journal: how long the registry's write lock of a slot (a registered
+    model `mlops_tui.lock.*`) holds before another writer may take it over from a holder that died."""
     page_size: int = 100
     """Rows fetched per page; the Runs pane never holds more than one page."""
     refresh_seconds: float = 30.0

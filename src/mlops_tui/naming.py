@@ -15,6 +15,8 @@ from mlops_tui.config import EnvironmentSettings, Settings
 __all__ = ["ModelNames"]
 
 PLACEHOLDER = "{name}"
+LOCK_PREFIX = "mlops_tui.lock."
+"""Registered models that are the registry's write locks (ops.lease), nobody's models."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,7 @@ class ModelNames:
         """Whether `registered` is one of this environment's models, not a neighbour's on the
         same server with a more specific template."""
         own = self._own
-        if not own.matches(registered):
+        if not own.matches(registered) or registered.startswith(LOCK_PREFIX):
             return False
         return not any(
             other.specificity > own.specificity and other.matches(registered)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from mlops_tui.domain import Change
 from mlops_tui.errors import MlopsError, Refused
 from mlops_tui.ops.journal import Journal, JournalError
+from mlops_tui.ops.lease import RegistryLease
 
 __all__ = ["Approval", "Conflict", "Overwritten", "Policy", "WriteAction", "perform"]
 
@@ -79,6 +80,11 @@ class WriteAction(ABC):
     async def apply(self) -> None:
         """Make the change. Raises: MlopsError."""
 
+    def lease(self, operator: str) -> RegistryLease | None:
+        """The backend's own lock of what this action writes, for writers sharing no journal;
+        None where the backend offers none."""
+        return None
+
     async def verify(self) -> str | None:
         """Re-read after writing. Returns: None if the change took, else what is wrong."""
         now = await self.current()
@@ -124,7 +130,18 @@ async def perform(
     except JournalError as exc:
         raise JournalError(f"{exc.message}; not performed: {change.summary()}") from None
     try:
-        return await _perform_locked(action, journal=journal, operator=operator, expected=expected)
+        # Writers sharing no journal may still share the backend: its own lock serializes them.
+        lease = None if journal.shared else action.lease(operator)
+        if lease is None:
+            return await _perform_locked(action, journal=journal, operator=operator, expected=expected)
+        try:
+            await lease.acquire()
+        except JournalError as exc:
+            raise JournalError(f"{exc.message}; not performed: {change.summary()}") from None
+        try:
+            return await _perform_locked(action, journal=journal, operator=operator, expected=expected)
+        finally:
+            await lease.release()
     finally:
         lock.release()
 

@@ -18,6 +18,7 @@ from mlops_tui.config import EnvironmentSettings
 from mlops_tui.domain import Change, RegisteredModel
 from mlops_tui.errors import MlopsError, NotFound, Refused, UsageError
 from mlops_tui.ops.journal import Journal, state_to_roll_back_to
+from mlops_tui.ops.lease import RegistryLease
 from mlops_tui.ops.policy import WriteAction
 from mlops_tui.sources.base import TrackingSource
 
@@ -125,6 +126,7 @@ class SlotMove(WriteAction):
         operator: str,
         clock: Callable[[], datetime],
         archive_existing: bool = False,
+        lease_seconds: float = 30.0,
     ) -> None:
         self.source = source
         self.change = change
@@ -134,6 +136,16 @@ class SlotMove(WriteAction):
         self.operator = operator
         self.clock = clock
         self.archive_existing = archive_existing
+        self.lease_seconds = lease_seconds
+
+    def lease(self, operator: str) -> RegistryLease:
+        return RegistryLease(
+            self.source,
+            self.change.target,
+            holder=operator,
+            lease_seconds=self.lease_seconds,
+            clock=self.clock,
+        )
 
     async def current(self) -> str | None:
         return self.slot.read(await self.source.get_model(self.model))
@@ -162,6 +174,10 @@ class SlotMove(WriteAction):
             ("mlops_tui.promoted_to", stamp),
         ):
             await self.source.set_version_tag(self.model, self.version, key, value)
+
+
+def _lease_seconds(hub: Scope) -> float:
+    return hub.env.mlflow.lock_lease_seconds if hub.env.mlflow else 30.0
 
 
 def _iso(when: datetime) -> str:
@@ -215,6 +231,7 @@ async def plan_promotion(
         operator=operator,
         clock=hub.clock,
         archive_existing=archive_existing,
+        lease_seconds=_lease_seconds(hub),
     )
 
 
@@ -265,6 +282,7 @@ async def plan_rollback(
         operator=operator,
         clock=hub.clock,
         archive_existing=slot.kind == "stage",
+        lease_seconds=_lease_seconds(hub),
     )
 
 
@@ -299,6 +317,15 @@ class CrossEnvironmentPromotion(WriteAction):
         self.target_model = target_hub.registered_name(model)
         self.lineage = f"{source_hub.env_name}/{model}/{version}"
         self.created: str | None = None
+
+    def lease(self, operator: str) -> RegistryLease:
+        return RegistryLease(
+            self.target_hub.tracking,
+            self.change.target,
+            holder=operator,
+            lease_seconds=_lease_seconds(self.target_hub),
+            clock=self.target_hub.clock,
+        )
 
     async def current(self) -> str | None:
         try:
