@@ -238,8 +238,8 @@ class _File(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=Tru
     default_env: str | None = None
     """Environment opened when none is given on the command line."""
     operator: str | None = None
-    """Name recorded in the audit journal and shown in the header (`$MLOPS_TUI_OPERATOR`
-    overrides it); default: `git config user.email`, else `user@host`."""
+    """Name recorded in the audit journal; default: `$MLOPS_TUI_OPERATOR`, else
+    `git config user.email`, else `user@host`."""
     journal: str | None = None
     """The audit journal: a SQLite file path (keep it on a local disk; default: the XDG state
     dir), or a SQLAlchemy URL of a database a team shares, `postgresql+psycopg://USER@HOST/DB`
@@ -296,9 +296,9 @@ class Settings:
 
     @property
     def operator_name(self) -> str:
-        """Who the journal records: `$MLOPS_TUI_OPERATOR`, else the `operator` key, else
-        `git config user.email`, else `user@host`."""
-        return os.environ.get(OPERATOR_ENV_VAR) or self.operator or _default_operator()
+        """Who the journal records: the `operator` key, else `$MLOPS_TUI_OPERATOR` (for a config
+        file several people share), else `git config user.email`, else `user@host`."""
+        return self.operator or os.environ.get(OPERATOR_ENV_VAR) or _default_operator()
 
     def environment(self, name: str | None = None) -> tuple[str, EnvironmentSettings]:
         """The environment called `name` (default: `default_env`).
