@@ -288,21 +288,31 @@ async def test_rollback_after_rollback_never_moves_forward(sqlite_uri: str, jour
     assert registry.aliases("churn")["champion"] == "3"
 
 
-@pytest.mark.parametrize("tag", ["deleted", "emptied"])
-async def test_rollback_falls_back_to_the_journal(tracking_uri: str, journal: Journal, tag: str) -> None:
+async def test_rollback_falls_back_to_the_journal_without_a_tag(tracking_uri: str, journal: Journal) -> None:
     registry = Registry(tracking_uri)
     async with dev_hub(tracking_uri) as hub:
         await approve(await plan_promotion(hub, "churn", "4", operator=OPERATOR), hub, journal)
-        if tag == "deleted":
-            registry.client.delete_registered_model_tag("churn", CHAMPION_HISTORY)
-        else:
-            registry.client.set_registered_model_tag("churn", CHAMPION_HISTORY, "[]")
+        registry.client.delete_registered_model_tag("churn", CHAMPION_HISTORY)
 
         rollback = await plan_rollback(hub, journal, "churn", operator=OPERATOR)
         assert (rollback.change.before, rollback.change.after) == ("v4", "v3")
         assert rollback.change.details == ("source of history: audit journal",)
         await approve(rollback, hub, journal)
     assert registry.aliases("churn")["champion"] == "3"
+
+
+async def test_an_empty_history_tag_is_authoritative(tracking_uri: str, journal: Journal) -> None:
+    """Another operator undid the move already (the tag is `[]`): this operator's journal still
+    remembers it, and must not put it back."""
+    registry = Registry(tracking_uri)
+    async with dev_hub(tracking_uri) as hub:
+        await approve(await plan_promotion(hub, "churn", "4", operator=OPERATOR), hub, journal)
+        registry.client.set_registered_model_tag("churn", CHAMPION_HISTORY, "[]")
+        with pytest.raises(
+            Refused, match=r"no history for churn@champion in dev \(none in the registry tag\)"
+        ):
+            await plan_rollback(hub, journal, "churn", operator=OPERATOR)
+    assert registry.aliases("churn")["champion"] == "4"
 
 
 async def test_journal_fallback_ignores_other_environments_and_failures(

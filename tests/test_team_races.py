@@ -146,6 +146,7 @@ def check_journal(entries: list[dict[str, object]], registry: Registry) -> int:
     """The newest ok outcome is what MLflow holds; each round journaled once ok, once refused.
     Returns: the rounds whose loser had planned on the same state as the winner (both passed the
     plan, and the lock decided)."""
+    assert not [e for e in entries if e["result"] == "external"]  # one journal misses nothing
     ok = [e for e in entries if e["result"] == "ok"]
     refused = [e for e in entries if e["result"] == "refused"]
     assert len(ok) == len(refused) == ROUNDS, [(e["operator"], e["result"]) for e in entries]
@@ -193,9 +194,12 @@ def test_two_operators_sharing_nothing_but_the_mlflow_server(tmp_path: Path, wri
     print(f"nothing shared: {ROUNDS} rounds, wins {wins}, {time.monotonic() - started:.1f} s")
     journals = [journal_of(operator) for operator in pair]
     for operator, entries in zip(pair, journals, strict=True):
-        assert {e["operator"] for e in entries} == {operator.name}  # each journal its own
-        assert sum(1 for e in entries if e["result"] == "ok") == wins[operator.name]
-    assert sum(len(entries) for entries in journals) == 2 * ROUNDS
+        # Each journal holds its operator's own actions, and the teammate's moves as it found them.
+        own = [e for e in entries if e["action"] != "external"]
+        assert {e["operator"] for e in own} == {operator.name}
+        assert sum(1 for e in own if e["result"] == "ok") == wins[operator.name]
+        assert len(own) == ROUNDS
+    assert sum(len(entries) for entries in journals) >= 2 * ROUNDS
     assert not [m for m in registry.client.search_registered_models() if m.name.startswith("mlops_tui.lock.")]
 
 

@@ -41,6 +41,8 @@ __all__ = [
 LOCK_WAIT_SECONDS = 60.0
 """How long a write waits for another write of the same journal to finish before giving up."""
 CHANGES = ("ok", "overwritten", "external")
+EXTERNAL_OPERATOR = "(outside this journal)"
+"""Who an `external` entry names: the change was found, not made, here."""
 """Outcomes after which the target holds what the entry's `after` (or message) says."""
 
 _SCHEMA = """
@@ -264,6 +266,18 @@ class Journal:
                 return entry
         return None
 
+    def note_external(self, environment: str, target: str, subject: str, now: str | None) -> None:
+        """Journal as `external` a change made outside this journal (the MLflow UI, a notebook, a
+        CI script, a teammate on another journal): `target` holds `now`, not what the journal's
+        last outcome for it left."""
+        last = self.last_change(environment, target)
+        if last is None or last.after == now:
+            return
+        found = now or "(unset)"
+        change = Change("external", environment, target, subject, last.after, found)
+        intent = self.intent(change, EXTERNAL_OPERATOR)
+        self.outcome(intent, "external", f"found {found} where the journal last left {last.after}")
+
     def dangling(self) -> list[AuditEntry]:
         """Intents of processes on this host that ended before recording an outcome."""
         rows = self._rows(_OPEN_INTENTS, {})
@@ -328,7 +342,7 @@ def state_to_roll_back_to(entries_oldest_first: Iterable[AuditEntry], rollback: 
     state the next rollback returns to (repeated rollbacks walk back, never forward)."""
     stack: list[str] = []
     for entry in entries_oldest_first:
-        if entry.result != "ok":
+        if entry.result not in ("ok", "external"):
             continue
         if entry.action == rollback:
             if stack:

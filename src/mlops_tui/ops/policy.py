@@ -156,6 +156,7 @@ async def _perform_locked(
         journal.refused(change, operator, message)
         raise Conflict(message)
     try:
+        journal.note_external(change.environment, change.target, change.subject, seen)
         intent = journal.intent(change, operator)
     except JournalError as exc:
         raise JournalError(f"{exc.message}; not performed: {change.summary()}") from None

@@ -24,6 +24,8 @@ from mlops_tui.sources.base import TrackingSource
 
 __all__ = [
     "CrossEnvironmentPromotion",
+    "RollbackTarget",
+    "rollback_target",
     "Scope",
     "SlotMove",
     "Slot",
@@ -235,6 +237,38 @@ async def plan_promotion(
     )
 
 
+@dataclass(frozen=True)
+class RollbackTarget:
+    """What a rollback of one slot returns to, and from which history."""
+
+    version: str | None
+    """`v2`; None: nothing to roll back to."""
+    source: str
+    """`shared journal`, `registry tag` or `audit journal`."""
+
+    @property
+    def reason(self) -> str:
+        """Why there is nothing to roll back to (when `version` is None)."""
+        return f"no history in the {self.source}: nothing to roll back to"
+
+
+def rollback_target(model: RegisteredModel, slot: Slot, journal: Journal, environment: str) -> RollbackTarget:
+    """The one answer to "what does a rollback of `slot` return to", whoever asks (rollback,
+    triage): the shared journal when there is one, else the registry's history tag (present is
+    authoritative, even empty), else this operator's journal. Never the state the slot holds now,
+    so a rollback never moves forward."""
+    current = slot.read(model)
+    target = slot.target(model.name)
+    if journal.shared:
+        version, source = _previous_from_journal(journal, environment, target), "shared journal"
+    elif slot.history_tag in model.tags:
+        history = slot.history(model)
+        version, source = (f"v{history[-1]['version']}" if history else None), "registry tag"
+    else:
+        version, source = _previous_from_journal(journal, environment, target), "audit journal"
+    return RollbackTarget(None if version == current else version, source)
+
+
 async def plan_rollback(
     hub: Scope,
     journal: Journal,
@@ -247,7 +281,7 @@ async def plan_rollback(
     """Decide to move a slot back to the version it held before its last change.
 
     Raises:
-        Refused: no history in the registry tag nor the journal; nothing changed.
+        Refused: no history to return to; nothing changed.
     """
     slot = slot_for(hub, alias, stage)
     registered = hub.registered_name(name)
@@ -255,14 +289,12 @@ async def plan_rollback(
     model = await hub.tracking.get_model(registered)
     current = slot.read(model)
     target = slot.target(registered)
-    history = slot.history(model)
-    previous = (
-        f"v{history[-1]['version']}" if history else _previous_from_journal(journal, hub.env_name, target)
-    )
-    if previous is None or previous == current:
+    journal.note_external(hub.env_name, target, name, current)
+    previous = rollback_target(model, slot, journal, hub.env_name)
+    if previous.version is None:
         raise Refused(
-            f"no history for {target} in {hub.env_name}: nothing to roll back to, nothing changed "
-            "(history is kept from the first promotion made with mlops-tui)"
+            f"no history for {target} in {hub.env_name} (none in the {previous.source}): nothing to "
+            "roll back to, nothing changed (history is kept from the first promotion made with mlops-tui)"
         )
     change = Change(
         action="rollback",
@@ -270,15 +302,15 @@ async def plan_rollback(
         target=target,
         subject=name,
         before=current,
-        after=previous,
-        details=(f"source of history: {'registry tag' if history else 'audit journal'}",),
+        after=previous.version,
+        details=(f"source of history: {previous.source}",),
     )
     return SlotMove(
         hub.tracking,
         change,
         model=registered,
         slot=slot,
-        version=_number(previous),
+        version=_number(previous.version),
         operator=operator,
         clock=hub.clock,
         archive_existing=slot.kind == "stage",
