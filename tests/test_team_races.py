@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from mlops_tui.errors import ExitCode
 from tests.helpers import Registry, mlops_tui_command, write_config
 from tests.helpers.postgres import PASSWORD_ENV
@@ -157,32 +159,26 @@ def check_journal(entries: list[dict[str, object]], registry: Registry) -> int:
     )
 
 
-def test_two_processes_sharing_the_sqlite_journal(tmp_path: Path, writable_server: str) -> None:
-    journal = str(tmp_path / "shared" / "journal.sqlite3")
-    pair = operators(tmp_path, writable_server, journal)
-    registry = Registry(writable_server)
-    started = time.monotonic()
-    wins = run_rounds(pair, registry)
-    print(f"sqlite shared: {ROUNDS} rounds, wins {wins}, {time.monotonic() - started:.1f} s")
-    entries = journal_of(pair[0])
-    contested = check_journal(entries, registry)
-    print(f"sqlite shared: {contested} of {ROUNDS} losers had planned on the winner's state")
-    assert journal_of(pair[1]) == entries  # one journal: both see everyone's actions
-
-
-def test_two_operators_sharing_a_postgresql_journal(
-    tmp_path: Path, writable_server: str, shared_journal_url: str
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_two_operators_sharing_one_journal(
+    kind: str, tmp_path: Path, writable_server: str, request: pytest.FixtureRequest
 ) -> None:
-    pair = operators(tmp_path, writable_server, shared_journal_url, journal_password_env=PASSWORD_ENV)
+    """sqlite: two processes on one host sharing the journal file; postgresql: two operators with
+    state dirs of their own (two machines) sharing a PostgreSQL journal."""
+    if kind == "sqlite":
+        pair = operators(tmp_path, writable_server, str(tmp_path / "shared" / "journal.sqlite3"))
+    else:
+        url = request.getfixturevalue("shared_journal_url")
+        pair = operators(tmp_path, writable_server, url, journal_password_env=PASSWORD_ENV)
     registry = Registry(writable_server)
     started = time.monotonic()
     wins = run_rounds(pair, registry)
-    print(f"postgresql shared: {ROUNDS} rounds, wins {wins}, {time.monotonic() - started:.1f} s")
+    print(f"{kind} shared: {ROUNDS} rounds, wins {wins}, {time.monotonic() - started:.1f} s")
     entries = journal_of(pair[0])
     contested = check_journal(entries, registry)
-    print(f"postgresql shared: {contested} of {ROUNDS} losers had planned on the winner's state")
-    assert journal_of(pair[1]) == entries
-    assert not (pair[0].state / "mlops-tui" / "journal.sqlite3").exists()  # nothing journaled locally
+    print(f"{kind} shared: {contested} of {ROUNDS} losers had planned on the winner's state")
+    assert journal_of(pair[1]) == entries  # one journal: both see everyone's actions
+    assert not (pair[0].state / "mlops-tui" / "journal.sqlite3").exists()  # none of their own
 
 
 def test_two_operators_sharing_nothing_but_the_mlflow_server(tmp_path: Path, writable_server: str) -> None:

@@ -26,9 +26,10 @@ from mlops_tui.config import (
 from mlops_tui.domain import Change, Job, utcnow
 from mlops_tui.errors import ExitCode, MlopsError, UsageError
 from mlops_tui.hub import Hub
+from mlops_tui.ops.flow import run_write
 from mlops_tui.ops.journal import JournalError, open_journal
 from mlops_tui.ops.pipelines import plan_pipeline_change, plan_retrain
-from mlops_tui.ops.policy import Approval, WriteAction, perform
+from mlops_tui.ops.policy import Approval, WriteAction
 from mlops_tui.ops.registry import (
     plan_cross_env_promotion,
     plan_promotion,
@@ -458,27 +459,30 @@ async def _apply(
         raise JournalError(f"{exc.message}; not performed: {change.summary()}") from None
     if closed:
         click.echo(f"mlops-tui: closed {closed} interrupted action(s) as unknown; see `history`", err=True)
-    if change.before == change.after:
-        _say(as_json, _change_json(change, "unchanged"), f"{change.target} is already {change.after}")
-        return
-    if dry_run:
-        _say(as_json, _change_json(change, "dry-run"), f"would {change.summary()}")
-        return
-    if not yes:
-        hub.policy.check(change)
-        _say(as_json, _change_json(change, "planned"), f"plan: {change.summary()}")
+
+    async def ask(planned: Change, typed: str | None) -> Approval | None:
+        if dry_run:
+            _say(as_json, _change_json(planned, "dry-run"), f"would {planned.summary()}")
+            return None
+        if not yes:
+            _say(as_json, _change_json(planned, "planned"), f"plan: {planned.summary()}")
+        return Approval(approved=yes, typed=confirm)
+
     try:
-        await perform(
+        written = await run_write(
             action,
             policy=hub.policy,
-            approval=Approval(approved=yes, typed=confirm),
             journal=journal,
             operator=hub.settings.operator_name,
+            ask=ask,
             expected=_expected(change, click.get_current_context().meta.get(_EXPECT_CURRENT)),
         )
     finally:
         journal.close()
-    _say(as_json, _change_json(action.change, "ok"), f"done: {action.change.summary()}")
+    if written.result == "unchanged":
+        _say(as_json, _change_json(change, "unchanged"), f"{change.target} is already {change.after}")
+    elif written.result == "ok":
+        _say(as_json, _change_json(written.change, "ok"), f"done: {written.change.summary()}")
 
 
 def _expected(change: Change, expect_current: str | None) -> str | None:

@@ -41,14 +41,18 @@ __all__ = [
 LOCK_WAIT_SECONDS = 60.0
 """How long a write waits for another write of the same journal to finish before giving up."""
 CHANGES = ("ok", "overwritten", "external")
+"""Outcomes after which the target holds what the entry's `after` (or message) says."""
 EXTERNAL_OPERATOR = "(outside this journal)"
 """Who an `external` entry names: the change was found, not made, here."""
-"""Outcomes after which the target holds what the entry's `after` (or message) says."""
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS journal (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    intent_id INTEGER REFERENCES journal(id),
+
+def schema(*, key: str, reference: str) -> list[str]:
+    """The journal's tables, in the SQL of a database whose auto-numbered key and reference to it
+    are spelled `key` and `reference`."""
+    return [
+        f"""CREATE TABLE IF NOT EXISTS journal (
+    id {key},
+    intent_id {reference} REFERENCES journal(id),
     time TEXT NOT NULL,
     operator TEXT NOT NULL,
     environment TEXT NOT NULL,
@@ -61,10 +65,13 @@ CREATE TABLE IF NOT EXISTS journal (
     message TEXT NOT NULL DEFAULT '',
     host TEXT NOT NULL DEFAULT '',
     pid INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS journal_intent ON journal(intent_id);
-CREATE INDEX IF NOT EXISTS journal_target ON journal(environment, target);
-"""
+)""",
+        "CREATE INDEX IF NOT EXISTS journal_intent ON journal(intent_id)",
+        "CREATE INDEX IF NOT EXISTS journal_target ON journal(environment, target)",
+    ]
+
+
+_SCHEMA = ";\n".join(schema(key="INTEGER PRIMARY KEY AUTOINCREMENT", reference="INTEGER")) + ";\n"
 
 
 _STORAGE_ERRORS = ("SQLITE_IOERR", "SQLITE_FULL", "SQLITE_READONLY", "SQLITE_CANTOPEN")

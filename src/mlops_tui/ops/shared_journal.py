@@ -21,29 +21,13 @@ from mlops_tui.ops.journal import (
     JournalError,
     SlotLock,
     newer_schema,
+    schema,
 )
 
 __all__ = ["SharedJournal"]
 
 _SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS journal (
-        id BIGSERIAL PRIMARY KEY,
-        intent_id BIGINT REFERENCES journal(id),
-        time TEXT NOT NULL,
-        operator TEXT NOT NULL,
-        environment TEXT NOT NULL,
-        action TEXT NOT NULL,
-        target TEXT NOT NULL,
-        subject TEXT NOT NULL DEFAULT '',
-        before TEXT,
-        after TEXT,
-        result TEXT NOT NULL,
-        message TEXT NOT NULL DEFAULT '',
-        host TEXT NOT NULL DEFAULT '',
-        pid INTEGER NOT NULL DEFAULT 0
-    )""",
-    "CREATE INDEX IF NOT EXISTS journal_intent ON journal(intent_id)",
-    "CREATE INDEX IF NOT EXISTS journal_target ON journal(environment, target)",
+    *schema(key="BIGSERIAL PRIMARY KEY", reference="BIGINT"),
     "CREATE TABLE IF NOT EXISTS journal_schema (version INTEGER NOT NULL)",
 )
 _SCHEMA_LOCK = 0x6D6C6F7073  # an advisory lock key: first uses by several processes create it once

@@ -20,14 +20,15 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from mlops_tui.config import Settings
-from mlops_tui.domain import Alert, ModelVersion, Pipeline, Run, utcnow
+from mlops_tui.domain import Alert, Change, ModelVersion, Pipeline, Run, utcnow
 from mlops_tui.errors import MlopsError
 from mlops_tui.hub import Hub
 from mlops_tui.ops.alerts import plan_expiry, plan_silence
 from mlops_tui.ops.endpoints import plan_traffic, plan_traffic_rollback, plan_undeploy
+from mlops_tui.ops.flow import run_write
 from mlops_tui.ops.journal import open_journal
 from mlops_tui.ops.pipelines import plan_pipeline_change, plan_retrain
-from mlops_tui.ops.policy import WriteAction, perform
+from mlops_tui.ops.policy import Approval, WriteAction
 from mlops_tui.ops.registry import (
     plan_cross_env_promotion,
     plan_promotion,
@@ -405,34 +406,31 @@ class MlopsApp(App[None]):
         from mlops_tui.tui.dialogs import ConfirmDialog
         from mlops_tui.tui.screens import DetailScreen
 
+        async def ask(change: Change, typed: str | None) -> Approval | None:
+            approval: Approval | None = await self.push_screen_wait(
+                ConfirmDialog(change, typed=typed, protected=hub.env.protected)
+            )
+            return approval
+
         try:
             action = await plan()
-            change = action.change
-            if change.before == change.after:
-                self.notify(f"{change.target} is already {change.after}")
-                return
-            hub.policy.check(change)
         except MlopsError as exc:
             self.notify(exc.message, title=exc.title, severity="error")
             return
-        approval = await self.push_screen_wait(
-            ConfirmDialog(change, typed=hub.policy.confirmation(change), protected=hub.env.protected)
-        )
-        if approval is None:
-            self.notify("Cancelled: nothing changed", timeout=3)
-            return
         try:
-            await perform(
-                action,
-                policy=hub.policy,
-                approval=approval,
-                journal=self.journal,
-                operator=self.settings.operator_name,
+            written = await run_write(
+                action, policy=hub.policy, journal=self.journal, operator=self.settings.operator_name, ask=ask
             )
         except MlopsError as exc:
             self.notify(exc.message, title=exc.title, severity="error", timeout=10)
         else:
-            self.notify(f"Done: {action.change.summary()}", title="Recorded in the journal")
+            if written.result == "unchanged":
+                self.notify(f"{written.change.target} is already {written.change.after}")
+                return
+            if written.result == "cancelled":
+                self.notify("Cancelled: nothing changed", timeout=3)
+                return
+            self.notify(f"Done: {written.change.summary()}", title="Recorded in the journal")
             started = getattr(action, "started", None)
             if isinstance(started, Pipeline):
                 self.follow_pipeline(hub, started)
