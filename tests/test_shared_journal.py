@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from mlops_tui.config import load_settings
+from mlops_tui.config import EnvironmentSettings, MlflowSettings, Settings, load_settings
 from mlops_tui.domain import Change
 from mlops_tui.errors import ConfigError, ExitCode
 from mlops_tui.ops.journal import SCHEMA_VERSION, Journal, JournalError, open_journal
@@ -194,3 +194,22 @@ def test_the_database_stopped_mid_session_refuses_writes_until_it_returns(
 def ok(result: CliResult) -> bool:
     assert result.code == ExitCode.OK, result
     return True
+
+
+async def test_the_header_names_the_operator_of_a_shared_journal(
+    shared_journal_url: str, demo_store: MlflowSettings
+) -> None:
+    from mlops_tui.tui.header import EnvBar
+    from tests.test_tui import SIZE, demo_app, until
+
+    settings = Settings(
+        {"local": EnvironmentSettings(mlflow=demo_store)},
+        "local",
+        operator="ana@example.com",
+        journal_url=shared_journal_url,
+        journal_password_env=PASSWORD_ENV,
+    )
+    app = demo_app(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        bar = app.query_one(EnvBar)
+        await until(pilot, lambda: "as ana@example.com" in str(bar.render()))

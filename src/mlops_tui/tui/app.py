@@ -101,7 +101,9 @@ class MlopsApp(App[None]):
 
     def compose(self) -> ComposeResult:
         env = self.hub.env
-        yield EnvBar(self.hub.env_name, protected=env.protected, read_only=env.read_only)
+        # With a shared journal, teammates' actions are everyone's: the header says whose these are.
+        operator = self.settings.operator_name if self.journal.shared else None
+        yield EnvBar(self.hub.env_name, protected=env.protected, read_only=env.read_only, operator=operator)
         # The Endpoints pane exists only where Vertex AI is configured: elsewhere it takes no room.
         with Grid(id="dashboard", classes="-vertex" if env.vertex is not None else ""):
             interval = env.mlflow.refresh_seconds if env.mlflow else 30.0
