@@ -119,6 +119,7 @@ def run_rounds(pair: Sequence[Operator], registry: Registry) -> dict[str, int]:
         (winner,) = (o for o in outcomes if o.code == ExitCode.OK)
         (loser,) = (o for o in outcomes if o.code == ExitCode.REFUSED)
         assert "changed meanwhile" in loser.stderr and loser.stdout == "", loser
+        assert f"is now v{winner.version} (by {winner.operator} at " in loser.stderr, loser
         done = json.loads(winner.stdout)
         assert (done["result"], done["before"], done["after"]) == ("ok", f"v{current}", f"v{winner.version}")
         assert registry.aliases("churn")["champion"] == winner.version

@@ -80,6 +80,10 @@ class WriteAction(ABC):
     async def apply(self) -> None:
         """Make the change. Raises: MlopsError."""
 
+    async def changed_by(self, state: str) -> str | None:
+        """`OPERATOR at TIME` who left the target in `state`, where the backend records it."""
+        return None
+
     def lease(self, operator: str) -> RegistryLease | None:
         """The backend's own lock of what this action writes, for writers sharing no journal;
         None where the backend offers none."""
@@ -152,7 +156,7 @@ async def _perform_locked(
     change = action.change
     seen = await action.current()
     if seen != change.before or (expected is not None and seen != expected):
-        message = _changed_meanwhile(journal, change, seen, expected)
+        message = await _changed_meanwhile(journal, action, seen, expected)
         journal.refused(change, operator, message)
         raise Conflict(message)
     try:
@@ -186,14 +190,21 @@ async def _perform_locked(
     return action.change
 
 
-def _changed_meanwhile(journal: Journal, change: Change, seen: str | None, expected: str | None) -> str:
-    """Why a write is refused: what the target holds now, and who left it so if the journal knows."""
+async def _changed_meanwhile(
+    journal: Journal, action: WriteAction, seen: str | None, expected: str | None
+) -> str:
+    """Why a write is refused: what the target holds now, and who left it so if the journal (or,
+    for a teammate on another journal, the backend) knows."""
+    change = action.change
     basis = expected if expected is not None else change.before
-    who = ""
+    # A journal of one's own may hold an older move to the same state: the backend's stamp of the
+    # latest write is believed first, unless everyone's moves are in this journal.
+    stamp = None if journal.shared or seen is None else await action.changed_by(seen)
     last = journal.last_change(change.environment, change.target)
-    if last is not None and last.after == seen:
+    if stamp is None and last is not None and last.after == seen:
         when = (last.finished or last.time).isoformat(timespec="seconds").replace("+00:00", "Z")
-        who = f" (by {last.operator} at {when})"
+        stamp = f"{last.operator} at {when}"
+    who = f" (by {stamp})" if stamp else ""
     return (
         f"changed meanwhile: {change.target} is now {seen or '(unset)'}{who}, not "
         f"{basis or '(unset)'} as when this was decided. Nothing was written; look again."

@@ -140,6 +140,17 @@ class SlotMove(WriteAction):
         self.archive_existing = archive_existing
         self.lease_seconds = lease_seconds
 
+    async def changed_by(self, state: str) -> str | None:
+        try:
+            tags = (await self.source.get_version(self.model, _number(state))).tags
+        except MlopsError:
+            return None
+        by, at = tags.get("mlops_tui.promoted_by"), tags.get("mlops_tui.promoted_at")
+        into_this_slot = tags.get("mlops_tui.promoted_to", "").endswith(
+            f" to {self.slot.name} in {self.change.environment}"
+        )
+        return f"{by} at {at}" if by and at and into_this_slot else None
+
     def lease(self, operator: str) -> RegistryLease:
         return RegistryLease(
             self.source,
