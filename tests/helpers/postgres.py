@@ -8,6 +8,7 @@ with a password over TCP (scram-sha-256), as a team's server would ask.
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import subprocess
@@ -51,8 +52,17 @@ class Postgres:
         self._pg_ctl("-m", "fast", "stop")
 
 
-def _as_user(*command: str) -> list[str]:
-    return ["runuser", "-u", USER, "--", *command] if os.geteuid() == 0 else list(command)
+def _binary(name: str) -> str:
+    """Debian keeps PostgreSQL's programs in /usr/lib/postgresql/VERSION/bin, off the PATH."""
+    found = shutil.which(name) or next(iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))), None)
+    if found is None:
+        raise RuntimeError(f"{name} not found: install Debian's postgresql (scripts/test does, as root)")
+    return found
+
+
+def _as_user(program: str, *args: str) -> list[str]:
+    command = [_binary(program), *args]
+    return ["runuser", "-u", USER, "--", *command] if os.geteuid() == 0 else command
 
 
 @contextmanager
