@@ -31,6 +31,7 @@ import pytest
 from mlops_tui.config import CONFIG_ENV_VAR, EnvironmentSettings, MlflowSettings, Settings
 from tests.helpers import DEMO_NOW, DEMO_RUNS, free_port
 from tests.helpers.alertmanager import AlertmanagerTestbed, expire_all_silences, running_alertmanager
+from tests.helpers.postgres import PASSWORD, PASSWORD_ENV, Postgres, running_postgres
 from tests.helpers.services import running_service
 
 __all__ = ["DEMO_NOW", "running_mlflow_server", "template_settings"]
@@ -38,6 +39,7 @@ __all__ = ["DEMO_NOW", "running_mlflow_server", "template_settings"]
 _SCRUBBED_ENV = (
     CONFIG_ENV_VAR,
     "MLOPS_TUI_DEBUG",
+    "MLOPS_TUI_OPERATOR",
     "MLFLOW_TRACKING_URI",
     "MLFLOW_TRACKING_TOKEN",
     "MLFLOW_TRACKING_USERNAME",
@@ -275,3 +277,33 @@ def alertmanager(alertmanager_server: str, request: pytest.FixtureRequest) -> Al
     own: alerts cannot be deleted, so a test posts its alerts with that label and filters on it."""
     expire_all_silences(alertmanager_server)
     return AlertmanagerTestbed(alertmanager_server, f"{request.node.name}-{uuid.uuid4().hex[:8]}")
+
+
+# -- a real PostgreSQL, for the shared journal ----------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Postgres]:
+    """A throwaway PostgreSQL cluster for the session (about 3 s to create and start)."""
+    with running_postgres(free_port()) as server:
+        yield server
+
+
+@pytest.fixture
+def shared_journal_url(postgres_server: Postgres, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The URL (without password) of a fresh database of this test's own on the session's
+    PostgreSQL; the password is in the environment variable PASSWORD_ENV."""
+    import psycopg
+
+    name = f"journal_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(
+        host="127.0.0.1",
+        port=postgres_server.port,
+        user="mlops",
+        password=PASSWORD,
+        dbname="postgres",
+        autocommit=True,
+    ) as db:
+        db.execute(f"CREATE DATABASE {name}")
+    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
+    return f"postgresql+psycopg://mlops@127.0.0.1:{postgres_server.port}/{name}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from mlops_tui import config as config_module
 from mlops_tui.config import (
     CONFIG_ENV_VAR,
+    Settings,
     load_settings,
     local_settings,
     locate_config,
@@ -461,3 +463,24 @@ def test_relative_xdg_data_home_is_ignored(tmp_path: Path, monkeypatch: pytest.M
     assert mlflow is not None
     expected = tmp_path / "home" / ".local" / "share" / "mlops-tui" / "mlflow.db"
     assert mlflow.tracking_uri == f"sqlite:///{expected}"
+
+
+def test_the_operator_is_named_by_config_else_env_else_git_else_user_at_host(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import getpass
+    import socket
+    import subprocess
+
+    settings = Settings(environments={}, default_env="local")
+    config_module._default_operator.cache_clear()
+    monkeypatch.setenv("HOME", str(tmp_path))  # a git with no user.email
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    assert settings.operator_name == f"{getpass.getuser()}@{socket.gethostname()}"
+    config_module._default_operator.cache_clear()
+    subprocess.run(["git", "config", "--global", "user.email", "ana@example.com"], check=True)
+    assert settings.operator_name == "ana@example.com"
+    monkeypatch.setenv("MLOPS_TUI_OPERATOR", "ana-on-the-ops-box")
+    assert settings.operator_name == "ana-on-the-ops-box"
+    assert dataclasses.replace(settings, operator="ana").operator_name == "ana"
+    config_module._default_operator.cache_clear()

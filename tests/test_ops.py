@@ -288,21 +288,31 @@ async def test_rollback_after_rollback_never_moves_forward(sqlite_uri: str, jour
     assert registry.aliases("churn")["champion"] == "3"
 
 
-@pytest.mark.parametrize("tag", ["deleted", "emptied"])
-async def test_rollback_falls_back_to_the_journal(tracking_uri: str, journal: Journal, tag: str) -> None:
+async def test_rollback_falls_back_to_the_journal_without_a_tag(tracking_uri: str, journal: Journal) -> None:
     registry = Registry(tracking_uri)
     async with dev_hub(tracking_uri) as hub:
         await approve(await plan_promotion(hub, "churn", "4", operator=OPERATOR), hub, journal)
-        if tag == "deleted":
-            registry.client.delete_registered_model_tag("churn", CHAMPION_HISTORY)
-        else:
-            registry.client.set_registered_model_tag("churn", CHAMPION_HISTORY, "[]")
+        registry.client.delete_registered_model_tag("churn", CHAMPION_HISTORY)
 
         rollback = await plan_rollback(hub, journal, "churn", operator=OPERATOR)
         assert (rollback.change.before, rollback.change.after) == ("v4", "v3")
         assert rollback.change.details == ("source of history: audit journal",)
         await approve(rollback, hub, journal)
     assert registry.aliases("churn")["champion"] == "3"
+
+
+async def test_an_empty_history_tag_is_authoritative(tracking_uri: str, journal: Journal) -> None:
+    """Another operator undid the move already (the tag is `[]`): this operator's journal still
+    remembers it, and must not put it back."""
+    registry = Registry(tracking_uri)
+    async with dev_hub(tracking_uri) as hub:
+        await approve(await plan_promotion(hub, "churn", "4", operator=OPERATOR), hub, journal)
+        registry.client.set_registered_model_tag("churn", CHAMPION_HISTORY, "[]")
+        with pytest.raises(
+            Refused, match=r"no history for churn@champion in dev \(none in the registry tag\)"
+        ):
+            await plan_rollback(hub, journal, "churn", operator=OPERATOR)
+    assert registry.aliases("churn")["champion"] == "4"
 
 
 async def test_journal_fallback_ignores_other_environments_and_failures(
@@ -569,7 +579,9 @@ async def test_two_operators_racing(tracking_uri: str, tmp_path: Path) -> None:
             assert alice.change.before == bob.change.before == "v3"
 
             await approve(alice, alice_hub, shared, operator="alice")
-            with pytest.raises(Conflict, match="churn@champion is v4 now, not v3") as conflict:
+            with pytest.raises(
+                Conflict, match=r"changed meanwhile: churn@champion is now v4 \(by alice at .*Z\), not v3"
+            ) as conflict:
                 await approve(bob, bob_hub, shared, operator="bob")
         assert conflict.value.exit_code == 4
         assert registry.aliases("churn")["champion"] == "4"
@@ -578,8 +590,14 @@ async def test_two_operators_racing(tracking_uri: str, tmp_path: Path) -> None:
 
         refused, done = shared.entries()
         assert (done.operator, done.result, done.before, done.after) == ("alice", "ok", "v3", "v4")
-        assert (refused.operator, refused.result, refused.before) == ("bob", "refused", "v3")
-        assert "someone else changed it" in refused.message
+        # The refusal records what bob asked (v3 -> v2), not the state it found.
+        assert (refused.operator, refused.result, refused.before, refused.after) == (
+            "bob",
+            "refused",
+            "v3",
+            "v2",
+        )
+        assert "changed meanwhile" in refused.message
     finally:
         shared.close()
 
@@ -877,10 +895,10 @@ def test_journal_entries_filter(journal: Journal) -> None:
     assert by_target["churn@challenger"].finished is None
 
 
-def test_refused_entries_keep_the_state_as_it_was(journal: Journal) -> None:
+def test_refused_entries_record_what_was_asked(journal: Journal) -> None:
     journal.refused(Change("promote", "dev", "churn@champion", "churn", "v3", "v4"), "bob", "moved")
     (entry,) = journal.entries()
-    assert (entry.result, entry.before, entry.after, entry.message) == ("refused", "v3", "v3", "moved")
+    assert (entry.result, entry.before, entry.after, entry.message) == ("refused", "v3", "v4", "moved")
 
 
 async def test_unwritable_journal_stops_the_action(sqlite_uri: str, tmp_path: Path) -> None:

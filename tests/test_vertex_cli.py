@@ -171,7 +171,10 @@ def test_a_split_changed_meanwhile_is_a_conflict(config: Path, fake: FakeVertex,
         run_cli("endpoints", "traffic", "churn-endpoint", "--split", "12=100", "--yes", "--config", config),
         ExitCode.REFUSED,
     )
-    assert "is 11=70 12=30 now, not 11=90 12=10 as when this was decided" in result.stderr
+    assert (
+        "changed meanwhile: endpoint churn-endpoint (1001) is now 11=70 12=30, not 11=90 12=10"
+        in result.stderr
+    )
     assert [r for r in fake.writes()] == []
     assert [e.result for e in Journal(tmp_path / "journal.db").entries()] == ["refused"]
 

@@ -11,6 +11,7 @@ whose standard output is the secret (`token_command`, an argument list run witho
 from __future__ import annotations
 
 import copy
+import functools
 import os
 import re
 import subprocess
@@ -89,6 +90,9 @@ class MlflowSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw
     """Name of a model's registered model in this environment, e.g. `prod.{name}`."""
     incoming_alias: str = "challenger"
     """Alias a version copied here from another environment gets."""
+    lock_lease_seconds: PositiveFloat = 30.0
+    """Operators sharing no journal: how long the registry's write lock of a slot (a registered
+    model `mlops_tui.lock.*`) holds before another writer may take it over from a holder that died."""
     page_size: PositiveInt = 100
     """Rows fetched per page; the Runs pane never holds more than one page."""
     refresh_seconds: PositiveFloat = 30.0
@@ -250,15 +254,40 @@ class _File(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=Tru
     data directory, the local runner, local alert rules) beside the file's; an
     `[environments.local]` table of the file takes its place."""
     operator: str | None = None
-    """Name recorded in the audit journal; defaults to the OS user."""
+    """Name recorded in the audit journal; default: `$MLOPS_TUI_OPERATOR`, else
+    `git config user.email`, else `user@host`."""
     journal: str | None = None
-    """Path of the audit journal (SQLite; keep it on a local disk). Default: the XDG state dir."""
+    """The audit journal: a SQLite file path (keep it on a local disk; default: the XDG state
+    dir), or a SQLAlchemy URL of a database a team shares, `postgresql+psycopg://USER@HOST/DB`
+    (no password in it: see `journal_password_env`)."""
+    journal_password_env: str | None = None
+    """Environment variable holding the shared journal database's password."""
+    journal_password_command: list[str] | None = None
+    """Command (argument list, no shell) printing the shared journal database's password."""
     theme: str | None = None
     """Textual theme of the TUI."""
     keymap: dict[str, str] = {}
     """Key binding overrides: binding id -> comma-separated keys."""
     environments: dict[str, Any] = {}
     """Environments by name; validated one by one so errors name the environment."""
+
+
+OPERATOR_ENV_VAR = "MLOPS_TUI_OPERATOR"
+
+
+@functools.cache
+def _default_operator() -> str:
+    """`git config user.email` where git knows one, else `user@host`."""
+    import getpass
+    import socket
+
+    try:
+        email = subprocess.run(
+            ["git", "config", "user.email"], capture_output=True, text=True, timeout=5, check=False
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        email = ""
+    return email or f"{getpass.getuser()}@{socket.gethostname()}"
 
 
 @dataclass(frozen=True)
@@ -272,6 +301,10 @@ class Settings:
     theme: str | None = None
     keymap: dict[str, str] | None = None
     journal: Path | None = None
+    journal_url: str | None = None
+    """A shared journal's SQLAlchemy URL (PostgreSQL), without password; None: the SQLite file."""
+    journal_password_env: str | None = None
+    journal_password_command: list[str] | None = None
     read_only: bool = False
     """Every environment read-only (`--read-only`), whatever the file says."""
     warnings: tuple[str, ...] = ()
@@ -279,10 +312,9 @@ class Settings:
 
     @property
     def operator_name(self) -> str:
-        """Who the journal records: the configured operator, else the OS user."""
-        import getpass
-
-        return self.operator or getpass.getuser()
+        """Who the journal records: the `operator` key, else `$MLOPS_TUI_OPERATOR` (for a config
+        file several people share), else `git config user.email`, else `user@host`."""
+        return self.operator or os.environ.get(OPERATOR_ENV_VAR) or _default_operator()
 
     def environment(self, name: str | None = None) -> tuple[str, EnvironmentSettings]:
         """The environment called `name` (default: `default_env`).
@@ -499,7 +531,10 @@ def parse_settings(
         operator=top.operator,
         theme=top.theme,
         keymap=dict(top.keymap),
-        journal=Path(top.journal).expanduser() if top.journal else None,
+        journal=Path(top.journal).expanduser() if top.journal and not _is_url(top.journal) else None,
+        journal_url=_journal_url(top.journal, where) if top.journal and _is_url(top.journal) else None,
+        journal_password_env=top.journal_password_env,
+        journal_password_command=top.journal_password_command,
     )
 
 
@@ -571,6 +606,34 @@ def _check_mlflow(env: EnvironmentSettings, where: str | None, prefix: str) -> N
             path=where,
             key=f"{prefix}.mlflow.tracking_uri",
         )
+
+
+def _is_url(text: str) -> bool:
+    return "://" in text
+
+
+def _journal_url(url: str, where: str | None) -> str:
+    """A shared journal's URL, checked: PostgreSQL through psycopg, and no password in it."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password is not None:
+        raise ConfigError(
+            "a journal URL holding a password is refused: remove it and name it by "
+            "journal_password_env or journal_password_command",
+            path=where,
+            key="journal",
+        )
+    if parts.scheme == "postgresql":
+        return url.replace("postgresql://", "postgresql+psycopg://", 1)
+    if parts.scheme != "postgresql+psycopg":
+        raise ConfigError(
+            f"a journal URL is postgresql+psycopg://USER@HOST/DB (a SQLite journal is a file "
+            f"path), not {parts.scheme}://",
+            path=where,
+            key="journal",
+        )
+    return url
 
 
 def _check_gitlab(env: EnvironmentSettings, where: str | None, prefix: str) -> None:

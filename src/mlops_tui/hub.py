@@ -47,6 +47,7 @@ from mlops_tui.errors import (
     UsageError,
 )
 from mlops_tui.matchers import Matcher
+from mlops_tui.naming import ModelNames
 from mlops_tui.ops.policy import Policy
 from mlops_tui.sources.base import AlertSource, PipelineSource, TrackingSource
 
@@ -141,6 +142,7 @@ class Hub:
         self.settings = settings
         self.env_name, self.env = settings.environment(env_name)
         self.clock = clock
+        self.names = ModelNames.of(settings, self.env)
         self._tracking: TrackingSource | None = None
         self._pipelines: dict[str, PipelineSource] | None = None
         self._alert_sources: dict[str, AlertSource] | None = None
@@ -245,17 +247,13 @@ class Hub:
         return found
 
     def registered_name(self, model: str) -> str:
-        """The registered model that holds `model` in this environment (`registered_model`)."""
-        template = self.env.mlflow.registered_model if self.env.mlflow else "{name}"
-        return template.replace("{name}", model)
+        """The registered model that holds `model` in this environment (`registered_model`);
+        the mapped name itself is accepted too."""
+        return self.names.registered(model)
 
     def model_name(self, registered: str) -> str:
         """The model a registered model of this environment holds: `prod.churn` -> `churn`."""
-        template = self.env.mlflow.registered_model if self.env.mlflow else "{name}"
-        prefix, _, suffix = template.partition("{name}")
-        if registered.startswith(prefix) and registered.endswith(suffix):
-            return registered[len(prefix) : len(registered) - len(suffix)]
-        return registered
+        return self.names.model(registered)
 
     def key_metrics(self, runs: Sequence[Run]) -> tuple[str, ...]:
         """The metrics listings of `runs` show as columns: `mlflow.key_metrics`, else the three
@@ -330,17 +328,25 @@ class Hub:
             )
             return Page(tuple(models))
         size = self.env.mlflow.page_size if self.env.mlflow else 100
-        return await self._track(
+        page = await self._track(
             "mlflow",
-            self.tracking.search_models(_model_filter(name_filter), max_results=size, page_token=page_token),
+            self.tracking.search_models(
+                self.names.server_filter(_model_filter(name_filter)),
+                max_results=size,
+                page_token=page_token,
+            ),
         )
+        return Page(tuple(m for m in page.items if self.names.owns(m.name)), page.next_token)
 
     async def model(self, name: str) -> tuple[RegisteredModel, list[ModelVersion]]:
         """A registered model and all its versions, newest first, aliases filled in.
 
+        `name` is the model (`churn`) or its registered model in this environment (`prod.churn`).
+
         Raises:
             NotFound: no such model.
         """
+        name = self.registered_name(name)
         model = await self._track("mlflow", self.tracking.get_model(name))
         versions = await self._track("mlflow", self.tracking.search_versions(f"name='{_quote(name)}'"))
         return model, versions
@@ -458,6 +464,7 @@ class Hub:
                     tracking=lambda: self.tracking,
                     registered_name=self.registered_name,
                     model_name=self.model_name,
+                    owns=self.names.owns,
                     serving="champion" if mode == "alias" else "Production",
                     store=SilenceStore(
                         locations.state_dir() / "alerts" / f"{self.env_name}.json", "rules", self.clock

@@ -17,7 +17,7 @@ from mlops_tui.domain import Alert, AuditEntry, Job, ModelVersion, Pipeline, Reg
 from mlops_tui.errors import MlopsError
 from mlops_tui.hub import Gathered, Hub
 from mlops_tui.ops.journal import Journal
-from mlops_tui.ops.registry import Slot, serving_slot, slot_for
+from mlops_tui.ops.registry import Slot, rollback_target, serving_slot, slot_for
 
 __all__ = ["Side", "Triage", "gather_triage"]
 
@@ -46,7 +46,7 @@ class Triage:
     serving: Side | None = None
     """The version the alert names (its `version` label), else the one the slot serves."""
     previous: Side | None = None
-    """The version a rollback would bring back (the slot's history), else the one before."""
+    """The version a rollback (`b`) would bring back, exactly as rollback computes it."""
     pipelines: list[Pipeline] = field(default_factory=list)
     """Recent pipelines of the model, and the one that produced the serving version, newest first."""
     lineage: Pipeline | None = None
@@ -55,6 +55,8 @@ class Triage:
     """The newest failed pipeline among those, and its first failed job."""
     journal: list[AuditEntry] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    no_rollback: str | None = None
+    """Why a rollback has nothing to return to, where it has not."""
 
     @property
     def key_metrics(self) -> list[str]:
@@ -72,15 +74,18 @@ async def gather_triage(hub: Hub, journal: Journal, alert: Alert) -> Triage:
         return Triage(alert, problems=[f"{alert.name} names no model (no model label)"])
     registered = hub.registered_name(model)
     slot = slot_for(hub, None, None)
-    entries = journal.entries(environment=hub.env_name, subject=model, limit=RECENT_ENTRIES)
     found = await part("registry", hub.model(registered), None)
     if found is None:
+        entries = journal.entries(environment=hub.env_name, subject=model, limit=RECENT_ENTRIES)
         return Triage(alert, model, registered, slot.name, journal=entries, problems=problems)
     registered_model, versions = found
     slot = serving_slot(hub, registered_model)  # a model kept in stages serves its Production one
     by_number = {v.version: v for v in versions}
     serving = by_number.get(alert.labels.get("version", "")) or _in_slot(slot, registered_model, by_number)
-    previous = _before(slot, registered_model, serving, by_number)
+    journal.note_external(hub.env_name, slot.target(registered), model, slot.read(registered_model))
+    entries = journal.entries(environment=hub.env_name, subject=model, limit=RECENT_ENTRIES)
+    back = rollback_target(registered_model, slot, journal, hub.env_name)
+    previous = by_number.get(back.version.removeprefix("v")) if back.version else None
     runs = await asyncio.gather(
         *(
             part("run", hub.tracking.get_run(v.run_id), None) if v and v.run_id else _none()
@@ -104,6 +109,7 @@ async def gather_triage(hub: Hub, journal: Journal, alert: Alert) -> Triage:
         failing,
         entries,
         problems,
+        None if previous else back.reason,
     )
 
 
@@ -128,18 +134,6 @@ async def _none() -> None:
 def _in_slot(slot: Slot, model: RegisteredModel, by_number: dict[str, ModelVersion]) -> ModelVersion | None:
     serving = slot.read(model)
     return by_number.get(serving.removeprefix("v")) if serving else None
-
-
-def _before(
-    slot: Slot, model: RegisteredModel, serving: ModelVersion | None, by_number: dict[str, ModelVersion]
-) -> ModelVersion | None:
-    if serving is None:
-        return None
-    history = slot.history(model)
-    if history and history[-1]["version"] in by_number and history[-1]["version"] != serving.version:
-        return by_number[history[-1]["version"]]
-    older = [v for v in by_number.values() if int(v.version) < int(serving.version)]
-    return max(older, key=lambda v: int(v.version), default=None)
 
 
 async def _pipelines(

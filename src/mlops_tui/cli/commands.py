@@ -29,9 +29,10 @@ from mlops_tui.domain import Change, Job, tags_in_order, utcnow
 from mlops_tui.errors import ExitCode, MlopsError, UsageError
 from mlops_tui.hub import Hub
 from mlops_tui.libraries import DEBUG_ENV_VAR, debugging, route_library_output
-from mlops_tui.ops.journal import Journal
+from mlops_tui.ops.flow import run_write
+from mlops_tui.ops.journal import JournalError, open_journal
 from mlops_tui.ops.pipelines import plan_pipeline_change, plan_retrain
-from mlops_tui.ops.policy import Approval, WriteAction, perform
+from mlops_tui.ops.policy import Approval, WriteAction
 from mlops_tui.ops.registry import (
     plan_cross_env_promotion,
     plan_promotion,
@@ -404,14 +405,30 @@ async def models_show(hub: Hub, name: str, as_json: bool) -> None:
 # -- write actions ------------------------------------------------------------------------------
 
 
-def _write_options(command: F) -> F:
-    """The approval flags every write command takes, the same everywhere."""
+_EXPECT_CURRENT = "mlops_tui.expect_current"
+
+
+def _write_options(body: F) -> F:
+    """The approval flags every write command takes, the same everywhere. `--expect-current` is
+    kept in the click context, where `_apply` reads it, so no command body has to pass it on."""
+
+    @functools.wraps(body)
+    def keeping_expectation(*args: Any, expect_current: str | None, **kwargs: Any) -> Any:
+        click.get_current_context().meta[_EXPECT_CURRENT] = expect_current
+        return body(*args, **kwargs)
+
+    command: F = keeping_expectation  # type: ignore[assignment]
     for option in reversed(
         (
             click.option("--yes", is_flag=True, help="Apply; without it the plan is printed, exit 4."),
             click.option("--confirm", metavar="NAME", help="Protected environments: the model name."),
             click.option("--dry-run", is_flag=True, help="Print the plan and change nothing."),
             click.option("--read-only", is_flag=True, help="Refuse (exit 4): a guard for scripts."),
+            click.option(
+                "--expect-current",
+                metavar="STATE",
+                help="Act only if the target still holds STATE (e.g. v3); else exit 4, nothing written.",
+            ),
         )
     ):
         command = option(command)
@@ -434,31 +451,47 @@ async def _apply(
     hub: Hub, action: WriteAction, *, yes: bool, confirm: str | None, dry_run: bool, as_json: bool
 ) -> None:
     """Print the plan or perform it through the one policy; the shared tail of every write command."""
-    journal = Journal(hub.settings.journal)
-    closed = await recover_interrupted(hub, journal)
+    journal = open_journal(hub.settings)
+    change = action.change
+    try:
+        closed = await recover_interrupted(hub, journal)
+    except JournalError as exc:
+        journal.close()
+        raise JournalError(f"{exc.message}; not performed: {change.summary()}") from None
     if closed:
         click.echo(f"mlops-tui: closed {closed} interrupted action(s) as unknown; see `history`", err=True)
-    change = action.change
-    if change.before == change.after:
-        _say(as_json, _change_json(change, "unchanged"), f"{change.target} is already {change.after}")
-        return
-    if dry_run:
-        _say(as_json, _change_json(change, "dry-run"), f"would {change.summary()}")
-        return
-    if not yes:
-        hub.policy.check(change)
-        _say(as_json, _change_json(change, "planned"), f"plan: {change.summary()}")
+
+    async def ask(planned: Change, typed: str | None) -> Approval | None:
+        if dry_run:
+            _say(as_json, _change_json(planned, "dry-run"), f"would {planned.summary()}")
+            return None
+        if not yes:
+            _say(as_json, _change_json(planned, "planned"), f"plan: {planned.summary()}")
+        return Approval(approved=yes, typed=confirm)
+
     try:
-        await perform(
+        written = await run_write(
             action,
             policy=hub.policy,
-            approval=Approval(approved=yes, typed=confirm),
             journal=journal,
             operator=hub.settings.operator_name,
+            ask=ask,
+            expected=_expected(change, click.get_current_context().meta.get(_EXPECT_CURRENT)),
         )
     finally:
         journal.close()
-    _say(as_json, _change_json(action.change, "ok"), f"done: {action.change.summary()}")
+    if written.result == "unchanged":
+        _say(as_json, _change_json(change, "unchanged"), f"{change.target} is already {change.after}")
+    elif written.result == "ok":
+        _say(as_json, _change_json(written.change, "ok"), f"done: {written.change.summary()}")
+
+
+def _expected(change: Change, expect_current: str | None) -> str | None:
+    """`--expect-current 3` for a version slot means `v3`, as the change spells its states."""
+    if expect_current is None:
+        return None
+    versioned = (change.before or change.after).startswith("v")
+    return f"v{expect_current}" if versioned and expect_current.isdigit() else expect_current
 
 
 def _say(as_json: bool, data: dict[str, Any], text: str) -> None:
@@ -536,7 +569,7 @@ async def models_rollback(
     as_json: bool,
 ) -> None:
     """Move an alias (or stage) back to the version it held before its last change."""
-    journal = Journal(hub.settings.journal)
+    journal = open_journal(hub.settings)
     try:
         action = await plan_rollback(
             hub, journal, name, alias=alias, stage=stage, operator=hub.settings.operator_name
@@ -554,10 +587,13 @@ async def models_rollback(
 @_with_hub
 async def history(hub: Hub, model: str | None, limit: int, all_envs: bool, as_json: bool) -> None:
     """Write actions from the audit journal, newest first."""
-    journal = Journal(hub.settings.journal)
+    journal = open_journal(hub.settings)
     try:
         await recover_interrupted(hub, journal)
-        entries = journal.entries(environment=None if all_envs else hub.env_name, subject=model, limit=limit)
+        subject = hub.model_name(model) if model else None
+        entries = journal.entries(
+            environment=None if all_envs else hub.env_name, subject=subject, limit=limit
+        )
     finally:
         journal.close()
     if as_json:

@@ -13,7 +13,7 @@ from mlops_tui.cli.commands import _common, _with_hub, root
 from mlops_tui.domain import Alert
 from mlops_tui.errors import MlopsError, NotFound, UsageError
 from mlops_tui.hub import Hub
-from mlops_tui.ops.journal import Journal
+from mlops_tui.ops.journal import open_journal
 from mlops_tui.sanitize import terminal_log
 from mlops_tui.triage import Side, Triage, gather_triage
 
@@ -48,7 +48,7 @@ async def triage(hub: Hub, alert: str | None, model: str | None, log_lines: int,
     chosen = await _alert(hub, alert, model)
     if chosen is NO_ALERT:
         chosen = Alert(fingerprint="", labels={hub.model_label("rules"): str(model)}, source="rules")
-    journal = Journal(hub.settings.journal)
+    journal = open_journal(hub.settings)
     try:
         found = await gather_triage(hub, journal, chosen)
     finally:

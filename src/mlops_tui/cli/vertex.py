@@ -14,7 +14,7 @@ from mlops_tui.cli.commands import _apply, _common, _with_hub, _write_options, r
 from mlops_tui.domain import Endpoint, utcnow
 from mlops_tui.hub import Hub
 from mlops_tui.ops.endpoints import parse_split_args, plan_traffic, plan_traffic_rollback, plan_undeploy
-from mlops_tui.ops.journal import Journal
+from mlops_tui.ops.journal import open_journal
 
 __all__ = ["endpoints", "vertex"]
 
@@ -118,7 +118,7 @@ async def endpoints_rollback(
     hub: Hub, endpoint: str, yes: bool, confirm: str | None, dry_run: bool, as_json: bool
 ) -> None:
     """Return the endpoint's traffic to the split before its last change (from the audit journal)."""
-    journal = Journal(hub.settings.journal)
+    journal = open_journal(hub.settings)
     try:
         action = await plan_traffic_rollback(hub, journal, endpoint)
     finally:

@@ -4,10 +4,11 @@
 perform(action)
   1. policy        read-only refuses; unapproved refuses (headless: --yes); a protected environment
                    refuses unless the operator typed the subject (the model name)
-  2. re-read       the state the decision was made on; changed meanwhile -> Conflict, nothing written
-  3. journal       intent recorded (or JournalError, nothing written)
-  4. write
-  5. verify        re-read; the journal records ok / failed / unknown
+  2. lock          the write lock of everyone sharing the journal, held until the outcome
+  3. re-read       the state the decision was made on; changed meanwhile -> Conflict, nothing written
+  4. journal       intent recorded (or JournalError, nothing written)
+  5. write
+  6. verify        re-read; the journal records ok / overwritten / failed / unknown
 ```
 Front ends only gather approval (a modal, or --yes and --confirm); they cannot skip a step.
 """
@@ -21,14 +22,21 @@ from dataclasses import dataclass
 from mlops_tui.domain import Change
 from mlops_tui.errors import MlopsError, Refused
 from mlops_tui.ops.journal import Journal, JournalError
+from mlops_tui.ops.lease import RegistryLease
 
-__all__ = ["Approval", "Conflict", "Policy", "WriteAction", "perform"]
+__all__ = ["Approval", "Conflict", "Overwritten", "Policy", "WriteAction", "perform"]
 
 
 class Conflict(Refused):
     """Someone else changed the target after the action was decided."""
 
     title = "Changed meanwhile"
+
+
+class Overwritten(MlopsError):
+    """The write landed, then another write replaced it before the re-read."""
+
+    title = "Overwritten"
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,15 @@ class WriteAction(ABC):
     async def apply(self) -> None:
         """Make the change. Raises: MlopsError."""
 
+    async def changed_by(self, state: str) -> str | None:
+        """`OPERATOR at TIME` who left the target in `state`, where the backend records it."""
+        return None
+
+    def lease(self, operator: str) -> RegistryLease | None:
+        """The backend's own lock of what this action writes, for writers sharing no journal;
+        None where the backend offers none."""
+        return None
+
     async def verify(self) -> str | None:
         """Re-read after writing. Returns: None if the change took, else what is wrong."""
         now = await self.current()
@@ -83,34 +100,67 @@ class WriteAction(ABC):
 
 
 async def perform(
-    action: WriteAction, *, policy: Policy, approval: Approval, journal: Journal, operator: str
+    action: WriteAction,
+    *,
+    policy: Policy,
+    approval: Approval,
+    journal: Journal,
+    operator: str,
+    expected: str | None = None,
 ) -> Change:
-    """Run `action` through the policy, the concurrency check and the journal.
+    """Run `action` through the policy, the slot's lock, the concurrency check and the journal.
+
+    `expected`: the state the caller acts on (`--expect-current`); anything else refuses.
 
     Raises:
         Refused: read-only, not approved, wrong confirmation, or Conflict.
-        JournalError: the intent could not be recorded; nothing was written.
+        JournalError: the intent could not be recorded (or the lock taken); nothing was written.
+        Overwritten: written, then another write replaced it (recorded as overwritten).
         MlopsError: the write failed (recorded as failed).
     """
     change = action.change
     policy.check(change)
     if not approval.approved:
         raise Refused(f"not approved: {change.summary()} (pass --yes to apply)")
-    expected = policy.confirmation(change)
-    if expected is not None and approval.typed != expected:
+    confirmation = policy.confirmation(change)
+    if confirmation is not None and approval.typed != confirmation:
         raise Refused(
-            f"{change.environment} is protected: confirm by typing the model name {expected!r}"
+            f"{change.environment} is protected: confirm by typing the model name {confirmation!r}"
             " (headless: --confirm NAME)"
         )
+    try:
+        lock = journal.slot_lock(change.environment, change.target)
+        await asyncio.to_thread(lock.acquire)
+    except JournalError as exc:
+        raise JournalError(f"{exc.message}; not performed: {change.summary()}") from None
+    try:
+        # Writers sharing no journal may still share the backend: its own lock serializes them.
+        lease = None if journal.shared else action.lease(operator)
+        if lease is None:
+            return await _perform_locked(action, journal=journal, operator=operator, expected=expected)
+        try:
+            await lease.acquire()
+        except JournalError as exc:
+            raise JournalError(f"{exc.message}; not performed: {change.summary()}") from None
+        try:
+            return await _perform_locked(action, journal=journal, operator=operator, expected=expected)
+        finally:
+            await lease.release()
+    finally:
+        lock.release()
+
+
+async def _perform_locked(
+    action: WriteAction, *, journal: Journal, operator: str, expected: str | None
+) -> Change:
+    change = action.change
     seen = await action.current()
-    if seen != change.before:
-        message = (
-            f"{change.target} is {seen or '(unset)'} now, not {change.before or '(unset)'} as when "
-            "this was decided: someone else changed it. Nothing was written; look again."
-        )
+    if seen != change.before or (expected is not None and seen != expected):
+        message = await _changed_meanwhile(journal, action, seen, expected)
         journal.refused(change, operator, message)
         raise Conflict(message)
     try:
+        journal.note_external(change.environment, change.target, change.subject, seen)
         intent = journal.intent(change, operator)
     except JournalError as exc:
         raise JournalError(f"{exc.message}; not performed: {change.summary()}") from None
@@ -124,12 +174,38 @@ async def perform(
         raise
     try:
         problem = await action.verify()
+        now = await action.current() if problem else None
     except MlopsError as exc:
         journal.outcome(intent, "unknown", f"written, but could not re-read: {exc.message}")
         raise
+    if problem and now is not None and now not in (change.before, action.change.after):
+        message = f"written, then overwritten: {change.target} is now {now}"
+        journal.outcome(intent, "overwritten", message, after=now)
+        raise Overwritten(f"{action.change.summary()}: {message}")
     if problem:
         journal.outcome(intent, "failed", f"verification: {problem}")
         raise MlopsError(f"{change.summary()}: written but not verified: {problem}")
     # Some actions learn their result while writing (the version a copy became).
     journal.outcome(intent, "ok", after=action.change.after)
     return action.change
+
+
+async def _changed_meanwhile(
+    journal: Journal, action: WriteAction, seen: str | None, expected: str | None
+) -> str:
+    """Why a write is refused: what the target holds now, and who left it so if the journal (or,
+    for a teammate on another journal, the backend) knows."""
+    change = action.change
+    basis = expected if expected is not None else change.before
+    # A journal of one's own may hold an older move to the same state: the backend's stamp of the
+    # latest write is believed first, unless everyone's moves are in this journal.
+    stamp = None if journal.shared or seen is None else await action.changed_by(seen)
+    last = journal.last_change(change.environment, change.target)
+    if stamp is None and last is not None and last.after == seen:
+        when = (last.finished or last.time).isoformat(timespec="seconds").replace("+00:00", "Z")
+        stamp = f"{last.operator} at {when}"
+    who = f" (by {stamp})" if stamp else ""
+    return (
+        f"changed meanwhile: {change.target} is now {seen or '(unset)'}{who}, not "
+        f"{basis or '(unset)'} as when this was decided. Nothing was written; look again."
+    )

@@ -9,6 +9,7 @@ reads that tag first, so it sees teammates' promotions too, and falls back to th
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal, Protocol
@@ -17,11 +18,14 @@ from mlops_tui.config import EnvironmentSettings
 from mlops_tui.domain import Change, RegisteredModel
 from mlops_tui.errors import MlopsError, NotFound, Refused, UsageError
 from mlops_tui.ops.journal import Journal, state_to_roll_back_to
+from mlops_tui.ops.lease import RegistryLease
 from mlops_tui.ops.policy import WriteAction
 from mlops_tui.sources.base import TrackingSource
 
 __all__ = [
     "CrossEnvironmentPromotion",
+    "RollbackTarget",
+    "rollback_target",
     "Scope",
     "SlotMove",
     "Slot",
@@ -46,6 +50,8 @@ class Scope(Protocol):
     def clock(self) -> datetime: ...
 
     def registered_name(self, model: str) -> str: ...
+
+    def model_name(self, registered: str) -> str: ...
 
 
 HISTORY_LIMIT = 20
@@ -132,8 +138,9 @@ class SlotMove(WriteAction):
         slot: Slot,
         version: str,
         operator: str,
-        when: datetime,
+        clock: Callable[[], datetime],
         archive_existing: bool = False,
+        lease_seconds: float = 30.0,
     ) -> None:
         self.source = source
         self.change = change
@@ -141,13 +148,35 @@ class SlotMove(WriteAction):
         self.slot = slot
         self.version = version
         self.operator = operator
-        self.when = when
+        self.clock = clock
         self.archive_existing = archive_existing
+        self.lease_seconds = lease_seconds
+
+    async def changed_by(self, state: str) -> str | None:
+        try:
+            tags = (await self.source.get_version(self.model, _number(state))).tags
+        except MlopsError:
+            return None
+        by, at = tags.get("mlops_tui.promoted_by"), tags.get("mlops_tui.promoted_at")
+        into_this_slot = tags.get("mlops_tui.promoted_to", "").endswith(
+            f" to {self.slot.name} in {self.change.environment}"
+        )
+        return f"{by} at {at}" if by and at and into_this_slot else None
+
+    def lease(self, operator: str) -> RegistryLease:
+        return RegistryLease(
+            self.source,
+            self.change.target,
+            holder=operator,
+            lease_seconds=self.lease_seconds,
+            clock=self.clock,
+        )
 
     async def current(self) -> str | None:
         return self.slot.read(await self.source.get_model(self.model))
 
     async def apply(self) -> None:
+        when = self.clock()  # the write's time, not the plan's: a dialog may sit open a while
         model = await self.source.get_model(self.model)
         if self.slot.kind == "alias":
             await self.source.set_alias(self.model, self.slot.name, self.version)
@@ -159,19 +188,21 @@ class SlotMove(WriteAction):
         if self.change.action == "rollback":
             history = history[:-1]
         elif self.change.before:
-            history.append(
-                {"version": _number(self.change.before), "by": self.operator, "at": _iso(self.when)}
-            )
+            history.append({"version": _number(self.change.before), "by": self.operator, "at": _iso(when)})
         await self.source.set_model_tag(
             self.model, self.slot.history_tag, json.dumps(history[-HISTORY_LIMIT:])
         )
         stamp = f"{self.change.action} to {self.slot.name} in {self.change.environment}"
         for key, value in (
             ("mlops_tui.promoted_by", self.operator),
-            ("mlops_tui.promoted_at", _iso(self.when)),
+            ("mlops_tui.promoted_at", _iso(when)),
             ("mlops_tui.promoted_to", stamp),
         ):
             await self.source.set_version_tag(self.model, self.version, key, value)
+
+
+def _lease_seconds(hub: Scope) -> float:
+    return hub.env.mlflow.lock_lease_seconds if hub.env.mlflow else 30.0
 
 
 def _iso(when: datetime) -> str:
@@ -197,6 +228,7 @@ async def plan_promotion(
     slot = slot_for(hub, alias, stage)
     number = _number(version)
     registered = hub.registered_name(name)
+    name = hub.model_name(registered)
     await hub.tracking.get_version(registered, number)
     model = await hub.tracking.get_model(registered)
     held = slot.read(model)
@@ -222,9 +254,42 @@ async def plan_promotion(
         slot=slot,
         version=number,
         operator=operator,
-        when=hub.clock(),
+        clock=hub.clock,
         archive_existing=archive_existing,
+        lease_seconds=_lease_seconds(hub),
     )
+
+
+@dataclass(frozen=True)
+class RollbackTarget:
+    """What a rollback of one slot returns to, and from which history."""
+
+    version: str | None
+    """`v2`; None: nothing to roll back to."""
+    source: str
+    """`shared journal`, `registry tag` or `audit journal`."""
+
+    @property
+    def reason(self) -> str:
+        """Why there is nothing to roll back to (when `version` is None)."""
+        return f"no history in the {self.source}: nothing to roll back to"
+
+
+def rollback_target(model: RegisteredModel, slot: Slot, journal: Journal, environment: str) -> RollbackTarget:
+    """The one answer to "what does a rollback of `slot` return to", whoever asks (rollback,
+    triage): the shared journal when there is one, else the registry's history tag (present is
+    authoritative, even empty), else this operator's journal. Never the state the slot holds now,
+    so a rollback never moves forward."""
+    current = slot.read(model)
+    target = slot.target(model.name)
+    if journal.shared:
+        version, source = _previous_from_journal(journal, environment, target), "shared journal"
+    elif slot.history_tag in model.tags:
+        history = slot.history(model)
+        version, source = (f"v{history[-1]['version']}" if history else None), "registry tag"
+    else:
+        version, source = _previous_from_journal(journal, environment, target), "audit journal"
+    return RollbackTarget(None if version == current else version, source)
 
 
 async def plan_rollback(
@@ -239,21 +304,20 @@ async def plan_rollback(
     """Decide to move a slot back to the version it held before its last change.
 
     Raises:
-        Refused: no history in the registry tag nor the journal; nothing changed.
+        Refused: no history to return to; nothing changed.
     """
     slot = slot_for(hub, alias, stage)
     registered = hub.registered_name(name)
+    name = hub.model_name(registered)
     model = await hub.tracking.get_model(registered)
     current = slot.read(model)
     target = slot.target(registered)
-    history = slot.history(model)
-    previous = (
-        f"v{history[-1]['version']}" if history else _previous_from_journal(journal, hub.env_name, target)
-    )
-    if previous is None or previous == current:
+    journal.note_external(hub.env_name, target, name, current)
+    previous = rollback_target(model, slot, journal, hub.env_name)
+    if previous.version is None:
         raise Refused(
-            f"no history for {target} in {hub.env_name}: nothing to roll back to, nothing changed "
-            "(history is kept from the first promotion made with mlops-tui)"
+            f"no history for {target} in {hub.env_name} (none in the {previous.source}): nothing to "
+            "roll back to, nothing changed (history is kept from the first promotion made with mlops-tui)"
         )
     change = Change(
         action="rollback",
@@ -261,18 +325,19 @@ async def plan_rollback(
         target=target,
         subject=name,
         before=current,
-        after=previous,
-        details=(f"source of history: {'registry tag' if history else 'audit journal'}",),
+        after=previous.version,
+        details=(f"source of history: {previous.source}",),
     )
     return SlotMove(
         hub.tracking,
         change,
         model=registered,
         slot=slot,
-        version=_number(previous),
+        version=_number(previous.version),
         operator=operator,
-        when=hub.clock(),
+        clock=hub.clock,
         archive_existing=slot.kind == "stage",
+        lease_seconds=_lease_seconds(hub),
     )
 
 
@@ -307,6 +372,15 @@ class CrossEnvironmentPromotion(WriteAction):
         self.target_model = target_hub.registered_name(model)
         self.lineage = f"{source_hub.env_name}/{model}/{version}"
         self.created: str | None = None
+
+    def lease(self, operator: str) -> RegistryLease:
+        return RegistryLease(
+            self.target_hub.tracking,
+            self.change.target,
+            holder=operator,
+            lease_seconds=_lease_seconds(self.target_hub),
+            clock=self.target_hub.clock,
+        )
 
     async def current(self) -> str | None:
         try:
@@ -343,7 +417,7 @@ class CrossEnvironmentPromotion(WriteAction):
             slot=Slot("alias", self.alias),
             version=created.version,
             operator=self.operator,
-            when=self.target_hub.clock(),
+            clock=self.target_hub.clock,
         )
         await move.apply()
 
@@ -381,6 +455,7 @@ async def plan_cross_env_promotion(
     """Decide to copy `name` v`version` into the target environment under `alias` (default
     the target's `incoming_alias`, `challenger` unless configured)."""
     number = _number(version)
+    name = source_hub.model_name(source_hub.registered_name(name))
     await source_hub.tracking.get_version(source_hub.registered_name(name), number)
     incoming = alias or (target_hub.env.mlflow.incoming_alias if target_hub.env.mlflow else "challenger")
     target_model = target_hub.registered_name(name)

@@ -116,6 +116,10 @@ class TrackingSource(Source):
         """Create registered model `name` unless it exists. Returns: whether it was created."""
 
     @abstractmethod
+    async def delete_model(self, name: str) -> None:
+        """Delete registered model `name` and its versions. Raises: NotFound."""
+
+    @abstractmethod
     async def create_version(
         self,
         name: str,

@@ -264,6 +264,7 @@ _STORE_HANDLERS: dict[tuple[Verb, str], Callable[[Any, Json], Json]] = {
     ("POST", "model-versions/set-tag"): lambda c, p: _done(
         c.set_model_version_tag(p["name"], p["version"], p["key"], p["value"])
     ),
+    ("DELETE", "registered-models/delete"): lambda c, p: _done(c.delete_registered_model(p["name"])),
     ("POST", "registered-models/create"): lambda c, p: {
         "registered_model": _proto(
             c.create_registered_model(p["name"], description=p.get("description") or None)
@@ -515,6 +516,9 @@ class MlflowSource(TrackingSource):
         except AlreadyExists:
             return False
         return True
+
+    async def delete_model(self, name: str) -> None:
+        await self.transport.call("DELETE", "registered-models/delete", {"name": name})
 
     async def create_version(
         self,

@@ -173,6 +173,7 @@ class RulesSource(AlertSource):
         tracking: Callable[[], TrackingSource],
         registered_name: Callable[[str], str],
         model_name: Callable[[str], str],
+        owns: Callable[[str], bool] = lambda registered: True,
         serving: str,
         store: SilenceStore,
     ) -> None:
@@ -182,6 +183,7 @@ class RulesSource(AlertSource):
         self._tracking = tracking
         self.registered_name = registered_name
         self.model_name = model_name
+        self.owns = owns
         self.serving = serving
         self.store = store
 
@@ -228,7 +230,7 @@ class RulesSource(AlertSource):
         watched: dict[str, RegisteredModel] = {}
         if not self.models and any(not rule.models for rule in self.rules):
             page = await tracking.search_models(max_results=100)
-            watched.update({self.model_name(m.name): m for m in page.items})
+            watched.update({self.model_name(m.name): m for m in page.items if self.owns(m.name)})
         names = sorted({m for rule in self.rules for m in rule.models} | set(self.models) - watched.keys())
         found = await asyncio.gather(
             *(tracking.get_model(self.registered_name(n)) for n in names), return_exceptions=True

@@ -231,7 +231,7 @@ class TriageScreen(DetailScreen):
         table.add_columns(
             "Metric",
             f"serving v{serving.version.version}" if serving else "serving",
-            f"previous v{previous.version.version}" if previous else "previous",
+            f"previous v{previous.version.version}" if previous else triage.no_rollback or "previous",
         )
         for key in triage.key_metrics:
             now = serving.run.metrics.get(key) if serving and serving.run else None
@@ -313,6 +313,8 @@ class TriageScreen(DetailScreen):
             return False
         if action == "silence":
             return True if self.hub.can_silence(self.alert) else None
+        if action == "rollback" and triage and triage.no_rollback:
+            return None  # the versions table says why
         if action in WRITE_ACTIONS:
             return None if self.hub.policy.read_only or not has_model else True
         if action == "failing_log":

@@ -22,14 +22,15 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from mlops_tui.config import Settings
-from mlops_tui.domain import Alert, ModelVersion, Pipeline, Run, utcnow
+from mlops_tui.domain import Alert, Change, ModelVersion, Pipeline, Run, utcnow
 from mlops_tui.errors import MlopsError
 from mlops_tui.hub import Hub
 from mlops_tui.ops.alerts import plan_expiry, plan_silence
 from mlops_tui.ops.endpoints import plan_traffic, plan_traffic_rollback, plan_undeploy
-from mlops_tui.ops.journal import Journal
+from mlops_tui.ops.flow import run_write
+from mlops_tui.ops.journal import open_journal
 from mlops_tui.ops.pipelines import plan_pipeline_change, plan_retrain
-from mlops_tui.ops.policy import WriteAction, perform
+from mlops_tui.ops.policy import Approval, WriteAction
 from mlops_tui.ops.registry import (
     plan_cross_env_promotion,
     plan_promotion,
@@ -94,7 +95,7 @@ class MlopsApp(App[None]):
         # One hub per environment for the app's life: switching away must not stop a local
         # training run, and switching back finds the last good data.
         self._hubs = {self.hub.env_name: self.hub}
-        self.journal = Journal(settings.journal)
+        self.journal = open_journal(settings)
         self.keymap = check_keymap(settings.keymap or {}, settings.path)
         if theme := check_theme(settings.theme, settings.path):
             self.theme = theme
@@ -122,7 +123,9 @@ class MlopsApp(App[None]):
 
     def compose(self) -> ComposeResult:
         env = self.hub.env
-        yield EnvBar(self.hub.env_name, protected=env.protected, read_only=env.read_only)
+        # With a shared journal, teammates' actions are everyone's: the header says whose these are.
+        operator = self.settings.operator_name if self.journal.shared else None
+        yield EnvBar(self.hub.env_name, protected=env.protected, read_only=env.read_only, operator=operator)
         # The Endpoints pane exists only where Vertex AI is configured: elsewhere it takes no room.
         with Grid(id="dashboard", classes="-vertex" if env.vertex is not None else ""):
             interval = env.mlflow.refresh_seconds if env.mlflow else 30.0
@@ -427,34 +430,31 @@ class MlopsApp(App[None]):
         from mlops_tui.tui.dialogs import ConfirmDialog
         from mlops_tui.tui.screens import DetailScreen
 
+        async def ask(change: Change, typed: str | None) -> Approval | None:
+            approval: Approval | None = await self.push_screen_wait(
+                ConfirmDialog(change, typed=typed, protected=hub.env.protected)
+            )
+            return approval
+
         try:
             action = await plan()
-            change = action.change
-            if change.before == change.after:
-                self.notify(f"{change.target} is already {change.after}")
-                return
-            hub.policy.check(change)
         except MlopsError as exc:
             self.notify(exc.message, title=exc.title, severity="error")
             return
-        approval = await self.push_screen_wait(
-            ConfirmDialog(change, typed=hub.policy.confirmation(change), protected=hub.env.protected)
-        )
-        if approval is None:
-            self.notify("Cancelled: nothing changed", timeout=3)
-            return
         try:
-            await perform(
-                action,
-                policy=hub.policy,
-                approval=approval,
-                journal=self.journal,
-                operator=self.settings.operator_name,
+            written = await run_write(
+                action, policy=hub.policy, journal=self.journal, operator=self.settings.operator_name, ask=ask
             )
         except MlopsError as exc:
             self.notify(exc.message, title=exc.title, severity="error", timeout=10)
         else:
-            self.notify(f"Done: {action.change.summary()}", title="Recorded in the journal")
+            if written.result == "unchanged":
+                self.notify(f"{written.change.target} is already {written.change.after}")
+                return
+            if written.result == "cancelled":
+                self.notify("Cancelled: nothing changed", timeout=3)
+                return
+            self.notify(f"Done: {written.change.summary()}", title="Recorded in the journal")
             started = getattr(action, "started", None)
             if isinstance(started, Pipeline):
                 self.follow_pipeline(hub, started)

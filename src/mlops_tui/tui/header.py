@@ -10,6 +10,7 @@ from textual.widgets import Static
 
 from mlops_tui import humanize
 from mlops_tui.domain import SourceState, SourceStatus
+from mlops_tui.sanitize import printable
 from mlops_tui.tui.styles import env_badge
 
 __all__ = ["EnvBar"]
@@ -25,9 +26,12 @@ STATE_STYLES = {
 class EnvBar(Static):
     """`mlops-tui  PRD · protected │ mlflow ● ok 2m  gitlab ○ …`; the protected badge is red."""
 
-    def __init__(self, env_name: str, *, protected: bool, read_only: bool) -> None:
+    def __init__(
+        self, env_name: str, *, protected: bool, read_only: bool, operator: str | None = None
+    ) -> None:
         super().__init__(id="env-bar")
         self.env_name = env_name
+        self.operator = operator
         self.protected = protected
         self.read_only = read_only
         self.set_class(protected, "-protected")
@@ -35,6 +39,8 @@ class EnvBar(Static):
 
     def show(self, statuses: Iterable[SourceStatus], now: datetime, *, paused: bool) -> None:
         text = env_badge(self.env_name, protected=self.protected, read_only=self.read_only)
+        if self.operator:
+            text.append(f" as {printable(self.operator)}", style="bold")
         text.append("  ")
         for status in statuses:
             symbol, style = STATE_STYLES[status.state]
