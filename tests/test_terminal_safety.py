@@ -53,7 +53,7 @@ from tests.helpers.hostile import (
     unsafe_in_output,
 )
 from tests.test_e2e_tmux import Terminal, terminal  # noqa: F401 - the tmux fixture
-from tests.test_tui import demo_app, measured, notified, shown, until
+from tests.test_tui import demo_app, measured, notified, rows, shown, until
 
 SIZE = (160, 45)
 
@@ -120,7 +120,8 @@ async def test_every_screen_and_dialog_shows_backend_text_escaped(planted: Plant
     async with app.run_test(size=SIZE) as pilot:
         hub = app.hub
         # The dashboard: all five panes, each with hostile rows.
-        await showing(pilot, "RUNPWN", "MODNAME", "REFPWN", "EvilAlert", "VTXPWN")
+        await showing(pilot, "RUNPWN", "MODNAME", "REFPWN", "EvilAlert")
+        await until(pilot, lambda: rows(app, "endpoints") == 3)  # its names: the traffic dialog below
         assert unsafe_in_output(terminal_output(app)) == []
 
         run = await open_and_check(
@@ -192,7 +193,9 @@ async def test_every_screen_and_dialog_shows_backend_text_escaped(planted: Plant
         await open_and_check(pilot, ConfirmDialog(change, typed=HOSTILE_MODEL, protected=True), "DETAILPWN")
         app.pop_screen()
         endpoint = next(e for e in await hub.endpoints() if "VTXPWN" in e.display_name)
-        await open_and_check(pilot, TrafficDialog(endpoint), "\\x1b]52;c;")
+        await open_and_check(
+            pilot, TrafficDialog(endpoint), esc("VTXPWN"), "\\x1b]52;c;", "[reverse]markup[/reverse]"
+        )
         app.pop_screen()
 
         # Notifications hold backend words too (an error, a name): text, never markup.

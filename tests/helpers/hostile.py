@@ -118,7 +118,7 @@ def _plant_vertex(vertex: FakeVertex) -> None:
     vertex.pipeline_jobs.pop("churn-retrain-20261126090000")  # running: its duration would grow
     endpoint = vertex.endpoints["1001"]
     endpoint["displayName"] = f"churn-endpoint{title('VTXPWN')}"
-    endpoint["deployedModels"][0]["displayName"] = f"deployed{CLIPBOARD}"
+    endpoint["deployedModels"][0]["displayName"] = f"deployed{CLIPBOARD}[reverse]markup[/reverse]"
 
 
 def plant_alert(alertmanager: AlertmanagerTestbed) -> None:

@@ -70,7 +70,7 @@ class TrafficDialog(Dialog[dict[str, int] | None]):
                 serves = (
                     f" = {deployed.mlflow_model} v{deployed.mlflow_version}" if deployed.mlflow_model else ""
                 )
-                yield Label(f"{deployed.id}  {deployed.display_name}{serves} (%)")
+                yield Label(Text(f"{deployed.id}  {deployed.display_name}{serves} (%)"))
                 yield Input(
                     str(self.endpoint.traffic_split.get(deployed.id, 0)),
                     type="integer",
