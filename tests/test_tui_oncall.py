@@ -4,17 +4,31 @@ protected environment (churn's champion fires a critical alert, fraud's a warnin
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
+from rich.style import Style
 from textual.pilot import Pilot
 from textual.widget import Widget
-from textual.widgets import Button, Label, Static
+from textual.widgets import Button, Input, Label, Static
 
-from mlops_tui.config import LOCAL_RULES, EnvironmentSettings, MlflowSettings, Settings
-from mlops_tui.tui import MlopsApp
+from mlops_tui.config import (
+    LOCAL_RULES,
+    AlertmanagerSettings,
+    EnvironmentSettings,
+    MlflowSettings,
+    Settings,
+)
+from mlops_tui.domain import utcnow
+from mlops_tui.tui import MlopsApp, make_app
+from mlops_tui.tui.alert_screens import TriageScreen
 from mlops_tui.tui.dialogs import ConfirmDialog, PromoteDialog, SilenceDialog
+from mlops_tui.tui.header import EnvBar
 from mlops_tui.tui.panes import AlertsPane
+from tests.helpers.alertmanager import AlertmanagerTestbed
+from tests.helpers.tcp_proxy import TcpProxy
 from tests.test_tui import click, demo_app, pane, shown, until
 
 
@@ -101,3 +115,93 @@ async def _scrolls_to_each_field(pilot: Pilot[None], app: MlopsApp) -> None:
         await pilot.press("tab")
         await until(pilot, lambda: app.focused is not None and in_view(app, app.focused))
         assert in_view(app, app.screen.query_one("#cancel"))
+
+
+def styled(app: MlopsApp, text: str) -> list[Style]:
+    """The styles of the screen's segments that hold `text`."""
+    return [
+        segment.style or Style()
+        for strip in app.screen._compositor.render_strips()
+        for segment in strip
+        if text in segment.text
+    ]
+
+
+async def test_without_colour_focus_placeholders_and_disabled_keys_still_show(
+    demo_store: MlflowSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = demo_app(oncall_settings(demo_store, tmp_path / "j.db"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: firing(app) and pane(app, "runs").table.row_count > 0)
+        assert app.no_color
+        await pilot.press("a", "enter")  # triage of the critical alert: no GitLab, so no failing log
+        screen = await shown(pilot, TriageScreen)
+        await until(pilot, lambda: screen.triage is not None and bool(styled(app, "Failing log")))
+        # A key not possible here is struck through, not only dimmer.
+        assert all(style.strike for style in styled(app, "Failing log"))
+        assert not any(style.strike for style in styled(app, "Roll back"))
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, TriageScreen))
+
+        pane(app, "models").table.focus()
+        await pilot.press("b")  # roll back churn in PRD: the typed confirmation
+        dialog = await shown(pilot, ConfirmDialog)
+        await until(pilot, lambda: bool(styled(app, "type churn")))
+        # The placeholder is not the answer, and does not look typed.
+        assert dialog.query_one("#confirm-typed", Input).value == ""
+        assert all(style.italic for style in styled(app, "type churn"))
+        focusable = [dialog.query_one(selector) for selector in ("#confirm-typed", "#confirm", "#cancel")]
+        frames = [frame(app)]
+        for _ in range(3):
+            before = app.focused
+            await pilot.press("tab")
+            await until(pilot, lambda before=before: app.focused is not before)  # type: ignore[misc]
+            # The focused one, and only it, is drawn with heavy lines: characters, not colours.
+            await until(pilot, lambda: [w for w in focusable if "━" in shown_text(app, w)] == [app.focused])
+            frames.append(frame(app))
+        assert all(a != b for a, b in zip(frames, frames[1:], strict=False))
+
+
+async def test_an_outage_marks_kept_alerts_stale_their_ages_count_and_triage_has_the_header(
+    demo_store: MlflowSettings, alertmanager: AlertmanagerTestbed, tmp_path: Path
+) -> None:
+    alertmanager.post("ChampionDegraded", {"summary": "churn loses AUC"}, severity="critical", model="churn")
+    target = urlparse(alertmanager.url)
+    proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 80)
+    await proxy.start()
+    later = [timedelta(0)]
+    source = AlertmanagerSettings(
+        url=proxy.url, filters=[str(alertmanager.matcher)], refresh_seconds=0.2, timeout_seconds=2
+    )
+    environment = EnvironmentSettings(mlflow=demo_store, alertmanager=source, protected=True)
+    settings = Settings({"prd": environment}, "prd", journal=tmp_path / "j.db")
+    app = make_app(settings, clock=lambda: utcnow() + later[0])
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            pane = app.query_one("#alerts", AlertsPane)
+            await until(pilot, lambda: pane.table.row_count == 1)
+            assert str(pane.table.get_row_at(0)[3]) == "active"
+            started = str(pane.table.get_row_at(0)[4])
+            await proxy.stop()
+            later[0] = timedelta(minutes=11)
+            await until(pilot, lambda: pane.stale and str(pane.table.get_row_at(0)[3]) == "active (stale)")
+            assert "stale" in str(pane.border_title)
+            # The kept alert's age kept counting: eleven minutes more than when it was read.
+            await until(pilot, lambda: str(pane.table.get_row_at(0)[4]) == "11m ago")
+            assert started != "11m ago"
+            status = pane.query_one(".pane-status", Static)
+            line = " ".join(str(status.render()).split())
+            assert "showing data from 11m ago" in line
+            await until(pilot, lambda: shown_text(app, status) == line)  # wrapped, not cut, at 80
+
+            await pilot.press("a", "enter")
+            triage = await shown(pilot, TriageScreen)
+            bar = triage.query_one(EnvBar)
+            await until(pilot, lambda: "alertmanager ● down" in str(bar.render()))
+            assert "PRD · PROTECTED" in str(bar.render())
+            title = triage.query_one(".detail-title", Static)
+            await until(pilot, lambda: "active (stale)" in str(title.render()))
+            await until(pilot, lambda: "PRD · PROTECTED" in "\n".join(frame(app)))
+    finally:
+        await proxy.stop()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from rich.text import Text
@@ -12,7 +11,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, Footer, Static
 
 from mlops_tui import humanize
-from mlops_tui.domain import Alert, Silence
+from mlops_tui.domain import Alert, Silence, SourceState
 from mlops_tui.errors import NotFound
 from mlops_tui.hub import Hub
 from mlops_tui.triage import Triage, gather_triage
@@ -23,14 +22,18 @@ from mlops_tui.tui.styles import alert_state_text, pipeline_status_text, severit
 __all__ = ["AlertScreen", "SilencesScreen", "TriageScreen"]
 
 
-def alert_title(alert: Alert, model: str | None, now: datetime) -> Text:
-    """`critical  ModelDrift  active  model churn  since 5m ago`: the title line of an alert."""
+def alert_title(alert: Alert, model: str | None, hub: Hub) -> Text:
+    """`critical  ModelDrift  active  model churn  since 5m ago`: the title line of an alert;
+    `active (stale)` while its source does not answer."""
+    status = hub.statuses.get(alert.source)
+    stale = status is not None and status.state in (SourceState.DOWN, SourceState.DEGRADED)
+    now = hub.clock()
     return Text.assemble(
         severity_text(alert.severity),
         "  ",
         (alert.name, "bold"),
         "  ",
-        alert_state_text(alert.state),
+        alert_state_text(alert.state, stale=stale),
         "  ",
         (f"model {model}", "cyan") if model else "",
         "  ",
@@ -47,7 +50,7 @@ class AlertScreen(DetailScreen):
         super().__init__(hub)
         self.alert = alert
 
-    def compose(self) -> ComposeResult:
+    def body(self) -> ComposeResult:
         yield Static("", classes="detail-title")
         with VerticalScroll(id="alert-detail"):
             yield Static("", id="alert-text")
@@ -65,7 +68,7 @@ class AlertScreen(DetailScreen):
     def _draw(self) -> None:
         alert = self.alert
         model = self.hub.alert_model(alert)
-        self.query_one(".detail-title", Static).update(alert_title(alert, model, self.hub.clock()))
+        self.query_one(".detail-title", Static).update(alert_title(alert, model, self.hub))
         lines = [
             Text(alert.summary, style="bold") if alert.summary else None,
             Text(alert.description) if alert.description else None,
@@ -114,7 +117,7 @@ class SilencesScreen(DetailScreen):
         super().__init__(hub)
         self.silences: list[Silence] = []
 
-    def compose(self) -> ComposeResult:
+    def body(self) -> ComposeResult:
         yield Static(f"Silences in {self.hub.env_name}: loading…", classes="detail-title")
         yield _table("State", "Matchers", "Ends", "By", "Comment", "Source", "Id", id="silences")
         yield Footer()
@@ -169,7 +172,7 @@ class TriageScreen(DetailScreen):
         self.alert = alert
         self.triage: Triage | None = None
 
-    def compose(self) -> ComposeResult:
+    def body(self) -> ComposeResult:
         yield Static("", classes="detail-title")
         yield Static("", id="triage-alert")
         with Horizontal(id="triage-middle"):
@@ -201,7 +204,7 @@ class TriageScreen(DetailScreen):
     def _draw_alert(self) -> None:
         alert, triage = self.alert, self.triage
         model = triage.model if triage else None
-        self.query_one(".detail-title", Static).update(alert_title(alert, model, self.hub.clock()))
+        self.query_one(".detail-title", Static).update(alert_title(alert, model, self.hub))
         lines = [Text(alert.summary or alert.name, style="bold")]
         if alert.runbook_url:
             lines.append(Text.assemble(("runbook ", "dim"), alert.runbook_url))

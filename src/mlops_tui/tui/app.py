@@ -12,7 +12,6 @@ from textual import actions, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Grid
-from textual.css.query import NoMatches
 from textual.dom import DOMNode
 from textual.keys import format_key
 from textual.reactive import reactive
@@ -140,9 +139,9 @@ class MlopsApp(App[None]):
         if self.keymap:
             self.set_keymap(self.keymap)
         self.sub_title = self.hub.env_name
-        self._show_sources()
+        self.show_sources()
         # Ages in the header drift; redraw them now and then (the bar skips unchanged text).
-        self.set_interval(15, self._show_sources)
+        self.set_interval(15, self.show_sources)
         for warning in self.settings.warnings:
             self.notify(warning, title="Config file", severity="warning", timeout=15)
         self._recover()
@@ -160,18 +159,19 @@ class MlopsApp(App[None]):
                 severity="warning",
             )
 
-    def _show_sources(self) -> None:
-        try:
-            bar = self.query_one(EnvBar)
-        except NoMatches:  # a poll that ends while the app closes finds the header already gone
-            return
-        bar.show(self.hub.status_list(), self.clock(), paused=self.polling_paused)
+    def show_sources(self) -> None:
+        """Draw the sources' health in the header of every screen open."""
+        statuses, now = self.hub.status_list(), self.clock()
+        # A poll that ends while the app closes finds no screen, or no header, left.
+        for screen in self.screen_stack:
+            for bar in screen.query(EnvBar):
+                bar.show(statuses, now, paused=self.polling_paused)
 
     # -- messages from panes ----------------------------------------------------------------
 
     @on(ResourcePane.Polled)
     def _polled(self) -> None:
-        self._show_sources()
+        self.show_sources()
 
     @on(ResourcePane.Opened)
     def _opened(self, event: ResourcePane.Opened) -> None:
@@ -213,7 +213,7 @@ class MlopsApp(App[None]):
         self.polling_paused = not self.polling_paused
 
     def watch_polling_paused(self, paused: bool) -> None:
-        self._show_sources()
+        self.show_sources()
         self.notify("Polling paused" if paused else "Polling resumed", timeout=2)
 
     def action_keys(self) -> None:
@@ -251,7 +251,7 @@ class MlopsApp(App[None]):
             self.hub = self.hub_for(name)
             self.sub_title = name
             await self.recompose()
-            self._show_sources()
+            self.show_sources()
         if model is not None:
             self.push_screen(ModelScreen(self.hub, self.hub.registered_name(model)))
 

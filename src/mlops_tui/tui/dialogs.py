@@ -35,6 +35,11 @@ __all__ = [
 DialogResult = TypeVar("DialogResult")
 
 
+class DialogFrame(VerticalScroll, can_focus=False):
+    """A dialog's scrolling frame: Tab moves between its fields and buttons, never to the frame
+    (a field that takes focus scrolls into view)."""
+
+
 class Dialog(ModalScreen[DialogResult]):
     """A modal that Escape or its Cancel button closes, changing nothing.
 
@@ -45,7 +50,7 @@ class Dialog(ModalScreen[DialogResult]):
     BINDINGS: ClassVar[BindingList] = bindings("back", action="dismiss(None)", keys="escape")
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll(classes=self.frame_classes()):
+        with DialogFrame(classes=self.frame_classes()):
             yield Static(self.heading(), classes="dialog-title")
             yield from self.fields()
             yield self.buttons()

@@ -103,6 +103,8 @@ class ResourcePane(Vertical, Generic[T], can_focus=False):
         self._loaded_at: datetime | None = None
         self._status_line = ""
         self._problem: str | None = None
+        self.stale = False
+        """The source failed: the rows shown are the last good ones, marked so."""
 
     # -- what subclasses provide ------------------------------------------------------------
 
@@ -178,6 +180,7 @@ class ResourcePane(Vertical, Generic[T], can_focus=False):
         else:
             self._loaded_at = self.hub.clock()
             self._next_token = page.next_token
+            self._mark_stale(False)
             self._apply(page.items)
             self._show_status(page.problem)
         finally:
@@ -258,7 +261,17 @@ class ResourcePane(Vertical, Generic[T], can_focus=False):
             age = humanize.age(self._loaded_at, self.hub.clock()) if self._loaded_at else None
             kept = f" · showing data from {age}" if age else " · no data yet"
             message = f"{exc.message}{kept}"
+            if self._items:
+                # The kept rows, marked stale, with their ages still counting.
+                self._mark_stale(True)
+                self._apply(list(self._items.values()))
         self._show_status(message)
+
+    def _mark_stale(self, stale: bool) -> None:
+        if stale != self.stale:
+            self.stale = stale
+            self.table.set_class(stale, "-stale")
+            self.border_title = f"{self.title} · stale" if stale else self.title
 
     # -- actions ----------------------------------------------------------------------------
 

@@ -268,7 +268,7 @@ class AlertsPane(ResourcePane[Alert]):
                 severity_text(item.severity),
                 item.name,
                 self.hub.alert_model(item) or "",
-                alert_state_text(item.state),
+                alert_state_text(item.state, stale=self.stale),
                 humanize.age(item.starts_at, self.hub.clock()),
                 item.summary,
                 item.source,

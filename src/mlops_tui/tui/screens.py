@@ -10,7 +10,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.coordinate import Coordinate
-from textual.screen import ModalScreen, Screen
+from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, OptionList, RichLog, Static
 from textual.widgets.option_list import Option
 
@@ -21,6 +21,7 @@ from mlops_tui.hub import Hub, RunDetail
 from mlops_tui.ops.journal import Journal
 from mlops_tui.tui.bindings import MODEL_ACTIONS, PIPELINE_ACTIONS, WRITE_ACTIONS, BindingList, bindings
 from mlops_tui.tui.chart import MetricChart, Series
+from mlops_tui.tui.header import EnvScreen
 from mlops_tui.tui.styles import env_label, pipeline_status_text, status_text
 
 __all__ = [
@@ -42,7 +43,7 @@ def _table(*columns: str, id: str | None = None) -> DataTable[Any]:
     return table
 
 
-class DetailScreen(Screen[None]):
+class DetailScreen(EnvScreen):
     """A screen that loads once on open (and on `r`), shows a failure in its title line."""
 
     BINDINGS: ClassVar[BindingList] = bindings("back", "reload")
@@ -86,7 +87,7 @@ class RunScreen(DetailScreen):
 
     BINDINGS: ClassVar[BindingList] = bindings("open_pipeline")
 
-    def compose(self) -> ComposeResult:
+    def body(self) -> ComposeResult:
         yield Static(f"Run {self.run_id}: loading…", classes="detail-title")
         yield Static("", id="lineage")
         with Horizontal():
@@ -204,7 +205,7 @@ class ModelScreen(DetailScreen):
         self.model_name = name
         self.versions: list[ModelVersion] = []
 
-    def compose(self) -> ComposeResult:
+    def body(self) -> ComposeResult:
         yield Static(f"Model {self.model_name}: loading…", classes="detail-title")
         yield _table("Version", "Aliases", "Stage", "Status", "Created", "Run", "Tags", id="model-versions")
         with VerticalScroll(id="version-detail"):
@@ -295,7 +296,7 @@ class HistoryScreen(DetailScreen):
         self.journal = journal
         self.model_name = model
 
-    def compose(self) -> ComposeResult:
+    def body(self) -> ComposeResult:
         yield Static(f"History of {self.model_name}: loading…", classes="detail-title")
         yield _table(
             "Time (UTC)",
@@ -346,7 +347,7 @@ class PipelineScreen(DetailScreen):
         super().__init__(hub)
         self.pipeline_id = pipeline_id
 
-    def compose(self) -> ComposeResult:
+    def body(self) -> ComposeResult:
         yield Static(f"Pipeline {self.pipeline_id}: loading…", classes="detail-title")
         yield _table("Stage", "Job", "Status", "Duration", id="jobs")
         yield _table("Run produced", "Status", "Started", id="pipeline-runs")
@@ -416,7 +417,7 @@ class PipelineScreen(DetailScreen):
             self.app.push_screen(RunScreen(self.hub, event.row_key.value))
 
 
-class TraceScreen(Screen[None]):
+class TraceScreen(EnvScreen):
     """A job's log, followed live while the job runs: only the new part is read each time."""
 
     BINDINGS: ClassVar[BindingList] = bindings("back")
@@ -429,7 +430,7 @@ class TraceScreen(Screen[None]):
         self.log_offset = 0
         self.complete = False
 
-    def compose(self) -> ComposeResult:
+    def body(self) -> ComposeResult:
         yield Static(f"Log of job {self.job_id}", classes="detail-title")
         yield RichLog(id="trace", wrap=True, markup=False, auto_scroll=True)
         yield Footer()
