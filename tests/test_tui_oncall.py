@@ -10,9 +10,10 @@ from urllib.parse import urlparse
 
 import pytest
 from rich.style import Style
+from textual import events
 from textual.pilot import Pilot
 from textual.widget import Widget
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Input, Label, RichLog, Static
 
 from mlops_tui.config import (
     LOCAL_RULES,
@@ -27,8 +28,12 @@ from mlops_tui.tui.alert_screens import TriageScreen
 from mlops_tui.tui.dialogs import ConfirmDialog, PromoteDialog, SilenceDialog
 from mlops_tui.tui.header import EnvBar
 from mlops_tui.tui.panes import AlertsPane
+from mlops_tui.tui.screens import TraceScreen
+from tests.fakes.gitlab_server import FakeGitlab
 from tests.helpers.alertmanager import AlertmanagerTestbed
 from tests.helpers.tcp_proxy import TcpProxy
+from tests.test_triage import gitlab, gitlab_token  # noqa: F401 (fixtures)
+from tests.test_triage import settings_for as triage_settings
 from tests.test_tui import click, demo_app, pane, shown, until
 
 
@@ -205,3 +210,34 @@ async def test_an_outage_marks_kept_alerts_stale_their_ages_count_and_triage_has
             await until(pilot, lambda: "PRD · PROTECTED" in "\n".join(frame(app)))
     finally:
         await proxy.stop()
+
+
+def burst(app: MlopsApp, *keys: str) -> None:
+    """Keys sent all at once, as a fast typist or a paste over SSH sends them: none waits for the
+    one before it to be handled."""
+    for key in keys:
+        app.post_message(events.Key(key, key if len(key) == 1 else None))
+
+
+async def test_keys_typed_ahead_stack_no_screen_twice_and_wait_for_triage_to_load(
+    demo_store: MlflowSettings,
+    gitlab: FakeGitlab,  # noqa: F811 (the fixture)
+    tmp_path: Path,
+) -> None:
+    app = demo_app(triage_settings(demo_store, gitlab, tmp_path / "j.db", protected=True))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: firing(app))
+        burst(app, *["a", "enter", "escape"] * 4, "a", "enter")
+        triage = await shown(pilot, TriageScreen)
+        await until(pilot, lambda: triage.loaded)
+        await pilot.pause(0.5)  # anything still queued from the burst has arrived by now
+        assert [type(s).__name__ for s in app.screen_stack] == ["Screen", "TriageScreen"]
+
+        await pilot.press("escape")
+        await until(pilot, lambda: len(app.screen_stack) == 1)
+        burst(app, "a", "enter", "l")  # `l` arrives while triage is still loading
+        log = await shown(pilot, TraceScreen)
+        assert [type(s).__name__ for s in app.screen_stack] == ["Screen", "TriageScreen", "TraceScreen"]
+        await until(
+            pilot, lambda: any("below the 0.88 gate" in line.text for line in log.query_one(RichLog).lines)
+        )

@@ -46,6 +46,10 @@ class AlertScreen(DetailScreen):
 
     BINDINGS = ALERT_ACTIONS
 
+    @property
+    def subject(self) -> object:
+        return self.alert.fingerprint
+
     def __init__(self, hub: Hub, alert: Alert) -> None:
         super().__init__(hub)
         self.alert = alert
@@ -113,6 +117,10 @@ class SilencesScreen(DetailScreen):
 
     BINDINGS = SILENCE_ACTIONS
 
+    @property
+    def subject(self) -> object:
+        return self.hub.env_name
+
     def __init__(self, hub: Hub) -> None:
         super().__init__(hub)
         self.silences: list[Silence] = []
@@ -166,6 +174,10 @@ class TriageScreen(DetailScreen):
     metrics side by side, the model's recent pipelines, the journal, and the actions that fit."""
 
     BINDINGS = TRIAGE_ACTIONS
+
+    @property
+    def subject(self) -> object:
+        return self.alert.fingerprint
 
     def __init__(self, hub: Hub, alert: Alert) -> None:
         super().__init__(hub)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
 from functools import partial
 from typing import Any, ClassVar
 
 from textual import actions, on, work
+from textual.actions import ActionParseResult
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Grid
@@ -16,6 +17,7 @@ from textual.dom import DOMNode
 from textual.keys import format_key
 from textual.reactive import reactive
 from textual.screen import Screen
+from textual.widget import AwaitMount
 from textual.widgets import Footer
 
 from mlops_tui.config import Settings
@@ -34,7 +36,7 @@ from mlops_tui.ops.registry import (
     recover_interrupted,
 )
 from mlops_tui.tui.bindings import KEYS, BindingList, bindings, check_keymap, check_theme
-from mlops_tui.tui.header import EnvBar
+from mlops_tui.tui.header import EnvBar, EnvScreen
 from mlops_tui.tui.pane import ResourcePane
 from mlops_tui.tui.panes import (
     AlertsPane,
@@ -173,17 +175,54 @@ class MlopsApp(App[None]):
     def _polled(self) -> None:
         self.show_sources()
 
+    def push_screen(self, screen: Any, *args: Any, **kwargs: Any) -> Any:
+        """Open a screen, unless the one on top is of its kind and shows the same (keys typed
+        ahead, `Enter Enter`, never stack two copies of a screen)."""
+        top = self.screen_stack[-1] if self.screen_stack else None
+        if (
+            isinstance(screen, EnvScreen)
+            and isinstance(top, EnvScreen)
+            and type(top) is type(screen)
+            and screen.subject is not None
+            and screen.subject == top.subject
+        ):
+            return AwaitMount(self.screen, [])
+        return super().push_screen(screen, *args, **kwargs)
+
+    async def run_action(
+        self,
+        action: str | ActionParseResult,
+        default_namespace: DOMNode | None = None,
+        namespaces: Mapping[str, DOMNode] | None = None,
+    ) -> bool:
+        """Run an action; one of a screen still loading waits for it (see `waits_for_load`)."""
+        from mlops_tui.tui.screens import DetailScreen
+
+        if (
+            isinstance(default_namespace, DetailScreen)
+            and isinstance(action, str)
+            and default_namespace.waits_for_load(action)
+        ):
+            return True
+        return await super().run_action(action, default_namespace, namespaces)
+
     @on(ResourcePane.Opened)
     def _opened(self, event: ResourcePane.Opened) -> None:
+        self.open_row(event.pane, event.key)
+
+    def open_row(self, pane: ResourcePane[Any], key: str) -> None:
+        """Open the screen of a dashboard pane's row: a run, a model, a pipeline, an alert's triage."""
         from mlops_tui.tui.screens import ModelScreen, PipelineScreen, RunScreen
 
-        if isinstance(event.pane, RunsPane):
-            self.push_screen(RunScreen(self.hub, event.key))
-        elif isinstance(event.pane, ModelsPane):
-            self.push_screen(ModelScreen(self.hub, event.key))
-        elif isinstance(event.pane, PipelinesPane):
-            self.push_screen(PipelineScreen(self.hub, event.key))
-        elif isinstance(event.pane, AlertsPane) and (alert := event.pane.alerts.get(event.key)):
+        if self.screen is not self.screen_stack[0]:
+            return  # a click on the dashboard that another screen opened over meanwhile
+        if isinstance(pane, RunsPane):
+            self.push_screen(RunScreen(self.hub, key))
+        elif isinstance(pane, ModelsPane):
+            self.push_screen(ModelScreen(self.hub, key))
+        elif isinstance(pane, PipelinesPane):
+            self.push_screen(PipelineScreen(self.hub, key))
+        elif isinstance(pane, AlertsPane) and (alert := pane.alerts.get(key)):
             from mlops_tui.tui.alert_screens import TriageScreen
 
             self.push_screen(TriageScreen(self.hub, alert))

@@ -70,6 +70,12 @@ class EnvScreen(Screen[None]):
 
     hub: Hub
 
+    @property
+    def subject(self) -> object:
+        """What the screen shows (a run id, an alert's fingerprint): a screen is not opened on top
+        of one of the same kind showing the same subject. None: any number may stack."""
+        return None
+
     def compose(self) -> ComposeResult:
         env = self.hub.env
         yield EnvBar(self.hub.env_name, protected=env.protected, read_only=env.read_only)

@@ -50,6 +50,14 @@ class PaneTable(DataTable[Cell]):
 
     _cell_update = False
 
+    def action_select_cursor(self) -> None:
+        """Enter on a row opens it at once, not after a message's round trip: the keys typed
+        right after the Enter (`l` for the log) reach the screen it opens."""
+        pane = self.parent
+        if self.cursor_type == "row" and isinstance(pane, ResourcePane) and pane.open_selected():
+            return
+        super().action_select_cursor()
+
     def update_cell_alone(self, row_key: str, column_key: str, value: Cell) -> None:
         """Change one cell and redraw that cell only (its column keeps its width)."""
         self._cell_update = True
@@ -310,6 +318,16 @@ class ResourcePane(Vertical, Generic[T], can_focus=False):
             step = parameters[0] if parameters else 1
             possible = bool(self._next_token) if step == 1 else len(self._tokens) > 1
             return True if possible else None
+        return True
+
+    def open_selected(self) -> bool:
+        """Open the row under the cursor through the app's `open_row(pane, key)`, if it has one.
+        Returns whether it did."""
+        key = self.selected()
+        open_row = getattr(self.app, "open_row", None)
+        if key is None or open_row is None:
+            return False
+        open_row(self, key)
         return True
 
     @on(DataTable.RowSelected)

@@ -51,9 +51,28 @@ class DetailScreen(EnvScreen):
     def __init__(self, hub: Hub) -> None:
         super().__init__()
         self.hub = hub
+        self.loaded = False
+        """The first load ended (well or not)."""
+        self._typed_ahead: list[str] = []
 
     def on_mount(self) -> None:
         self.load()
+
+    def waits_for_load(self, action: str) -> bool:
+        """Whether `action` (run from a key typed before the first load ended: `l` right after the
+        Enter that opened triage) is kept until the load ends; it is then run."""
+        if self.loaded:
+            return False
+        own = {
+            b.action
+            for found in self._bindings.key_to_bindings.values()
+            for b in found
+            if b.id not in ("back", "reload")
+        }
+        if action in own:
+            self._typed_ahead.append(action)
+            return True
+        return False
 
     def action_reload(self) -> None:
         self.load()
@@ -68,6 +87,12 @@ class DetailScreen(EnvScreen):
             await self.show()
         except MlopsError as exc:
             self.show_error(exc)
+        if not self.loaded:
+            self.loaded = True
+            self.refresh_bindings()
+            typed, self._typed_ahead = self._typed_ahead, []
+            for action in typed:
+                await self.app.run_action(action, self)
 
     async def show(self) -> None:
         """Fetch through the hub and fill the screen. Raises: MlopsError."""
@@ -79,6 +104,10 @@ class DetailScreen(EnvScreen):
 
 class RunScreen(DetailScreen):
     """A run: parameters, metrics with their history as a chart, tags, the versions made from it."""
+
+    @property
+    def subject(self) -> object:
+        return self.run_id
 
     def __init__(self, hub: Hub, run_id: str) -> None:
         super().__init__(hub)
@@ -200,6 +229,10 @@ class ModelScreen(DetailScreen):
 
     BINDINGS = MODEL_ACTIONS
 
+    @property
+    def subject(self) -> object:
+        return self.model_name
+
     def __init__(self, hub: Hub, name: str) -> None:
         super().__init__(hub)
         self.model_name = name
@@ -291,6 +324,10 @@ class ModelScreen(DetailScreen):
 class HistoryScreen(DetailScreen):
     """The audit journal of one model in this environment, newest first."""
 
+    @property
+    def subject(self) -> object:
+        return self.model_name
+
     def __init__(self, hub: Hub, journal: Journal, model: str) -> None:
         super().__init__(hub)
         self.journal = journal
@@ -342,6 +379,10 @@ class PipelineScreen(DetailScreen):
     """A pipeline's jobs by stage; Enter opens a job's log; `c` and `R` cancel and retry a job."""
 
     BINDINGS = PIPELINE_ACTIONS
+
+    @property
+    def subject(self) -> object:
+        return self.pipeline_id
 
     def __init__(self, hub: Hub, pipeline_id: str) -> None:
         super().__init__(hub)
@@ -422,6 +463,10 @@ class TraceScreen(EnvScreen):
 
     BINDINGS: ClassVar[BindingList] = bindings("back")
     FOLLOW_SECONDS = 1.0
+
+    @property
+    def subject(self) -> object:
+        return self.job_id
 
     def __init__(self, hub: Hub, job_id: str) -> None:
         super().__init__()
