@@ -27,6 +27,7 @@ from mlops_tui.tui import MlopsApp, make_app
 from mlops_tui.tui.alert_screens import TriageScreen
 from mlops_tui.tui.dialogs import ConfirmDialog, PromoteDialog, SilenceDialog
 from mlops_tui.tui.header import EnvBar
+from mlops_tui.tui.keys import KeysScreen
 from mlops_tui.tui.panes import AlertsPane
 from mlops_tui.tui.screens import TraceScreen
 from tests.fakes.gitlab_server import FakeGitlab
@@ -241,3 +242,32 @@ async def test_keys_typed_ahead_stack_no_screen_twice_and_wait_for_triage_to_loa
         await until(
             pilot, lambda: any("below the 0.88 gate" in line.text for line in log.query_one(RichLog).lines)
         )
+
+
+async def test_question_mark_shows_this_screens_keys_first_grouped_and_scrolls_by_keyboard(
+    demo_store: MlflowSettings,
+    gitlab: FakeGitlab,  # noqa: F811 (the fixture)
+    tmp_path: Path,
+) -> None:
+    app = demo_app(triage_settings(demo_store, gitlab, tmp_path / "j.db", protected=True))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: firing(app))
+        await pilot.press("a", "enter")
+        triage = await shown(pilot, TriageScreen)
+        await until(pilot, lambda: triage.loaded)
+        await pilot.press("question_mark")
+        keys = await shown(pilot, KeysScreen)
+        text = str(keys.query_one("#keys Static", Static).render())
+        headings = [text.index(h) for h in ("This screen", "Everywhere", "Moving")]
+        assert headings == sorted(headings)
+        for does in ("Roll back", "Failing log", "Pipeline", "Silence"):  # triage's own keys
+            assert headings[0] < text.index(does) < headings[1], does
+        assert headings[1] < text.index("Quit") < headings[2]
+        box = keys.query_one("#keys")
+        assert box.max_scroll_y > 0  # taller than 24 lines: it scrolls, with the keyboard
+        await pilot.press("end")
+        await until(pilot, lambda: box.scroll_y == box.max_scroll_y)
+        await pilot.press("home")
+        await until(pilot, lambda: box.scroll_y == 0)
+        await pilot.press("question_mark")
+        await until(pilot, lambda: app.screen is triage)

@@ -256,10 +256,10 @@ class MlopsApp(App[None]):
         self.notify("Polling paused" if paused else "Polling resumed", timeout=2)
 
     def action_keys(self) -> None:
-        if self.screen.query("HelpPanel"):
-            self.action_hide_help_panel()
-        else:
-            self.action_show_help_panel()
+        """The keys of the screen shown, its own first."""
+        from mlops_tui.tui.keys import KeysScreen, key_groups
+
+        self.push_screen(KeysScreen(key_groups(self.screen)))
 
     def action_switch_env(self) -> None:
         from mlops_tui.tui.screens import EnvironmentPicker
