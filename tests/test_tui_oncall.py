@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
+import msgspec
 import pytest
 from rich.style import Style
 from textual import events
@@ -29,7 +30,7 @@ from mlops_tui.tui.dialogs import ConfirmDialog, PromoteDialog, SilenceDialog
 from mlops_tui.tui.header import EnvBar
 from mlops_tui.tui.keys import KeysScreen
 from mlops_tui.tui.panes import AlertsPane
-from mlops_tui.tui.screens import TraceScreen
+from mlops_tui.tui.screens import PipelineScreen, TraceScreen
 from tests.fakes.gitlab_server import FakeGitlab
 from tests.helpers.alertmanager import AlertmanagerTestbed
 from tests.helpers.tcp_proxy import TcpProxy
@@ -271,3 +272,52 @@ async def test_question_mark_shows_this_screens_keys_first_grouped_and_scrolls_b
         await until(pilot, lambda: box.scroll_y == 0)
         await pilot.press("question_mark")
         await until(pilot, lambda: app.screen is triage)
+
+
+async def test_after_a_rollback_triage_keeps_the_incident_and_titles_say_job_pipeline_commit(
+    demo_store: MlflowSettings,
+    gitlab: FakeGitlab,  # noqa: F811 (the fixture)
+    alertmanager: AlertmanagerTestbed,
+    tmp_path: Path,
+) -> None:
+    # Alertmanager's alert names the model, not the version: triage follows the slot.
+    alertmanager.post("ChampionDegraded", {"summary": "churn loses AUC"}, severity="critical", model="churn")
+    settings = triage_settings(demo_store, gitlab, tmp_path / "j.db")
+    source = AlertmanagerSettings(url=alertmanager.url, filters=[str(alertmanager.matcher)])
+    environment = msgspec.structs.replace(settings.environments["prd"], rules=[], alertmanager=source)
+    app = demo_app(Settings({"prd": environment}, "prd", journal=tmp_path / "j.db"))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await until(pilot, lambda: app.query_one("#alerts", AlertsPane).table.row_count == 1)
+        await pilot.press("a", "enter")
+        triage = await shown(pilot, TriageScreen)
+        await until(pilot, lambda: triage.loaded and triage.triage is not None)
+        assert triage.triage is not None and triage.triage.failing and triage.triage.lineage
+        pipeline, job = triage.triage.failing
+
+        await pilot.press("l")
+        log = await shown(pilot, TraceScreen)
+        title = log.query_one(".detail-title", Static)
+        await until(pilot, lambda: "failed" in str(title.render()))
+        assert f"Log of job {job.name}" in str(title.render())
+        assert f"pipeline {pipeline.id}" in str(title.render())
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is triage)
+
+        await pilot.press("b")
+        await shown(pilot, ConfirmDialog)
+        await click(pilot, "#confirm")
+        await until(pilot, lambda: app.screen is triage)
+        # After the rollback, triage shows v2 serving, and still the incident: v3, its pipeline, its job.
+        await until(pilot, lambda: triage.triage is not None and triage.triage.serving is not None
+                    and triage.triage.serving.version.version == "2")  # fmt: skip
+        context = triage.query_one("#triage-alert", Static)
+        await until(pilot, lambda: "fired on v3" in str(context.render()))
+        assert f"job {job.name}" in str(context.render())
+        await pilot.press("l")
+        await shown(pilot, TraceScreen)
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is triage)
+        await pilot.press("g")
+        screen = await shown(pilot, PipelineScreen)
+        heading = screen.query_one(".detail-title", Static)
+        await until(pilot, lambda: f"commit {pipeline.sha[:8]}" in str(heading.render()))  # type: ignore[index]

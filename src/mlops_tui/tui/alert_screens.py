@@ -183,6 +183,9 @@ class TriageScreen(DetailScreen):
         super().__init__(hub)
         self.alert = alert
         self.triage: Triage | None = None
+        self.fired: Triage | None = None
+        """The triage as first gathered: the incident's context (the version serving when the alert
+        fired, its pipeline, its failing job), kept beside the new state after a rollback."""
 
     def body(self) -> ComposeResult:
         yield Static("", classes="detail-title")
@@ -207,6 +210,8 @@ class TriageScreen(DetailScreen):
         app: Any = self.app
         self._draw_alert()
         self.triage = triage = await gather_triage(self.hub, app.journal, self.alert)
+        if self.fired is None:
+            self.fired = triage
         self._draw_alert()
         self._draw_versions(triage)
         self._draw_pipelines(triage)
@@ -220,8 +225,19 @@ class TriageScreen(DetailScreen):
         lines = [Text(alert.summary or alert.name, style="bold")]
         if alert.runbook_url:
             lines.append(Text.assemble(("runbook ", "dim"), alert.runbook_url))
-        if triage and triage.failing:
-            pipeline, job = triage.failing
+        fired = self.fired
+        if fired and triage and fired.serving and fired.serving != triage.serving:
+            made = f", made by {fired.lineage.source} pipeline {fired.lineage.id}" if fired.lineage else ""
+            lines.append(
+                Text.assemble(
+                    ("fired on ", "dim"),
+                    (f"v{fired.serving.version.version}", "bold"),
+                    made,
+                    ("   g: it", "dim"),
+                )
+            )
+        if fired and fired.failing:
+            pipeline, job = fired.failing
             lines.append(
                 Text.assemble(
                     ("failing ", "dim"),
@@ -302,12 +318,13 @@ class TriageScreen(DetailScreen):
     def action_failing_log(self) -> None:
         from mlops_tui.tui.screens import TraceScreen
 
-        if self.triage and self.triage.failing:
-            self.app.push_screen(TraceScreen(self.hub, self.triage.failing[1].id))
+        if self.fired and self.fired.failing:
+            pipeline, job = self.fired.failing
+            self.app.push_screen(TraceScreen(self.hub, job.id, job=job, pipeline=pipeline))
 
     def action_open_pipeline(self) -> None:
-        if self.triage and self.triage.lineage:
-            self.app.push_screen(PipelineScreen(self.hub, self.triage.lineage.id))
+        if self.fired and self.fired.lineage:
+            self.app.push_screen(PipelineScreen(self.hub, self.fired.lineage.id))
 
     def action_open_model(self) -> None:
         app: Any = self.app
@@ -326,9 +343,9 @@ class TriageScreen(DetailScreen):
         if action in WRITE_ACTIONS:
             return None if self.hub.policy.read_only or not has_model else True
         if action == "failing_log":
-            return True if triage and triage.failing else None
+            return True if self.fired and self.fired.failing else None
         if action == "open_pipeline":
-            return True if triage and triage.lineage else None
+            return True if self.fired and self.fired.lineage else None
         if action == "open_model":
             return True if has_model or self.hub.alert_model(self.alert) else None
         return True

@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Footer, OptionList, RichLog, Static
 from textual.widgets.option_list import Option
 
 from mlops_tui import humanize
-from mlops_tui.domain import ModelVersion, Run
+from mlops_tui.domain import Job, ModelVersion, Pipeline, Run
 from mlops_tui.errors import MlopsError
 from mlops_tui.hub import Hub, RunDetail
 from mlops_tui.ops.journal import Journal
@@ -387,6 +387,8 @@ class PipelineScreen(DetailScreen):
     def __init__(self, hub: Hub, pipeline_id: str) -> None:
         super().__init__(hub)
         self.pipeline_id = pipeline_id
+        self.pipeline: Pipeline | None = None
+        self.jobs: list[Job] = []
 
     def body(self) -> ComposeResult:
         yield Static(f"Pipeline {self.pipeline_id}: loading…", classes="detail-title")
@@ -396,6 +398,7 @@ class PipelineScreen(DetailScreen):
 
     async def show(self) -> None:
         pipeline, jobs = await self.hub.pipeline(self.pipeline_id)
+        self.pipeline, self.jobs = pipeline, jobs
         if self.hub.env.mlflow is not None:
             runs = self.query_one("#pipeline-runs", DataTable)
             runs.clear()
@@ -409,6 +412,7 @@ class PipelineScreen(DetailScreen):
                 "  ",
                 pipeline_status_text(pipeline.status),
                 f"  ref {pipeline.ref}" if pipeline.ref else "",
+                f"  commit {pipeline.sha[:8]}" if pipeline.sha else "",
                 f"  by {pipeline.user}" if pipeline.user else "",
                 f"  {humanize.duration(pipeline.duration)}",
                 (f"  {pipeline.web_url}", "dim") if pipeline.web_url else "",
@@ -450,7 +454,8 @@ class PipelineScreen(DetailScreen):
     @on(DataTable.RowSelected, "#jobs")
     def _job_selected(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value:
-            self.app.push_screen(TraceScreen(self.hub, event.row_key.value))
+            job = next((j for j in self.jobs if j.id == event.row_key.value), None)
+            self.app.push_screen(TraceScreen(self.hub, event.row_key.value, job=job, pipeline=self.pipeline))
 
     @on(DataTable.RowSelected, "#pipeline-runs")
     def _run_selected(self, event: DataTable.RowSelected) -> None:
@@ -468,15 +473,36 @@ class TraceScreen(EnvScreen):
     def subject(self) -> object:
         return self.job_id
 
-    def __init__(self, hub: Hub, job_id: str) -> None:
+    def __init__(
+        self, hub: Hub, job_id: str, *, job: Job | None = None, pipeline: Pipeline | None = None
+    ) -> None:
         super().__init__()
         self.hub = hub
         self.job_id = job_id
+        self.job = job
+        self.pipeline = pipeline
         self.log_offset = 0
         self.complete = False
 
+    def heading(self) -> Text:
+        """`Log of job gate (validate) · gitlab pipeline 1234 · failed`, as much as is known."""
+        job, pipeline = self.job, self.pipeline
+        text = Text(f"Log of job {job.name} ({job.id})" if job else f"Log of job {self.job_id}", style="bold")
+        if pipeline:
+            text.append(f" · {pipeline.source} pipeline {pipeline.id}")
+            if pipeline.sha:
+                text.append(f" at {pipeline.sha[:8]}", style="dim")
+        if not self.complete:
+            text.append(" · following…", style="dim")
+        elif job:
+            text.append(" · ")
+            text.append_text(pipeline_status_text(job.status))
+        else:
+            text.append(" · finished", style="dim")
+        return text
+
     def body(self) -> ComposeResult:
-        yield Static(f"Log of job {self.job_id}", classes="detail-title")
+        yield Static(self.heading(), classes="detail-title")
         yield RichLog(id="trace", wrap=True, markup=False, auto_scroll=True)
         yield Footer()
 
@@ -493,13 +519,20 @@ class TraceScreen(EnvScreen):
             if chunk.text:
                 self.query_one(RichLog).write(Text.from_ansi(humanize.clean_trace(chunk.text)))
             self.log_offset = chunk.next_offset
+            if chunk.complete and not self.complete and self.job and not self.job.done:
+                await self._read_final_status(self.job)
             self.complete = chunk.complete
-            state = "finished" if chunk.complete else "following…"
-            self.query_one(".detail-title", Static).update(
-                Text.assemble((f"Log of job {self.job_id}", "bold"), (f"  {state}", "dim"))
-            )
+            self.query_one(".detail-title", Static).update(self.heading())
         if not self.complete:
             self.set_timer(self.FOLLOW_SECONDS, self.read_more)
+
+    async def _read_final_status(self, job: Job) -> None:
+        """The job ended while its log was followed: how (the status it was opened with is old)."""
+        try:
+            _, jobs = await self.hub.pipeline(job.pipeline_id)
+        except MlopsError:
+            return  # the title says what it knew
+        self.job = next((j for j in jobs if j.id == job.id), job)
 
 
 RESULT_STYLES = {"ok": "green", "failed": "bold red", "refused": "yellow", "unknown": "bold magenta"}
