@@ -14,7 +14,7 @@ from rich.style import Style
 from textual import events
 from textual.pilot import Pilot
 from textual.widget import Widget
-from textual.widgets import Button, Input, Label, RichLog, Static
+from textual.widgets import Button, DataTable, Input, Label, RichLog, Static
 
 from mlops_tui.config import (
     LOCAL_RULES,
@@ -36,7 +36,7 @@ from tests.helpers.alertmanager import AlertmanagerTestbed
 from tests.helpers.tcp_proxy import TcpProxy
 from tests.test_triage import gitlab, gitlab_token  # noqa: F401 (fixtures)
 from tests.test_triage import settings_for as triage_settings
-from tests.test_tui import click, demo_app, pane, shown, until
+from tests.test_tui import click, demo_app, measured, pane, shown, until
 
 
 def oncall_settings(store: MlflowSettings, journal: Path, **env: bool) -> Settings:
@@ -321,3 +321,50 @@ async def test_after_a_rollback_triage_keeps_the_incident_and_titles_say_job_pip
         screen = await shown(pilot, PipelineScreen)
         heading = screen.query_one(".detail-title", Static)
         await until(pilot, lambda: f"commit {pipeline.sha[:8]}" in str(heading.render()))  # type: ignore[index]
+
+
+async def test_empty_triage_boxes_say_so_and_the_footer_says_enter_opens_triage(
+    demo_store: MlflowSettings, tmp_path: Path
+) -> None:
+    app = demo_app(oncall_settings(demo_store, tmp_path / "j.db"))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await until(pilot, lambda: firing(app))
+        await pilot.press("a")
+        await until(pilot, lambda: "⏎ Triage" in frame(app)[-1] or "enter Triage" in frame(app)[-1])
+        await pilot.press("enter")
+        triage = await shown(pilot, TriageScreen)
+        await until(pilot, lambda: triage.loaded)
+        pipelines = triage.query_one("#triage-pipelines", DataTable)
+        journal = triage.query_one("#triage-journal", DataTable)
+        assert str(pipelines.get_row_at(0)[0]) == "not configured"  # no runner in this environment
+        assert str(journal.get_row_at(0)[0]) == "none yet"
+
+
+async def test_a_long_run_name_is_cut_and_the_key_metrics_stay_in_view(demo_store: MlflowSettings) -> None:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=demo_store.tracking_uri)
+    experiment = client.get_experiment_by_name("churn-training")
+    assert experiment is not None
+    long_name = "churn-retrain-local-2026-11-26T12-00-00-from-main-by-priya"
+    run = client.create_run(experiment.experiment_id, run_name=long_name)
+    client.log_metric(run.info.run_id, "val_auc", 0.91)
+    client.set_terminated(run.info.run_id)
+    settings = Settings({"local": EnvironmentSettings(mlflow=demo_store)}, "local")
+    app = demo_app(settings)
+    async with app.run_test(size=(120, 36)) as pilot:
+        runs = pane(app, "runs")
+        await until(pilot, lambda: runs.item(run.info.run_id) is not None)
+        await measured(pilot)
+        shown_name = str(runs.table.get_row(run.info.run_id)[0])
+        assert shown_name.endswith("…") and long_name.startswith(shown_name[:-1])
+        assert len(shown_name) <= 28
+        # Every metric column starts inside the pane: none pushed off the screen.
+        x = 0
+        for column in runs.table.columns.values():
+            if str(column.label) in runs._metric_keys:
+                assert x < runs.table.size.width, column.label
+            x += column.get_render_width(runs.table)
+        # Models keeps its columns in view at 120x36: demand's stages whole (Archived left to its screen).
+        models = pane(app, "models")
+        await until(pilot, lambda: "Staging v3" in shown_text(app, models))

@@ -6,7 +6,7 @@ import math
 import re
 from datetime import datetime, timedelta
 
-__all__ = ["age", "clean_trace", "duration", "metric", "parse_duration", "timestamp"]
+__all__ = ["age", "clean_trace", "duration", "metric", "parse_duration", "shorten", "timestamp"]
 
 
 def duration(value: timedelta | None) -> str:
@@ -83,6 +83,11 @@ def clean_trace(text: str) -> str:
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def shorten(text: str, width: int) -> str:
+    """`text` in at most `width` characters: cut with an ellipsis when longer."""
+    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
 
 
 def printable(text: str) -> str:

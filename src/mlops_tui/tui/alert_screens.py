@@ -284,6 +284,14 @@ class TriageScreen(DetailScreen):
                 humanize.age(p.created, self.hub.clock()),
                 key=p.id,
             )
+        run = triage.serving.run if triage.serving else None
+        tagged = self.hub.pipeline_of(run) if run else None
+        if tagged and triage.lineage is None:
+            # The serving run names its pipeline, which no runner here has (any more).
+            table.add_row(f"{tagged} ← made it (run tag)", Text("not found", style="dim"), "", "")
+        if not table.row_count:
+            empty = "none" if self.hub.pipeline_sources else "not configured"
+            table.add_row(Text(empty, style="dim italic"), "", "", "")
 
     def _draw_journal(self, triage: Triage) -> None:
         table = self.query_one("#triage-journal", DataTable)
@@ -298,6 +306,8 @@ class TriageScreen(DetailScreen):
                 e.result,
                 key=str(e.id),
             )
+        if not triage.journal:
+            table.add_row(Text("none yet", style="dim italic"), "", "", "", "", "")
 
     # -- actions ----------------------------------------------------------------------------
 
@@ -352,5 +362,7 @@ class TriageScreen(DetailScreen):
 
     @on(DataTable.RowSelected, "#triage-pipelines")
     def _pipeline_selected(self, event: DataTable.RowSelected) -> None:
-        if event.row_key.value is not None:
+        if event.row_key.value is not None and event.row_key.value in {
+            p.id for p in (self.triage.pipelines if self.triage else [])
+        }:
             self.app.push_screen(PipelineScreen(self.hub, event.row_key.value))

@@ -84,6 +84,7 @@ class ResourcePane(Vertical, Generic[T], can_focus=False):
     title: ClassVar[str] = ""
     cursor_type: ClassVar[Literal["row", "cell"]] = "row"
     filter_placeholder: ClassVar[str] = "filter"
+    table_class: ClassVar[type[PaneTable]] = PaneTable
 
     class Opened(Message):
         """The user chose a row (Enter)."""
@@ -137,7 +138,7 @@ class ResourcePane(Vertical, Generic[T], can_focus=False):
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder=self.filter_placeholder, classes="pane-filter")
-        yield PaneTable(cursor_type=self.cursor_type, zebra_stripes=True)
+        yield self.table_class(cursor_type=self.cursor_type, zebra_stripes=True)
         yield Static("loading…", classes="pane-status")
 
     @property
