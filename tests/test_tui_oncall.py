@@ -30,7 +30,7 @@ from mlops_tui.tui.dialogs import ConfirmDialog, PromoteDialog, SilenceDialog
 from mlops_tui.tui.header import EnvBar
 from mlops_tui.tui.keys import KeysScreen
 from mlops_tui.tui.panes import AlertsPane
-from mlops_tui.tui.screens import PipelineScreen, TraceScreen
+from mlops_tui.tui.screens import PipelineScreen, RunScreen, TraceScreen
 from tests.fakes.gitlab_server import FakeGitlab
 from tests.helpers.alertmanager import AlertmanagerTestbed
 from tests.helpers.tcp_proxy import TcpProxy
@@ -368,3 +368,22 @@ async def test_a_long_run_name_is_cut_and_the_key_metrics_stay_in_view(demo_stor
         # Models keeps its columns in view at 120x36: demand's stages whole (Archived left to its screen).
         models = pane(app, "models")
         await until(pilot, lambda: "Staging v3" in shown_text(app, models))
+
+
+async def test_the_run_screen_starts_on_the_metrics_charting_the_key_metric(
+    demo_store: MlflowSettings,
+) -> None:
+    store = msgspec.structs.replace(demo_store, key_metrics=["val_auc"])
+    app = demo_app(Settings({"local": EnvironmentSettings(mlflow=store)}, "local"))
+    async with app.run_test(size=(120, 36)) as pilot:
+        runs = pane(app, "runs")
+        await until(pilot, lambda: runs.table.row_count > 0)
+        churn = next(i for i, (_, run) in enumerate(runs.shown()) if "val_auc" in run.metrics)
+        runs.table.focus()
+        runs.table.move_cursor(row=churn)
+        await pilot.press("enter")
+        screen = await shown(pilot, RunScreen)
+        await until(pilot, lambda: screen.detail is not None)
+        assert app.focused is screen.query_one("#metrics")
+        label = screen.query_one("#chart-label", Static)
+        await until(pilot, lambda: str(label.render()).startswith("val_auc over"))

@@ -115,6 +115,8 @@ class RunScreen(DetailScreen):
         self.detail: RunDetail | None = None
 
     BINDINGS: ClassVar[BindingList] = bindings("open_pipeline")
+    AUTO_FOCUS = "#metrics"
+    """The metrics first: the chart follows the highlighted one."""
 
     def body(self) -> ComposeResult:
         yield Static(f"Run {self.run_id}: loading…", classes="detail-title")
@@ -165,7 +167,12 @@ class RunScreen(DetailScreen):
             keys=[f"{v.name}/{v.version}" for v in detail.versions],
         )
         if rows:
-            self._chart(rows[0][0])
+            # The experiment's key metric first (`mlflow.key_metrics`), not the first by name.
+            names = [r[0] for r in rows]
+            key_metrics = self.hub.env.mlflow.key_metrics if self.hub.env.mlflow else []
+            chosen = next((m for m in key_metrics if m in names), names[0])
+            self.query_one("#metrics", DataTable).move_cursor(row=names.index(chosen))
+            self._chart(chosen)
         await self._show_lineage(run)
 
     async def _show_lineage(self, run: Run) -> None:
