@@ -139,7 +139,11 @@ async def main() -> None:
             table = pilot.app.query_one("#runs", ResourcePane).table
             table.focus()
             finished = [i for i in range(table.row_count) if str(table.get_row_at(i)[1]) == "finished"]
-            for row in finished[:3]:
+            # Runs of one experiment: comparing different models' runs means nothing.
+            experiment = table.get_column_index("Experiment")
+            first = str(table.get_row_at(finished[0])[experiment])
+            alike = [i for i in finished if str(table.get_row_at(i)[experiment]) == first]
+            for row in alike[:3]:
                 table.move_cursor(row=row)
                 await pilot.press("m")
             await pilot.press("c")

@@ -14,8 +14,10 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import msgspec
 import pytest
 
+from mlops_tui.config import LOCAL_RULES, MlflowSettings
 from mlops_tui.ops.journal import Journal
 from tests.helpers import CI_VARIABLES, Registry, mlflow_telemetry_file, mlops_tui_command, write_config
 from tests.helpers.alertmanager import AlertmanagerTestbed
@@ -66,17 +68,19 @@ class Terminal:
 
 
 @pytest.fixture
-def terminal(tmp_path: Path) -> Iterator[Callable[[list[str]], Terminal]]:
+def terminal(tmp_path: Path) -> Iterator[Callable[..., Terminal]]:
     socket = f"mlops-tui-test-{uuid.uuid4().hex[:8]}"
     started: list[Terminal] = []
 
-    def start(command: list[str]) -> Terminal:
-        env = {**os.environ, "TERM": "xterm-256color"}
+    def start(
+        command: list[str], size: tuple[int, int] = (80, 24), env: dict[str, str] | None = None
+    ) -> Terminal:
+        width, height = (str(n) for n in size)
         subprocess.run(
-            ["tmux", "-L", socket, "-f", "/dev/null", "new-session", "-d", "-s", "ops", "-x", "80", "-y", "24",  # noqa: E501
+            ["tmux", "-L", socket, "-f", "/dev/null", "new-session", "-d", "-s", "ops", "-x", width, "-y", height,  # noqa: E501
              *command],
             check=True,
-            env=env,
+            env={**os.environ, "TERM": "xterm-256color", **(env or {})},
             cwd=tmp_path,
         )  # fmt: skip
         term = Terminal(socket, "ops")
@@ -178,8 +182,70 @@ def test_the_tui_on_a_new_store_shows_no_library_output_and_writes_no_telemetry(
     for leak in ("INFO", "alembic", "Creating initial", "Warning", "Traceback"):
         assert leak not in screen, screen
     assert not mlflow_telemetry_file().exists()
+
+
+def written(settings: msgspec.Struct) -> dict[str, object]:
+    """Settings as a config file's table holds them."""
+    return {k: v for k, v in msgspec.structs.asdict(settings).items() if v is not None}
+
+
+def quit_app(term: Terminal) -> None:
     term.keys("q")
     deadline = time.monotonic() + 20
     while term.alive():
         assert time.monotonic() < deadline, "the app did not quit"
         time.sleep(0.1)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (60, 20)], ids=["80x24", "60x20"])
+def test_on_call_without_colour_in_a_small_terminal(
+    tmp_path: Path, demo_store: MlflowSettings, terminal: Callable[..., Terminal], size: tuple[int, int]
+) -> None:
+    """NO_COLOR, TERM=screen: the header on every screen, a burst of keys stacks nothing, the
+    dialogs' buttons are in view and Tab's focus shows in the characters themselves."""
+    config = write_config(
+        tmp_path / "mlops-tui.toml",
+        {
+            "prd": {
+                "protected": True,
+                "mlflow": written(demo_store),
+                "rules": [written(rule) for rule in LOCAL_RULES],
+            }
+        },
+        operator="oncall",
+        journal=str(tmp_path / "journal.sqlite3"),
+    )
+    term = terminal(
+        [*mlops_tui_command(), "--config", str(config)], size, {"NO_COLOR": "1", "TERM": "screen"}
+    )
+    term.wait_for(lambda s: "ChampionAucLow" in s, "the alert in the Alerts pane")
+    assert "PRD · PROTECTED" in term.screen()
+
+    term.keys("a", "Enter", "Escape", "a", "Enter")  # at once, as a hurried person types them
+    screen = term.wait_for(lambda s: "serving v3" in s, "the triage screen")
+    assert "PRD · PROTECTED" in screen  # the header on triage too
+    term.keys("Escape")
+    term.wait_for(lambda s: "serving v3" not in s and "Runs" in s, "the dashboard, no triage left under it")
+
+    term.keys("a")
+    term.wait_for(lambda s: "Silence" in s.splitlines()[-1], "the Alerts pane focused")
+    term.keys("Enter")
+    term.wait_for(lambda s: "serving v3" in s, "the triage screen")
+    term.keys("b")  # roll back: the typed confirmation
+    screen = term.wait_for(lambda s: "Cancel" in s and "Rollback" in s, "the confirmation's buttons")
+    assert "type churn" in screen  # the placeholder says what to do
+    focused_input = screen
+    term.keys("Tab")
+    on_button = term.wait_for(lambda s: s != focused_input, "focus moving without colour")
+    term.keys("Tab")
+    term.wait_for(lambda s: s != on_button, "focus moving on to Cancel")
+    term.keys("Escape")
+    term.wait_for(lambda s: "Cancelled" in s or "serving v3" in s, "the triage screen again")
+
+    term.keys("s")
+    term.wait_for(lambda s: "Plan" in s and "Cancel" in s and "Silence" in s, "the silence dialog's buttons")
+    term.keys("Escape")
+    term.wait_for(lambda s: "Plan" not in s, "the dialog closed")
+    term.keys("Escape")
+    term.wait_for(lambda s: "Runs" in s and "Models" in s, "the dashboard")
+    quit_app(term)

@@ -279,9 +279,9 @@ async def test_pause_refresh_and_keys(demo_settings: Settings) -> None:
         await pilot.press("space")
         await until(pilot, lambda: not app.polling_paused)
         await pilot.press("question_mark")
-        await until(pilot, lambda: bool(app.screen.query("HelpPanel")))
+        await until(pilot, lambda: type(app.screen).__name__ == "KeysScreen")
         await pilot.press("question_mark")
-        await until(pilot, lambda: not app.screen.query("HelpPanel"))
+        await until(pilot, lambda: len(app.screen_stack) == 1)
 
 
 async def test_runs_are_paged_on_the_server(demo_store: MlflowSettings) -> None:

@@ -112,3 +112,34 @@ def test_compare_snapshot(
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=open_comparison)
+
+
+async def test_a_run_without_the_metric_keeps_the_others_numbers_and_colours() -> None:
+    from textual.app import App, ComposeResult
+
+    from mlops_tui.domain import MetricPoint
+    from mlops_tui.tui.chart import _AXIS_WIDTH, SERIES_STYLES, MetricChart, Series, legend
+
+    def points(*values: float) -> list[MetricPoint]:
+        return [MetricPoint(step=i, value=v) for i, v in enumerate(values)]
+
+    series = [Series("run-a", points(0.1, 0.2)), Series("run-b", []), Series("run-c", points(0.9, 0.8))]
+
+    class Chart(App[None]):
+        def compose(self) -> ComposeResult:
+            yield MetricChart(id="chart")
+
+    app = Chart()
+    async with app.run_test(size=(60, 10)) as pilot:
+        chart = app.query_one(MetricChart)
+        chart.plot(series)
+        await pilot.pause()
+        drawn = chart.render()
+        plot = [line[_AXIS_WIDTH:] for line in drawn.plain.split("\n")]  # right of the axis
+        ends = {character for line in plot for character in line if character.isdigit()}
+        # Run 3's line ends in 3, in run 3's colour; nothing is labelled 2 (run 2 has no points).
+        assert "3" in ends and "2" not in ends
+        three = next(span for span in drawn.spans if drawn.plain[span.start : span.end] == "3")
+        assert SERIES_STYLES[2] in str(three.style)
+    text = legend(series)
+    assert "2 run-b (not logged)" in text.plain and "3 run-c" in text.plain

@@ -78,8 +78,6 @@ async def back_to(pilot, screen: Screen[object], widget: DataTable[object]) -> N
             break
         await pilot.press("escape")
         await pilot.pause()
-    if app.screen.query("HelpPanel"):
-        app.action_hide_help_panel()
     widget.focus()
     await pilot.pause()
 

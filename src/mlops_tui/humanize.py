@@ -7,7 +7,7 @@ import re
 import sys
 from datetime import datetime, timedelta
 
-__all__ = ["age", "clean_trace", "count", "duration", "metric", "parse_duration", "timestamp"]
+__all__ = ["age", "clean_trace", "count", "duration", "metric", "parse_duration", "shorten", "timestamp"]
 
 
 def count(number: int, noun: str) -> str:
@@ -89,3 +89,8 @@ def clean_trace(text: str) -> str:
     r"""A CI log without GitLab's collapsible-section markers (`section_start:TS:name\r\e[0K`);
     ANSI colours are kept."""
     return _SECTION_MARKER.sub("", text)
+
+
+def shorten(text: str, width: int) -> str:
+    """`text` in at most `width` characters: cut with an ellipsis when longer."""
+    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from rich.text import Text
@@ -12,7 +11,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, Footer, Static
 
 from mlops_tui import humanize
-from mlops_tui.domain import Alert, Silence
+from mlops_tui.domain import Alert, Silence, SourceState
 from mlops_tui.errors import NotFound
 from mlops_tui.hub import Hub
 from mlops_tui.triage import Triage, gather_triage
@@ -24,14 +23,18 @@ from mlops_tui.tui.terminal_safe import url_text
 __all__ = ["AlertScreen", "SilencesScreen", "TriageScreen"]
 
 
-def alert_title(alert: Alert, model: str | None, now: datetime) -> Text:
-    """`critical  ModelDrift  active  model churn  since 5m ago`: the title line of an alert."""
+def alert_title(alert: Alert, model: str | None, hub: Hub) -> Text:
+    """`critical  ModelDrift  active  model churn  since 5m ago`: the title line of an alert;
+    `active (stale)` while its source does not answer."""
+    status = hub.statuses.get(alert.source)
+    stale = status is not None and status.state in (SourceState.DOWN, SourceState.DEGRADED)
+    now = hub.clock()
     return Text.assemble(
         severity_text(alert.severity),
         "  ",
         (alert.name, "bold"),
         "  ",
-        alert_state_text(alert.state),
+        alert_state_text(alert.state, stale=stale),
         "  ",
         (f"model {model}", "cyan") if model else "",
         "  ",
@@ -44,11 +47,15 @@ class AlertScreen(DetailScreen):
 
     BINDINGS = ALERT_ACTIONS
 
+    @property
+    def subject(self) -> object:
+        return self.alert.fingerprint
+
     def __init__(self, hub: Hub, alert: Alert) -> None:
         super().__init__(hub)
         self.alert = alert
 
-    def compose(self) -> ComposeResult:
+    def body(self) -> ComposeResult:
         yield Static("", classes="detail-title")
         with VerticalScroll(id="alert-detail"):
             yield Static("", id="alert-text")
@@ -66,7 +73,7 @@ class AlertScreen(DetailScreen):
     def _draw(self) -> None:
         alert = self.alert
         model = self.hub.alert_model(alert)
-        self.query_one(".detail-title", Static).update(alert_title(alert, model, self.hub.clock()))
+        self.query_one(".detail-title", Static).update(alert_title(alert, model, self.hub))
         lines = [
             Text(alert.summary, style="bold") if alert.summary else None,
             Text(alert.description) if alert.description else None,
@@ -115,11 +122,15 @@ class SilencesScreen(DetailScreen):
 
     BINDINGS = SILENCE_ACTIONS
 
+    @property
+    def subject(self) -> object:
+        return self.hub.env_name
+
     def __init__(self, hub: Hub) -> None:
         super().__init__(hub)
         self.silences: list[Silence] = []
 
-    def compose(self) -> ComposeResult:
+    def body(self) -> ComposeResult:
         yield Static(f"Silences in {self.hub.env_name}: loading…", classes="detail-title")
         yield _table("State", "Matchers", "Ends", "By", "Comment", "Source", "Id", id="silences")
         yield Footer()
@@ -169,12 +180,19 @@ class TriageScreen(DetailScreen):
 
     BINDINGS = TRIAGE_ACTIONS
 
+    @property
+    def subject(self) -> object:
+        return self.alert.fingerprint
+
     def __init__(self, hub: Hub, alert: Alert) -> None:
         super().__init__(hub)
         self.alert = alert
         self.triage: Triage | None = None
+        self.fired: Triage | None = None
+        """The triage as first gathered: the incident's context (the version serving when the alert
+        fired, its pipeline, its failing job), kept beside the new state after a rollback."""
 
-    def compose(self) -> ComposeResult:
+    def body(self) -> ComposeResult:
         yield Static("", classes="detail-title")
         yield Static("", id="triage-alert")
         with Horizontal(id="triage-middle"):
@@ -197,6 +215,8 @@ class TriageScreen(DetailScreen):
         app: Any = self.app
         self._draw_alert()
         self.triage = triage = await gather_triage(self.hub, app.journal, self.alert)
+        if self.fired is None:
+            self.fired = triage
         self._draw_alert()
         self._draw_versions(triage)
         self._draw_pipelines(triage)
@@ -206,12 +226,23 @@ class TriageScreen(DetailScreen):
     def _draw_alert(self) -> None:
         alert, triage = self.alert, self.triage
         model = triage.model if triage else None
-        self.query_one(".detail-title", Static).update(alert_title(alert, model, self.hub.clock()))
+        self.query_one(".detail-title", Static).update(alert_title(alert, model, self.hub))
         lines = [Text(alert.summary or alert.name, style="bold")]
         if alert.runbook_url:
             lines.append(Text.assemble(("runbook ", "dim"), url_text(alert.runbook_url)))
-        if triage and triage.failing:
-            pipeline, job = triage.failing
+        fired = self.fired
+        if fired and triage and fired.serving and fired.serving != triage.serving:
+            made = f", made by {fired.lineage.source} pipeline {fired.lineage.id}" if fired.lineage else ""
+            lines.append(
+                Text.assemble(
+                    ("fired on ", "dim"),
+                    (f"v{fired.serving.version.version}", "bold"),
+                    made,
+                    ("   g: it", "dim"),
+                )
+            )
+        if fired and fired.failing:
+            pipeline, job = fired.failing
             lines.append(
                 Text.assemble(
                     ("failing ", "dim"),
@@ -258,6 +289,14 @@ class TriageScreen(DetailScreen):
                 humanize.age(p.created, self.hub.clock()),
                 key=p.id,
             )
+        run = triage.serving.run if triage.serving else None
+        tagged = self.hub.pipeline_of(run) if run else None
+        if tagged and triage.lineage is None:
+            # The serving run names its pipeline, which no runner here has (any more).
+            table.add_row(f"{tagged} ← made it (run tag)", Text("not found", style="dim"), "", "")
+        if not table.row_count:
+            empty = "none" if self.hub.pipeline_sources else "not configured"
+            table.add_row(Text(empty, style="dim italic"), "", "", "")
 
     def _draw_journal(self, triage: Triage) -> None:
         table = self.query_one("#triage-journal", DataTable)
@@ -272,6 +311,8 @@ class TriageScreen(DetailScreen):
                 e.result,
                 key=str(e.id),
             )
+        if not triage.journal:
+            table.add_row(Text("none yet", style="dim italic"), "", "", "", "", "")
 
     # -- actions ----------------------------------------------------------------------------
 
@@ -292,12 +333,13 @@ class TriageScreen(DetailScreen):
     def action_failing_log(self) -> None:
         from mlops_tui.tui.screens import TraceScreen
 
-        if self.triage and self.triage.failing:
-            self.app.push_screen(TraceScreen(self.hub, self.triage.failing[1].id))
+        if self.fired and self.fired.failing:
+            pipeline, job = self.fired.failing
+            self.app.push_screen(TraceScreen(self.hub, job.id, job=job, pipeline=pipeline))
 
     def action_open_pipeline(self) -> None:
-        if self.triage and self.triage.lineage:
-            self.app.push_screen(PipelineScreen(self.hub, self.triage.lineage.id))
+        if self.fired and self.fired.lineage:
+            self.app.push_screen(PipelineScreen(self.hub, self.fired.lineage.id))
 
     def action_open_model(self) -> None:
         app: Any = self.app
@@ -318,14 +360,16 @@ class TriageScreen(DetailScreen):
         if action in WRITE_ACTIONS:
             return None if self.hub.policy.read_only or not has_model else True
         if action == "failing_log":
-            return True if triage and triage.failing else None
+            return True if self.fired and self.fired.failing else None
         if action == "open_pipeline":
-            return True if triage and triage.lineage else None
+            return True if self.fired and self.fired.lineage else None
         if action == "open_model":
             return True if has_model or self.hub.alert_model(self.alert) else None
         return True
 
     @on(DataTable.RowSelected, "#triage-pipelines")
     def _pipeline_selected(self, event: DataTable.RowSelected) -> None:
-        if event.row_key.value is not None:
+        if event.row_key.value is not None and event.row_key.value in {
+            p.id for p in (self.triage.pipelines if self.triage else [])
+        }:
             self.app.push_screen(PipelineScreen(self.hub, event.row_key.value))

@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
 from functools import partial
 from typing import Any, ClassVar
 
 from textual import actions, on, work
+from textual.actions import ActionParseResult
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Grid
-from textual.css.query import NoMatches
 from textual.dom import DOMNode
 from textual.filter import LineFilter
 from textual.keys import format_key
 from textual.notifications import SeverityLevel
 from textual.reactive import reactive
 from textual.screen import Screen
+from textual.widget import AwaitMount
 from textual.widgets import Footer
 
 from mlops_tui.config import Settings
@@ -38,7 +39,7 @@ from mlops_tui.ops.registry import (
     recover_interrupted,
 )
 from mlops_tui.tui.bindings import KEYS, BindingList, bindings, check_keymap, check_theme
-from mlops_tui.tui.header import EnvBar
+from mlops_tui.tui.header import EnvBar, EnvScreen
 from mlops_tui.tui.pane import ResourcePane
 from mlops_tui.tui.panes import (
     AlertsPane,
@@ -165,9 +166,9 @@ class MlopsApp(App[None]):
         if self.keymap:
             self.set_keymap(self.keymap)
         self.sub_title = self.hub.env_name
-        self._show_sources()
+        self.show_sources()
         # Ages in the header drift; redraw them now and then (the bar skips unchanged text).
-        self.set_interval(15, self._show_sources)
+        self.set_interval(15, self.show_sources)
         for warning in self.settings.warnings:
             self.notify(warning, title="Config file", severity="warning", timeout=15)
         self._recover()
@@ -185,30 +186,68 @@ class MlopsApp(App[None]):
                 severity="warning",
             )
 
-    def _show_sources(self) -> None:
-        try:
-            bar = self.query_one(EnvBar)
-        except NoMatches:  # a poll that ends while the app closes finds the header already gone
-            return
-        bar.show(self.hub.status_list(), self.clock(), paused=self.polling_paused)
+    def show_sources(self) -> None:
+        """Draw the sources' health in the header of every screen open."""
+        statuses, now = self.hub.status_list(), self.clock()
+        # A poll that ends while the app closes finds no screen, or no header, left.
+        for screen in self.screen_stack:
+            for bar in screen.query(EnvBar):
+                bar.show(statuses, now, paused=self.polling_paused)
 
     # -- messages from panes ----------------------------------------------------------------
 
     @on(ResourcePane.Polled)
     def _polled(self) -> None:
-        self._show_sources()
+        self.show_sources()
+
+    def push_screen(self, screen: Any, *args: Any, **kwargs: Any) -> Any:
+        """Open a screen, unless the one on top is of its kind and shows the same (keys typed
+        ahead, `Enter Enter`, never stack two copies of a screen)."""
+        top = self.screen_stack[-1] if self.screen_stack else None
+        if (
+            isinstance(screen, EnvScreen)
+            and isinstance(top, EnvScreen)
+            and type(top) is type(screen)
+            and screen.subject is not None
+            and screen.subject == top.subject
+        ):
+            return AwaitMount(self.screen, [])
+        return super().push_screen(screen, *args, **kwargs)
+
+    async def run_action(
+        self,
+        action: str | ActionParseResult,
+        default_namespace: DOMNode | None = None,
+        namespaces: Mapping[str, DOMNode] | None = None,
+    ) -> bool:
+        """Run an action; one of a screen still loading waits for it (see `waits_for_load`)."""
+        from mlops_tui.tui.screens import DetailScreen
+
+        if (
+            isinstance(default_namespace, DetailScreen)
+            and isinstance(action, str)
+            and default_namespace.waits_for_load(action)
+        ):
+            return True
+        return await super().run_action(action, default_namespace, namespaces)
 
     @on(ResourcePane.Opened)
     def _opened(self, event: ResourcePane.Opened) -> None:
+        self.open_row(event.pane, event.key)
+
+    def open_row(self, pane: ResourcePane[Any], key: str) -> None:
+        """Open the screen of a dashboard pane's row: a run, a model, a pipeline, an alert's triage."""
         from mlops_tui.tui.screens import ModelScreen, PipelineScreen, RunScreen
 
-        if isinstance(event.pane, RunsPane):
-            self.push_screen(RunScreen(self.hub, event.key))
-        elif isinstance(event.pane, ModelsPane):
-            self.push_screen(ModelScreen(self.hub, event.key))
-        elif isinstance(event.pane, PipelinesPane):
-            self.push_screen(PipelineScreen(self.hub, event.key))
-        elif isinstance(event.pane, AlertsPane) and (alert := event.pane.alerts.get(event.key)):
+        if self.screen is not self.screen_stack[0]:
+            return  # a click on the dashboard that another screen opened over meanwhile
+        if isinstance(pane, RunsPane):
+            self.push_screen(RunScreen(self.hub, key))
+        elif isinstance(pane, ModelsPane):
+            self.push_screen(ModelScreen(self.hub, key))
+        elif isinstance(pane, PipelinesPane):
+            self.push_screen(PipelineScreen(self.hub, key))
+        elif isinstance(pane, AlertsPane) and (alert := pane.alerts.get(key)):
             from mlops_tui.tui.alert_screens import TriageScreen
 
             self.push_screen(TriageScreen(self.hub, alert))
@@ -238,14 +277,14 @@ class MlopsApp(App[None]):
         self.polling_paused = not self.polling_paused
 
     def watch_polling_paused(self, paused: bool) -> None:
-        self._show_sources()
+        self.show_sources()
         self.notify("Polling paused" if paused else "Polling resumed", timeout=2)
 
     def action_keys(self) -> None:
-        if self.screen.query("HelpPanel"):
-            self.action_hide_help_panel()
-        else:
-            self.action_show_help_panel()
+        """The keys of the screen shown, its own first."""
+        from mlops_tui.tui.keys import KeysScreen, key_groups
+
+        self.push_screen(KeysScreen(key_groups(self.screen)))
 
     def action_switch_env(self) -> None:
         from mlops_tui.tui.screens import EnvironmentPicker
@@ -276,7 +315,7 @@ class MlopsApp(App[None]):
             self.hub = self.hub_for(name)
             self.sub_title = name
             await self.recompose()
-            self._show_sources()
+            self.show_sources()
         if model is not None:
             self.push_screen(ModelScreen(self.hub, self.hub.registered_name(model)))
 

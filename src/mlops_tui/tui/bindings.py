@@ -102,6 +102,7 @@ KEYS: dict[str, KeySpec] = {
         "Alerts, alert screen",
         "every silence of the environment",
     ),
+    "open_triage": KeySpec("enter", "select_cursor", "Triage", "Alerts", "the selected alert's triage"),
     "group_alerts": KeySpec(
         "G", "group", "Group", "Alerts", "group by severity or by alert name", show=False
     ),

@@ -60,12 +60,14 @@ class MetricChart(Widget):
 
     def render(self) -> Text:
         width, height = self.content_size
-        plotted = [s for s in self.series if s.points]
+        # Each series keeps its number and colour (its place among all), drawn or not: a run
+        # without the metric leaves a gap in the numbers, never shifts the others' labels.
+        plotted = [(index, s) for index, s in enumerate(self.series) if s.points]
         plot_width = width - _AXIS_WIDTH
         if not plotted or plot_width < 2 or height < 1:
             return Text("no history" if width >= 10 else "", style="dim")
-        steps = [p.step for s in plotted for p in s.points]
-        values = [p.value for s in plotted for p in s.points]
+        steps = [p.step for _, s in plotted for p in s.points]
+        values = [p.value for _, s in plotted for p in s.points]
         low_step, high_step = min(steps), max(steps)
         low, high = min(values), max(values)
         dots_x, dots_y = plot_width * 2, height * 4
@@ -82,7 +84,7 @@ class MetricChart(Widget):
             return round(x), round(y)
 
         ends: dict[tuple[int, int], int] = {}
-        for index, s in enumerate(plotted):
+        for index, s in plotted:
             dots = [to_dot(p) for p in s.points]
             for (x0, y0), (x1, y1) in zip(dots, dots[1:] or dots, strict=False):
                 for x, y in _line(x0, y0, x1, y1):
@@ -129,12 +131,14 @@ def _line(x0: int, y0: int, x1: int, y1: int) -> list[tuple[int, int]]:
 
 
 def legend(series: Sequence[Series]) -> Text:
-    """`1 name  2 name ...` in the series' colours."""
+    """`1 name  2 name ...` in the series' colours; a series with no points says so."""
     text = Text()
     for index, s in enumerate(series):
-        style = SERIES_STYLES[index % len(SERIES_STYLES)]
+        style = SERIES_STYLES[index % len(SERIES_STYLES)] if s.points else "dim"
         text.append(f"{index + 1} ", style=f"bold {style}")
         text.append(s.label, style=style)
+        if not s.points:
+            text.append(" (not logged)", style="dim italic")
         text.append("  ")
     text.rstrip()
     return text

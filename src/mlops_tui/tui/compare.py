@@ -56,7 +56,7 @@ class CompareScreen(DetailScreen):
         self.details: list[RunDetail] = []
         self.only_differences = False
 
-    def compose(self) -> ComposeResult:
+    def body(self) -> ComposeResult:
         yield Static(f"Comparing {len(self.run_ids)} runs: loading…", classes="detail-title")
         with Horizontal(id="compare-tables"):
             yield SafeTable(cursor_type="row", zebra_stripes=True, id="compare-params")

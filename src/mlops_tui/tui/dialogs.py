@@ -9,9 +9,10 @@ from typing import ClassVar, TypeVar
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
+from textual.widgets.button import ButtonVariant
 
 from mlops_tui import humanize
 from mlops_tui.domain import Alert, Change, Endpoint, ModelVersion
@@ -34,19 +35,50 @@ __all__ = [
 DialogResult = TypeVar("DialogResult")
 
 
+class DialogFrame(VerticalScroll, can_focus=False):
+    """A dialog's scrolling frame: Tab moves between its fields and buttons, never to the frame
+    (a field that takes focus scrolls into view)."""
+
+
 class Dialog(ModalScreen[DialogResult]):
-    """A modal that Escape or its Cancel button closes, changing nothing."""
+    """A modal that Escape or its Cancel button closes, changing nothing.
+
+    Its title and buttons are docked: on a terminal too small for every field, the fields scroll
+    between them and the buttons stay in view.
+    """
 
     BINDINGS: ClassVar[BindingList] = bindings("back", action="dismiss(None)", keys="escape")
 
-    @staticmethod
-    def plan_buttons() -> Horizontal:
+    def compose(self) -> ComposeResult:
+        with DialogFrame(classes=self.frame_classes()):
+            yield Static(self.heading(), classes="dialog-title")
+            yield from self.fields()
+            yield self.buttons()
+
+    def frame_classes(self) -> str:
+        """The CSS classes of the dialog's frame."""
+        return "dialog"
+
+    def heading(self) -> Text:
+        """The dialog's first line."""
+        raise NotImplementedError
+
+    def fields(self) -> ComposeResult:
+        """What the dialog asks or shows, between its title and its buttons."""
+        raise NotImplementedError
+
+    def buttons(self) -> Horizontal:
         """Plan (the primary action: show what would change) and Cancel."""
-        return Horizontal(
-            Button("Plan", variant="primary", id="plan"),
-            Button("Cancel", id="cancel"),
-            classes="dialog-buttons",
-        )
+        return self.button_row(Button("Plan", variant="primary", id="plan"))
+
+    @staticmethod
+    def button_row(primary: Button) -> Horizontal:
+        return Horizontal(primary, Button("Cancel", id="cancel"), classes="dialog-buttons")
+
+    @staticmethod
+    def hint(text: str) -> Static:
+        """A line that explains the field above it."""
+        return Static(text, classes="dialog-hint")
 
     @on(Button.Pressed, "#cancel")
     def _cancel(self) -> None:
@@ -60,25 +92,20 @@ class TrafficDialog(Dialog[dict[str, int] | None]):
         super().__init__()
         self.endpoint = endpoint
 
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Static(
-                Text.assemble("Shift traffic of ", (self.endpoint.display_name, "bold")),
-                classes="dialog-title",
+    def heading(self) -> Text:
+        return Text.assemble("Shift traffic of ", (self.endpoint.display_name, "bold"))
+
+    def fields(self) -> ComposeResult:
+        for deployed in self.endpoint.deployed_models:
+            serves = f" = {deployed.mlflow_model} v{deployed.mlflow_version}" if deployed.mlflow_model else ""
+            yield Label(Text(f"{deployed.id}  {deployed.display_name}{serves} (%)"))
+            yield Input(
+                str(self.endpoint.traffic_split.get(deployed.id, 0)),
+                type="integer",
+                id=f"percent-{deployed.id}",
+                classes="traffic-percent",
             )
-            for deployed in self.endpoint.deployed_models:
-                serves = (
-                    f" = {deployed.mlflow_model} v{deployed.mlflow_version}" if deployed.mlflow_model else ""
-                )
-                yield Label(Text(f"{deployed.id}  {deployed.display_name}{serves} (%)"))
-                yield Input(
-                    str(self.endpoint.traffic_split.get(deployed.id, 0)),
-                    type="integer",
-                    id=f"percent-{deployed.id}",
-                    classes="traffic-percent",
-                )
-            yield Static("", id="traffic-sum")
-            yield self.plan_buttons()
+        yield Static("", id="traffic-sum")
 
     def on_mount(self) -> None:
         self._show_sum()
@@ -144,35 +171,36 @@ class PromoteDialog(Dialog[PromoteChoice | None]):
         self.environment = environment
         self.environments = environments
 
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Static(Text.assemble("Promote ", (self.model, "bold")), classes="dialog-title")
-            yield Label("Version")
+    def heading(self) -> Text:
+        return Text.assemble("Promote ", (self.model, "bold"))
+
+    def fields(self) -> ComposeResult:
+        yield Label("Version")
+        yield Select(
+            [(f"v{v.version}  {', '.join(v.aliases) or v.stage}", v.version) for v in self.versions],
+            value=self.selected or Select.BLANK,
+            allow_blank=False,
+            id="promote-version",
+        )
+        if self.mode == "alias":
+            yield Label("Alias")
+            yield Input("champion", id="promote-slot")
+        else:
+            yield Label("Stage")
             yield Select(
-                [(f"v{v.version}  {', '.join(v.aliases) or v.stage}", v.version) for v in self.versions],
-                value=self.selected or Select.BLANK,
+                [(s, s) for s in ("Production", "Staging", "Archived")],
+                value="Production",
                 allow_blank=False,
-                id="promote-version",
+                id="promote-slot",
             )
-            if self.mode == "alias":
-                yield Label("Alias")
-                yield Input("champion", id="promote-slot")
-            else:
-                yield Label("Stage")
-                yield Select(
-                    [(s, s) for s in ("Production", "Staging", "Archived")],
-                    value="Production",
-                    allow_blank=False,
-                    id="promote-slot",
-                )
-            yield Label("Environment (another one copies the version there, as its incoming alias)")
-            yield Select(
-                [(e, e) for e in self.environments],
-                value=self.environment,
-                allow_blank=False,
-                id="promote-env",
-            )
-            yield self.plan_buttons()
+        yield Label("Environment")
+        yield Select(
+            [(e, e) for e in self.environments],
+            value=self.environment,
+            allow_blank=False,
+            id="promote-env",
+        )
+        yield self.hint("Another environment gets a copy of the version, as its incoming alias.")
 
     @on(Button.Pressed, "#plan")
     @on(Input.Submitted)
@@ -204,39 +232,38 @@ class ConfirmDialog(Dialog[Approval | None]):
         self.expected = typed
         self.protected = protected
 
-    def compose(self) -> ComposeResult:
+    def frame_classes(self) -> str:
+        return "dialog -protected" if self.protected else "dialog"
+
+    def heading(self) -> Text:
+        env = env_badge(self.change.environment, protected=self.protected)
+        return Text.assemble(env, "  ", (self.change.action.capitalize(), "bold"))
+
+    def fields(self) -> ComposeResult:
         change = self.change
-        env = env_badge(change.environment, protected=self.protected)
-        with Vertical(classes="dialog" + (" -protected" if self.protected else "")):
-            yield Static(
-                Text.assemble(env, "  ", (change.action.capitalize(), "bold")), classes="dialog-title"
-            )
-            yield Static(
-                Text.assemble(
-                    ("model   ", "dim"),
-                    (change.subject, "bold"),
-                    "\n",
-                    ("target  ", "dim"),
-                    change.target,
-                    "\n",
-                    ("change  ", "dim"),
-                    (change.before or "(unset)", "bold"),
-                    "  →  ",
-                    (change.after, "bold green"),
-                    *(Text.assemble("\n", ("note    ", "dim"), d) for d in change.details),
-                ),
-                id="confirm-change",
-            )
-            if self.expected is not None:
-                yield Label(
-                    Text.assemble("Protected environment: type ", (self.expected, "bold"), " to confirm")
-                )
-                yield Input(placeholder=self.expected, id="confirm-typed")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button(
-                    change.action.capitalize(), variant="error" if self.protected else "primary", id="confirm"
-                )
-                yield Button("Cancel", id="cancel")
+        yield Static(
+            Text.assemble(
+                ("model   ", "dim"),
+                (change.subject, "bold"),
+                "\n",
+                ("target  ", "dim"),
+                change.target,
+                "\n",
+                ("change  ", "dim"),
+                (change.before or "(unset)", "bold"),
+                "  →  ",
+                (change.after, "bold green"),
+                *(Text.assemble("\n", ("note    ", "dim"), d) for d in change.details),
+            ),
+            id="confirm-change",
+        )
+        if self.expected is not None:
+            yield Label(Text.assemble("Protected environment: type ", (self.expected, "bold"), " to confirm"))
+            yield Input(placeholder=f"type {self.expected}", id="confirm-typed")
+
+    def buttons(self) -> Horizontal:
+        variant: ButtonVariant = "error" if self.protected else "primary"
+        return self.button_row(Button(self.change.action.capitalize(), variant=variant, id="confirm"))
 
     @on(Button.Pressed, "#confirm")
     @on(Input.Submitted, "#confirm-typed")
@@ -267,22 +294,19 @@ class SilenceDialog(Dialog[SilenceRequest | None]):
         self.alert = alert
         self.author = author
 
-    def compose(self) -> ComposeResult:
+    def heading(self) -> Text:
+        return Text.assemble("Silence ", (self.alert.name or "alerts", "bold"), f"  (author: {self.author})")
+
+    def fields(self) -> ComposeResult:
         prefilled = ", ".join(str(Matcher.equal(k, v)) for k, v in sorted(self.alert.labels.items()))
-        with Vertical(classes="dialog"):
-            yield Static(
-                Text.assemble(
-                    "Silence ", (self.alert.name or "alerts", "bold"), f"  (author: {self.author})"
-                ),
-                classes="dialog-title",
-            )
-            yield Label("Matchers (every one must match; = != =~ !~)")
-            yield Input(prefilled, id="silence-matchers")
-            yield Label("Duration (30m, 2h, 1d)")
-            yield Input("2h", id="silence-duration")
-            yield Label("Comment (required: why)")
-            yield Input(placeholder="e.g. known drift, retraining under way", id="silence-comment")
-            yield self.plan_buttons()
+        yield Label("Matchers")
+        yield Input(prefilled, id="silence-matchers")
+        yield self.hint("Every one must match: = != =~ !~")
+        yield Label("Duration")
+        yield Input("2h", id="silence-duration")
+        yield self.hint("30m, 2h, 1d")
+        yield Label("Comment (required)")
+        yield Input(placeholder="why: e.g. known drift, retraining under way", id="silence-comment")
 
     @on(Button.Pressed, "#plan")
     @on(Input.Submitted)

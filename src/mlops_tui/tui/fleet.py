@@ -9,7 +9,6 @@ from typing import Any, ClassVar
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from mlops_tui import humanize
@@ -17,6 +16,7 @@ from mlops_tui.domain import Page
 from mlops_tui.fleet import FleetRow, Serving, read_fleet
 from mlops_tui.hub import Hub
 from mlops_tui.tui.bindings import BindingList, bindings
+from mlops_tui.tui.header import EnvScreen
 from mlops_tui.tui.pane import Cell, ResourcePane, Row
 from mlops_tui.tui.styles import env_label, pipeline_status_text
 
@@ -101,7 +101,7 @@ def _alerts(firing: int) -> Cell:
     return Text(f"{firing} firing", style="bold red") if firing else Text("0", style="green")
 
 
-class FleetScreen(Screen[None]):
+class FleetScreen(EnvScreen):
     """The fleet pane over the whole screen."""
 
     BINDINGS: ClassVar[BindingList] = bindings("back", "reload")
@@ -112,7 +112,7 @@ class FleetScreen(Screen[None]):
         self.hubs = hubs
         self.interval = interval
 
-    def compose(self) -> ComposeResult:
+    def body(self) -> ComposeResult:
         yield Static(
             Text.assemble(
                 ("Fleet", "bold"),

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from rich.text import Text
+from textual.app import ComposeResult
+from textual.screen import Screen
 from textual.widgets import Static
 
 from mlops_tui import humanize
@@ -13,7 +16,10 @@ from mlops_tui.domain import SourceState, SourceStatus
 from mlops_tui.sanitize import printable
 from mlops_tui.tui.styles import env_badge
 
-__all__ = ["EnvBar"]
+if TYPE_CHECKING:
+    from mlops_tui.hub import Hub
+
+__all__ = ["EnvBar", "EnvScreen"]
 
 STATE_STYLES = {
     SourceState.OK: ("●", "green"),
@@ -37,6 +43,12 @@ class EnvBar(Static):
         self.set_class(protected, "-protected")
         self._shown = Text()
 
+    def on_mount(self) -> None:
+        # Drawn at once on a screen just pushed, not at the next poll.
+        show_sources = getattr(self.app, "show_sources", None)
+        if show_sources is not None:
+            show_sources()
+
     def show(self, statuses: Iterable[SourceStatus], now: datetime, *, paused: bool) -> None:
         text = env_badge(self.env_name, protected=self.protected, read_only=self.read_only)
         if self.operator:
@@ -56,3 +68,25 @@ class EnvBar(Static):
             # Unchanged health redraws nothing: little output over a slow link.
             self._shown = text
             self.update(text)
+
+
+class EnvScreen(Screen[None]):
+    """A screen under the environment's header: where you are, and how its sources are, on every
+    screen (an on-call engineer on triage sees `PRD · PROTECTED` and that Alertmanager is down)."""
+
+    hub: Hub
+
+    @property
+    def subject(self) -> object:
+        """What the screen shows (a run id, an alert's fingerprint): a screen is not opened on top
+        of one of the same kind showing the same subject. None: any number may stack."""
+        return None
+
+    def compose(self) -> ComposeResult:
+        env = self.hub.env
+        yield EnvBar(self.hub.env_name, protected=env.protected, read_only=env.read_only)
+        yield from self.body()
+
+    def body(self) -> ComposeResult:
+        """What the screen shows under the header."""
+        raise NotImplementedError

@@ -51,6 +51,14 @@ class PaneTable(SafeTable[Cell]):
 
     _cell_update = False
 
+    def action_select_cursor(self) -> None:
+        """Enter on a row opens it at once, not after a message's round trip: the keys typed
+        right after the Enter (`l` for the log) reach the screen it opens."""
+        pane = self.parent
+        if self.cursor_type == "row" and isinstance(pane, ResourcePane) and pane.open_selected():
+            return
+        super().action_select_cursor()
+
     def update_cell_alone(self, row_key: str, column_key: str, value: Cell) -> None:
         """Change one cell and redraw that cell only (its column keeps its width)."""
         self._cell_update = True
@@ -77,6 +85,7 @@ class ResourcePane(Vertical, Generic[T], can_focus=False):
     title: ClassVar[str] = ""
     cursor_type: ClassVar[Literal["row", "cell"]] = "row"
     filter_placeholder: ClassVar[str] = "filter"
+    table_class: ClassVar[type[PaneTable]] = PaneTable
 
     class Opened(Message):
         """The user chose a row (Enter)."""
@@ -104,6 +113,8 @@ class ResourcePane(Vertical, Generic[T], can_focus=False):
         self._loaded_at: datetime | None = None
         self._status_line = ""
         self._problem: str | None = None
+        self.stale = False
+        """The source failed: the rows shown are the last good ones, marked so."""
 
     # -- what subclasses provide ------------------------------------------------------------
 
@@ -128,7 +139,7 @@ class ResourcePane(Vertical, Generic[T], can_focus=False):
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder=self.filter_placeholder, classes="pane-filter")
-        yield PaneTable(cursor_type=self.cursor_type, zebra_stripes=True)
+        yield self.table_class(cursor_type=self.cursor_type, zebra_stripes=True)
         yield Static("loading…", classes="pane-status")
 
     @property
@@ -179,6 +190,7 @@ class ResourcePane(Vertical, Generic[T], can_focus=False):
         else:
             self._loaded_at = self.hub.clock()
             self._next_token = page.next_token
+            self._mark_stale(False)
             self._apply(page.items)
             self._show_status(page.problem)
         finally:
@@ -259,7 +271,17 @@ class ResourcePane(Vertical, Generic[T], can_focus=False):
             age = humanize.age(self._loaded_at, self.hub.clock()) if self._loaded_at else None
             kept = f" · showing data from {age}" if age else " · no data yet"
             message = f"{exc.message}{kept}"
+            if self._items:
+                # The kept rows, marked stale, with their ages still counting.
+                self._mark_stale(True)
+                self._apply(list(self._items.values()))
         self._show_status(message)
+
+    def _mark_stale(self, stale: bool) -> None:
+        if stale != self.stale:
+            self.stale = stale
+            self.table.set_class(stale, "-stale")
+            self.border_title = f"{self.title} · stale" if stale else self.title
 
     # -- actions ----------------------------------------------------------------------------
 
@@ -298,6 +320,16 @@ class ResourcePane(Vertical, Generic[T], can_focus=False):
             step = parameters[0] if parameters else 1
             possible = bool(self._next_token) if step == 1 else len(self._tokens) > 1
             return True if possible else None
+        return True
+
+    def open_selected(self) -> bool:
+        """Open the row under the cursor through the app's `open_row(pane, key)`, if it has one.
+        Returns whether it did."""
+        key = self.selected()
+        open_row = getattr(self.app, "open_row", None)
+        if key is None or open_row is None:
+            return False
+        open_row(self, key)
         return True
 
     @on(DataTable.RowSelected)

@@ -24,7 +24,7 @@ from mlops_tui.tui.bindings import (
     WRITE_ACTIONS,
     bindings,
 )
-from mlops_tui.tui.pane import Cell, ResourcePane, Row
+from mlops_tui.tui.pane import Cell, PaneTable, ResourcePane, Row
 from mlops_tui.tui.styles import (
     alert_state_text,
     pipeline_status_text,
@@ -34,6 +34,10 @@ from mlops_tui.tui.styles import (
 )
 
 __all__ = ["AlertsPane", "EndpointsPane", "ModelsPane", "NotConfiguredPane", "PipelinesPane", "RunsPane"]
+
+
+RUN_NAME_WIDTH = 28
+"""The widest a run's name is shown in the Runs pane."""
 
 
 class RunsPane(ResourcePane[Run]):
@@ -96,19 +100,22 @@ class RunsPane(ResourcePane[Run]):
 
     def columns_for(self, items: Sequence[Run]) -> tuple[str, ...]:
         self._metric_keys = self.metric_columns(items)
-        return ("Run", "Status", "Started", "Duration", *self._metric_keys, "Experiment", "User")
+        # The key metrics right after the name and status: what a narrow pane must keep in view.
+        return ("Run", "Status", *self._metric_keys, "Started", "Duration", "Experiment", "User")
 
     def row(self, item: Run) -> Row:
         metrics = self._metric_keys
-        name: Cell = Text.assemble(("● ", "bold"), item.name) if item.id in self.marked else item.name
+        # A long name (a local retrain's) is cut, keeping the key metrics in view: Enter shows it whole.
+        short = humanize.shorten(item.name, RUN_NAME_WIDTH)
+        name: Cell = Text.assemble(("● ", "bold"), short) if item.id in self.marked else short
         return Row(
             item.id,
             (
                 name,
                 status_text(item.status),
+                *(humanize.metric(item.metrics.get(key)) for key in metrics),
                 humanize.age(item.start_time, self.hub.clock()),
                 humanize.duration(item.duration),
-                *(humanize.metric(item.metrics.get(key)) for key in metrics),
                 self.hub.experiment_name(item.experiment_id),
                 item.user or "",
             ),
@@ -165,6 +172,8 @@ class ModelsPane(ResourcePane[RegisteredModel]):
             labels.append(f"{alias}", style="bold green" if alias == "champion" else "cyan")
             labels.append(f" v{version}  ")
         for stage, version in item.stages().items():
+            if stage == "Archived":
+                continue  # serves nothing; the model's screen lists it
             labels.append(stage, style="bold green" if stage == "Production" else "yellow")
             labels.append(f" v{version}  ")
         labels.rstrip()
@@ -226,8 +235,16 @@ class PipelinesPane(ResourcePane[Pipeline]):
         return super().check_action(action, parameters)
 
 
+class AlertsTable(PaneTable):
+    """The Alerts pane's table, whose Enter the footer names: it opens triage."""
+
+    BINDINGS = bindings("open_triage")
+
+
 class AlertsPane(ResourcePane[Alert]):
     """Firing alerts of the environment (Alertmanager, local rules), grouped by severity or name."""
+
+    table_class = AlertsTable
 
     title = "Alerts"
     filter_placeholder = 'Alertmanager matchers, e.g. severity="critical", model=~"ch.*"'
@@ -262,7 +279,7 @@ class AlertsPane(ResourcePane[Alert]):
                 severity_text(item.severity),
                 item.name,
                 self.hub.alert_model(item) or "",
-                alert_state_text(item.state),
+                alert_state_text(item.state, stale=self.stale),
                 humanize.age(item.starts_at, self.hub.clock()),
                 item.summary,
                 item.source,

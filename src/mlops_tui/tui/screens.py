@@ -10,18 +10,19 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.coordinate import Coordinate
-from textual.screen import ModalScreen, Screen
+from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, OptionList, RichLog, Static
 from textual.widgets.option_list import Option
 
 from mlops_tui import humanize
-from mlops_tui.domain import ModelVersion, Run, tags_in_order
+from mlops_tui.domain import Job, ModelVersion, Pipeline, Run, tags_in_order
 from mlops_tui.errors import MlopsError
 from mlops_tui.hub import Hub, RunDetail
 from mlops_tui.ops.journal import Journal
 from mlops_tui.sanitize import terminal_log
 from mlops_tui.tui.bindings import MODEL_ACTIONS, PIPELINE_ACTIONS, WRITE_ACTIONS, BindingList, bindings
 from mlops_tui.tui.chart import MetricChart, Series
+from mlops_tui.tui.header import EnvScreen
 from mlops_tui.tui.styles import env_label, pipeline_status_text, status_text
 from mlops_tui.tui.terminal_safe import SafeTable, url_text
 
@@ -44,7 +45,7 @@ def _table(*columns: str, id: str | None = None) -> DataTable[Any]:
     return table
 
 
-class DetailScreen(Screen[None]):
+class DetailScreen(EnvScreen):
     """A screen that loads once on open (and on `r`), shows a failure in its title line."""
 
     BINDINGS: ClassVar[BindingList] = bindings("back", "reload")
@@ -52,9 +53,28 @@ class DetailScreen(Screen[None]):
     def __init__(self, hub: Hub) -> None:
         super().__init__()
         self.hub = hub
+        self.loaded = False
+        """The first load ended (well or not)."""
+        self._typed_ahead: list[str] = []
 
     def on_mount(self) -> None:
         self.load()
+
+    def waits_for_load(self, action: str) -> bool:
+        """Whether `action` (run from a key typed before the first load ended: `l` right after the
+        Enter that opened triage) is kept until the load ends; it is then run."""
+        if self.loaded:
+            return False
+        own = {
+            b.action
+            for found in self._bindings.key_to_bindings.values()
+            for b in found
+            if b.id not in ("back", "reload")
+        }
+        if action in own:
+            self._typed_ahead.append(action)
+            return True
+        return False
 
     def action_reload(self) -> None:
         self.load()
@@ -69,6 +89,12 @@ class DetailScreen(Screen[None]):
             await self.show()
         except MlopsError as exc:
             self.show_error(exc)
+        if not self.loaded:
+            self.loaded = True
+            self.refresh_bindings()
+            typed, self._typed_ahead = self._typed_ahead, []
+            for action in typed:
+                await self.app.run_action(action, self)
 
     async def show(self) -> None:
         """Fetch through the hub and fill the screen. Raises: MlopsError."""
@@ -81,14 +107,20 @@ class DetailScreen(Screen[None]):
 class RunScreen(DetailScreen):
     """A run: parameters, metrics with their history as a chart, tags, the versions made from it."""
 
+    @property
+    def subject(self) -> object:
+        return self.run_id
+
     def __init__(self, hub: Hub, run_id: str) -> None:
         super().__init__(hub)
         self.run_id = run_id
         self.detail: RunDetail | None = None
 
     BINDINGS: ClassVar[BindingList] = bindings("open_pipeline")
+    AUTO_FOCUS = "#metrics"
+    """The metrics first: the chart follows the highlighted one."""
 
-    def compose(self) -> ComposeResult:
+    def body(self) -> ComposeResult:
         yield Static(Text(f"Run {self.run_id}: loading…"), classes="detail-title")
         yield Static("", id="lineage")
         with Horizontal():
@@ -137,7 +169,12 @@ class RunScreen(DetailScreen):
             keys=[f"{v.name}/{v.version}" for v in detail.versions],
         )
         if rows:
-            self._chart(rows[0][0])
+            # The experiment's key metric first (`mlflow.key_metrics`), not the first by name.
+            names = [r[0] for r in rows]
+            key_metrics = self.hub.env.mlflow.key_metrics if self.hub.env.mlflow else []
+            chosen = next((m for m in key_metrics if m in names), names[0])
+            self.query_one("#metrics", DataTable).move_cursor(row=names.index(chosen))
+            self._chart(chosen)
         await self._show_lineage(run)
 
     async def _show_lineage(self, run: Run) -> None:
@@ -201,12 +238,16 @@ class ModelScreen(DetailScreen):
 
     BINDINGS = MODEL_ACTIONS
 
+    @property
+    def subject(self) -> object:
+        return self.model_name
+
     def __init__(self, hub: Hub, name: str) -> None:
         super().__init__(hub)
         self.model_name = name
         self.versions: list[ModelVersion] = []
 
-    def compose(self) -> ComposeResult:
+    def body(self) -> ComposeResult:
         yield Static(Text(f"Model {self.model_name}: loading…"), classes="detail-title")
         yield _table("Version", "Aliases", "Stage", "Status", "Created", "Run", "Tags", id="model-versions")
         with VerticalScroll(id="version-detail"):
@@ -292,12 +333,16 @@ class ModelScreen(DetailScreen):
 class HistoryScreen(DetailScreen):
     """The audit journal of one model in this environment, newest first."""
 
+    @property
+    def subject(self) -> object:
+        return self.model_name
+
     def __init__(self, hub: Hub, journal: Journal, model: str) -> None:
         super().__init__(hub)
         self.journal = journal
         self.model_name = model
 
-    def compose(self) -> ComposeResult:
+    def body(self) -> ComposeResult:
         yield Static(Text(f"History of {self.model_name}: loading…"), classes="detail-title")
         yield _table(
             "Time (UTC)",
@@ -344,11 +389,17 @@ class PipelineScreen(DetailScreen):
 
     BINDINGS = PIPELINE_ACTIONS
 
+    @property
+    def subject(self) -> object:
+        return self.pipeline_id
+
     def __init__(self, hub: Hub, pipeline_id: str) -> None:
         super().__init__(hub)
         self.pipeline_id = pipeline_id
+        self.pipeline: Pipeline | None = None
+        self.jobs: list[Job] = []
 
-    def compose(self) -> ComposeResult:
+    def body(self) -> ComposeResult:
         yield Static(Text(f"Pipeline {self.pipeline_id}: loading…"), classes="detail-title")
         yield _table("Stage", "Job", "Status", "Duration", id="jobs")
         yield _table("Run produced", "Status", "Started", id="pipeline-runs")
@@ -356,6 +407,7 @@ class PipelineScreen(DetailScreen):
 
     async def show(self) -> None:
         pipeline, jobs = await self.hub.pipeline(self.pipeline_id)
+        self.pipeline, self.jobs = pipeline, jobs
         if self.hub.env.mlflow is not None:
             runs = self.query_one("#pipeline-runs", DataTable)
             runs.clear()
@@ -369,6 +421,7 @@ class PipelineScreen(DetailScreen):
                 "  ",
                 pipeline_status_text(pipeline.status),
                 f"  ref {pipeline.ref}" if pipeline.ref else "",
+                f"  commit {pipeline.sha[:8]}" if pipeline.sha else "",
                 f"  by {pipeline.user}" if pipeline.user else "",
                 f"  {humanize.duration(pipeline.duration)}",
                 *(("  ", url_text(pipeline.web_url)) if pipeline.web_url else ()),
@@ -410,7 +463,8 @@ class PipelineScreen(DetailScreen):
     @on(DataTable.RowSelected, "#jobs")
     def _job_selected(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value:
-            self.app.push_screen(TraceScreen(self.hub, event.row_key.value))
+            job = next((j for j in self.jobs if j.id == event.row_key.value), None)
+            self.app.push_screen(TraceScreen(self.hub, event.row_key.value, job=job, pipeline=self.pipeline))
 
     @on(DataTable.RowSelected, "#pipeline-runs")
     def _run_selected(self, event: DataTable.RowSelected) -> None:
@@ -418,21 +472,46 @@ class PipelineScreen(DetailScreen):
             self.app.push_screen(RunScreen(self.hub, event.row_key.value))
 
 
-class TraceScreen(Screen[None]):
+class TraceScreen(EnvScreen):
     """A job's log, followed live while the job runs: only the new part is read each time."""
 
     BINDINGS: ClassVar[BindingList] = bindings("back")
     FOLLOW_SECONDS = 1.0
 
-    def __init__(self, hub: Hub, job_id: str) -> None:
+    @property
+    def subject(self) -> object:
+        return self.job_id
+
+    def __init__(
+        self, hub: Hub, job_id: str, *, job: Job | None = None, pipeline: Pipeline | None = None
+    ) -> None:
         super().__init__()
         self.hub = hub
         self.job_id = job_id
+        self.job = job
+        self.pipeline = pipeline
         self.log_offset = 0
         self.complete = False
 
-    def compose(self) -> ComposeResult:
-        yield Static(Text(f"Log of job {self.job_id}"), classes="detail-title")
+    def heading(self) -> Text:
+        """`Log of job gate (validate) · gitlab pipeline 1234 · failed`, as much as is known."""
+        job, pipeline = self.job, self.pipeline
+        text = Text(f"Log of job {job.name} ({job.id})" if job else f"Log of job {self.job_id}", style="bold")
+        if pipeline:
+            text.append(f" · {pipeline.source} pipeline {pipeline.id}")
+            if pipeline.sha:
+                text.append(f" at {pipeline.sha[:8]}", style="dim")
+        if not self.complete:
+            text.append(" · following…", style="dim")
+        elif job:
+            text.append(" · ")
+            text.append_text(pipeline_status_text(job.status))
+        else:
+            text.append(" · finished", style="dim")
+        return text
+
+    def body(self) -> ComposeResult:
+        yield Static(self.heading(), classes="detail-title")
         yield RichLog(id="trace", wrap=True, markup=False, auto_scroll=True)
         yield Footer()
 
@@ -449,13 +528,20 @@ class TraceScreen(Screen[None]):
             if chunk.text:
                 self.query_one(RichLog).write(Text.from_ansi(terminal_log(humanize.clean_trace(chunk.text))))
             self.log_offset = chunk.next_offset
+            if chunk.complete and not self.complete and self.job and not self.job.done:
+                await self._read_final_status(self.job)
             self.complete = chunk.complete
-            state = "finished" if chunk.complete else "following…"
-            self.query_one(".detail-title", Static).update(
-                Text.assemble((f"Log of job {self.job_id}", "bold"), (f"  {state}", "dim"))
-            )
+            self.query_one(".detail-title", Static).update(self.heading())
         if not self.complete:
             self.set_timer(self.FOLLOW_SECONDS, self.read_more)
+
+    async def _read_final_status(self, job: Job) -> None:
+        """The job ended while its log was followed: how (the status it was opened with is old)."""
+        try:
+            _, jobs = await self.hub.pipeline(job.pipeline_id)
+        except MlopsError:
+            return  # the title says what it knew
+        self.job = next((j for j in jobs if j.id == job.id), job)
 
 
 RESULT_STYLES = {"ok": "green", "failed": "bold red", "refused": "yellow", "unknown": "bold magenta"}

@@ -54,9 +54,13 @@ def severity_text(severity: str) -> Text:
     return Text(severity, style=SEVERITY_STYLES.get(severity.lower(), "dim"))
 
 
-def alert_state_text(state: str) -> Text:
-    """`active`, `silenced` or `inhibited`: muted ones are dimmed."""
-    return Text(state, style="bold" if state == "active" else "dim")
+def alert_state_text(state: str, *, stale: bool = False) -> Text:
+    """`active`, `silenced` or `inhibited`: muted ones are dimmed; `active (stale)` is the state
+    last seen of a source that is not answering."""
+    text = Text(state, style="bold" if state == "active" else "dim")
+    if stale:
+        text.append(" (stale)", style="bold")
+    return text
 
 
 PROTECTED_STYLE = "bold white on red"
