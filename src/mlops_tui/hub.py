@@ -264,6 +264,28 @@ class Hub:
         counts = Counter(key for run in runs for key in run.metrics)
         return tuple(sorted(counts, key=lambda key: (-counts[key], key))[:3])
 
+    def web_url(self, item: object) -> str | None:
+        """The page of `item` (a run, a model, a pipeline, an endpoint, an alert) in its backend's
+        web UI: the MLflow UI, GitLab, the Vertex AI console, Alertmanager. None where there is
+        none (a SQLite store has no UI)."""
+        from urllib.parse import quote
+
+        uri = self.env.mlflow.tracking_uri.rstrip("/") if self.env.mlflow else ""
+        mlflow = uri if uri.startswith(("http://", "https://")) else None
+        if isinstance(item, Run):
+            return f"{mlflow}/#/experiments/{item.experiment_id}/runs/{item.id}" if mlflow else None
+        if isinstance(item, RegisteredModel):
+            return f"{mlflow}/#/models/{quote(item.name, safe='')}" if mlflow else None
+        if isinstance(item, Pipeline | Endpoint):
+            return item.web_url
+        if isinstance(item, Alert):
+            alertmanager = self.env.alertmanager
+            if item.source == "alertmanager" and alertmanager is not None:
+                matcher = quote(f'{{alertname="{item.name}"}}', safe="")
+                return f"{alertmanager.url.rstrip('/')}/#/alerts?filter={matcher}"
+            return item.generator_url or item.runbook_url or None
+        return None
+
     def experiment_name(self, experiment_id: str) -> str:
         return self._experiments.get(experiment_id, experiment_id)
 
@@ -274,8 +296,10 @@ class Hub:
         experiment: str | None = None,
         page_token: str | None = None,
         max_results: int | None = None,
+        order_by: str | None = None,
     ) -> Page[Run]:
-        """One page of runs of the experiments of interest (or of `experiment`), newest first.
+        """One page of runs of the experiments of interest (or of `experiment`), newest first or
+        by `order_by` (`metrics.val_auc DESC`), ordered by the server.
 
         Raises:
             NotFound: `experiment` does not exist.
@@ -292,7 +316,9 @@ class Hub:
         size = max_results or (self.env.mlflow.page_size if self.env.mlflow else 100)
         return await self._track(
             "mlflow",
-            self.tracking.search_runs(ids, filter_string, max_results=size, page_token=page_token),
+            self.tracking.search_runs(
+                ids, filter_string, max_results=size, page_token=page_token, order_by=order_by
+            ),
         )
 
     async def run_detail(self, run_id: str) -> RunDetail:

@@ -56,8 +56,10 @@ class TrackingSource(Source):
         *,
         max_results: int = 100,
         page_token: str | None = None,
+        order_by: str | None = None,
     ) -> Page[Run]:
-        """Runs, newest first, filtered and paged by the server.
+        """Runs, newest first (or by `order_by`, e.g. `metrics.val_auc DESC`), filtered, ordered
+        and paged by the server.
 
         Raises:
             InvalidQuery: the filter does not parse.

@@ -399,6 +399,7 @@ class MlflowSource(TrackingSource):
         *,
         max_results: int = 100,
         page_token: str | None = None,
+        order_by: str | None = None,
     ) -> Page[Run]:
         if not experiment_ids:
             return Page(())
@@ -407,7 +408,8 @@ class MlflowSource(TrackingSource):
             "filter": filter_string,
             "run_view_type": "ACTIVE_ONLY",
             "max_results": max_results,
-            "order_by": ["attributes.start_time DESC"],
+            # Newest first breaks the ties of another order, as it does for a page of runs anyway.
+            "order_by": [*([order_by] if order_by else []), "attributes.start_time DESC"],
         }
         if page_token:
             payload["page_token"] = page_token

@@ -51,6 +51,9 @@ class AlertScreen(DetailScreen):
     def subject(self) -> object:
         return self.alert.fingerprint
 
+    def web_item(self) -> object | None:
+        return self.alert
+
     def __init__(self, hub: Hub, alert: Alert) -> None:
         super().__init__(hub)
         self.alert = alert
@@ -183,6 +186,9 @@ class TriageScreen(DetailScreen):
     @property
     def subject(self) -> object:
         return self.alert.fingerprint
+
+    def web_item(self) -> object | None:
+        return self.alert
 
     def __init__(self, hub: Hub, alert: Alert) -> None:
         super().__init__(hub)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
 from functools import partial
@@ -38,6 +40,7 @@ from mlops_tui.ops.registry import (
     plan_rollback,
     recover_interrupted,
 )
+from mlops_tui.sanitize import web_link
 from mlops_tui.tui.bindings import KEYS, BindingList, bindings, check_keymap, check_theme
 from mlops_tui.tui.header import EnvBar, EnvScreen
 from mlops_tui.tui.pane import ResourcePane
@@ -101,6 +104,19 @@ class MlopsApp(App[None]):
         if theme := check_theme(settings.theme, settings.path):
             self.theme = theme
         self._terminal_safe = TerminalSafe()
+
+    def open_web(self, url: str | None) -> None:
+        """Offer `url`, when it is http(s): copied to the clipboard (through the terminal, so over
+        SSH too), opened in a browser where this machine has a display, and shown."""
+        link = web_link(url)
+        if link is None:
+            self.notify("No web page to open for this", severity="warning", timeout=3)
+            return
+        self.copy_to_clipboard(link)
+        # Without a display, Python's webbrowser would start a text browser in this terminal.
+        if sys.platform == "darwin" or os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+            self.open_url(link)
+        self.notify(f"{link} (copied)", title="Web page", timeout=8)
 
     def get_line_filters(self) -> list[LineFilter]:
         """Textual's filters (NO_COLOR among them), then the one that keeps backend text from

@@ -67,6 +67,21 @@ KEYS: dict[str, KeySpec] = {
     "mark": KeySpec("m", "mark", "Mark", "Runs", "mark or unmark the run for comparison"),
     "compare": KeySpec("c", "compare", "Compare", "Runs", "compare the marked runs (two or more)"),
     "unmark": KeySpec("M", "unmark", "Unmark all", "Runs", "unmark every run", show=False),
+    "sort": KeySpec(
+        "o",
+        "sort",
+        "Order",
+        "Runs",
+        "order by each key metric, highest then lowest first, then newest first again",
+    ),
+    "open_web": KeySpec(
+        "w",
+        "open_web",
+        "Web",
+        "panes, detail screens",
+        "the selected item's page in its web UI: copied, and opened where there is a browser",
+        show=False,
+    ),
     "promote": KeySpec(
         "p", "promote", "Promote", "Models, model screen", "promote (version, alias or stage, or another env)"
     ),

@@ -80,7 +80,7 @@ class PaneTable(SafeTable[Cell]):
 class ResourcePane(Vertical, Generic[T], can_focus=False):
     """A pane listing one kind of resource from the hub."""
 
-    BINDINGS: ClassVar[BindingList] = bindings("filter", "next_page", "prev_page")
+    BINDINGS: ClassVar[BindingList] = bindings("filter", "next_page", "prev_page", "open_web")
 
     title: ClassVar[str] = ""
     cursor_type: ClassVar[Literal["row", "cell"]] = "row"
@@ -295,16 +295,20 @@ class ResourcePane(Vertical, Generic[T], can_focus=False):
     def _filter_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         self.filter_text = event.value.strip()
-        self._tokens = [None]
         event.input.remove_class("-open")
         self.table.focus()
-        self.poll_now()
+        self.restart()
 
     def key_escape(self) -> None:
         box = self.query_one(Input)
         if box.has_class("-open"):
             box.remove_class("-open")
             self.table.focus()
+
+    def restart(self) -> None:
+        """The first page again, now: what is asked for changed (a filter, an order)."""
+        self._tokens = [None]
+        self.poll_now()
 
     def action_page(self, step: int) -> None:
         if step > 0 and self._next_token:
@@ -321,6 +325,17 @@ class ResourcePane(Vertical, Generic[T], can_focus=False):
             possible = bool(self._next_token) if step == 1 else len(self._tokens) > 1
             return True if possible else None
         return True
+
+    def web_item(self, item: T) -> object:
+        """What of a row has a page in a web UI (the row's item itself, unless said otherwise)."""
+        return item
+
+    def action_open_web(self) -> None:
+        key = self.selected()
+        item = self.item(key) if key is not None else None
+        open_web = getattr(self.app, "open_web", None)
+        if item is not None and open_web is not None:
+            open_web(self.hub.web_url(self.web_item(item)))
 
     def open_selected(self) -> bool:
         """Open the row under the cursor through the app's `open_row(pane, key)`, if it has one.

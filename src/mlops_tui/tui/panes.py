@@ -46,13 +46,26 @@ class RunsPane(ResourcePane[Run]):
     title = "Runs"
     _metric_keys: tuple[str, ...] = ()
     filter_placeholder = "MLflow filter, e.g. metrics.val_auc > 0.8 and params.algorithm = 'xgb'"
-    BINDINGS = bindings("mark", "compare", "unmark")
+    BINDINGS = bindings("mark", "compare", "unmark", "sort")
 
     def __init__(self, hub: Hub, *, interval: float, id: str | None = None) -> None:
         super().__init__(hub, interval=interval, id=id)
         self.marked: dict[str, str] = {}
         """Run id -> name of the runs marked for comparison, in the order marked (kept across pages
         and filters)."""
+        self.order: tuple[str, bool] | None = None
+        """The metric the runs are ordered by and whether highest first; None: newest first."""
+
+    def orders(self) -> list[tuple[str, bool] | None]:
+        """What `o` steps through: newest first, then each key metric highest first and lowest first."""
+        return [None, *((key, high) for key in self._metric_keys for high in (True, False))]
+
+    def action_sort(self) -> None:
+        orders = self.orders()
+        at = orders.index(self.order) if self.order in orders else 0
+        self.order = orders[(at + 1) % len(orders)]
+        self.restart()
+        self.update_status()
 
     def action_mark(self) -> None:
         key = self.selected()
@@ -87,13 +100,22 @@ class RunsPane(ResourcePane[Run]):
         return super().check_action(action, parameters)
 
     def status_parts(self) -> list[str]:
-        marked = len(self.marked)
-        if not marked:
-            return []
-        return [f"{marked} marked" + (" · c compare" if marked >= 2 else " · mark another to compare")]
+        parts = []
+        if self.order is not None:
+            key, high = self.order
+            parts.append(f"by {key}, {'highest' if high else 'lowest'} first")
+        if marked := len(self.marked):
+            parts.append(
+                f"{marked} marked" + (" · c compare" if marked >= 2 else " · mark another to compare")
+            )
+        return parts
 
     async def fetch(self, filter_text: str, page_token: str | None) -> Page[Run]:
-        return await self.hub.runs(filter_text, page_token=page_token)
+        order_by = None
+        if self.order is not None:
+            key, high = self.order
+            order_by = f"metrics.`{key}` {'DESC' if high else 'ASC'}"
+        return await self.hub.runs(filter_text, page_token=page_token, order_by=order_by)
 
     def metric_columns(self, items: Sequence[Run]) -> tuple[str, ...]:
         return self.hub.key_metrics(items)
@@ -362,6 +384,9 @@ class EndpointsPane(ResourcePane[Serving]):
                 traffic_bar(endpoint.traffic_split.get(deployed.id, 0)),
             ),
         )
+
+    def web_item(self, item: Serving) -> object:
+        return item[0]  # the endpoint
 
     def serving(self) -> tuple[str, str | None] | None:
         """The endpoint id and deployed model id of the row under the cursor."""

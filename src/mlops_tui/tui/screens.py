@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Footer, OptionList, RichLog, Static
 from textual.widgets.option_list import Option
 
 from mlops_tui import humanize
-from mlops_tui.domain import Job, ModelVersion, Pipeline, Run, tags_in_order
+from mlops_tui.domain import Job, ModelVersion, Pipeline, RegisteredModel, Run, tags_in_order
 from mlops_tui.errors import MlopsError
 from mlops_tui.hub import Hub, RunDetail
 from mlops_tui.ops.journal import Journal
@@ -48,7 +48,7 @@ def _table(*columns: str, id: str | None = None) -> DataTable[Any]:
 class DetailScreen(EnvScreen):
     """A screen that loads once on open (and on `r`), shows a failure in its title line."""
 
-    BINDINGS: ClassVar[BindingList] = bindings("back", "reload")
+    BINDINGS: ClassVar[BindingList] = bindings("back", "reload", "open_web")
 
     def __init__(self, hub: Hub) -> None:
         super().__init__()
@@ -59,6 +59,15 @@ class DetailScreen(EnvScreen):
 
     def on_mount(self) -> None:
         self.load()
+
+    def web_item(self) -> object | None:
+        """What this screen shows that has a page in a web UI (None: nothing)."""
+        return None
+
+    def action_open_web(self) -> None:
+        open_web = getattr(self.app, "open_web", None)
+        if open_web is not None:
+            open_web(self.hub.web_url(self.web_item()))
 
     def waits_for_load(self, action: str) -> bool:
         """Whether `action` (run from a key typed before the first load ended: `l` right after the
@@ -110,6 +119,9 @@ class RunScreen(DetailScreen):
     @property
     def subject(self) -> object:
         return self.run_id
+
+    def web_item(self) -> object | None:
+        return self.detail.run if self.detail else None
 
     def __init__(self, hub: Hub, run_id: str) -> None:
         super().__init__(hub)
@@ -246,6 +258,10 @@ class ModelScreen(DetailScreen):
         super().__init__(hub)
         self.model_name = name
         self.versions: list[ModelVersion] = []
+        self.model: RegisteredModel | None = None
+
+    def web_item(self) -> object | None:
+        return self.model
 
     def body(self) -> ComposeResult:
         yield Static(Text(f"Model {self.model_name}: loading…"), classes="detail-title")
@@ -256,7 +272,7 @@ class ModelScreen(DetailScreen):
 
     async def show(self) -> None:
         model, versions = await self.hub.model(self.model_name)
-        self.versions = versions
+        self.model, self.versions = model, versions
         labels = "  ".join(f"{a}→v{v}" for a, v in sorted(model.aliases.items()))
         stages = "  ".join(f"{s}→v{v}" for s, v in model.stages().items())
         self.query_one(".detail-title", Static).update(
@@ -398,6 +414,9 @@ class PipelineScreen(DetailScreen):
         self.pipeline_id = pipeline_id
         self.pipeline: Pipeline | None = None
         self.jobs: list[Job] = []
+
+    def web_item(self) -> object | None:
+        return self.pipeline
 
     def body(self) -> ComposeResult:
         yield Static(Text(f"Pipeline {self.pipeline_id}: loading…"), classes="detail-title")
