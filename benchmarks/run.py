@@ -9,7 +9,7 @@ its anchor where there is one (see benchmarks/README.md):
 3. `mlops-tui status --json`;
 4. scale: first page and filter of the Runs pane (100,000 runs) and the Models pane (1,000 models),
    and the peak memory of a fresh process reading them;
-5. TUI start-up on the demo: first frame, every pane filled;
+5. TUI start-up on the demo: first frame, every pane filled; idle CPU and bytes;
 6. TUI start-up on server + GitLab + Alertmanager, and on the scale data;
 7. idle: CPU with default refresh intervals, bytes written by a refresh that changes nothing;
 8. isolation: one backend answering 3 s late does not delay the other panes;
@@ -459,6 +459,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             wait_step(tui_seed, ws.log("demo-seed.log"), "the demo seed of the TUI store")
             _guarded(results, "5", lambda: tui_measures.measure_demo_startup(plan, ws))
+            _guarded(results, "5", lambda: tui_measures.measure_demo_idle(plan, ws))
         except BenchmarkError as exc:
             results.append(Result("5  TUI demo start-up", None, note=f"n/a: {exc}"))
         try:
