@@ -18,7 +18,7 @@ from mlops_tui.config import (
 from mlops_tui.tui.dialogs import ConfirmDialog
 from mlops_tui.tui.screens import PipelineScreen, RunScreen, TraceScreen
 from tests.fakes.gitlab_server import TOKEN, FakeGitlab
-from tests.test_tui import SIZE, click, demo_app, loaded, pane, shown, until
+from tests.test_tui import SIZE, click, demo_app, loaded, notified, pane, shown, until
 
 
 async def test_retrain_starts_a_local_run_whose_log_is_followed_to_a_new_version(
@@ -37,19 +37,14 @@ async def test_retrain_starts_a_local_run_whose_log_is_followed_to_a_new_version
         assert pane(app, "pipelines").table.row_count == 0
         pane(app, "models").table.focus()  # churn
         await pilot.press("t")
-        await shown(pilot, ConfirmDialog)
-        assert isinstance(app.screen, ConfirmDialog) and app.screen.change.target == "churn (local)"
+        dialog = await shown(pilot, ConfirmDialog)
+        assert dialog.change.target == "churn (local)"
+        assert dialog.change.change_text() == "starts a new local pipeline"  # not "(unset) -> ..."
         await click(pilot, "#confirm")
-        app.action_refresh()
-        await until(pilot, lambda: pane(app, "pipelines").table.row_count == 1)
-        pipelines = pane(app, "pipelines").table
-        pipelines.focus()
-        await pilot.press("enter")
+        # Started: its live log opens by itself, followed to the end.
         await until(
-            pilot,
-            lambda: isinstance(app.screen, PipelineScreen) and app.screen.query_one(DataTable).row_count == 1,
+            pilot, lambda: notified(app, "Started local pipeline L1 for churn (local): its live log is open")
         )
-        await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, TraceScreen) and app.screen.complete, timeout=90)
         log = "\n".join(line.text for line in app.screen.query_one(RichLog).lines)
         assert "epoch  20/20" in log and "registered churn version 5" in log
@@ -58,6 +53,17 @@ async def test_retrain_starts_a_local_run_whose_log_is_followed_to_a_new_version
         trained = await app.hub.tracking.get_run(versions[0].run_id or "")
         assert trained.tags["mlops_tui.pipeline_id"] == "L1"  # lineage: the run names its pipeline
         assert app.hub.pipeline_of(trained) == "L1"
+        # The pipeline is in the pane too, with its one job.
+        await pilot.press("escape")
+        await until(pilot, lambda: len(app.screen_stack) == 1)
+        app.action_refresh()
+        await until(pilot, lambda: pane(app, "pipelines").table.row_count == 1)
+        pane(app, "pipelines").table.focus()
+        await pilot.press("enter")
+        await until(
+            pilot,
+            lambda: isinstance(app.screen, PipelineScreen) and app.screen.query_one(DataTable).row_count == 1,
+        )
 
 
 async def test_lineage_from_a_run_to_its_gitlab_pipeline_and_back(

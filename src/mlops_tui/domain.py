@@ -174,10 +174,18 @@ class Change:
     after: str
     """The state the action should leave (`v4`); re-read right after writing."""
     details: tuple[str, ...] = ()
+    starts: bool = False
+    """The action starts something new (a retraining pipeline): it has no state before, only what
+    it starts."""
+
+    def change_text(self) -> str:
+        """`v3 -> v4`, `(unset) -> v4`, or `starts a new local pipeline`."""
+        if self.starts:
+            return f"starts {self.after}"
+        return f"{self.before or '(unset)'} -> {self.after}"
 
     def summary(self) -> str:
-        before = self.before or "(unset)"
-        return f"{self.action} {self.target} in {self.environment}: {before} -> {self.after}"
+        return f"{self.action} {self.target} in {self.environment}: {self.change_text()}"
 
 
 @dataclass(frozen=True, slots=True)

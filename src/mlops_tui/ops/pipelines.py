@@ -85,8 +85,9 @@ def plan_retrain(scope: PipelineScope, model: str, extra: dict[str, str]) -> Ret
         target=f"{model} ({where})",
         subject=model,
         before=None,
-        after="a new pipeline",
+        after=f"a new {retrain.kind} pipeline",
         details=details,
+        starts=True,
     )
     return Retrain(source, change, variables, retrain.ref, model)
 

@@ -481,6 +481,21 @@ class MlopsApp(App[None]):
         )
         self.action_refresh()
 
+    @work(group="open-log", exclusive=True, exit_on_error=False)
+    async def open_log_of(self, hub: Hub, pipeline: Pipeline) -> None:
+        """Open the live log of a pipeline just started (its first job's), or the pipeline while
+        it has no job yet."""
+        from mlops_tui.tui.screens import PipelineScreen, TraceScreen
+
+        try:
+            pipeline, jobs = await hub.pipeline(pipeline.id)
+        except MlopsError:
+            jobs = []
+        if jobs:
+            self.push_screen(TraceScreen(hub, jobs[0].id, job=jobs[0], pipeline=pipeline))
+        else:
+            self.push_screen(PipelineScreen(hub, pipeline.id))
+
     async def _write(self, hub: Hub, plan: Callable[[], Awaitable[WriteAction]]) -> None:
         from mlops_tui.tui.dialogs import ConfirmDialog
         from mlops_tui.tui.screens import DetailScreen
@@ -509,10 +524,16 @@ class MlopsApp(App[None]):
             if written.result == "cancelled":
                 self.notify("Cancelled: nothing changed", timeout=3)
                 return
-            self.notify(f"Done: {written.change.summary()}", title="Recorded in the journal")
             started = getattr(action, "started", None)
             if isinstance(started, Pipeline):
+                self.notify(
+                    f"Started {written.change.after} for {written.change.target}: its live log is open",
+                    title="Recorded in the journal",
+                )
                 self.follow_pipeline(hub, started)
+                self.open_log_of(hub, started)
+            else:
+                self.notify(f"Done: {written.change.summary()}", title="Recorded in the journal")
         self.action_refresh()
         for screen in self.screen_stack[1:]:
             if isinstance(screen, DetailScreen):

@@ -250,9 +250,11 @@ class ConfirmDialog(Dialog[Approval | None]):
                 change.target,
                 "\n",
                 ("change  ", "dim"),
-                (change.before or "(unset)", "bold"),
-                "  →  ",
-                (change.after, "bold green"),
+                *(
+                    (("starts  ", ""), (change.after, "bold green"))
+                    if change.starts
+                    else ((change.before or "(unset)", "bold"), "  →  ", (change.after, "bold green"))
+                ),
                 *(Text.assemble("\n", ("note    ", "dim"), d) for d in change.details),
             ),
             id="confirm-change",
