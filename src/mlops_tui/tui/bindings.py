@@ -64,7 +64,9 @@ KEYS: dict[str, KeySpec] = {
     "prev_page": KeySpec(
         "left_square_bracket", "page(-1)", "Prev page", "panes", "previous server page", False
     ),
-    "mark": KeySpec("m", "mark", "Mark", "Runs", "mark or unmark the run for comparison"),
+    "mark": KeySpec(
+        "m", "mark", "Mark", "Runs", "mark or unmark the run for comparison; the cursor moves on"
+    ),
     "compare": KeySpec("c", "compare", "Compare", "Runs", "compare the marked runs (two or more)"),
     "unmark": KeySpec("M", "unmark", "Unmark all", "Runs", "unmark every run", show=False),
     "sort": KeySpec(
