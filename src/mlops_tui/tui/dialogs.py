@@ -17,7 +17,9 @@ from mlops_tui import humanize
 from mlops_tui.domain import Alert, Change, Endpoint, ModelVersion
 from mlops_tui.errors import MlopsError
 from mlops_tui.matchers import Matcher, parse_matchers
+from mlops_tui.ops.gates import plan_notes
 from mlops_tui.ops.policy import Approval
+from mlops_tui.sanitize import printable
 from mlops_tui.tui.bindings import BindingList, bindings
 from mlops_tui.tui.styles import env_badge
 
@@ -32,6 +34,8 @@ __all__ = [
 
 
 DialogResult = TypeVar("DialogResult")
+_NOTE_LABELS = {"metric": "metric", "warning": "warning", "passed": "gate ok", "failed": "FAILED"}
+_NOTE_STYLES = {"metric": "dim", "warning": "bold yellow", "passed": "green", "failed": "bold red"}
 
 
 class Dialog(ModalScreen[DialogResult]):
@@ -227,27 +231,48 @@ class ConfirmDialog(Dialog[Approval | None]):
                 ),
                 id="confirm-change",
             )
+            notes = plan_notes(change)
+            if notes:
+                yield Static(
+                    Text("\n").join(
+                        Text.assemble((f"{_NOTE_LABELS[kind]:<8}", _NOTE_STYLES[kind]), printable(text))
+                        for kind, text in notes
+                    ),
+                    id="confirm-checks",
+                )
+            if change.failed_checks:
+                yield Label("Promotion gates failed: to override them, say why (journaled)")
+                yield Input(placeholder="reason for overriding the gates", id="confirm-override")
             if self.expected is not None:
                 yield Label(
                     Text.assemble("Protected environment: type ", (self.expected, "bold"), " to confirm")
                 )
                 yield Input(placeholder=self.expected, id="confirm-typed")
             with Horizontal(classes="dialog-buttons"):
+                verb = change.action.capitalize()
                 yield Button(
-                    change.action.capitalize(), variant="error" if self.protected else "primary", id="confirm"
+                    f"Override gates and {change.action}" if change.failed_checks else verb,
+                    variant="error" if self.protected or change.failed_checks else "primary",
+                    id="confirm",
                 )
                 yield Button("Cancel", id="cancel")
 
     @on(Button.Pressed, "#confirm")
     @on(Input.Submitted, "#confirm-typed")
+    @on(Input.Submitted, "#confirm-override")
     def _confirm(self) -> None:
-        typed = None
+        typed = override = None
         if self.expected is not None:
             typed = self.query_one("#confirm-typed", Input).value.strip()
             if typed != self.expected:
                 self.notify(f"Type {self.expected} exactly to confirm", severity="warning")
                 return
-        self.dismiss(Approval(approved=True, typed=typed))
+        if self.change.failed_checks:
+            override = self.query_one("#confirm-override", Input).value.strip()
+            if not override:
+                self.notify("Gates failed: give a reason to override them", severity="warning")
+                return
+        self.dismiss(Approval(approved=True, typed=typed, override=override))
 
 
 @dataclass(frozen=True)
