@@ -59,11 +59,11 @@ def promote(config: Path, version: str, *extra: str, env: str = "prd") -> CliRes
     return run_cli("--env", env, "models", "promote", "churn", version, "--config", config, *extra)
 
 
-def refused_by_gates(result: CliResult, *fragments: str) -> str:
+def refused_by_gates(result: CliResult, *fragments: str, env: str = "prd") -> str:
     """Exit 4 and one stderr line naming each failed check."""
     assert result.code == ExitCode.REFUSED, result
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "promotion gates of prd failed" in lines[0], result.stderr
+    assert len(lines) == 1 and f"promotion gates of {env} failed" in lines[0], result.stderr
     for fragment in fragments:
         assert fragment in lines[0], result.stderr
     return lines[0]
@@ -129,6 +129,35 @@ def test_promoted_in_qa_first(tmp_path: Path, demo_store: MlflowSettings) -> Non
     done = promote(config, "4", "--yes")
     assert done.code == ExitCode.OK, done
     assert registry.aliases("churn")["champion"] == "4"
+
+
+def test_a_copy_into_another_environment_passes_that_environments_gates(
+    tmp_path: Path, demo_store: MlflowSettings
+) -> None:
+    registry = Registry(demo_store.tracking_uri)
+    registry.client.set_model_version_tag("churn", "1", "validation_status", "failed")
+    mlflow = {"tracking_uri": demo_store.tracking_uri, "key_metrics": ["val_auc"]}
+    config = write_config(
+        tmp_path / "mlops-tui.toml",
+        {
+            "dev": {"mlflow": mlflow},
+            "qa": {
+                "mlflow": {**mlflow, "registered_model": "qa.{name}"},
+                "gates": {"required_tags": {"validation_status": "passed"}},
+            },
+        },
+        default_env="dev",
+        operator=OPERATOR,
+    )
+    refused_by_gates(
+        promote(config, "1", "--to-env", "qa", "--yes", env="dev"),
+        "tag validation_status = passed (is failed)",
+        env="qa",
+    )
+    assert "qa.churn" not in registry.snapshot()  # nothing copied
+    done = promote(config, "4", "--to-env", "qa", "--yes", env="dev")
+    assert done.code == ExitCode.OK, done
+    assert registry.aliases("qa.churn") == {"challenger": "1"}
 
 
 def test_no_critical_alerts(tmp_path: Path, demo_store: MlflowSettings) -> None:

@@ -236,7 +236,8 @@ class GateSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_o
     metrics: list[str] = []
     """Comparisons of the version's run metrics, `METRIC OP VALUE` with OP one of `>= > <= <`, and
     VALUE a number or `current` (the slot's current holder; `champion` says the same) plus or minus
-    a number: `"val_auc >= current - 0.005"`. With no current holder, a relative one passes."""
+    a number: `"val_auc >= current - 0.005"`. With no current holder (or one whose run logged no such
+metric), a relative one passes; a version whose run logged none fails."""
     promoted_in: str | None = None
     """An environment where the version must already hold the same alias or stage (now, or before
     per its history): `"qa"` for DEV -> QA -> PRD."""
