@@ -304,3 +304,33 @@ async def test_tui_confirmation_shows_the_checks_and_asks_a_reason_to_override(
         [entry] = Journal(journal).entries()
         assert (entry.result, entry.after) == ("ok", "v4")
         assert "gates overridden by" in entry.message and "validated by hand" in entry.message
+
+
+async def test_tui_confirmation_of_many_checks_scrolls_to_its_buttons_in_80x24(
+    demo_store: MlflowSettings, tmp_path: Path
+) -> None:
+    gates = GateSettings(
+        required_tags={"validation_status": "approved", "owner": "ml"}, metrics=[AUC_GATE, "val_loss < 0.1"]
+    )
+    journal = tmp_path / "journal.db"
+    env = EnvironmentSettings(mlflow=demo_store, gates=gates, protected=True)
+    app = demo_app(Settings({"prd": env}, "prd", journal=journal))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, loaded(app))
+        pane(app, "models").table.focus()
+        await pilot.press("p")
+        promote_dialog = await shown(pilot, PromoteDialog)
+        promote_dialog.query_one("#plan").press()
+        dialog = await shown(pilot, ConfirmDialog)
+        dialog.query_one("#confirm-override", Input).value = "hand-checked"
+        dialog.query_one("#confirm-typed", Input).value = "churn"
+        button = dialog.query_one("#confirm")
+        button.focus()
+        await until(
+            pilot, lambda: app.focused is button and 0 <= button.region.y and button.region.bottom <= 24
+        )
+        await pilot.press("enter")
+        await until(pilot, lambda: not isinstance(app.screen, ConfirmDialog) and idle(app))
+        assert Registry(demo_store.tracking_uri).aliases("churn")["champion"] == "4"
+        [entry] = Journal(journal).entries()
+        assert "hand-checked" in entry.message
