@@ -19,7 +19,7 @@ from mlops_tui.config import EnvironmentSettings, GateSettings, MlflowSettings, 
 from mlops_tui.errors import ConfigError, ExitCode
 from mlops_tui.ops.journal import Journal
 from mlops_tui.tui.dialogs import ConfirmDialog, PromoteDialog
-from tests.helpers import CliResult, Registry, run_cli, write_config
+from tests.helpers import CliResult, Registry, closed_port, run_cli, write_config
 from tests.test_tui import SIZE, click, demo_app, loaded, notified, pane, shown, until
 from tests.test_tui_write import idle
 
@@ -170,6 +170,13 @@ def test_no_critical_alerts(tmp_path: Path, demo_store: MlflowSettings) -> None:
     done = promote(quiet, "4", "--yes")
     assert done.code == ExitCode.OK, done
     assert registry.aliases("churn")["champion"] == "4"
+
+
+def test_a_gate_that_cannot_be_checked_fails(tmp_path: Path, demo_store: MlflowSettings) -> None:
+    unreachable = {"url": f"http://127.0.0.1:{closed_port()}", "timeout_seconds": 2}
+    config = gated(tmp_path, demo_store, {"no_critical_alerts": True}, alertmanager=unreachable)
+    refused_by_gates(promote(config, "4", "--yes"), "no_critical_alerts: could not check:")
+    assert Registry(demo_store.tracking_uri).aliases("churn")["champion"] == "3"
 
 
 def test_override_is_journaled_with_its_reason(tmp_path: Path, demo_store: MlflowSettings) -> None:
