@@ -14,9 +14,8 @@ from dataclasses import replace
 from typing import Literal
 
 from mlops_tui.config import GateSettings, MetricGate, parse_metric_gate
-from mlops_tui.domain import Alert, Change, GateCheck, MetricComparison, ModelVersion, Run
-from mlops_tui.errors import MlopsError, NotFound, Refused
-from mlops_tui.sources.base import TrackingSource
+from mlops_tui.domain import Alert, Change, GateCheck, MetricComparison, ModelVersion
+from mlops_tui.errors import MlopsError, Refused
 
 __all__ = [
     "GatesFailed",
@@ -26,7 +25,6 @@ __all__ = [
     "metric_checks",
     "overridden",
     "plan_notes",
-    "producing_run",
     "refusal",
     "tag_checks",
 ]
@@ -109,16 +107,6 @@ def alert_check(alerts: Sequence[Alert], model_of: Mapping[str, str | None], mod
         else f"no critical alert on {model}"
     )
     return GateCheck("no_critical_alerts", not firing, detail)
-
-
-async def producing_run(tracking: TrackingSource, version: ModelVersion) -> Run | None:
-    """The run that produced `version` (its metrics are the latest values); None if unreadable."""
-    if not version.run_id:
-        return None
-    try:
-        return await tracking.get_run(version.run_id)
-    except NotFound:
-        return None
 
 
 def refusal(change: Change) -> GatesFailed:

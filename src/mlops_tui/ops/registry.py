@@ -23,7 +23,6 @@ from mlops_tui.ops.gates import (
     check_error,
     compare_metrics,
     metric_checks,
-    producing_run,
     tag_checks,
 )
 from mlops_tui.ops.journal import Journal, state_to_roll_back_to
@@ -301,8 +300,8 @@ async def _promotion_checks(
     `candidate_from`: the environment the candidate is copied from (else it is `hub`'s own)."""
     origin = candidate_from or hub
     gates = hub.env.gates
-    run = await producing_run(origin.tracking, candidate)
-    holder_run = await producing_run(hub.tracking, holder) if holder else None
+    run = await origin.tracking.producing_run(candidate)
+    holder_run = await hub.tracking.producing_run(holder) if holder else None
     value = dict(run.metrics) if run else {}
     current = dict(holder_run.metrics) if holder_run else {}
     names = hub.key_metrics([r for r in (run, holder_run) if r is not None])
