@@ -32,6 +32,22 @@ OPERATOR = "ci-bot"
 RULES = [{"name": "ChampionAucLow", "metric": "val_auc", "op": "<", "threshold": 2.0, "models": ["churn"]}]
 """A local alert rule that fires on the demo's churn champion: something to silence."""
 CHAMPION_HISTORY = "mlops_tui.history.alias.champion"
+PLAN_METRICS = [
+    "  metric: drift_psi 0.1275 (v3: 0.1289)",
+    "  metric: train_loss 0.1566 (v3: 0.1585)",
+    "  metric: val_auc 0.9089 (v3: 0.8782)",
+]
+"""What a plan of churn v4 says beside the summary: no key_metrics, so the three most common."""
+PLAN_JSON_METRICS = {
+    "metrics": [
+        {"metric": "drift_psi", "value": 0.1275, "current": 0.1289, "regressed": False},
+        {"metric": "train_loss", "value": 0.1566, "current": 0.1585, "regressed": False},
+        {"metric": "val_auc", "value": 0.9089, "current": 0.8782, "regressed": False},
+    ],
+    "warnings": [],
+    "gates": None,
+    "checks": [],
+}
 ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
 
 
@@ -147,7 +163,10 @@ def test_promote_without_yes_prints_the_plan_and_changes_nothing(
     before = registry.snapshot()
     result = run_cli("models", "promote", "churn", "4", "--config", config)
     refused(result, "not approved: promote churn@champion in dev: v3 -> v4", "--yes")
-    assert result.stdout == "plan: promote churn@champion in dev: v3 -> v4\n"
+    assert result.stdout.splitlines() == [
+        "plan: promote churn@champion in dev: v3 -> v4",
+        *PLAN_METRICS,
+    ]
 
     as_json = run_cli("models", "promote", "churn", "4", "--json", "--config", config)
     refused(as_json, "not approved")
@@ -158,6 +177,7 @@ def test_promote_without_yes_prints_the_plan_and_changes_nothing(
         "before": "v3",
         "after": "v4",
         "details": [],
+        **PLAN_JSON_METRICS,
         "result": "planned",
     }
     assert registry.snapshot() == before
@@ -175,10 +195,11 @@ def test_dry_run(config: Path, registry: Registry, journal_path: Path) -> None:
         "before": "v3",
         "after": "v4",
         "details": [],
+        **PLAN_JSON_METRICS,
         "result": "dry-run",
     }
     text = ok(run_cli("models", "promote", "churn", "4", "--dry-run", "--yes", "--config", config))
-    assert text.stdout == "would promote churn@champion in dev: v3 -> v4\n"
+    assert text.stdout.splitlines() == ["would promote churn@champion in dev: v3 -> v4", *PLAN_METRICS]
     assert registry.snapshot() == before
     assert journaled(journal_path) == []
 

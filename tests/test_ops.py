@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from mlops_tui.config import EnvironmentSettings, MlflowSettings, Settings
-from mlops_tui.domain import Change
+from mlops_tui.domain import Change, MetricComparison
 from mlops_tui.errors import MlopsError, NotFound, Refused, UsageError
 from mlops_tui.hub import Hub
 from mlops_tui.ops.journal import Journal, JournalError
@@ -165,6 +165,11 @@ async def test_promote_moves_the_alias_and_records_everything(tracking_uri: str,
             subject="churn",
             before="v3",
             after="v4",
+            metrics=(  # no key_metrics configured: the three most common of both runs
+                MetricComparison("drift_psi", 0.1275, 0.1289),
+                MetricComparison("train_loss", 0.1566, 0.1585),
+                MetricComparison("val_auc", 0.9089, 0.8782),
+            ),
         )
         assert journal.entries() == []  # planning writes nothing
         assert registry.aliases("churn") == {"champion": "3", "challenger": "4"}

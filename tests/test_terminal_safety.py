@@ -27,7 +27,7 @@ from textual.screen import Screen
 from textual.widgets import RichLog
 
 from mlops_tui.config import EnvironmentSettings, GitlabSettings, MlflowSettings, Settings
-from mlops_tui.domain import Change
+from mlops_tui.domain import Change, GateCheck
 from mlops_tui.sanitize import printable, terminal_log, web_link
 from mlops_tui.tui import MlopsApp
 from mlops_tui.tui.alert_screens import AlertScreen, SilencesScreen, TriageScreen
@@ -189,8 +189,13 @@ async def test_every_screen_and_dialog_shows_backend_text_escaped(planted: Plant
             "v1",
             "v2",
             (f"description {title('DETAILPWN')}",),
+            checks=(
+                GateCheck("required_tags", False, f"tag validation_status = passed (is {title('GATEPWN')})"),
+            ),
         )
-        await open_and_check(pilot, ConfirmDialog(change, typed=HOSTILE_MODEL, protected=True), "DETAILPWN")
+        await open_and_check(
+            pilot, ConfirmDialog(change, typed=HOSTILE_MODEL, protected=True), "DETAILPWN", esc("GATEPWN")
+        )
         app.pop_screen()
         endpoint = next(e for e in await hub.endpoints() if "VTXPWN" in e.display_name)
         await open_and_check(

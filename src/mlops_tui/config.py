@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import operator
 import os
 import re
 import subprocess
@@ -34,7 +35,9 @@ __all__ = [
     "AlertRule",
     "AlertmanagerSettings",
     "EnvironmentSettings",
+    "GateSettings",
     "GitlabSettings",
+    "MetricGate",
     "MlflowSettings",
     "RetrainSettings",
     "Settings",
@@ -42,6 +45,7 @@ __all__ = [
     "VertexSettings",
     "load_settings",
     "local_settings",
+    "parse_metric_gate",
     "parse_settings",
     "redact",
     "redacted",
@@ -223,6 +227,82 @@ class AlertRule(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only
     """Extra labels of the alert."""
 
 
+class GateSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """Checks a promotion into this environment must pass; a failed one refuses (exit 4) unless
+    overridden with a reason (`--override-gates --reason TEXT`), which the journal records."""
+
+    required_tags: dict[str, str] = {}
+    """Tags the version must carry with exactly these values, e.g. `{ validation_status = "passed" }`."""
+    metrics: list[str] = []
+    """Comparisons of the version's run metrics, `METRIC OP VALUE` with OP one of `>= > <= <`, and
+    VALUE a number or `current` (the slot's current holder; `champion` says the same) plus or minus
+    a number: `"val_auc >= current - 0.005"`. With no current holder (or one whose run logged no such
+metric), a relative one passes; a version whose run logged none fails."""
+    promoted_in: str | None = None
+    """An environment where the version must already hold the same alias or stage (now, or before
+    per its history): `"qa"` for DEV -> QA -> PRD."""
+    no_critical_alerts: bool = False
+    """No firing, unsilenced alert of severity `critical` may name the model."""
+
+
+@dataclass(frozen=True)
+class MetricGate:
+    """One parsed `metrics` comparison of the gates."""
+
+    metric: str
+    op: Literal[">=", ">", "<=", "<"]
+    value: float
+    """The threshold, or the offset from the current holder's value when `relative`."""
+    relative: bool
+
+    def holds(self, candidate: float, holder: float | None) -> bool:
+        """Whether `candidate` passes; a relative comparison with no holder passes."""
+        if self.relative and holder is None:
+            return True
+        bound = self.value + (holder or 0.0) if self.relative else self.value
+        return _COMPARISONS[self.op](candidate, bound)
+
+    def __str__(self) -> str:
+        if not self.relative:
+            return f"{self.metric} {self.op} {self.value:g}"
+        if not self.value:
+            return f"{self.metric} {self.op} current"
+        sign = "+" if self.value > 0 else "-"
+        return f"{self.metric} {self.op} current {sign} {abs(self.value):g}"
+
+
+_COMPARISONS: dict[str, Callable[[float, float], bool]] = {
+    ">=": operator.ge,
+    ">": operator.gt,
+    "<=": operator.le,
+    "<": operator.lt,
+}
+_METRIC_GATE = re.compile(
+    r"^\s*(?P<metric>[A-Za-z0-9_./-]+)\s*(?P<op>>=|<=|>|<)\s*(?:"
+    r"(?:current|champion)\s*(?:(?P<sign>[+-])\s*(?P<offset>\d+(?:\.\d*)?(?:e-?\d+)?))?"
+    r"|(?P<number>[+-]?\d+(?:\.\d*)?(?:e-?\d+)?))\s*$"
+)
+
+
+def parse_metric_gate(text: str) -> MetricGate:
+    """`"val_auc >= current - 0.005"` as a MetricGate.
+
+    Raises:
+        ValueError: not a comparison of that form.
+    """
+    match = _METRIC_GATE.match(text)
+    if match is None:
+        raise ValueError(
+            f"{text!r} is not METRIC OP VALUE (OP one of >= > <= <; VALUE a number, or current +/- a "
+            'number), e.g. "val_auc >= current - 0.005"'
+        )
+    op: Any = match["op"]
+    if match["number"] is not None:
+        return MetricGate(match["metric"], op, float(match["number"]), relative=False)
+    offset = float(match["offset"] or 0.0)
+    return MetricGate(match["metric"], op, -offset if match["sign"] == "-" else offset, relative=True)
+
+
 class EnvironmentSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     """One environment (dev, qa, prd, ...) and the backends it names."""
 
@@ -244,6 +324,8 @@ class EnvironmentSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=Tru
     """The Vertex AI project and region serving this environment's models."""
     rules: list[AlertRule] = []
     """Local alert rules on MLflow metrics, for teams with no Prometheus (and the demo)."""
+    gates: GateSettings | None = None
+    """Checks a promotion in this environment must pass (`[environments.prd.gates]`)."""
 
 
 class _File(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
@@ -509,6 +591,8 @@ def parse_settings(
             environments[name] = env
             for check in (_check_mlflow, _check_vertex, _check_gitlab):
                 _collect(problems, check, env, where, prefix)
+    for name, env in environments.items():
+        _collect(problems, _check_gates, env, tables, where, f"environments.{name}")
     if top is not None and top.builtin_local and LOCAL_ENV not in tables:
         environments[LOCAL_ENV] = local_settings().environments[LOCAL_ENV]
         tables = {**tables, LOCAL_ENV: {}}
@@ -634,6 +718,39 @@ def _journal_url(url: str, where: str | None) -> str:
             key="journal",
         )
     return url
+
+
+def _check_gates(env: EnvironmentSettings, tables: dict[str, Any], where: str | None, prefix: str) -> None:
+    """What the types alone cannot say about the [gates] table."""
+    gates = env.gates
+    if gates is None:
+        return
+    problems = []
+    for index, text in enumerate(gates.metrics):
+        try:
+            parse_metric_gate(text)
+        except ValueError as exc:
+            problems.append(ConfigError(str(exc), path=where, key=f"{prefix}.gates.metrics[{index}]"))
+    here = prefix.removeprefix("environments.")
+    if gates.promoted_in is not None and (gates.promoted_in == here or gates.promoted_in not in tables):
+        others = ", ".join(n for n in tables if n != here) or "none"
+        problems.append(
+            ConfigError(
+                f"names {gates.promoted_in!r}, which is not another environment ({others})",
+                path=where,
+                key=f"{prefix}.gates.promoted_in",
+            )
+        )
+    if gates.no_critical_alerts and not (env.alertmanager or env.rules or env.vertex):
+        problems.append(
+            ConfigError(
+                "needs an alert source to ask: an [alertmanager] table, [[rules]] or [vertex]",
+                path=where,
+                key=f"{prefix}.gates.no_critical_alerts",
+            )
+        )
+    if problems:
+        raise ConfigError.several(problems)
 
 
 def _check_gitlab(env: EnvironmentSettings, where: str | None, prefix: str) -> None:

@@ -17,7 +17,9 @@ __all__ = [
     "DeployedModel",
     "Endpoint",
     "Experiment",
+    "GateCheck",
     "Job",
+    "MetricComparison",
     "Pipeline",
     "TraceChunk",
     "MetricPoint",
@@ -174,9 +176,26 @@ class Change:
     after: str
     """The state the action should leave (`v4`); re-read right after writing."""
     details: tuple[str, ...] = ()
+    checks: tuple[GateCheck, ...] = ()
+    """The environment's promotion gates, evaluated when the change was planned."""
+    metrics: tuple[MetricComparison, ...] = ()
+    """Key metrics of the version beside the current holder's (promotions)."""
     starts: bool = False
     """The action starts something new (a retraining pipeline): it has no state before, only what
     it starts."""
+
+    @property
+    def failed_checks(self) -> tuple[GateCheck, ...]:
+        return tuple(c for c in self.checks if not c.passed)
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Regressions against the current holder, said whether or not a gate checks them."""
+        return tuple(
+            f"{m.metric} regresses: {m.value:g} against {self.before}'s {m.current:g}"
+            for m in self.metrics
+            if m.regressed and m.value is not None and m.current is not None
+        )
 
     def change_text(self) -> str:
         """`v3 -> v4`, `(unset) -> v4`, or `starts a new local pipeline`."""
@@ -186,6 +205,30 @@ class Change:
 
     def summary(self) -> str:
         return f"{self.action} {self.target} in {self.environment}: {self.change_text()}"
+
+
+@dataclass(frozen=True, slots=True)
+class GateCheck:
+    """One promotion gate's verdict on a planned change."""
+
+    gate: str
+    """`required_tags`, `metrics`, `promoted_in` or `no_critical_alerts`."""
+    passed: bool
+    detail: str
+    """What was checked and found: `validation_status = passed (is failed)`."""
+
+
+@dataclass(frozen=True, slots=True)
+class MetricComparison:
+    """One key metric of a version beside the slot's current holder's."""
+
+    metric: str
+    value: float | None
+    """The version's (its run's latest value); None: not logged."""
+    current: float | None
+    """The current holder's; None: no holder, or not logged."""
+    regressed: bool = False
+    """Worse than the current holder's, by the metric's direction."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -246,6 +246,10 @@ class Hub:
         self._experiments = {e.id: e.name for e in found}
         return found
 
+    def sibling(self, env_name: str) -> Hub:
+        """The hub of another environment of the same settings; close it with `aclose`."""
+        return Hub(self.settings, env_name, clock=self.clock)
+
     def registered_name(self, model: str) -> str:
         """The registered model that holds `model` in this environment (`registered_model`);
         the mapped name itself is accepted too."""
@@ -534,6 +538,17 @@ class Hub:
             found.items, key=lambda a: a.starts_at or datetime.min.replace(tzinfo=UTC), reverse=True
         )
         return replace(found, items=sorted(newest_first, key=lambda a: a.severity_rank))
+
+    async def unmuted_alerts(self) -> list[Alert]:
+        """Firing alerts nobody silenced or inhibited, as a promotion gate asks: every source
+        must answer.
+
+        Raises:
+            UsageError: no alert source. MlopsError: a source failed.
+        """
+        found = await self.alerts(muted=False)
+        found.raise_failures()
+        return found.items
 
     async def silences(self) -> Gathered[Silence]:
         """Every source's silences, active and pending first, then newest first."""

@@ -30,6 +30,7 @@ from mlops_tui.errors import ExitCode, MlopsError, UsageError
 from mlops_tui.hub import Hub
 from mlops_tui.libraries import DEBUG_ENV_VAR, debugging, route_library_output
 from mlops_tui.ops.flow import run_write
+from mlops_tui.ops.gates import plan_notes, refusal
 from mlops_tui.ops.journal import JournalError, open_journal
 from mlops_tui.ops.pipelines import plan_pipeline_change, plan_retrain
 from mlops_tui.ops.policy import Approval, WriteAction
@@ -436,6 +437,7 @@ def _write_options(body: F) -> F:
 
 
 def _change_json(change: Change, result: str) -> dict[str, Any]:
+    gates = None if not change.checks else "failed" if change.failed_checks else "passed"
     return {
         "environment": change.environment,
         "action": change.action,
@@ -443,12 +445,32 @@ def _change_json(change: Change, result: str) -> dict[str, Any]:
         "before": change.before,
         "after": change.after,
         "details": list(change.details),
+        "metrics": [dataclasses.asdict(m) for m in change.metrics],
+        "warnings": list(change.warnings),
+        "gates": gates,
+        "checks": [dataclasses.asdict(c) for c in change.checks],
         "result": result,
     }
 
 
+_NOTE_LABELS = {"metric": "metric", "warning": "warning", "passed": "gate ok", "failed": "gate FAILED"}
+
+
+def _plan_text(lead: str, change: Change) -> str:
+    """`lead` and the change's summary, then its metrics, warnings and gates one per line."""
+    notes = [f"\n  {_NOTE_LABELS[kind]}: {text}" for kind, text in plan_notes(change)]
+    return f"{lead}{change.summary()}{''.join(notes)}"
+
+
 async def _apply(
-    hub: Hub, action: WriteAction, *, yes: bool, confirm: str | None, dry_run: bool, as_json: bool
+    hub: Hub,
+    action: WriteAction,
+    *,
+    yes: bool,
+    confirm: str | None,
+    dry_run: bool,
+    as_json: bool,
+    override: str | None = None,
 ) -> None:
     """Print the plan or perform it through the one policy; the shared tail of every write command."""
     journal = open_journal(hub.settings)
@@ -463,11 +485,11 @@ async def _apply(
 
     async def ask(planned: Change, typed: str | None) -> Approval | None:
         if dry_run:
-            _say(as_json, _change_json(planned, "dry-run"), f"would {planned.summary()}")
+            _say(as_json, _change_json(planned, "dry-run"), _plan_text("would ", planned))
             return None
         if not yes:
-            _say(as_json, _change_json(planned, "planned"), f"plan: {planned.summary()}")
-        return Approval(approved=yes, typed=confirm)
+            _say(as_json, _change_json(planned, "planned"), _plan_text("plan: ", planned))
+        return Approval(approved=yes, typed=confirm, override=override)
 
     try:
         written = await run_write(
@@ -480,6 +502,8 @@ async def _apply(
         )
     finally:
         journal.close()
+    if dry_run and change.failed_checks and override is None:
+        raise refusal(change)  # a dry run says whether the write would pass its gates
     if written.result == "unchanged":
         _say(as_json, _change_json(change, "unchanged"), f"{change.target} is already {change.after}")
     elif written.result == "ok":
@@ -498,7 +522,8 @@ def _say(as_json: bool, data: dict[str, Any], text: str) -> None:
     if as_json:
         render.emit_json(data)
     else:
-        render.say(text)
+        for line in text.splitlines():
+            render.say(line)
 
 
 @models.command("promote", short_help="Point an alias or stage at VERSION, or copy it across.")
@@ -508,6 +533,8 @@ def _say(as_json: bool, data: dict[str, Any], text: str) -> None:
 @click.option("--stage", metavar="STAGE", help="Stage to move to (stage mode; default Production).")
 @click.option("--archive-existing", is_flag=True, help="Stage mode: archive versions already there.")
 @click.option("--to-env", metavar="ENV", help="Copy the version into another environment's registry.")
+@click.option("--override-gates", is_flag=True, help="Go through failed promotion gates (needs --reason).")
+@click.option("--reason", metavar="TEXT", help="Why the gates are overridden; the journal records it.")
 @_write_options
 @_common
 @_with_hub
@@ -519,13 +546,19 @@ async def models_promote(
     stage: str | None,
     archive_existing: bool,
     to_env: str | None,
+    override_gates: bool,
+    reason: str | None,
     yes: bool,
     confirm: str | None,
     dry_run: bool,
     as_json: bool,
 ) -> None:
-    """Point an alias (or stage) at VERSION, or copy VERSION into another environment."""
+    """Point an alias (or stage) at VERSION, or copy VERSION into another environment.
+
+    The target environment's promotion gates are checked in the plan; a failed one refuses
+    (exit 4) unless `--override-gates --reason TEXT`."""
     operator = hub.settings.operator_name
+    override = _override(override_gates, reason)
     action: WriteAction
     if to_env:
         if stage:
@@ -535,7 +568,9 @@ async def models_promote(
             action = await plan_cross_env_promotion(
                 hub, target, name, version, alias=alias, operator=operator
             )
-            await _apply(target, action, yes=yes, confirm=confirm, dry_run=dry_run, as_json=as_json)
+            await _apply(
+                target, action, yes=yes, confirm=confirm, dry_run=dry_run, as_json=as_json, override=override
+            )
         finally:
             await target.aclose()
         return
@@ -548,7 +583,21 @@ async def models_promote(
         archive_existing=archive_existing,
         operator=operator,
     )
-    await _apply(hub, action, yes=yes, confirm=confirm, dry_run=dry_run, as_json=as_json)
+    await _apply(hub, action, yes=yes, confirm=confirm, dry_run=dry_run, as_json=as_json, override=override)
+
+
+def _override(override_gates: bool, reason: str | None) -> str | None:
+    """The reason failed gates are overridden for, or None.
+
+    Raises:
+        UsageError: one of `--override-gates` and `--reason` without the other.
+    """
+    reason = (reason or "").strip() or None
+    if override_gates and reason is None:
+        raise UsageError("--override-gates needs --reason TEXT: the journal records why")
+    if reason is not None and not override_gates:
+        raise UsageError("--reason goes with --override-gates")
+    return reason
 
 
 @models.command("rollback", short_help="Move an alias or stage back to its previous version.")

@@ -1,6 +1,8 @@
-"""The one write flow both front ends run: plan -> already done? -> policy -> approval or typed
-confirmation -> perform (lock, re-read, journal, write, verify). A front end supplies only how it
-asks for approval: a modal in the TUI, `--yes`/`--confirm`/`--dry-run` headless."""
+"""The one write flow both front ends run: plan (with its gates evaluated) -> already done? ->
+policy -> approval or typed confirmation -> gates (failed ones refuse unless the approval overrides
+them with a reason) -> perform (lock, re-read, journal, write, verify). A front end supplies only
+how it asks for approval: a modal in the TUI, `--yes`/`--confirm`/`--override-gates`/`--dry-run`
+headless."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from mlops_tui.domain import Change
+from mlops_tui.ops.gates import overridden, refusal
 from mlops_tui.ops.journal import Journal
 from mlops_tui.ops.policy import Approval, Policy, WriteAction, perform
 
@@ -39,6 +42,7 @@ async def run_write(
     """Run a planned `action` through the flow.
 
     Raises:
+        GatesFailed: a promotion gate failed and the approval did not override it.
         Refused: the policy, the approval, or a conflict refuses (nothing written).
         JournalError, MlopsError: as `perform` says.
     """
@@ -49,6 +53,10 @@ async def run_write(
     approval = await ask(change, policy.confirmation(change))
     if approval is None:
         return Written(change, "cancelled")
+    if change.failed_checks:
+        if approval.override is None:
+            raise refusal(change)
+        action.change = overridden(change, approval.override, operator)
     done = await perform(
         action, policy=policy, approval=approval, journal=journal, operator=operator, expected=expected
     )

@@ -65,6 +65,9 @@ class Approval:
     """Headless: `--yes`. TUI: the confirmation modal was accepted."""
     typed: str | None = None
     """Headless: `--confirm NAME`. TUI: the name typed in the modal."""
+    override: str | None = None
+    """Why failed promotion gates are overridden (journaled); None: they are not. Headless:
+    `--override-gates --reason TEXT`. TUI: the modal's override with its reason."""
 
 
 class WriteAction(ABC):

@@ -9,14 +9,22 @@ reads that tag first, so it sees teammates' promotions too, and falls back to th
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal, Protocol
 
-from mlops_tui.config import EnvironmentSettings
-from mlops_tui.domain import Change, RegisteredModel
+from mlops_tui.config import EnvironmentSettings, Settings
+from mlops_tui.domain import Alert, Change, GateCheck, MetricComparison, ModelVersion, RegisteredModel, Run
 from mlops_tui.errors import MlopsError, NotFound, Refused, UsageError
+from mlops_tui.naming import ModelNames
+from mlops_tui.ops.gates import (
+    alert_check,
+    check_error,
+    compare_metrics,
+    metric_checks,
+    tag_checks,
+)
 from mlops_tui.ops.journal import Journal, state_to_roll_back_to
 from mlops_tui.ops.lease import RegistryLease
 from mlops_tui.ops.policy import WriteAction
@@ -43,6 +51,7 @@ class Scope(Protocol):
 
     env_name: str
     env: EnvironmentSettings
+    settings: Settings
 
     @property
     def tracking(self) -> TrackingSource: ...
@@ -52,6 +61,18 @@ class Scope(Protocol):
     def registered_name(self, model: str) -> str: ...
 
     def model_name(self, registered: str) -> str: ...
+
+    def key_metrics(self, runs: Sequence[Run]) -> tuple[str, ...]: ...
+
+    def sibling(self, env_name: str) -> Scope:
+        """Another environment of the same settings (close it with `aclose`)."""
+        ...
+
+    async def unmuted_alerts(self) -> list[Alert]: ...
+
+    def alert_model(self, alert: Alert) -> str | None: ...
+
+    async def aclose(self) -> None: ...
 
 
 HISTORY_LIMIT = 20
@@ -229,7 +250,7 @@ async def plan_promotion(
     number = _number(version)
     registered = hub.registered_name(name)
     name = hub.model_name(registered)
-    await hub.tracking.get_version(registered, number)
+    candidate = await hub.tracking.get_version(registered, number)
     model = await hub.tracking.get_model(registered)
     held = slot.read(model)
     if slot.kind == "stage" and held and not archive_existing and int(_number(held)) > int(number):
@@ -238,6 +259,8 @@ async def plan_promotion(
             f"replace it (a stage shows its newest version)"
         )
     details = ("archive the versions already in the stage",) if archive_existing else ()
+    holder = await hub.tracking.get_version(registered, _number(held)) if held else None
+    metrics, checks = await _promotion_checks(hub, name, slot, candidate, held=held, holder=holder)
     change = Change(
         action="promote",
         environment=hub.env_name,
@@ -246,6 +269,8 @@ async def plan_promotion(
         before=held,
         after=f"v{number}",
         details=details,
+        checks=checks,
+        metrics=metrics,
     )
     return SlotMove(
         hub.tracking,
@@ -258,6 +283,107 @@ async def plan_promotion(
         archive_existing=archive_existing,
         lease_seconds=_lease_seconds(hub),
     )
+
+
+async def _promotion_checks(
+    hub: Scope,
+    name: str,
+    slot: Slot,
+    candidate: ModelVersion,
+    *,
+    held: str | None,
+    holder: ModelVersion | None,
+    candidate_from: Scope | None = None,
+) -> tuple[tuple[MetricComparison, ...], tuple[GateCheck, ...]]:
+    """The candidate's key metrics beside the current holder's, and `hub`'s gates.
+
+    `candidate_from`: the environment the candidate is copied from (else it is `hub`'s own)."""
+    origin = candidate_from or hub
+    gates = hub.env.gates
+    run = await origin.tracking.producing_run(candidate)
+    holder_run = await hub.tracking.producing_run(holder) if holder else None
+    value = dict(run.metrics) if run else {}
+    current = dict(holder_run.metrics) if holder_run else {}
+    names = hub.key_metrics([r for r in (run, holder_run) if r is not None])
+    metrics = compare_metrics(names, value, current, gates)
+    if gates is None:
+        return metrics, ()
+    checks = [*tag_checks(gates, candidate), *metric_checks(gates, value, current, held)]
+    if gates.promoted_in is not None:
+        checks.append(await _promoted_in(hub, gates.promoted_in, name, slot, candidate, origin))
+    if gates.no_critical_alerts:
+        try:
+            alerts = await hub.unmuted_alerts()
+        except MlopsError as exc:
+            checks.append(check_error("no_critical_alerts", exc))
+        else:
+            checks.append(alert_check(alerts, {a.fingerprint: hub.alert_model(a) for a in alerts}, name))
+    return metrics, tuple(checks)
+
+
+async def _promoted_in(
+    hub: Scope, env_name: str, name: str, slot: Slot, candidate: ModelVersion, origin: Scope
+) -> GateCheck:
+    """Whether `candidate` (a version of `origin`'s registered model) holds, or held per the slot's
+    history, `slot` in `env_name`: as that environment's own version (both share the registered
+    model), as the version it was copied from (its lineage tag), or as a copy of it."""
+    other = hub.sibling(env_name)
+    try:
+        registered = other.registered_name(name)
+        where = f"{slot.target(registered)} in {env_name}"
+        try:
+            model = await other.tracking.get_model(registered)
+        except NotFound:
+            return GateCheck(
+                "promoted_in", False, f"v{candidate.version} never held {where} (no {registered} there)"
+            )
+        except MlopsError as exc:
+            return check_error("promoted_in", exc)
+        try:
+            held = {_number(v) for v in (slot.read(model),) if v} | {
+                e["version"] for e in slot.history(model)
+            }
+            lineages = {v: await _lineage(other, registered, v) for v in sorted(held)}
+        except MlopsError as exc:
+            return check_error("promoted_in", exc)
+        same = origin.env_name == env_name or (_same_server(origin, other) and registered == candidate.name)
+        copied_from = candidate.tags.get(LINEAGE_TAG, "").rpartition("/")
+        homes = {
+            e for e in origin.settings.environments if _holds_same_model(origin, e, name, candidate.name)
+        }
+        for version, lineage in lineages.items():
+            source_env, source_version = lineage.partition("/")[0], lineage.rpartition("/")[2]
+            if (
+                (same and version == candidate.version)
+                or (copied_from[0] == f"{env_name}/{name}" and copied_from[2] == version)
+                or (source_env in homes and source_version == candidate.version and lineage)
+            ):
+                return GateCheck("promoted_in", True, f"v{version} held {where}")
+        return GateCheck("promoted_in", False, f"v{candidate.version} never held {where}")
+    finally:
+        await other.aclose()
+
+
+async def _lineage(scope: Scope, registered: str, version: str) -> str:
+    """`ENV/MODEL/VERSION` a version was copied from, or empty."""
+    try:
+        return (await scope.tracking.get_version(registered, version)).tags.get(LINEAGE_TAG, "")
+    except NotFound:
+        return ""
+
+
+def _holds_same_model(origin: Scope, env_name: str, name: str, registered: str) -> bool:
+    """Whether `env_name` keeps `name` in the registered model `registered` of `origin`'s server."""
+    env = origin.settings.environments[env_name]
+    if env_name == origin.env_name:
+        return True
+    if (
+        env.mlflow is None
+        or origin.env.mlflow is None
+        or env.mlflow.tracking_uri != origin.env.mlflow.tracking_uri
+    ):
+        return False
+    return ModelNames.of(origin.settings, env).registered(name) == registered
 
 
 @dataclass(frozen=True)
@@ -456,7 +582,7 @@ async def plan_cross_env_promotion(
     the target's `incoming_alias`, `challenger` unless configured)."""
     number = _number(version)
     name = source_hub.model_name(source_hub.registered_name(name))
-    await source_hub.tracking.get_version(source_hub.registered_name(name), number)
+    candidate = await source_hub.tracking.get_version(source_hub.registered_name(name), number)
     incoming = alias or (target_hub.env.mlflow.incoming_alias if target_hub.env.mlflow else "challenger")
     target_model = target_hub.registered_name(name)
     if _same_server(source_hub, target_hub) and target_model == source_hub.registered_name(name):
@@ -481,7 +607,18 @@ async def plan_cross_env_promotion(
         alias=incoming,
         operator=operator,
     )
-    action.change = replace(action.change, before=await action.current())
+    held = await action.current()
+    holder = await target_hub.tracking.get_version(target_model, _number(held)) if held else None
+    metrics, checks = await _promotion_checks(
+        target_hub,
+        name,
+        Slot("alias", incoming),
+        candidate,
+        held=held,
+        holder=holder,
+        candidate_from=source_hub,
+    )
+    action.change = replace(action.change, before=held, checks=checks, metrics=metrics)
     return action
 
 

@@ -20,7 +20,7 @@ from mlops_tui.domain import (
     Silence,
     TraceChunk,
 )
-from mlops_tui.errors import UsageError
+from mlops_tui.errors import NotFound, UsageError
 from mlops_tui.matchers import Matcher
 
 __all__ = ["AlertSource", "PipelineSource", "Source", "TrackingSource"]
@@ -69,6 +69,15 @@ class TrackingSource(Source):
     @abstractmethod
     async def get_run(self, run_id: str) -> Run:
         """Raises: NotFound."""
+
+    async def producing_run(self, version: ModelVersion) -> Run | None:
+        """The run that produced `version`, if it has one the store still holds."""
+        if not version.run_id:
+            return None
+        try:
+            return await self.get_run(version.run_id)
+        except NotFound:
+            return None
 
     @abstractmethod
     async def metric_history(self, run_id: str, key: str) -> list[MetricPoint]:

@@ -216,13 +216,7 @@ class RulesSource(AlertSource):
     async def _run_of(self, registered_name: str, version: str) -> Run | None:
         """The run that produced a version, if it has one the store still holds."""
         tracking = self._tracking()
-        found = await tracking.get_version(registered_name, version)
-        if not found.run_id:
-            return None
-        try:
-            return await tracking.get_run(found.run_id)
-        except NotFound:
-            return None
+        return await tracking.producing_run(await tracking.get_version(registered_name, version))
 
     async def _watched(self) -> dict[str, RegisteredModel]:
         """The models the rules watch, by model name: those named, else the first page of the registry."""

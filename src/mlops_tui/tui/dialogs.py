@@ -18,7 +18,9 @@ from mlops_tui import humanize
 from mlops_tui.domain import Alert, Change, Endpoint, ModelVersion
 from mlops_tui.errors import MlopsError
 from mlops_tui.matchers import Matcher, parse_matchers
+from mlops_tui.ops.gates import plan_notes
 from mlops_tui.ops.policy import Approval
+from mlops_tui.sanitize import printable
 from mlops_tui.tui.bindings import BindingList, bindings
 from mlops_tui.tui.styles import env_badge
 
@@ -33,6 +35,8 @@ __all__ = [
 
 
 DialogResult = TypeVar("DialogResult")
+_NOTE_LABELS = {"metric": "metric", "warning": "warning", "passed": "gate ok", "failed": "FAILED"}
+_NOTE_STYLES = {"metric": "dim", "warning": "bold yellow", "passed": "green", "failed": "bold red"}
 
 
 class DialogFrame(VerticalScroll, can_focus=False):
@@ -251,7 +255,7 @@ class ConfirmDialog(Dialog[Approval | None]):
                 "\n",
                 ("change  ", "dim"),
                 *(
-                    (("starts  ", ""), (change.after, "bold green"))
+                    (("starts ", "bold"), (change.after, "bold green"))
                     if change.starts
                     else ((change.before or "(unset)", "bold"), "  →  ", (change.after, "bold green"))
                 ),
@@ -259,24 +263,44 @@ class ConfirmDialog(Dialog[Approval | None]):
             ),
             id="confirm-change",
         )
+        if notes := plan_notes(change):
+            yield Static(
+                Text("\n").join(
+                    Text.assemble((f"{_NOTE_LABELS[kind]:<8}", _NOTE_STYLES[kind]), printable(text))
+                    for kind, text in notes
+                ),
+                id="confirm-checks",
+            )
+        if change.failed_checks:
+            yield Label("Promotion gates failed: to override them, say why (journaled)")
+            yield Input(placeholder="why: the reason for overriding the gates", id="confirm-override")
         if self.expected is not None:
             yield Label(Text.assemble("Protected environment: type ", (self.expected, "bold"), " to confirm"))
             yield Input(placeholder=f"type {self.expected}", id="confirm-typed")
 
     def buttons(self) -> Horizontal:
-        variant: ButtonVariant = "error" if self.protected else "primary"
-        return self.button_row(Button(self.change.action.capitalize(), variant=variant, id="confirm"))
+        change = self.change
+        failed = bool(change.failed_checks)
+        variant: ButtonVariant = "error" if self.protected or failed else "primary"
+        label = f"Override gates and {change.action}" if failed else change.action.capitalize()
+        return self.button_row(Button(label, variant=variant, id="confirm"))
 
     @on(Button.Pressed, "#confirm")
     @on(Input.Submitted, "#confirm-typed")
+    @on(Input.Submitted, "#confirm-override")
     def _confirm(self) -> None:
-        typed = None
+        typed = override = None
         if self.expected is not None:
             typed = self.query_one("#confirm-typed", Input).value.strip()
             if typed != self.expected:
                 self.notify(f"Type {self.expected} exactly to confirm", severity="warning")
                 return
-        self.dismiss(Approval(approved=True, typed=typed))
+        if self.change.failed_checks:
+            override = self.query_one("#confirm-override", Input).value.strip()
+            if not override:
+                self.notify("Gates failed: give a reason to override them", severity="warning")
+                return
+        self.dismiss(Approval(approved=True, typed=typed, override=override))
 
 
 @dataclass(frozen=True)
