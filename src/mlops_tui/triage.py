@@ -9,8 +9,9 @@ Each part is read on its own: a source that fails leaves its part empty and says
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TypeVar
 
 from mlops_tui.domain import Alert, AuditEntry, Job, ModelVersion, Pipeline, RegisteredModel, Run
@@ -74,7 +75,7 @@ async def gather_triage(hub: Hub, journal: Journal, alert: Alert) -> Triage:
         return Triage(alert, problems=[f"{alert.name} names no model (no model label)"])
     registered = hub.registered_name(model)
     slot = slot_for(hub, None, None)
-    found = await part("registry", hub.model(registered), None)
+    found = await part("registry", lambda: hub.model(registered), None)
     if found is None:
         entries = journal.entries(environment=hub.env_name, subject=model, limit=RECENT_ENTRIES)
         return Triage(alert, model, registered, slot.name, journal=entries, problems=problems)
@@ -88,7 +89,7 @@ async def gather_triage(hub: Hub, journal: Journal, alert: Alert) -> Triage:
     previous = by_number.get(back.version.removeprefix("v")) if back.version else None
     runs = await asyncio.gather(
         *(
-            part("run", hub.tracking.get_run(v.run_id), None) if v and v.run_id else _none()
+            part("run", partial(hub.tracking.get_run, v.run_id), None) if v and v.run_id else _none()
             for v in (serving, previous)
         )
     )
@@ -119,9 +120,10 @@ class _Parts:
     def __init__(self) -> None:
         self.problems: list[str] = []
 
-    async def read(self, what: str, call: Awaitable[T], default: T) -> T:
+    async def read(self, what: str, call: Callable[[], Awaitable[T]], default: T) -> T:
+        # A callable, not a coroutine: a triage closed before a part starts leaves nothing unawaited.
         try:
-            return await call
+            return await call()
         except MlopsError as exc:
             self.problems.append(f"{what}: {exc.message}")
             return default
@@ -142,7 +144,7 @@ async def _pipelines(
     part = parts.read
     if not hub.pipeline_sources:
         return [], None
-    answer = await part("pipelines", hub.pipelines(limit=50), Gathered[Pipeline]([]))
+    answer = await part("pipelines", lambda: hub.pipelines(limit=50), Gathered[Pipeline]([]))
     parts.problems.extend(f"pipelines: {f.message}" for f in answer.failures.values())
     recent = answer.items
     mine = [p for p in recent if p.model == model][:RECENT_PIPELINES]
@@ -151,7 +153,7 @@ async def _pipelines(
         known = {p.id: p for p in recent}
         lineage = known.get(pipeline_id)
         if lineage is None:
-            found = await part("pipeline", hub.pipeline(pipeline_id), None)
+            found = await part("pipeline", partial(hub.pipeline, pipeline_id), None)
             lineage = found[0] if found else None
     if lineage is not None and lineage.id not in {p.id for p in mine}:
         mine.append(lineage)
@@ -163,7 +165,7 @@ async def _failing(hub: Hub, pipelines: list[Pipeline], parts: _Parts) -> tuple[
     failed = next((p for p in pipelines if p.status == "failed"), None)
     if failed is None:
         return None
-    found = await part("jobs", hub.pipeline(failed.id), None)
+    found = await part("jobs", partial(hub.pipeline, failed.id), None)
     if not found:
         return None
     pipeline, jobs = found
