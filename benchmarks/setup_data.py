@@ -77,7 +77,7 @@ def quiet_mlflow() -> Iterator[None]:
 
 def seed_demo(db: Path, artifacts: Path) -> None:
     """Fill the sqlite store `db` with the demo data of `mlops_tui.demo`, through MlflowClient."""
-    from mlops_tui import demo
+    from mlops_tui.demo import seed as demo
 
     settings = MlflowSettings(tracking_uri=f"sqlite:///{db}", artifact_root=str(artifacts))
     with quiet_mlflow():

@@ -17,7 +17,6 @@ from pathlib import Path
 import msgspec
 from textual.pilot import Pilot
 
-from mlops_tui import demo
 from mlops_tui.config import (
     LOCAL_RULES,
     EnvironmentSettings,
@@ -26,6 +25,7 @@ from mlops_tui.config import (
     Settings,
     trainer_command,
 )
+from mlops_tui.demo import seed as demo
 from mlops_tui.hub import Hub
 from mlops_tui.tui import MlopsApp, make_app
 from mlops_tui.tui.pane import ResourcePane

@@ -89,7 +89,7 @@ def demo_store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """
     import mlflow  # noqa: F401 - configures MLflow's loggers, which are quietened just below
 
-    from mlops_tui.demo import seed
+    from mlops_tui.demo.seed import seed
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -226,7 +226,7 @@ def restore_demo_registry(tracking_uri: str) -> None:
     and stages other than the demo's."""
     from mlflow.tracking import MlflowClient
 
-    from mlops_tui.demo import CHAMPION_HISTORY_TAG, DEMO_MODELS, champion_history
+    from mlops_tui.demo.seed import CHAMPION_HISTORY_TAG, DEMO_MODELS, champion_history
 
     plans = {plan.model: plan for plan in DEMO_MODELS}
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)

@@ -20,6 +20,7 @@ import pytest
 
 from mlops_tui.config import AlertmanagerSettings
 from mlops_tui.domain import Alert
+from mlops_tui.domain.matchers import Matcher, matches_all, parse_matcher, parse_matchers
 from mlops_tui.errors import (
     BackendError,
     BackendUnreachable,
@@ -28,7 +29,6 @@ from mlops_tui.errors import (
     InvalidQuery,
     NotFound,
 )
-from mlops_tui.matchers import Matcher, matches_all, parse_matcher, parse_matchers
 from mlops_tui.sources.alertmanager import AlertmanagerSource
 from tests.helpers import (
     FakeHttpServer,

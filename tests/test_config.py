@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from mlops_tui import config as config_module
 from mlops_tui.config import (
     CONFIG_ENV_VAR,
     Settings,
@@ -21,6 +20,7 @@ from mlops_tui.config import (
     resolve_secret,
     starter_config,
 )
+from mlops_tui.config import settings as config_module
 from mlops_tui.errors import ConfigError, ExitCode, UsageError
 from tests.helpers import toml_document, write_config
 

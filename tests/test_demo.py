@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from mlops_tui.config import MlflowSettings
-from mlops_tui.demo import reset_store, seed
+from mlops_tui.demo.seed import reset_store, seed
 from mlops_tui.errors import UsageError
 from tests.conftest import template_settings
 from tests.helpers import DEMO_NOW, DEMO_RUNS_PER_EXPERIMENT

@@ -13,9 +13,9 @@ import pytest
 
 from mlops_tui.config import EnvironmentSettings, GitlabSettings, MlflowSettings, Settings
 from mlops_tui.errors import BackendError, BackendUnreachable, NotFound
-from mlops_tui.fleet import read_fleet
 from mlops_tui.hub import Hub
 from mlops_tui.sources.gitlab import GitlabSource
+from mlops_tui.views.fleet import read_fleet
 from tests.fakes.gitlab_server import TOKEN, FakeGitlab
 from tests.helpers import closed_port, silent_server
 

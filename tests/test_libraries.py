@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mlops_tui.libraries import log_file
+from mlops_tui.config.libraries import log_file
 from tests.helpers import as_a_user, mlflow_telemetry_file, mlops_tui_command, run_cli, write_config
 
 

@@ -16,11 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from mlops_tui import locations
-from mlops_tui.config import RetrainSettings
+from mlops_tui.config import RetrainSettings, locations
 from mlops_tui.domain import Pipeline
 from mlops_tui.errors import BackendError, NotFound, UsageError
-from mlops_tui.sources.local import LocalRunner
+from mlops_tui.sources.local.runner import LocalRunner
 
 DEADLINE_SECONDS = 30
 TRACKING_URI = "sqlite:////nowhere/mlflow.db"
@@ -263,7 +262,7 @@ async def test_a_process_killed_behind_the_runners_back_is_reported_failed(
         import asyncio, json, os, sys
         from pathlib import Path
         from mlops_tui.config import RetrainSettings
-        from mlops_tui.sources.local import LocalRunner
+        from mlops_tui.sources.local.runner import LocalRunner
 
         async def main():
             runner = LocalRunner(

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
+from mlops_tui.domain.matchers import Matcher, matches_all, parse_matcher, parse_matchers
 from mlops_tui.errors import ExitCode, InvalidQuery
-from mlops_tui.matchers import Matcher, matches_all, parse_matcher, parse_matchers
 
 
 @pytest.mark.parametrize(

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from mlops_tui.config import load_settings
-from mlops_tui.fleet import read_fleet
+from mlops_tui.config.naming import ModelNames
 from mlops_tui.hub import Hub
-from mlops_tui.naming import ModelNames
+from mlops_tui.views.fleet import read_fleet
 from tests.helpers import Registry, run_cli, write_config
 
 

@@ -23,10 +23,10 @@ from hypothesis import strategies as st
 from mlops_tui.cli import main
 from mlops_tui.cli.commands import root
 from mlops_tui.config import EnvironmentSettings, MlflowSettings, Settings, load_settings, parse_settings
+from mlops_tui.domain.matchers import parse_matchers
 from mlops_tui.errors import ConfigError, ExitCode, InvalidQuery, MlopsError, UsageError
 from mlops_tui.hub import Hub
-from mlops_tui.matchers import parse_matchers
-from mlops_tui.sanitize import printable
+from mlops_tui.text.sanitize import printable
 from tests.helpers import FakeHttpServer, closed_port, write_config
 
 EXAMPLES = {

@@ -16,9 +16,9 @@ import pytest
 
 from mlops_tui.config import LOCAL_RULES, AlertRule, EnvironmentSettings, MlflowSettings, Settings
 from mlops_tui.domain import SourceState
+from mlops_tui.domain.matchers import parse_matchers
 from mlops_tui.errors import InvalidQuery, NotFound, UsageError
 from mlops_tui.hub import Hub
-from mlops_tui.matchers import parse_matchers
 from mlops_tui.sources.rules import RulesSource, SilenceStore
 from tests.conftest import DEMO_NOW
 from tests.helpers import closed_port

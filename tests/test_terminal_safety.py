@@ -28,7 +28,7 @@ from textual.widgets import DataTable, RichLog
 
 from mlops_tui.config import EnvironmentSettings, GitlabSettings, MlflowSettings, Settings
 from mlops_tui.domain import Change, GateCheck
-from mlops_tui.sanitize import printable, terminal_log, web_link
+from mlops_tui.text.sanitize import printable, terminal_log, web_link
 from mlops_tui.tui import MlopsApp
 from mlops_tui.tui.alert_screens import AlertScreen, SilencesScreen, TriageScreen
 from mlops_tui.tui.compare import CompareScreen

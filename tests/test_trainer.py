@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from mlops_tui.config import MlflowSettings, RetrainSettings
-from mlops_tui.sources.local import LocalRunner
-from mlops_tui.trainer import auc, make_dataset, train
+from mlops_tui.demo.trainer import auc, make_dataset, train
+from mlops_tui.sources.local.runner import LocalRunner
 
-TRAINER = [sys.executable, "-m", "mlops_tui.trainer"]
+TRAINER = [sys.executable, "-m", "mlops_tui.demo.trainer"]
 DEADLINE_SECONDS = 120
 
 

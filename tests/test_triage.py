@@ -19,12 +19,12 @@ from mlops_tui.config import LOCAL_RULES, EnvironmentSettings, GitlabSettings, M
 from mlops_tui.domain import Alert
 from mlops_tui.hub import Hub
 from mlops_tui.ops.journal import Journal
-from mlops_tui.triage import gather_triage
 from mlops_tui.tui import MlopsApp
 from mlops_tui.tui.alert_screens import AlertScreen, TriageScreen
 from mlops_tui.tui.dialogs import ConfirmDialog
 from mlops_tui.tui.panes import AlertsPane
 from mlops_tui.tui.screens import PipelineScreen, TraceScreen
+from mlops_tui.views.triage import gather_triage
 from tests.conftest import DEMO_NOW
 from tests.fakes.gitlab_server import TOKEN, FakeGitlab
 from tests.test_tui import SIZE, click, demo_app, measured, shown, until

@@ -29,7 +29,7 @@ from mlops_tui.config import (
     VertexSettings,
 )
 from mlops_tui.domain import Change
-from mlops_tui.matchers import parse_matchers
+from mlops_tui.domain.matchers import parse_matchers
 from mlops_tui.ops.journal import Journal
 from mlops_tui.tui import MlopsApp
 from mlops_tui.tui.alert_screens import AlertScreen, SilencesScreen, TriageScreen

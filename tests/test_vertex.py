@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from mlops_tui.config import EnvironmentSettings, Settings, VertexSettings, parse_settings
+from mlops_tui.domain.matchers import Matcher
 from mlops_tui.errors import BackendError, BackendUnreachable, ConfigError, NotFound, UsageError
 from mlops_tui.hub import Hub, runner_of
-from mlops_tui.matchers import Matcher
 from mlops_tui.sources.vertex import VertexMonitoring, VertexSource
 from tests.fakes.vertex_server import PIPELINE_SPEC, FakeVertex, seed_churn
 from tests.helpers import closed_port

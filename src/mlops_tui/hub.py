@@ -16,8 +16,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
-from mlops_tui import humanize
 from mlops_tui.config import Settings, resolve_secret
+from mlops_tui.config.naming import ModelNames
 from mlops_tui.domain import (
     Alert,
     Endpoint,
@@ -36,6 +36,7 @@ from mlops_tui.domain import (
     TraceChunk,
     utcnow,
 )
+from mlops_tui.domain.matchers import Matcher
 from mlops_tui.errors import (
     BackendError,
     BackendUnreachable,
@@ -46,13 +47,12 @@ from mlops_tui.errors import (
     PartlyAnswered,
     UsageError,
 )
-from mlops_tui.matchers import Matcher
-from mlops_tui.naming import ModelNames
 from mlops_tui.ops.policy import Policy
 from mlops_tui.sources.base import AlertSource, PipelineSource, TrackingSource
 
 # Light: the Vertex SDK is imported by the source's first call, not by its module.
 from mlops_tui.sources.vertex import VERTEX_PIPELINE_ID, VertexSource
+from mlops_tui.text import humanize
 
 __all__ = ["PIPELINE_TAGS", "Gathered", "Hub", "RunDetail", "runner_of"]
 
@@ -402,7 +402,7 @@ class Hub:
                         trigger_token=trigger,
                     )
             if retrain is not None and retrain.kind == "local":
-                from mlops_tui.sources.local import LocalRunner
+                from mlops_tui.sources.local.runner import LocalRunner
 
                 built["local"] = LocalRunner(
                     retrain,
@@ -483,7 +483,7 @@ class Hub:
                 with self._building("alertmanager"):
                     built["alertmanager"] = AlertmanagerSource(self.env.alertmanager)
             if self.env.rules:
-                from mlops_tui import locations
+                from mlops_tui.config import locations
                 from mlops_tui.sources.rules import RulesSource, SilenceStore
 
                 mode = self.env.mlflow.promotion if self.env.mlflow else "alias"

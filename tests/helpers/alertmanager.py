@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from mlops_tui.config import AlertmanagerSettings
-from mlops_tui.matchers import Matcher
+from mlops_tui.domain.matchers import Matcher
 from mlops_tui.sources.alertmanager import AlertmanagerSource
 from tests.helpers import free_port
 from tests.helpers.services import loopback_client, running_service

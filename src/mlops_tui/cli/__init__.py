@@ -16,9 +16,9 @@ from mlops_tui.cli import alerts as _alerts  # noqa: F401 - registers `alerts` a
 from mlops_tui.cli import triage as _triage  # noqa: F401 - registers `triage`
 from mlops_tui.cli.commands import root
 from mlops_tui.config import redact
+from mlops_tui.config.libraries import DEBUG_ENV_VAR, route_library_output
 from mlops_tui.errors import ExitCode, MlopsError
-from mlops_tui.libraries import DEBUG_ENV_VAR, route_library_output
-from mlops_tui.sanitize import printable
+from mlops_tui.text.sanitize import printable
 
 __all__ = ["main", "root"]
 

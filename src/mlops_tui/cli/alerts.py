@@ -7,16 +7,22 @@ import sys
 
 import click
 
-from mlops_tui import humanize
 from mlops_tui.cli import render
 from mlops_tui.cli.commands import _apply, _common, _with_hub, _write_options, load_and_warn, root
 from mlops_tui.config import Settings
 from mlops_tui.domain import utcnow
+from mlops_tui.domain.matchers import parse_matchers
 from mlops_tui.errors import UsageError
-from mlops_tui.health import STATE_NAMES, EnvironmentHealth, check_health, overall_code, source_state_word
 from mlops_tui.hub import Hub
-from mlops_tui.matchers import parse_matchers
 from mlops_tui.ops.alerts import plan_expiry, plan_silence
+from mlops_tui.text import humanize
+from mlops_tui.views.health import (
+    STATE_NAMES,
+    EnvironmentHealth,
+    check_health,
+    overall_code,
+    source_state_word,
+)
 
 __all__ = ["alerts", "status"]
 

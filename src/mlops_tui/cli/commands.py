@@ -12,7 +12,6 @@ from typing import Any, TypeVar
 
 import click
 
-from mlops_tui import humanize
 from mlops_tui.cli import render
 from mlops_tui.config import (
     LOCAL_ENV,
@@ -25,10 +24,10 @@ from mlops_tui.config import (
     redacted,
     starter_config,
 )
+from mlops_tui.config.libraries import DEBUG_ENV_VAR, debugging, route_library_output
 from mlops_tui.domain import Change, Job, tags_in_order, utcnow
 from mlops_tui.errors import ExitCode, MlopsError, UsageError
 from mlops_tui.hub import Hub
-from mlops_tui.libraries import DEBUG_ENV_VAR, debugging, route_library_output
 from mlops_tui.ops.flow import run_write
 from mlops_tui.ops.gates import plan_notes, refusal
 from mlops_tui.ops.journal import JournalError, open_journal
@@ -40,7 +39,8 @@ from mlops_tui.ops.registry import (
     plan_rollback,
     recover_interrupted,
 )
-from mlops_tui.sanitize import terminal_log
+from mlops_tui.text import humanize
+from mlops_tui.text.sanitize import terminal_log
 
 __all__ = ["root"]
 
@@ -147,7 +147,7 @@ def demo(seed_only: bool, reset: bool) -> None:
     `local`."""
     import warnings
 
-    from mlops_tui import demo as demo_data
+    from mlops_tui.demo import seed as demo_data
 
     settings = local_settings()
     for name, plans in ((LOCAL_ENV, demo_data.DEMO_MODELS), (LOCAL_PRD_ENV, demo_data.PRD_MODELS)):
@@ -215,7 +215,7 @@ def config_check(path: str | None, as_json: bool) -> None:
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 def config_init(path: str | None, force: bool) -> None:
     """Write a commented starter config (default: the XDG config location)."""
-    from mlops_tui import locations
+    from mlops_tui.config import locations
 
     target = Path(path) if path else locations.config_dir() / "config.toml"
     if target.exists() and not force:

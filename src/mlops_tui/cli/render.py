@@ -26,9 +26,9 @@ from mlops_tui.domain import (
     Run,
     Silence,
 )
-from mlops_tui.health import EnvironmentHealth
 from mlops_tui.hub import RunDetail
-from mlops_tui.sanitize import printable
+from mlops_tui.text.sanitize import printable
+from mlops_tui.views.health import EnvironmentHealth
 
 __all__ = [
     "alert_json",

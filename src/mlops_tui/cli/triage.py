@@ -7,15 +7,15 @@ from typing import Any
 
 import click
 
-from mlops_tui import humanize
 from mlops_tui.cli import render
 from mlops_tui.cli.commands import _common, _with_hub, root
 from mlops_tui.domain import Alert
 from mlops_tui.errors import MlopsError, NotFound, UsageError
 from mlops_tui.hub import Hub
 from mlops_tui.ops.journal import open_journal
-from mlops_tui.sanitize import terminal_log
-from mlops_tui.triage import Side, Triage, gather_triage
+from mlops_tui.text import humanize
+from mlops_tui.text.sanitize import terminal_log
+from mlops_tui.views.triage import Side, Triage, gather_triage
 
 __all__ = ["triage"]
 

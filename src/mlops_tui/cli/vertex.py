@@ -8,13 +8,13 @@ from typing import Any
 
 import click
 
-from mlops_tui import humanize
 from mlops_tui.cli import render
 from mlops_tui.cli.commands import _apply, _common, _with_hub, _write_options, root
 from mlops_tui.domain import Endpoint, utcnow
 from mlops_tui.hub import Hub
 from mlops_tui.ops.endpoints import parse_split_args, plan_traffic, plan_traffic_rollback, plan_undeploy
 from mlops_tui.ops.journal import open_journal
+from mlops_tui.text import humanize
 
 __all__ = ["endpoints", "vertex"]
 

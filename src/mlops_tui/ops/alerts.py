@@ -7,12 +7,12 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from mlops_tui import humanize
 from mlops_tui.domain import Change, Silence
+from mlops_tui.domain.matchers import Matcher
 from mlops_tui.errors import Refused, UsageError
-from mlops_tui.matchers import Matcher
 from mlops_tui.ops.policy import WriteAction
 from mlops_tui.sources.base import AlertSource
+from mlops_tui.text import humanize
 
 __all__ = ["CreateSilence", "ExpireSilence", "plan_expiry", "plan_silence", "silence_subject"]
 

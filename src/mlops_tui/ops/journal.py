@@ -23,11 +23,10 @@ from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mlops_tui import locations
-from mlops_tui.config import Settings, resolve_secret
+from mlops_tui.config import Settings, locations, resolve_secret
 from mlops_tui.domain import AuditEntry, Change
 from mlops_tui.errors import MlopsError
-from mlops_tui.processes import pid_alive
+from mlops_tui.sources.local.processes import pid_alive
 
 __all__ = [
     "Journal",

@@ -15,9 +15,9 @@ from datetime import datetime
 from typing import Literal, Protocol
 
 from mlops_tui.config import EnvironmentSettings, Settings
+from mlops_tui.config.naming import ModelNames
 from mlops_tui.domain import Alert, Change, GateCheck, MetricComparison, ModelVersion, RegisteredModel, Run
 from mlops_tui.errors import MlopsError, NotFound, Refused, UsageError
-from mlops_tui.naming import ModelNames
 from mlops_tui.ops.gates import (
     alert_check,
     check_error,

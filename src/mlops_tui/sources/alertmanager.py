@@ -16,8 +16,8 @@ from urllib.parse import quote
 
 from mlops_tui.config import AlertmanagerSettings
 from mlops_tui.domain import Alert, Silence
+from mlops_tui.domain.matchers import Matcher, parse_matchers
 from mlops_tui.errors import BackendError, ConfigError, InvalidQuery, NotFound
-from mlops_tui.matchers import Matcher, parse_matchers
 from mlops_tui.sources.base import AlertSource
 from mlops_tui.sources.http import HttpApi, Method, format_rfc3339, parse_rfc3339
 

@@ -20,8 +20,8 @@ from mlops_tui.domain import (
     Silence,
     TraceChunk,
 )
+from mlops_tui.domain.matchers import Matcher
 from mlops_tui.errors import NotFound, UsageError
-from mlops_tui.matchers import Matcher
 
 __all__ = ["AlertSource", "PipelineSource", "Source", "TrackingSource"]
 

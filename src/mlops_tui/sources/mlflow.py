@@ -175,7 +175,7 @@ def quiet_mlflow() -> None:
     """MLflow logs INFO lines to stderr when it opens a store: they would draw over the TUI and
     clutter the diagnostics of headless commands. Called after MLflow is imported, since importing
     it sets its own level and handler."""
-    from mlops_tui.libraries import take_over_mlflow_logger
+    from mlops_tui.config.libraries import take_over_mlflow_logger
 
     take_over_mlflow_logger()
     # Stage mode is supported on purpose (see the README); MLflow's deprecation notice is noise here.

@@ -23,8 +23,8 @@ from typing import Any
 
 from mlops_tui.config import AlertRule
 from mlops_tui.domain import Alert, RegisteredModel, Run, Silence, utcnow
+from mlops_tui.domain.matchers import Matcher, matches_all
 from mlops_tui.errors import InvalidQuery, NotFound
-from mlops_tui.matchers import Matcher, matches_all
 from mlops_tui.sources.base import AlertSource, TrackingSource
 
 __all__ = ["RulesSource", "SilenceStore", "fingerprint"]

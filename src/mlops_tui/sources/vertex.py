@@ -44,8 +44,8 @@ from mlops_tui.domain import (
     TraceChunk,
     utcnow,
 )
+from mlops_tui.domain.matchers import Matcher, matches_all
 from mlops_tui.errors import BackendError, BackendUnreachable, ConfigError, NotFound, UsageError
-from mlops_tui.matchers import Matcher, matches_all
 from mlops_tui.sources import ratelimit
 from mlops_tui.sources.base import AlertSource, PipelineSource
 

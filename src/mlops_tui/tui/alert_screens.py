@@ -10,15 +10,15 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, Footer, Static
 
-from mlops_tui import humanize
 from mlops_tui.domain import Alert, Silence, SourceState
 from mlops_tui.errors import NotFound
 from mlops_tui.hub import Hub
-from mlops_tui.triage import Triage, gather_triage
+from mlops_tui.text import humanize
 from mlops_tui.tui.bindings import ALERT_ACTIONS, SILENCE_ACTIONS, TRIAGE_ACTIONS, WRITE_ACTIONS
 from mlops_tui.tui.screens import DetailScreen, PipelineScreen, _table
 from mlops_tui.tui.styles import alert_state_text, pipeline_status_text, severity_text
 from mlops_tui.tui.terminal_safe import url_text
+from mlops_tui.views.triage import Triage, gather_triage
 
 __all__ = ["AlertScreen", "SilencesScreen", "TriageScreen"]
 

@@ -40,7 +40,7 @@ from mlops_tui.ops.registry import (
     plan_rollback,
     recover_interrupted,
 )
-from mlops_tui.sanitize import web_link
+from mlops_tui.text.sanitize import web_link
 from mlops_tui.tui.bindings import KEYS, BindingList, bindings, check_keymap, check_theme
 from mlops_tui.tui.header import EnvBar, EnvScreen
 from mlops_tui.tui.pane import ResourcePane

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.widget import Widget
 
-from mlops_tui import humanize
 from mlops_tui.domain import MetricPoint
+from mlops_tui.text import humanize
 
 __all__ = ["SERIES_STYLES", "MetricChart", "Series", "legend"]
 

@@ -14,8 +14,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Footer, Static
 
-from mlops_tui import humanize
 from mlops_tui.hub import Hub, RunDetail
+from mlops_tui.text import humanize
 from mlops_tui.tui.bindings import BindingList, bindings
 from mlops_tui.tui.chart import MetricChart, Series, legend
 from mlops_tui.tui.screens import DetailScreen

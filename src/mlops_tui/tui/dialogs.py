@@ -14,13 +14,13 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 from textual.widgets.button import ButtonVariant
 
-from mlops_tui import humanize
 from mlops_tui.domain import Alert, Change, Endpoint, ModelVersion
+from mlops_tui.domain.matchers import Matcher, parse_matchers
 from mlops_tui.errors import MlopsError
-from mlops_tui.matchers import Matcher, parse_matchers
 from mlops_tui.ops.gates import plan_notes
 from mlops_tui.ops.policy import Approval
-from mlops_tui.sanitize import printable
+from mlops_tui.text import humanize
+from mlops_tui.text.sanitize import printable
 from mlops_tui.tui.bindings import BindingList, bindings
 from mlops_tui.tui.styles import env_badge
 

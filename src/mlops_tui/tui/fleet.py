@@ -11,14 +11,14 @@ from textual import on
 from textual.app import ComposeResult
 from textual.widgets import DataTable, Footer, Static
 
-from mlops_tui import humanize
 from mlops_tui.domain import Page
-from mlops_tui.fleet import FleetRow, Serving, read_fleet
 from mlops_tui.hub import Hub
+from mlops_tui.text import humanize
 from mlops_tui.tui.bindings import BindingList, bindings
 from mlops_tui.tui.header import EnvScreen
 from mlops_tui.tui.pane import Cell, ResourcePane, Row
 from mlops_tui.tui.styles import env_label, pipeline_status_text
+from mlops_tui.views.fleet import FleetRow, Serving, read_fleet
 
 __all__ = ["FleetPane", "FleetScreen"]
 

@@ -11,9 +11,9 @@ from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Static
 
-from mlops_tui import humanize
 from mlops_tui.domain import SourceState, SourceStatus
-from mlops_tui.sanitize import printable
+from mlops_tui.text import humanize
+from mlops_tui.text.sanitize import printable
 from mlops_tui.tui.styles import env_badge
 
 if TYPE_CHECKING:

@@ -22,10 +22,10 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import DataTable, Input, Static
 
-from mlops_tui import humanize
 from mlops_tui.domain import Page
 from mlops_tui.errors import InvalidQuery, MlopsError
 from mlops_tui.hub import Hub
+from mlops_tui.text import humanize
 from mlops_tui.tui.bindings import BindingList, bindings
 from mlops_tui.tui.terminal_safe import SafeTable
 

@@ -12,10 +12,10 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from mlops_tui import humanize
 from mlops_tui.domain import Alert, DeployedModel, Endpoint, Page, Pipeline, RegisteredModel, Run
+from mlops_tui.domain.matchers import parse_matchers
 from mlops_tui.hub import Hub
-from mlops_tui.matchers import parse_matchers
+from mlops_tui.text import humanize
 from mlops_tui.tui.bindings import (
     ALERT_ACTIONS,
     ENDPOINT_ACTIONS,

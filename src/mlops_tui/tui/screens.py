@@ -14,12 +14,12 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, OptionList, RichLog, Static
 from textual.widgets.option_list import Option
 
-from mlops_tui import humanize
 from mlops_tui.domain import Job, ModelVersion, Pipeline, RegisteredModel, Run, tags_in_order
 from mlops_tui.errors import MlopsError
 from mlops_tui.hub import Hub, RunDetail
 from mlops_tui.ops.journal import Journal
-from mlops_tui.sanitize import terminal_log
+from mlops_tui.text import humanize
+from mlops_tui.text.sanitize import terminal_log
 from mlops_tui.tui.bindings import MODEL_ACTIONS, PIPELINE_ACTIONS, WRITE_ACTIONS, BindingList, bindings
 from mlops_tui.tui.chart import MetricChart, Series
 from mlops_tui.tui.header import EnvScreen

@@ -21,7 +21,7 @@ from textual.filter import LineFilter
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellType, ColumnKey, RowKey
 
-from mlops_tui.sanitize import UNSAFE, printable, web_link
+from mlops_tui.text.sanitize import UNSAFE, printable, web_link
 
 __all__ = ["SafeTable", "TerminalSafe", "cell", "url_text"]
 

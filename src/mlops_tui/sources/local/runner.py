@@ -38,12 +38,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from mlops_tui import locations
-from mlops_tui.config import RetrainSettings
+from mlops_tui.config import RetrainSettings, locations
 from mlops_tui.domain import FINISHED_STATUSES, PIPELINE_STATUSES, Job, Pipeline, TraceChunk
 from mlops_tui.errors import BackendError, NotFound, UsageError
-from mlops_tui.processes import group_alive, pid_alive, start_ticks
 from mlops_tui.sources.base import PipelineSource
+from mlops_tui.sources.local.processes import group_alive, pid_alive, start_ticks
 
 __all__ = ["LocalRunner", "fill_placeholders"]
 

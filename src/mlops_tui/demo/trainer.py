@@ -2,7 +2,7 @@
 
 The local runner's default retraining command, so a fresh machine can retrain for real:
 
-    python -m mlops_tui.trainer --model churn --env local --tracking-uri sqlite:///path/mlflow.db
+    python -m mlops_tui.demo.trainer --model churn --env local --tracking-uri sqlite:///path/mlflow.db
 
 Pure Python (no numpy): a seeded synthetic binary classification set, plain full-batch gradient
 descent, per-epoch `train_loss`, `val_loss` and `val_auc` logged as the run goes, the weights logged
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlops_tui.libraries import keep_private
+from mlops_tui.config.libraries import keep_private
 
 __all__ = ["Dataset", "auc", "main", "make_dataset", "train"]
 
@@ -142,7 +142,7 @@ def train(
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m mlops_tui.trainer",
+        prog="python -m mlops_tui.demo.trainer",
         description="Train a logistic regression on synthetic data and register it in MLflow.",
     )
     parser.add_argument("--model", required=True, help="registered model to add a version to")

@@ -25,7 +25,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 
-from mlops_tui import locations
+from mlops_tui.config import locations
 from mlops_tui.errors import ConfigError, UsageError
 
 __all__ = [
@@ -435,7 +435,7 @@ def trainer_command(*extra: str) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "mlops_tui.trainer",
+        "mlops_tui.demo.trainer",
         "--model",
         "{model}",
         "--tracking-uri",

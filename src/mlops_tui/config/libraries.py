@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from mlops_tui import locations
+from mlops_tui.config import locations
 
 __all__ = [
     "DEBUG_ENV_VAR",

@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Generic, TypeVar
 
-from mlops_tui.matchers import Matcher
+from mlops_tui.domain.matchers import Matcher
 
 __all__ = [
+    "FINISHED_STATUSES",
+    "PIPELINE_STATUSES",
     "Alert",
     "AuditEntry",
     "Change",
