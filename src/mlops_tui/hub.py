@@ -13,7 +13,7 @@ import re
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Generic, TypeVar
 
 from mlops_tui.config import Settings, resolve_secret
@@ -170,6 +170,8 @@ class Hub:
             self.env_name,
             protected=self.env.protected,
             read_only=self.env.read_only or self.settings.read_only,
+            approvals={"promote": self.env.approvals, "rollback": self.env.rollback_approvals},
+            approval_expiry=timedelta(hours=self.env.approval_expiry_hours),
         )
 
     @property

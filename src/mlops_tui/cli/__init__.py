@@ -13,6 +13,7 @@ from typing import NoReturn
 import click
 
 from mlops_tui.cli import alerts as _alerts  # noqa: F401 - registers `alerts` and `status`
+from mlops_tui.cli import approvals as _approvals  # noqa: F401 - registers `approvals`
 from mlops_tui.cli import triage as _triage  # noqa: F401 - registers `triage`
 from mlops_tui.cli.commands import root
 from mlops_tui.config import redact

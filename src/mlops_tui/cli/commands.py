@@ -28,7 +28,7 @@ from mlops_tui.config.libraries import DEBUG_ENV_VAR, debugging, route_library_o
 from mlops_tui.domain import Change, Job, tags_in_order, utcnow
 from mlops_tui.errors import ExitCode, MlopsError, UsageError
 from mlops_tui.hub import Hub
-from mlops_tui.ops.flow import run_write
+from mlops_tui.ops.flow import AskApproval, Written, run_write
 from mlops_tui.ops.gates import plan_notes, refusal
 from mlops_tui.ops.journal import JournalError, open_journal
 from mlops_tui.ops.pipelines import plan_pipeline_change, plan_retrain
@@ -483,6 +483,28 @@ async def _apply(
     if closed:
         click.echo(f"mlops-tui: closed {closed} interrupted action(s) as unknown; see `history`", err=True)
 
+    try:
+        written = await run_write(
+            action,
+            policy=hub.policy,
+            journal=journal,
+            operator=hub.settings.operator_name,
+            ask=headless_ask(yes=yes, confirm=confirm, dry_run=dry_run, as_json=as_json, override=override),
+            expected=_expected(change, click.get_current_context().meta.get(_EXPECT_CURRENT)),
+        )
+    finally:
+        journal.close()
+    if dry_run and change.failed_checks and override is None:
+        raise refusal(change)  # a dry run says whether the write would pass its gates
+    say_written(hub, written, as_json)
+
+
+def headless_ask(
+    *, yes: bool, confirm: str | None, dry_run: bool, as_json: bool, override: str | None = None
+) -> AskApproval:
+    """How a headless write approves its plan: `--dry-run` prints it and stops, no `--yes` prints
+    it (the policy then refuses), `--yes` and `--confirm` approve."""
+
     async def ask(planned: Change, typed: str | None) -> Approval | None:
         if dry_run:
             _say(as_json, _change_json(planned, "dry-run"), _plan_text("would ", planned))
@@ -491,23 +513,30 @@ async def _apply(
             _say(as_json, _change_json(planned, "planned"), _plan_text("plan: ", planned))
         return Approval(approved=yes, typed=confirm, override=override)
 
-    try:
-        written = await run_write(
-            action,
-            policy=hub.policy,
-            journal=journal,
-            operator=hub.settings.operator_name,
-            ask=ask,
-            expected=_expected(change, click.get_current_context().meta.get(_EXPECT_CURRENT)),
-        )
-    finally:
-        journal.close()
-    if dry_run and change.failed_checks and override is None:
-        raise refusal(change)  # a dry run says whether the write would pass its gates
+    return ask
+
+
+def say_written(hub: Hub, written: Written, as_json: bool, **extra: Any) -> None:
+    """What a write command prints once the flow ran: done, unchanged or requested (`extra`: more
+    JSON fields)."""
+    change = written.change
     if written.result == "unchanged":
-        _say(as_json, _change_json(change, "unchanged"), f"{change.target} is already {change.after}")
+        _say(
+            as_json,
+            {**_change_json(change, "unchanged"), **extra},
+            f"{change.target} is already {change.after}",
+        )
     elif written.result == "ok":
-        _say(as_json, _change_json(written.change, "ok"), f"done: {written.change.summary()}")
+        _say(as_json, {**_change_json(change, "ok"), **extra}, f"done: {change.summary()}")
+    elif written.result == "requested":
+        needed = hub.policy.approvals_needed(change)
+        _say(
+            as_json,
+            {**_change_json(change, "requested"), "request": written.request, "needed": needed, **extra},
+            f"requested approval #{written.request}: {change.summary()}; it needs "
+            f"{humanize.count(needed, 'approval')} by another operator: "
+            f"mlops-tui approvals approve {written.request}",
+        )
 
 
 def _expected(change: Change, expect_current: str | None) -> str | None:
