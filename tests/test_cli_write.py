@@ -19,7 +19,7 @@ from typing import Any
 import click
 import pytest
 
-from mlops_tui.cli.commands import root
+from mlops_tui.cli.app import root
 from mlops_tui.config import MlflowSettings
 from mlops_tui.domain import Change
 from mlops_tui.errors import ExitCode

@@ -12,9 +12,7 @@ from typing import NoReturn
 
 import click
 
-from mlops_tui.cli import alerts as _alerts  # noqa: F401 - registers `alerts` and `status`
-from mlops_tui.cli import triage as _triage  # noqa: F401 - registers `triage`
-from mlops_tui.cli.commands import root
+from mlops_tui.cli.app import root
 from mlops_tui.config import redact
 from mlops_tui.config.libraries import DEBUG_ENV_VAR, route_library_output
 from mlops_tui.errors import ExitCode, MlopsError
