@@ -1,5 +1,6 @@
 """The root group `mlops-tui`: its options, the TUI when no command is given, and every noun's
-commands registered on it. A new noun is one module and one `root.add_command` line here."""
+commands registered on it. A new noun is one module, imported here and registered with one
+`root.add_command` line; it imports `cli.helpers`, never this module."""
 
 from __future__ import annotations
 
