@@ -32,9 +32,10 @@ from mlops_tui.domain import Change
 from mlops_tui.domain.matchers import parse_matchers
 from mlops_tui.ops.journal import Journal
 from mlops_tui.tui import MlopsApp
-from mlops_tui.tui.alert_screens import AlertScreen, SilencesScreen, TriageScreen
-from mlops_tui.tui.dialogs import ConfirmDialog, PromoteDialog, SilenceDialog, TrafficDialog
-from mlops_tui.tui.screens import WRITE_ACTIONS, ModelScreen, PipelineScreen
+from mlops_tui.tui.bindings import WRITE_ACTIONS
+from mlops_tui.tui.screens.alerts import AlertScreen, SilencesScreen, TriageScreen
+from mlops_tui.tui.screens.details import ModelScreen, PipelineScreen
+from mlops_tui.tui.screens.dialogs import ConfirmDialog, PromoteDialog, SilenceDialog, TrafficDialog
 from tests.conftest import DEMO_NOW
 from tests.fakes.gitlab_server import TOKEN, FakeGitlab
 from tests.fakes.vertex_server import FakeVertex, seed_churn
@@ -46,7 +47,7 @@ NEVER_PRESSED = {"quit"}
 def tui_bindings() -> list[tuple[type[DOMNode], Binding]]:
     """Every binding declared by a class of the TUI package."""
     found = []
-    for info in pkgutil.iter_modules(mlops_tui.tui.__path__, "mlops_tui.tui."):
+    for info in pkgutil.walk_packages(mlops_tui.tui.__path__, "mlops_tui.tui."):
         module = importlib.import_module(info.name)
         for _, cls in inspect.getmembers(module, inspect.isclass):
             if issubclass(cls, DOMNode) and cls.__module__ == module.__name__:
