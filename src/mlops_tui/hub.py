@@ -54,7 +54,7 @@ from mlops_tui.sources.base import AlertSource, PipelineSource, TrackingSource
 from mlops_tui.sources.vertex import VERTEX_PIPELINE_ID, VertexSource
 from mlops_tui.text import humanize
 
-__all__ = ["PIPELINE_TAGS", "Gathered", "Hub", "RunDetail", "runner_of"]
+__all__ = ["PIPELINE_TAGS", "Gathered", "Hub", "RunDetail", "policy_of", "runner_of"]
 
 PIPELINE_TAGS = {
     "gitlab.pipeline_id": "gitlab",
@@ -82,6 +82,26 @@ def runner_of(pipeline_or_job_id: str) -> str:
     raise UsageError(
         f"{pipeline_or_job_id!r} is not a pipeline id: GitLab's are numbers, local runs L<n>, "
         "Vertex pipeline jobs lower-case names"
+    )
+
+
+def policy_of(settings: Settings, env_name: str) -> Policy:
+    """What environment `env_name` allows write actions to do.
+
+    Raises:
+        UsageError: no such environment.
+    """
+    _, env = settings.environment(env_name)
+    return Policy(
+        env_name,
+        protected=env.protected,
+        read_only=env.read_only or settings.read_only,
+        approvals={
+            action: needed
+            for action, needed in (("promote", env.approvals), ("rollback", env.rollback_approvals))
+            if needed
+        },
+        approval_expiry=timedelta(hours=env.approval_expiry_hours),
     )
 
 
@@ -166,13 +186,7 @@ class Hub:
     @property
     def policy(self) -> Policy:
         """What this environment allows write actions to do."""
-        return Policy(
-            self.env_name,
-            protected=self.env.protected,
-            read_only=self.env.read_only or self.settings.read_only,
-            approvals={"promote": self.env.approvals, "rollback": self.env.rollback_approvals},
-            approval_expiry=timedelta(hours=self.env.approval_expiry_hours),
-        )
+        return policy_of(self.settings, self.env_name)
 
     @property
     def tracking(self) -> TrackingSource:

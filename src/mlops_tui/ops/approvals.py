@@ -164,14 +164,16 @@ async def _approve_only(
 
 
 def reject(
-    request: ApprovalRequest, *, journal: Journal, operator: str, reason: str, now: datetime
+    request: ApprovalRequest, *, policy: Policy, journal: Journal, operator: str, reason: str, now: datetime
 ) -> ApprovalRequest:
     """Close `request` as rejected by `operator` (withdrawn, when the requester rejects it).
 
     Raises:
         UsageError: no reason given.
-        Refused: the request is closed or expired.
+        Refused: a read-only environment, or the request is closed or expired.
     """
+    if policy.read_only:
+        raise Refused(f"{policy.environment} is read-only: reject refused, nothing changed")
     reason = reason.strip()
     if not reason:
         raise UsageError("a rejection needs a reason (--reason TEXT): the journal records it")

@@ -27,6 +27,7 @@ from mlops_tui.config import Settings
 from mlops_tui.domain import Alert, Pipeline, Run, utcnow
 from mlops_tui.errors import MlopsError
 from mlops_tui.hub import Hub
+from mlops_tui.ops.approvals import pending
 from mlops_tui.ops.journal import open_journal
 from mlops_tui.ops.registry import recover_interrupted
 from mlops_tui.text.sanitize import web_link
@@ -43,6 +44,7 @@ from mlops_tui.tui.panes import (
 from mlops_tui.tui.panes.base import ResourcePane
 from mlops_tui.tui.requests import (
     AlertRequests,
+    ApprovalRequests,
     EndpointRequests,
     FleetRequests,
     ModelRequests,
@@ -57,6 +59,9 @@ __all__ = ["MlopsApp", "make_app"]
 
 # Detail screens and dialogs are imported where first used: their widgets (~30 ms of imports) are
 # not needed for the first frame.
+
+APPROVALS_SECONDS = 30.0
+"""How often the header counts the requests waiting for approval (where approvals are asked)."""
 
 PIPELINES_HINT = (
     "Pipelines and retraining appear here once the environment names a GitLab project "
@@ -77,7 +82,7 @@ class MlopsApp(App[None]):
     AUTO_FOCUS = "DataTable"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
     BINDINGS: ClassVar[BindingList] = bindings(
-        "quit", "help", "switch_env", "fleet", "focus_alerts", "refresh", "pause"
+        "quit", "help", "switch_env", "fleet", "focus_alerts", "approvals", "refresh", "pause"
     )
 
     polling_paused: reactive[bool] = reactive(False, init=False)
@@ -102,6 +107,8 @@ class MlopsApp(App[None]):
             self.theme = theme
         self._terminal_safe = TerminalSafe()
         self.writes = WriteActions(self)
+        self._pending_approvals: dict[str, int] = {}
+        """Requests waiting for approval, by environment, as last counted."""
 
     def open_web(self, url: str | None) -> None:
         """Offer `url`, when it is http(s): copied to the clipboard (through the terminal, so over
@@ -183,6 +190,8 @@ class MlopsApp(App[None]):
         self.show_sources()
         # Ages in the header drift; redraw them now and then (the bar skips unchanged text).
         self.set_interval(15, self.show_sources)
+        self.refresh_approvals()
+        self.set_interval(APPROVALS_SECONDS, self.refresh_approvals)
         for warning in self.settings.warnings:
             self.notify(warning, title="Config file", severity="warning", timeout=15)
         self._recover()
@@ -203,10 +212,27 @@ class MlopsApp(App[None]):
     def show_sources(self) -> None:
         """Draw the sources' health in the header of every screen open."""
         statuses, now = self.hub.status_list(), self.clock()
+        waiting = self._pending_approvals.get(self.hub.env_name)
+        unshared = self.settings.unshared_protection(self.hub.env_name) is not None
         # A poll that ends while the app closes finds no screen, or no header, left.
         for screen in self.screen_stack:
             for bar in screen.query(EnvBar):
-                bar.show(statuses, now, paused=self.polling_paused)
+                bar.show(statuses, now, paused=self.polling_paused, approvals=waiting, unshared=unshared)
+
+    def refresh_approvals(self) -> None:
+        """Count the requests waiting for approval in this environment, for the header (where it
+        asks for approvals at all)."""
+        env_name = self.hub.env_name
+        if not any(self.hub.policy.approvals.values()):
+            return
+        try:
+            # Read on the loop, as every screen reads the journal (SQLite's connection belongs to
+            # the thread that opened it).
+            waiting = pending(self.journal, self.clock(), env_name)
+        except MlopsError:
+            return  # the journal's failure is told when a write needs it
+        self._pending_approvals[env_name] = len(waiting)
+        self.show_sources()
 
     # -- messages from panes ----------------------------------------------------------------
 
@@ -330,10 +356,24 @@ class MlopsApp(App[None]):
             self.sub_title = name
             await self.recompose()
             self.show_sources()
+            self.refresh_approvals()
         if model is not None:
             self.push_screen(ModelScreen(self.hub, self.hub.registered_name(model)))
 
     # -- requests from panes and screens: write actions (see `writes`), and where to go -------
+
+    def action_approvals(self) -> None:
+        from mlops_tui.tui.screens.approvals import ApprovalsScreen
+
+        self.push_screen(ApprovalsScreen(self.hub, self.journal))
+
+    @on(ApprovalRequests.ApproveRequested)
+    def _approve(self, request: ApprovalRequests.ApproveRequested) -> None:
+        self.writes.approve(request.hub, request.request_id)
+
+    @on(ApprovalRequests.RejectRequested)
+    def _reject(self, request: ApprovalRequests.RejectRequested) -> None:
+        self.writes.reject(request.hub, request.request_id)
 
     @on(ModelRequests.PromoteRequested)
     def _promote(self, request: ModelRequests.PromoteRequested) -> None:
