@@ -90,9 +90,11 @@ async def test_the_hub_builds_what_the_config_names_in_registry_order(tmp_path: 
         await hub.aclose()
     bare = Hub(Settings({"bare": EnvironmentSettings()}, "bare"))
     assert bare.statuses == {} and bare.pipeline_sources == {} and bare.alert_sources == {}
-    with pytest.raises(UsageError, match=r"has no \[gitlab\], \[vertex\] or local \[retrain\]"):
+    with pytest.raises(
+        UsageError, match=r"has no \[gitlab\] table, no \[vertex\] table and no local \[retrain\]"
+    ):
         await bare.pipelines()
-    with pytest.raises(UsageError, match=r"has no \[vertex\]"):
+    with pytest.raises(UsageError, match=r"has no \[vertex\] table$"):
         bare.serving  # noqa: B018 - the property builds, or refuses
 
 
@@ -207,7 +209,7 @@ def toy_backend(
         factory=lambda settings, context: ToyRunner(),
         refresh=lambda settings, env: settings.refresh_seconds,
         panes=("pipelines",),
-        table="[toyflow]",
+        table="[toyflow] table",
         hint="a toy scheduler ([environments.NAME.toyflow])",
         run_tag="toyflow.run_id",
         owns_id=owns_id,
@@ -256,7 +258,9 @@ async def test_a_toy_pipeline_backend_needs_one_declaration(toy: Backend[ToySett
         assert (await hub.pipeline(AIRFLOW_RUN))[0].status == "canceled"
         # The TUI's hint and the messages list it beside the others.
         assert "a toy scheduler ([environments.NAME.toyflow])" in registry.pane_hint("pipelines")
-        assert registry.tables(Role.PIPELINES) == "[gitlab], [vertex], [toyflow] or local [retrain]"
+        assert registry.tables(Role.PIPELINES) == (
+            "[gitlab] table, no [vertex] table, no [toyflow] table and no local [retrain]"
+        )
     finally:
         await hub.aclose()
     assert registry.backends()[-1].name == "toyflow"

@@ -56,15 +56,6 @@ from mlops_tui.text import humanize
 __all__ = ["Gathered", "Hub", "RunDetail", "pipeline_tags", "runner_of"]
 
 
-_ROLE_BASES: dict[Role, type[Source]] = {
-    Role.TRACKING: TrackingSource,
-    Role.PIPELINES: PipelineSource,
-    Role.ALERTS: AlertSource,
-    Role.SERVING: ServingSource,
-}
-"""The abstract base a source playing each role implements."""
-
-
 def pipeline_tags() -> dict[str, str]:
     """Run tags naming the pipeline that produced a run, and the runner each belongs to
     (each pipeline backend's `run_tag`)."""
@@ -192,8 +183,7 @@ class Hub:
         if name not in self._built:
             declared = next((b for b in self.backends if b.name == name), None)
             if declared is None:
-                table = registry.backend(name).table if name in self._registered() else name
-                raise UsageError(f"environment {self.env_name!r} has no {table}")
+                raise UsageError(f"environment {self.env_name!r} has no {name}")
             context = BuildContext(
                 env_name=self.env_name,
                 env=self.env,
@@ -205,10 +195,6 @@ class Hub:
                 self._built[name] = declared.build(self.env, context)
         return self._built[name]
 
-    @staticmethod
-    def _registered() -> set[str]:
-        return {b.name for b in registry.backends()}
-
     def _sources(self, role: Role) -> dict[str, Source]:
         """The sources playing `role`, by backend name, built on first use; each is checked to
         implement the role's base class, so the typed accessors below may cast."""
@@ -218,7 +204,7 @@ class Hub:
                 source = self.source(declared.name)
                 view = declared.views.get(role)
                 built[declared.name] = view(source) if view is not None else source
-            base = _ROLE_BASES.get(role, Source)
+            base = registry.ROLE_BASES.get(role, Source)
             for name, source in built.items():
                 if not isinstance(source, base):
                     raise TypeError(f"backend {name!r} plays {role} but its source is no {base.__name__}")

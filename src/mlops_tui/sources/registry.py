@@ -31,9 +31,10 @@ from mlops_tui.config import (
 )
 from mlops_tui.config.naming import ModelNames
 from mlops_tui.errors import UsageError
-from mlops_tui.sources.base import Source, TrackingSource
+from mlops_tui.sources.base import AlertSource, PipelineSource, ServingSource, Source, TrackingSource
 
 __all__ = [
+    "ROLE_BASES",
     "Backend",
     "BuildContext",
     "Role",
@@ -41,6 +42,7 @@ __all__ = [
     "backends",
     "pane_hint",
     "register",
+    "remote_first",
     "split_id",
     "tables",
     "unregister",
@@ -61,6 +63,15 @@ class Role(StrEnum):
     """Endpoints serving models, and their traffic (`ServingSource`)."""
     METRICS = "metrics"
     """Time series of serving and training metrics."""
+
+
+ROLE_BASES: dict[Role, type[Source]] = {
+    Role.TRACKING: TrackingSource,
+    Role.PIPELINES: PipelineSource,
+    Role.ALERTS: AlertSource,
+    Role.SERVING: ServingSource,
+}
+"""The abstract base a source implements for each role it plays (the hub checks it)."""
 
 
 @dataclass(frozen=True)
@@ -98,7 +109,7 @@ class Backend(Generic[S]):
     panes: tuple[str, ...]
     """The dashboard panes it feeds (`runs`, `models`, `pipelines`, `alerts`, `endpoints`)."""
     table: str
-    """How messages name what configures it: `[gitlab]`, `local [retrain]`."""
+    """How messages name what configures it: `[gitlab] table`, `local [retrain]`."""
     hint: str
     """What to configure for it, as a pane that is not configured lists it:
     `a GitLab project ([environments.NAME.gitlab])`."""
@@ -246,7 +257,7 @@ _BUILT_IN: tuple[Backend[Any], ...] = (
         factory=_mlflow,
         refresh=_own_refresh,
         panes=("runs", "models"),
-        table="[mlflow]",
+        table="[mlflow] table",
         hint="an MLflow tracking server or store ([environments.NAME.mlflow])",
     ),
     Backend[GitlabSettings](
@@ -257,7 +268,7 @@ _BUILT_IN: tuple[Backend[Any], ...] = (
         factory=_gitlab,
         refresh=_own_refresh,
         panes=("pipelines",),
-        table="[gitlab]",
+        table="[gitlab] table",
         hint="a GitLab project ([environments.NAME.gitlab])",
         run_tag="gitlab.pipeline_id",
         owns_id=_matches(r"^\d+$"),
@@ -287,7 +298,7 @@ _BUILT_IN: tuple[Backend[Any], ...] = (
         factory=_alertmanager,
         refresh=_own_refresh,
         panes=("alerts",),
-        table="[alertmanager]",
+        table="[alertmanager] table",
         hint="an Alertmanager ([environments.NAME.alertmanager])",
     ),
     Backend[list[AlertRule]](
@@ -310,7 +321,7 @@ _BUILT_IN: tuple[Backend[Any], ...] = (
         factory=_vertex,
         refresh=_own_refresh,
         panes=("pipelines", "alerts", "endpoints"),
-        table="[vertex]",
+        table="[vertex] table",
         hint="a Vertex AI project ([environments.NAME.vertex])",
         # Its model monitoring alerts concern Vertex-served models only: not the way to get alerts.
         hinted_in=("pipelines", "endpoints"),
@@ -376,11 +387,23 @@ def _either(items: list[str]) -> str:
     return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} or {items[-1]}"
 
 
+ROLE_PANES = {
+    Role.TRACKING: "runs",
+    Role.PIPELINES: "pipelines",
+    Role.ALERTS: "alerts",
+    Role.SERVING: "endpoints",
+}
+"""The pane showing each role: a message on a missing role names what that pane's hint names."""
+
+
 def tables(role: Role) -> str:
-    """The config tables that configure `role`, as a message lists them: `[gitlab], [vertex] or
-    local [retrain]`; `[mlflow] table` where one alone does."""
-    listed = [b.table for b in remote_first(backends(role))]
-    return f"{listed[0]} table" if len(listed) == 1 else _either(listed)
+    """What configures `role`, as `environment 'dev' has no ...` ends: `[alertmanager] table and no
+    [[rules]]`."""
+    pane = ROLE_PANES.get(role)
+    listed = [b.table for b in remote_first(backends(role)) if pane is None or b.hinted(pane)]
+    if not listed:
+        return f"{role} backend"
+    return listed[0] if len(listed) == 1 else f"{', no '.join(listed[:-1])} and no {listed[-1]}"
 
 
 def pane_hint(pane: str) -> str:
