@@ -90,9 +90,10 @@ class BuildContext:
 S = TypeVar("S")
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False)
 class Backend(Generic[S]):
-    """One backend's declaration. `S` is the type of its settings (its config table)."""
+    """One backend's declaration. `S` is the type of its settings (its config table).
+    Declarations compare by identity: a name is registered once."""
 
     name: str
     """Its name: in the status bar, in `Pipeline.source`, and before `:` in a qualified id."""
@@ -127,27 +128,31 @@ class Backend(Generic[S]):
     id_shape: str = ""
     """Pipelines: how its ids look, for the message about an id no source can own."""
 
+    def _settings(self, env: EnvironmentSettings) -> S:
+        settings = self.configured(env)
+        if settings is None:
+            raise UsageError(f"the environment has no {self.table}")
+        return settings
+
     def build(self, env: EnvironmentSettings, context: BuildContext) -> Source:
         """Its source for `env`.
 
         Raises:
             UsageError: `env` does not configure it. ConfigError: a secret cannot be resolved.
         """
-        settings = self.configured(env)
-        if settings is None:
-            raise UsageError(f"environment {context.env_name!r} has no {self.table}")
-        return self.factory(settings, context)
+        return self.factory(self._settings(env), context)
 
     def refresh_in(self, env: EnvironmentSettings) -> float:
-        """Seconds between polls of its panes in `env` (which configures it)."""
-        settings = self.configured(env)
-        assert settings is not None, f"{self.name} is not configured"
-        return self.refresh(settings, env)
+        """Seconds between polls of its panes in `env`. Raises: UsageError: `env` does not
+        configure it."""
+        return self.refresh(self._settings(env), env)
 
     def feeds(self, pane: str) -> bool:
+        """Whether it fills dashboard pane `pane`."""
         return pane in self.panes
 
     def hinted(self, pane: str) -> bool:
+        """Whether `pane`'s 'not configured' text names it."""
         return pane in (self.hinted_in if self.hinted_in is not None else self.panes)
 
 
