@@ -226,9 +226,12 @@ def damage(path: Path, how: str) -> None:
         for n in range(30):
             change = Change("promote", "dev", f"m{n}@champion", "m", "v1", "v2")
             journal.outcome(journal.intent(change, "ops"), "ok", "x" * 300)
+    with closing(sqlite3.connect(path)) as db:
+        (root,) = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'journal'").fetchone()
     data = bytearray(path.read_bytes())
     page = 4096
-    data[page : 3 * page] = b"\xff" * (2 * page)  # the table's pages, overwritten
+    start = (root - 1) * page
+    data[start : start + 2 * page] = b"\xff" * (2 * page)  # the table's pages, overwritten
     path.write_bytes(bytes(data))
 
 

@@ -13,7 +13,7 @@ import contextlib
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar, cast
 
 from mlops_tui.config import Settings
@@ -167,6 +167,8 @@ class Hub:
             self.env_name,
             protected=self.env.protected,
             read_only=self.env.read_only or self.settings.read_only,
+            approvals={"promote": self.env.approvals, "rollback": self.env.rollback_approvals},
+            approval_expiry=timedelta(hours=self.env.approval_expiry_hours),
         )
 
     def backends_for(self, role: Role) -> tuple[Backend[Any], ...]:

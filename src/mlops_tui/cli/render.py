@@ -14,6 +14,7 @@ import msgspec
 
 from mlops_tui.domain import (
     Alert,
+    ApprovalRequest,
     AuditEntry,
     DeployedModel,
     Endpoint,
@@ -35,6 +36,7 @@ __all__ = [
     "health_json",
     "silence_json",
     "job_json",
+    "kv_table",
     "pipeline_json",
     "audit_json",
     "emit_json",
@@ -151,6 +153,7 @@ def emit_table(columns: Sequence[str], rows: Iterable[Sequence[str]], *, title: 
 
 
 def kv_table(pairs: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The rows of a FIELD/VALUE table: each value as text, None as an empty cell."""
     return [(key, "" if value is None else str(value)) for key, value in pairs.items()]
 
 
@@ -167,6 +170,31 @@ def audit_json(entry: AuditEntry) -> dict[str, Any]:
         "result": entry.result,
         "message": entry.message,
         "finished": _time(entry.finished),
+    }
+
+
+def request_json(request: ApprovalRequest, status: str) -> dict[str, Any]:
+    """One approval request as `approvals list --json` prints it."""
+    return {
+        "id": request.id,
+        "time": _time(request.time),
+        "requester": request.requester,
+        "environment": request.environment,
+        "action": request.action,
+        "target": request.target,
+        "model": request.subject,
+        "before": request.before,
+        "after": request.after,
+        "details": request.message,
+        "override": request.arguments.override,
+        "needed": request.needed,
+        "approvers": list(request.approvers),
+        "status": status,
+        "expires": _time(request.expires),
+        "decisions": [
+            {"time": _time(d.time), "operator": d.operator, "decision": d.decision, "reason": d.reason}
+            for d in request.decisions
+        ],
     }
 
 

@@ -63,6 +63,7 @@ _ENV_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _Positive = msgspec.Meta(gt=0)
 PositiveInt = Annotated[int, _Positive]
 PositiveFloat = Annotated[float, _Positive]
+NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
 _URI_SCHEMES = ("http", "https", "sqlite", "postgresql", "mysql", "mssql")
 """Tracking URI schemes: the REST API (http, https) and the SQL stores MLflow opens
 (a driver may follow a `+`, as in `postgresql+psycopg`)."""
@@ -326,6 +327,14 @@ class EnvironmentSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=Tru
     """Local alert rules on MLflow metrics, for teams with no Prometheus (and the demo)."""
     gates: GateSettings | None = None
     """Checks a promotion in this environment must pass (`[environments.prd.gates]`)."""
+    approvals: NonNegativeInt = 0
+    """Four-eyes: how many other operators must approve a promotion before it is made (0: none).
+    The promotion becomes a request in the shared journal (`approvals list|approve|reject`);
+    needs a shared journal (`journal = "postgresql+psycopg://..."`)."""
+    rollback_approvals: NonNegativeInt = 0
+    """Approvals a rollback needs; 0 (the default) keeps a rollback one person's act."""
+    approval_expiry_hours: PositiveFloat = 24.0
+    """How long a request waits for its approvals before it expires."""
 
 
 class _File(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
@@ -397,6 +406,18 @@ class Settings:
         """Who the journal records: the `operator` key, else `$MLOPS_TUI_OPERATOR` (for a config
         file several people share), else `git config user.email`, else `user@host`."""
         return self.operator or os.environ.get(OPERATOR_ENV_VAR) or _default_operator()
+
+    def unshared_protection(self, name: str) -> str | None:
+        """Why environment `name`'s protection holds for one operator only: it is protected and
+        the journal is a file of this machine's, so a teammate neither sees its history nor waits
+        on its locks. None where that is not so."""
+        env = self.environments.get(name)
+        if env is None or not env.protected or self.journal_url is not None:
+            return None
+        return (
+            f"{name} is protected but the audit journal is this machine's file: teammates do not see "
+            'its history nor share its locks; set journal = "postgresql+psycopg://USER@HOST/DB"'
+        )
 
     def environment(self, name: str | None = None) -> tuple[str, EnvironmentSettings]:
         """The environment called `name` (default: `default_env`).
@@ -593,6 +614,7 @@ def parse_settings(
                 _collect(problems, check, env, where, prefix)
     for name, env in environments.items():
         _collect(problems, _check_gates, env, tables, where, f"environments.{name}")
+        _collect(problems, _check_approvals, env, top, where, f"environments.{name}")
     if top is not None and top.builtin_local and LOCAL_ENV not in tables:
         environments[LOCAL_ENV] = local_settings().environments[LOCAL_ENV]
         tables = {**tables, LOCAL_ENV: {}}
@@ -689,6 +711,18 @@ def _check_mlflow(env: EnvironmentSettings, where: str | None, prefix: str) -> N
             f"unsupported scheme in {uri!r}; use one of: {', '.join(f'{s}://' for s in _URI_SCHEMES)}",
             path=where,
             key=f"{prefix}.mlflow.tracking_uri",
+        )
+
+
+def _check_approvals(env: EnvironmentSettings, top: _File | None, where: str | None, prefix: str) -> None:
+    """Approvals are a team's: they live in a journal every operator shares."""
+    if (env.approvals or env.rollback_approvals) and not (top and top.journal and _is_url(top.journal)):
+        key = "approvals" if env.approvals else "rollback_approvals"
+        raise ConfigError(
+            "approvals need a shared journal that every operator reads: set the top-level "
+            '`journal = "postgresql+psycopg://USER@HOST/DB"`',
+            path=where,
+            key=f"{prefix}.{key}",
         )
 
 

@@ -2,10 +2,13 @@
 (`models`, re-exported here), and Alertmanager's label matchers (`matchers`)."""
 
 from mlops_tui.domain.models import (
+    APPROVAL_DECISIONS,
     BOOKKEEPING_TAG_PREFIX,
     FINISHED_STATUSES,
     PIPELINE_STATUSES,
     Alert,
+    ApprovalDecision,
+    ApprovalRequest,
     AuditEntry,
     Change,
     DeployedModel,
@@ -19,6 +22,7 @@ from mlops_tui.domain.models import (
     MonitoringJob,
     Page,
     Pipeline,
+    PlanArguments,
     RegisteredModel,
     Run,
     Silence,
@@ -32,7 +36,10 @@ from mlops_tui.domain.models import (
 )
 
 __all__ = [
+    "APPROVAL_DECISIONS",
     "Alert",
+    "ApprovalDecision",
+    "ApprovalRequest",
     "AuditEntry",
     "BOOKKEEPING_TAG_PREFIX",
     "Change",
@@ -49,6 +56,7 @@ __all__ = [
     "PIPELINE_STATUSES",
     "Page",
     "Pipeline",
+    "PlanArguments",
     "RegisteredModel",
     "Run",
     "Silence",

@@ -6,11 +6,15 @@ import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Generic, TypeVar
+from typing import Generic, Literal, TypeVar
 
 from mlops_tui.domain.matchers import Matcher
 
 __all__ = [
+    "APPROVAL_DECISIONS",
+    "ApprovalDecision",
+    "ApprovalRequest",
+    "PlanArguments",
     "FINISHED_STATUSES",
     "PIPELINE_STATUSES",
     "Alert",
@@ -249,6 +253,85 @@ class AuditEntry:
     """`pending` (no outcome yet), `ok`, `failed`, `refused` or `unknown` (interrupted)."""
     message: str = ""
     finished: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PlanArguments:
+    """What a write was planned from, kept with an approval request so that the approver's
+    mlops-tui plans it again on the state of the moment."""
+
+    kind: Literal["promote", "copy", "rollback"]
+    """`promote` within the environment, `copy` from `from_env` into it, `rollback`."""
+    model: str
+    version: str | None = None
+    alias: str | None = None
+    stage: str | None = None
+    archive_existing: bool = False
+    from_env: str | None = None
+    override: str | None = None
+    """Why the requester overrides failed promotion gates; None: they are not overridden."""
+
+
+APPROVAL_DECISIONS = ("approved", "rejected", "performed", "failed", "stale")
+"""What an operator may record on a request: approved (not yet enough approvals), rejected (the
+requester withdrawing, or another operator refusing), performed (the last approval, and the write
+made), failed (the write was tried and failed), stale (the target changed since the request)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalDecision:
+    """One operator's decision on an approval request."""
+
+    time: datetime
+    operator: str
+    decision: str
+    """One of APPROVAL_DECISIONS."""
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalRequest:
+    """A write that needs other operators' approval, as the shared journal holds it."""
+
+    id: int
+    time: datetime
+    requester: str
+    environment: str
+    action: str
+    target: str
+    subject: str
+    before: str | None
+    after: str | None
+    message: str
+    arguments: PlanArguments
+    needed: int
+    """Approvals by operators other than the requester before the write is made."""
+    expires: datetime
+    decisions: tuple[ApprovalDecision, ...] = ()
+
+    @property
+    def approvers(self) -> tuple[str, ...]:
+        """Operators who approved, in order, each once (the one who performed it included)."""
+        seen: list[str] = []
+        for d in self.decisions:
+            if d.decision in ("approved", "performed") and d.operator not in seen:
+                seen.append(d.operator)
+        return tuple(seen)
+
+    def status(self, now: datetime) -> str:
+        """`pending`, `performed`, `failed`, `rejected`, `stale` or `expired`."""
+        decided = {d.decision for d in self.decisions}
+        for final in ("performed", "failed", "rejected", "stale"):
+            if final in decided:
+                return final
+        return "expired" if now >= self.expires else "pending"
+
+    def closing(self) -> ApprovalDecision | None:
+        """The decision that closed the request, if one did."""
+        return next((d for d in self.decisions if d.decision != "approved"), None)
+
+    def change_text(self) -> str:
+        return f"{self.before or '(unset)'} -> {self.after}"
 
 
 PIPELINE_STATUSES = (

@@ -1,16 +1,20 @@
 """The one write flow both front ends run: plan (with its gates evaluated) -> already done? ->
 policy -> approval or typed confirmation -> gates (failed ones refuse unless the approval overrides
-them with a reason) -> perform (lock, re-read, journal, write, verify). A front end supplies only
-how it asks for approval: a modal in the TUI, `--yes`/`--confirm`/`--override-gates`/`--dry-run`
-headless."""
+them with a reason) -> four-eyes (an environment that wants other operators' approval gets a
+request in the shared journal instead of the write) -> perform (lock, re-read, journal, write,
+verify). A front end supplies only how it asks for approval: a modal in the TUI,
+`--yes`/`--confirm`/`--override-gates`/`--dry-run` headless. An approved request comes back through
+the same flow (`request=`), planned again by its approver's mlops-tui."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Literal
 
-from mlops_tui.domain import Change
+from mlops_tui.domain import ApprovalRequest, Change, utcnow
+from mlops_tui.errors import Refused
 from mlops_tui.ops.gates import overridden, refusal
 from mlops_tui.ops.journal import Journal
 from mlops_tui.ops.policy import Approval, Policy, WriteAction, perform
@@ -27,7 +31,9 @@ class Written:
     """How a write ended when it raised nothing."""
 
     change: Change
-    result: Literal["ok", "unchanged", "cancelled"]
+    result: Literal["ok", "unchanged", "cancelled", "requested"]
+    request: int | None = None
+    """`requested`: the approval request's id in the journal."""
 
 
 async def run_write(
@@ -38,8 +44,13 @@ async def run_write(
     operator: str,
     ask: AskApproval,
     expected: str | None = None,
+    request: ApprovalRequest | None = None,
+    now: Callable[[], datetime] | None = None,
 ) -> Written:
     """Run a planned `action` through the flow.
+
+    `request`: the approval request this write performs, approved by `operator` (its gates'
+    override is the requester's, and no new request is made).
 
     Raises:
         GatesFailed: a promotion gate failed and the approval did not override it.
@@ -53,11 +64,41 @@ async def run_write(
     approval = await ask(change, policy.confirmation(change))
     if approval is None:
         return Written(change, "cancelled")
+    if request is not None:
+        override = request.arguments.override
+        approval = replace(approval, override=override)
+        note = f"approval #{request.id}: requested by {request.requester}, approved by " + ", ".join(
+            (*request.approvers, operator)
+        )
+        action.change = change = replace(change, details=(*change.details, note))
     if change.failed_checks:
         if approval.override is None:
             raise refusal(change)
         action.change = overridden(change, approval.override, operator)
+    needed = policy.approvals_needed(change)
+    if needed and request is None:
+        return _request(action, policy, journal, operator, approval, needed, now)
     done = await perform(
         action, policy=policy, approval=approval, journal=journal, operator=operator, expected=expected
     )
     return Written(done, "ok")
+
+
+def _request(
+    action: WriteAction,
+    policy: Policy,
+    journal: Journal,
+    operator: str,
+    approval: Approval,
+    needed: int,
+    now: Callable[[], datetime] | None,
+) -> Written:
+    """Record `action` as a request for `needed` other operators' approval, in place of the write."""
+    change = action.change
+    policy.check_approval(change, approval, doing="requested")
+    if action.arguments is None:
+        raise Refused(f"{change.action} in {change.environment} needs approval, which it cannot be asked for")
+    arguments = replace(action.arguments, override=approval.override)
+    expires = (now or utcnow)() + policy.approval_expiry
+    request_id = journal.request(change, operator, arguments, needed=needed, expires=expires)
+    return Written(change, "requested", request=request_id)

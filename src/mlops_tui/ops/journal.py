@@ -14,6 +14,8 @@ the lock of a process that dies.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import socket
 import sqlite3
@@ -24,11 +26,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from mlops_tui.config import Settings, locations, resolve_secret
-from mlops_tui.domain import AuditEntry, Change
+from mlops_tui.domain import ApprovalDecision, ApprovalRequest, AuditEntry, Change, PlanArguments
 from mlops_tui.errors import MlopsError
+from mlops_tui.ops import migrations
+from mlops_tui.ops.migrations import SCHEMA_VERSION
 from mlops_tui.sources.local.processes import pid_alive
 
 __all__ = [
+    "SCHEMA_VERSION",
     "Journal",
     "JournalError",
     "SlotLock",
@@ -43,34 +48,6 @@ CHANGES = ("ok", "overwritten", "external")
 """Outcomes after which the target holds what the entry's `after` (or message) says."""
 EXTERNAL_OPERATOR = "(outside this journal)"
 """Who an `external` entry names: the change was found, not made, here."""
-
-
-def schema(*, key: str, reference: str) -> list[str]:
-    """The journal's tables, in the SQL of a database whose auto-numbered key and reference to it
-    are spelled `key` and `reference`."""
-    return [
-        f"""CREATE TABLE IF NOT EXISTS journal (
-    id {key},
-    intent_id {reference} REFERENCES journal(id),
-    time TEXT NOT NULL,
-    operator TEXT NOT NULL,
-    environment TEXT NOT NULL,
-    action TEXT NOT NULL,
-    target TEXT NOT NULL,
-    subject TEXT NOT NULL DEFAULT '',
-    before TEXT,
-    after TEXT,
-    result TEXT NOT NULL,
-    message TEXT NOT NULL DEFAULT '',
-    host TEXT NOT NULL DEFAULT '',
-    pid INTEGER NOT NULL DEFAULT 0
-)""",
-        "CREATE INDEX IF NOT EXISTS journal_intent ON journal(intent_id)",
-        "CREATE INDEX IF NOT EXISTS journal_target ON journal(environment, target)",
-    ]
-
-
-_SCHEMA = ";\n".join(schema(key="INTEGER PRIMARY KEY AUTOINCREMENT", reference="INTEGER")) + ";\n"
 
 
 _STORAGE_ERRORS = ("SQLITE_IOERR", "SQLITE_FULL", "SQLITE_READONLY", "SQLITE_CANTOPEN")
@@ -105,9 +82,6 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-SCHEMA_VERSION = 1
-"""The journal's schema as this code writes it; a journal with a newer one is refused."""
-
 _COLUMNS = "time, operator, environment, action, target, subject, before, after, result, message, host, pid"
 _INTENT = (
     f"INSERT INTO journal ({_COLUMNS}) VALUES (:time, :operator, :environment, :action, :target,"
@@ -131,7 +105,23 @@ _ENTRIES = (
 )
 
 
-def newer_schema(where: str, found: int) -> JournalError:
+_REQUEST = (
+    "INSERT INTO approval_request (time, operator, environment, action, target, subject, before, after,"
+    " message, plan, needed, expires) VALUES (:time, :operator, :environment, :action, :target, :subject,"
+    " :before, :after, :message, :plan, :needed, :expires)"
+)
+_DECISION = (
+    "INSERT INTO approval_decision (request_id, time, operator, decision, reason)"
+    " VALUES (:request, :time, :operator, :decision, :reason)"
+)
+_REQUESTS = (
+    "SELECT id, time, operator, environment, action, target, subject, before, after, message, plan,"
+    " needed, expires FROM approval_request WHERE 1 = 1"
+)
+_DECISIONS = "SELECT request_id, time, operator, decision, reason FROM approval_decision"
+
+
+def newer_schema(where: str, found: int | str) -> JournalError:
     return JournalError(
         f"the audit journal {where} has schema version {found}, newer than this mlops-tui knows "
         f"({SCHEMA_VERSION}): upgrade mlops-tui; nothing was read or written"
@@ -168,16 +158,50 @@ class Journal:
                 db.execute("PRAGMA synchronous=FULL")
                 found = db.execute("PRAGMA user_version").fetchone()[0]
                 if found > SCHEMA_VERSION:
-                    db.close()
                     raise newer_schema(self.where, found)
-                db.executescript(_SCHEMA)
                 if found < SCHEMA_VERSION:
-                    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                    self._migrate()
             except sqlite3.Error as exc:
                 db.close()
                 raise self._failure("open", exc) from None
+            except JournalError:
+                db.close()
+                raise
             self._db = db
         return self._db
+
+    def _migrate(self) -> None:
+        """Bring the file's schema to this code's with alembic, under the journal's lock, so that
+        processes meeting an old journal together migrate it once.
+
+        Raises:
+            JournalError: the migration failed, or the journal is newer than this code.
+        """
+        # SQLAlchemy and alembic are loaded only when a journal is created or upgraded.
+        import sqlalchemy as sa
+
+        lock = self._lock()
+        lock.acquire()
+        engine = sa.create_engine(f"sqlite:///{self.path}")
+        try:
+            with engine.begin() as db:
+                found = int(db.exec_driver_sql("PRAGMA user_version").scalar_one())
+                if found > SCHEMA_VERSION:
+                    raise newer_schema(self.where, found)
+                if found < SCHEMA_VERSION:
+                    unknown = migrations.upgrade(db, found=found)
+                    if unknown is not None:
+                        raise newer_schema(self.where, unknown)
+                    db.exec_driver_sql(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except sa.exc.SQLAlchemyError as exc:
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            raise JournalError(f"cannot upgrade the audit journal {self.path}: {reason}") from None
+        finally:
+            engine.dispose()
+            lock.release()
+
+    def _lock(self) -> SlotLock:
+        return SqliteLock(self.path.with_name(self.path.name + ".lock"))
 
     def _failure(self, doing: str, exc: OSError | sqlite3.Error) -> JournalError:
         message = f"cannot {doing} the audit journal {self.path}: {exc}"
@@ -263,7 +287,7 @@ class Journal:
             JournalError: the journal itself cannot be opened.
         """
         self._connect()  # a journal that cannot be opened says so, before its lock is tried
-        return SqliteLock(self.path.with_name(self.path.name + ".lock"))
+        return self._lock()
 
     def last_change(self, environment: str, target: str) -> AuditEntry | None:
         """The newest entry that left `target` as its `after` says (ok, overwritten, external)."""
@@ -323,6 +347,93 @@ class Journal:
                 finished=_time(row[10]) if row[10] else None,
             )
             for row in self._rows(query, params)
+        ]
+
+    def request(
+        self, change: Change, operator: str, arguments: PlanArguments, *, needed: int, expires: datetime
+    ) -> int:
+        """Record that `operator` asks for `change`, which `needed` other operators must approve
+        before `expires`. Returns: the request's id.
+
+        Raises:
+            JournalError: not recorded.
+        """
+        return self._write(
+            _REQUEST,
+            {
+                "time": _now(),
+                "operator": operator,
+                "environment": change.environment,
+                "action": change.action,
+                "target": change.target,
+                "subject": change.subject,
+                "before": change.before,
+                "after": change.after,
+                "message": "; ".join(change.details),
+                "plan": json.dumps(dataclasses.asdict(arguments), sort_keys=True),
+                "needed": needed,
+                "expires": expires.astimezone(UTC).isoformat(timespec="milliseconds"),
+            },
+        )
+
+    def decide(self, request_id: int, operator: str, decision: str, reason: str = "") -> None:
+        """Record `operator`'s `decision` (one of APPROVAL_DECISIONS) on a request.
+
+        Raises:
+            JournalError: not recorded.
+        """
+        self._write(
+            _DECISION,
+            {
+                "request": request_id,
+                "time": _now(),
+                "operator": operator,
+                "decision": decision,
+                "reason": reason,
+            },
+        )
+
+    def approval_requests(
+        self, *, environment: str | None = None, request_id: int | None = None, limit: int = 200
+    ) -> list[ApprovalRequest]:
+        """Approval requests with their decisions, newest first; `limit=-1`: all."""
+        query, params = _REQUESTS, dict[str, object]()
+        if environment is not None:
+            query += " AND environment = :environment"
+            params["environment"] = environment
+        if request_id is not None:
+            query += " AND id = :id"
+            params["id"] = request_id
+        query += " ORDER BY id DESC LIMIT :limit"
+        params["limit"] = limit if limit >= 0 else self._no_limit()
+        rows = self._rows(query, params)
+        if not rows:
+            return []
+        ids = [int(str(row[0])) for row in rows]
+        decided: dict[int, list[ApprovalDecision]] = {}
+        lowest = min(ids)
+        for d in self._rows(_DECISIONS + " WHERE request_id >= :lowest ORDER BY id", {"lowest": lowest}):
+            decided.setdefault(int(str(d[0])), []).append(
+                ApprovalDecision(_time(d[1]), str(d[2]), str(d[3]), _text(d[4]) or "")
+            )
+        return [
+            ApprovalRequest(
+                id=int(str(row[0])),
+                time=_time(row[1]),
+                requester=str(row[2]),
+                environment=str(row[3]),
+                action=str(row[4]),
+                target=str(row[5]),
+                subject=str(row[6]),
+                before=_text(row[7]),
+                after=_text(row[8]),
+                message=_text(row[9]) or "",
+                arguments=PlanArguments(**json.loads(str(row[10]))),
+                needed=int(str(row[11])),
+                expires=_time(row[12]),
+                decisions=tuple(decided.get(int(str(row[0])), ())),
+            )
+            for row in rows
         ]
 
     def close(self) -> None:

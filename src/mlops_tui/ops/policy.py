@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
 
-from mlops_tui.domain import Change
+from mlops_tui.domain import Change, PlanArguments
 from mlops_tui.errors import MlopsError, Refused
 from mlops_tui.ops.journal import Journal, JournalError
 from mlops_tui.ops.lease import RegistryLease
@@ -46,11 +48,32 @@ class Policy:
     environment: str
     protected: bool = False
     read_only: bool = False
+    approvals: Mapping[str, int] = field(default_factory=dict)
+    """Approvals by other operators each action needs (`promote`: 1); absent: none."""
+    approval_expiry: timedelta = timedelta(hours=24)
+    """How long a request waits for its approvals."""
+
+    def approvals_needed(self, change: Change) -> int:
+        """How many other operators must approve `change` before it is made."""
+        return self.approvals.get(change.action, 0)
 
     def check(self, change: Change) -> None:
         """Raises: Refused, when the environment is read-only."""
         if self.read_only:
             raise Refused(f"{self.environment} is read-only: {change.action} refused, nothing changed")
+
+    def check_approval(self, change: Change, approval: Approval, *, doing: str = "approved") -> None:
+        """Raises: Refused, when `approval` does not approve `change` (or lacks the typed name a
+        protected environment wants)."""
+        if not approval.approved:
+            verb = "apply" if doing == "approved" else "request approval"
+            raise Refused(f"not {doing}: {change.summary()} (pass --yes to {verb})")
+        confirmation = self.confirmation(change)
+        if confirmation is not None and approval.typed != confirmation:
+            raise Refused(
+                f"{change.environment} is protected: confirm by typing the model name {confirmation!r}"
+                " (headless: --confirm NAME)"
+            )
 
     def confirmation(self, change: Change) -> str | None:
         """What the operator must type to approve `change`, or None where approving is enough."""
@@ -74,6 +97,9 @@ class WriteAction(ABC):
     """One write: the change it makes, how to read the state it changes, and how to make it."""
 
     change: Change
+    arguments: PlanArguments | None = None
+    """What the action was planned from, so that an approver can plan it again; None for actions
+    that are never approved by others."""
 
     @abstractmethod
     async def current(self) -> str | None:
@@ -123,14 +149,7 @@ async def perform(
     """
     change = action.change
     policy.check(change)
-    if not approval.approved:
-        raise Refused(f"not approved: {change.summary()} (pass --yes to apply)")
-    confirmation = policy.confirmation(change)
-    if confirmation is not None and approval.typed != confirmation:
-        raise Refused(
-            f"{change.environment} is protected: confirm by typing the model name {confirmation!r}"
-            " (headless: --confirm NAME)"
-        )
+    policy.check_approval(change, approval)
     try:
         lock = journal.slot_lock(change.environment, change.target)
         await asyncio.to_thread(lock.acquire)

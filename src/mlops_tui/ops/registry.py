@@ -16,7 +16,16 @@ from typing import Literal, Protocol
 
 from mlops_tui.config import EnvironmentSettings, Settings
 from mlops_tui.config.naming import ModelNames
-from mlops_tui.domain import Alert, Change, GateCheck, MetricComparison, ModelVersion, RegisteredModel, Run
+from mlops_tui.domain import (
+    Alert,
+    Change,
+    GateCheck,
+    MetricComparison,
+    ModelVersion,
+    PlanArguments,
+    RegisteredModel,
+    Run,
+)
 from mlops_tui.errors import MlopsError, NotFound, Refused, UsageError
 from mlops_tui.ops.gates import (
     alert_check,
@@ -272,7 +281,7 @@ async def plan_promotion(
         checks=checks,
         metrics=metrics,
     )
-    return SlotMove(
+    move = SlotMove(
         hub.tracking,
         change,
         model=registered,
@@ -283,6 +292,10 @@ async def plan_promotion(
         archive_existing=archive_existing,
         lease_seconds=_lease_seconds(hub),
     )
+    move.arguments = PlanArguments(
+        "promote", name, number, alias=alias, stage=stage, archive_existing=archive_existing
+    )
+    return move
 
 
 async def _promotion_checks(
@@ -454,7 +467,7 @@ async def plan_rollback(
         after=previous.version,
         details=(f"source of history: {previous.source}",),
     )
-    return SlotMove(
+    move = SlotMove(
         hub.tracking,
         change,
         model=registered,
@@ -465,6 +478,8 @@ async def plan_rollback(
         archive_existing=slot.kind == "stage",
         lease_seconds=_lease_seconds(hub),
     )
+    move.arguments = PlanArguments("rollback", name, alias=alias, stage=stage)
+    return move
 
 
 def _previous_from_journal(journal: Journal, env: str, target: str) -> str | None:
@@ -619,6 +634,7 @@ async def plan_cross_env_promotion(
         candidate_from=source_hub,
     )
     action.change = replace(action.change, before=held, checks=checks, metrics=metrics)
+    action.arguments = PlanArguments("copy", name, number, alias=alias, from_env=source_hub.env_name)
     return action
 
 

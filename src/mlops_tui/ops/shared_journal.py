@@ -1,7 +1,9 @@
 """The audit journal on a database a team shares (PostgreSQL through SQLAlchemy and psycopg).
 
-The same rows as the SQLite journal, the same SQL text. The schema is created on first use and
-versioned in `journal_schema`; a database with a newer version is refused with a clear error. The
+The same rows as the SQLite journal, the same SQL text. The schema is created and upgraded on first
+use by the alembic revisions of `ops.migrations`, under an advisory lock so that processes starting
+together migrate once; its number is kept in `journal_schema`, and a database with a newer one is
+refused with a clear error. The
 lock of a slot is a session-level advisory lock on a connection of its own, keyed by the slot:
 PostgreSQL releases it when the holder's session ends, a killed process included.
 """
@@ -14,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
+from mlops_tui.ops import migrations
 from mlops_tui.ops.journal import (
     LOCK_WAIT_SECONDS,
     SCHEMA_VERSION,
@@ -21,15 +24,10 @@ from mlops_tui.ops.journal import (
     JournalError,
     SlotLock,
     newer_schema,
-    schema,
 )
 
 __all__ = ["SharedJournal"]
 
-_SCHEMA = (
-    *schema(key="BIGSERIAL PRIMARY KEY", reference="BIGINT"),
-    "CREATE TABLE IF NOT EXISTS journal_schema (version INTEGER NOT NULL)",
-)
 _SCHEMA_LOCK = 0x6D6C6F7073  # an advisory lock key: first uses by several processes create it once
 CONNECT_SECONDS = 5
 
@@ -59,13 +57,17 @@ class SharedJournal(Journal):
             try:
                 with self._engine.begin() as db:
                     db.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
-                    for statement in _SCHEMA:
-                        db.execute(sa.text(statement))
-                    found = db.execute(sa.text("SELECT max(version) FROM journal_schema")).scalar()
-                    if found is None:
-                        db.execute(sa.text("INSERT INTO journal_schema VALUES (:v)"), {"v": SCHEMA_VERSION})
-                    elif found > SCHEMA_VERSION:
+                    db.execute(
+                        sa.text("CREATE TABLE IF NOT EXISTS journal_schema (version INTEGER NOT NULL)")
+                    )
+                    found = db.execute(sa.text("SELECT max(version) FROM journal_schema")).scalar() or 0
+                    if found > SCHEMA_VERSION:
                         raise newer_schema(self.where, found)
+                    if found < SCHEMA_VERSION:
+                        unknown = migrations.upgrade(db, found=found)
+                        if unknown is not None:
+                            raise newer_schema(self.where, unknown)
+                        db.execute(sa.text("INSERT INTO journal_schema VALUES (:v)"), {"v": SCHEMA_VERSION})
             except sa.exc.SQLAlchemyError as exc:
                 raise self._problem("open", exc) from None
             self._ready = True
