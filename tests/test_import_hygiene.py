@@ -26,6 +26,7 @@ CORE_MODULES = (
     "mlops_tui.text.humanize",
     "mlops_tui.sources",
     "mlops_tui.sources.base",
+    "mlops_tui.sources.registry",
     "mlops_tui.domain.matchers",
     "mlops_tui.sources.mlflow",
     "mlops_tui.sources.http",

@@ -396,6 +396,11 @@ class Pipeline(_Timed):
     model: str | None = None
     """The registered model a retraining pipeline trains, where known."""
 
+    @property
+    def qualified_id(self) -> str:
+        """`source:id` (`gitlab:1234`), the form every pipeline command accepts."""
+        return f"{self.source}:{self.id}"
+
 
 @dataclass(frozen=True, slots=True)
 class Job(_Timed):
@@ -408,6 +413,14 @@ class Job(_Timed):
     started: datetime | None = None
     finished: datetime | None = None
     web_url: str | None = None
+    source: str = ""
+    """The runner that made it, as its pipeline's `source`."""
+
+    @property
+    def qualified_id(self) -> str:
+        """`source:id` (`gitlab:1234`), the form every pipeline command accepts; the bare id
+        where the source is not known."""
+        return f"{self.source}:{self.id}" if self.source else self.id
 
 
 @dataclass(frozen=True, slots=True)

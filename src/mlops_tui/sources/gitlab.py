@@ -204,6 +204,7 @@ class GitlabSource(PipelineSource):
             started=_time(raw.get("started_at")),
             finished=_time(raw.get("finished_at")),
             web_url=raw.get("web_url"),
+            source="gitlab",
         )
 
     # -- reads ------------------------------------------------------------------------------------

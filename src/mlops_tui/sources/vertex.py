@@ -47,7 +47,7 @@ from mlops_tui.domain import (
 from mlops_tui.domain.matchers import Matcher, matches_all
 from mlops_tui.errors import BackendError, BackendUnreachable, ConfigError, NotFound, UsageError
 from mlops_tui.sources import ratelimit
-from mlops_tui.sources.base import AlertSource, PipelineSource
+from mlops_tui.sources.base import AlertSource, PipelineSource, ServingSource
 
 __all__ = [
     "MLFLOW_MODEL_LABEL",
@@ -317,7 +317,7 @@ def _label(text: str) -> str:
     return re.sub(r"[^a-z0-9_-]", "-", text.lower())[:63]
 
 
-class VertexSource(PipelineSource):
+class VertexSource(PipelineSource, ServingSource):
     """One Vertex AI project and region: endpoints, their traffic, and pipeline jobs."""
 
     name: ClassVar[str] = SOURCE
@@ -688,6 +688,7 @@ def _task(pipeline_id: str, raw: Any) -> Job:
         created=_time(raw.create_time),
         started=_time(raw.start_time),
         finished=_time(raw.end_time),
+        source=SOURCE,
     )
 
 

@@ -30,6 +30,7 @@ from mlops_tui.hub import Hub
 from mlops_tui.ops.approvals import pending
 from mlops_tui.ops.journal import open_journal
 from mlops_tui.ops.registry import recover_interrupted
+from mlops_tui.sources.registry import pane_hint
 from mlops_tui.text.sanitize import web_link
 from mlops_tui.tui.bindings import KEYS, BindingList, bindings, check_keymap, check_theme
 from mlops_tui.tui.header import EnvBar, EnvScreen
@@ -63,15 +64,17 @@ __all__ = ["MlopsApp", "make_app"]
 APPROVALS_SECONDS = 30.0
 """How often the header counts the requests waiting for approval (where approvals are asked)."""
 
-PIPELINES_HINT = (
-    "Pipelines and retraining appear here once the environment names a GitLab project "
-    "([environments.NAME.gitlab]), a Vertex AI project ([environments.NAME.vertex]) or a local "
-    "retraining command ([environments.NAME.retrain])."
+PIPELINES_HINT = f"Pipelines and retraining appear here once the environment names {pane_hint('pipelines')}."
+ALERTS_HINT = f"Firing alerts appear here once the environment names {pane_hint('alerts')}."
+_PANES: tuple[tuple[str, str, type[ResourcePane[Any]], str], ...] = (
+    ("runs", "Runs", RunsPane, f"Runs appear here once the environment names {pane_hint('runs')}."),
+    ("models", "Models", ModelsPane, f"Models appear here once the environment names {pane_hint('models')}."),
+    ("pipelines", "Pipelines", PipelinesPane, PIPELINES_HINT),
+    ("alerts", "Alerts", AlertsPane, ALERTS_HINT),
+    ("endpoints", "Endpoints", EndpointsPane, ""),
 )
-ALERTS_HINT = (
-    "Firing alerts appear here once the environment names an Alertmanager "
-    "([environments.NAME.alertmanager]) or local rules on MLflow metrics ([[environments.NAME.rules]])."
-)
+"""The dashboard's panes in order: id, title, class, and the hint shown where no backend feeds it
+(none: the pane takes no room)."""
 
 
 class MlopsApp(App[None]):
@@ -148,39 +151,16 @@ class MlopsApp(App[None]):
         # With a shared journal, teammates' actions are everyone's: the header says whose these are.
         operator = self.settings.operator_name if self.journal.shared else None
         yield EnvBar(self.hub.env_name, protected=env.protected, read_only=env.read_only, operator=operator)
-        # The Endpoints pane exists only where Vertex AI is configured: elsewhere it takes no room.
-        with Grid(id="dashboard", classes="-vertex" if env.vertex is not None else ""):
-            interval = env.mlflow.refresh_seconds if env.mlflow else 30.0
-            if env.mlflow is not None:
-                yield RunsPane(self.hub, interval=interval, id="runs")
-                yield ModelsPane(self.hub, interval=interval, id="models")
-            else:
-                yield NotConfiguredPane("Runs", "No [mlflow] table in this environment.", id="runs")
-                yield NotConfiguredPane("Models", "No [mlflow] table in this environment.", id="models")
-            if env.gitlab is not None or env.retrain is not None or env.vertex is not None:
-                every = (
-                    env.gitlab.refresh_seconds
-                    if env.gitlab
-                    else env.vertex.refresh_seconds
-                    if env.vertex and (env.retrain is None or env.retrain.kind != "local")
-                    else 5.0
-                )
-                yield PipelinesPane(self.hub, interval=every, id="pipelines")
-            else:
-                yield NotConfiguredPane("Pipelines", PIPELINES_HINT, id="pipelines")
-            if env.alertmanager is not None or env.rules or env.vertex is not None:
-                every = (
-                    env.alertmanager.refresh_seconds
-                    if env.alertmanager
-                    else env.vertex.refresh_seconds
-                    if env.vertex and not env.rules
-                    else interval
-                )
-                yield AlertsPane(self.hub, interval=every, id="alerts")
-            else:
-                yield NotConfiguredPane("Alerts", ALERTS_HINT, id="alerts")
-            if env.vertex is not None:
-                yield EndpointsPane(self.hub, interval=env.vertex.refresh_seconds, id="endpoints")
+        # A pane refreshes as often as the first configured backend feeding it asks.
+        feeders = {pane: next((b for b in self.hub.backends if b.feeds(pane)), None) for pane, *_ in _PANES}
+        # The Endpoints pane exists only where a serving backend is configured: elsewhere it takes no room.
+        with Grid(id="dashboard", classes="-vertex" if feeders["endpoints"] else ""):
+            for pane, title, kind, hint in _PANES:
+                feeder = feeders[pane]
+                if feeder is not None:
+                    yield kind(self.hub, interval=feeder.refresh_in(env), id=pane)
+                elif hint:
+                    yield NotConfiguredPane(title, hint, id=pane)
         yield Footer()
 
     def on_mount(self) -> None:

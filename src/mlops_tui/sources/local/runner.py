@@ -465,6 +465,7 @@ def _job(state: dict[str, Any]) -> Job:
         created=_parse(state.get("created")),
         started=_parse(state.get("started")),
         finished=_parse(state.get("finished")),
+        source=SOURCE,
     )
 
 
