@@ -27,7 +27,7 @@ from pathlib import Path
 
 from mlops_tui.config import Settings, locations, resolve_secret
 from mlops_tui.domain import ApprovalDecision, ApprovalRequest, AuditEntry, Change, PlanArguments
-from mlops_tui.errors import MlopsError
+from mlops_tui.errors import JournalError
 from mlops_tui.ops import migrations
 from mlops_tui.ops.migrations import SCHEMA_VERSION
 from mlops_tui.sources.local.processes import pid_alive
@@ -35,7 +35,6 @@ from mlops_tui.sources.local.processes import pid_alive
 __all__ = [
     "SCHEMA_VERSION",
     "Journal",
-    "JournalError",
     "SlotLock",
     "default_journal_path",
     "open_journal",
@@ -51,12 +50,6 @@ EXTERNAL_OPERATOR = "(outside this journal)"
 
 
 _STORAGE_ERRORS = ("SQLITE_IOERR", "SQLITE_FULL", "SQLITE_READONLY", "SQLITE_CANTOPEN")
-
-
-class JournalError(MlopsError):
-    """The journal cannot be written: the action is not performed unrecorded."""
-
-    title = "Audit journal unavailable"
 
 
 def default_journal_path() -> Path:

@@ -22,23 +22,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from mlops_tui.domain import Change, PlanArguments
-from mlops_tui.errors import MlopsError, Refused
-from mlops_tui.ops.journal import Journal, JournalError
+from mlops_tui.errors import Conflict, JournalError, MlopsError, Overwritten, Refused
+from mlops_tui.ops.journal import Journal
 from mlops_tui.ops.lease import RegistryLease
 
-__all__ = ["Approval", "Conflict", "Overwritten", "Policy", "WriteAction", "perform"]
-
-
-class Conflict(Refused):
-    """Someone else changed the target after the action was decided."""
-
-    title = "Changed meanwhile"
-
-
-class Overwritten(MlopsError):
-    """The write landed, then another write replaced it before the re-read."""
-
-    title = "Overwritten"
+__all__ = ["Approval", "Policy", "WriteAction", "perform"]
 
 
 @dataclass(frozen=True)
