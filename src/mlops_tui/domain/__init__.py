@@ -3,7 +3,6 @@
 
 from mlops_tui.domain.models import (
     APPROVAL_DECISIONS,
-    BOOKKEEPING_TAG_PREFIX,
     FINISHED_STATUSES,
     PIPELINE_STATUSES,
     Alert,
@@ -30,6 +29,7 @@ from mlops_tui.domain.models import (
     SourceStatus,
     TraceChunk,
     format_split,
+    label_fingerprint,
     parse_split,
     tags_in_order,
     utcnow,
@@ -41,7 +41,6 @@ __all__ = [
     "ApprovalDecision",
     "ApprovalRequest",
     "AuditEntry",
-    "BOOKKEEPING_TAG_PREFIX",
     "Change",
     "DeployedModel",
     "Endpoint",
@@ -64,6 +63,7 @@ __all__ = [
     "SourceStatus",
     "TraceChunk",
     "format_split",
+    "label_fingerprint",
     "parse_split",
     "tags_in_order",
     "utcnow",

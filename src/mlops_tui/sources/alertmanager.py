@@ -19,7 +19,8 @@ from mlops_tui.domain import Alert, Silence
 from mlops_tui.domain.matchers import Matcher, parse_matchers
 from mlops_tui.errors import BackendError, ConfigError, InvalidQuery, NotFound
 from mlops_tui.sources.base import AlertSource
-from mlops_tui.sources.http import HttpApi, Method, format_rfc3339, parse_rfc3339
+from mlops_tui.sources.http import HttpApi, Method
+from mlops_tui.text.rfc3339 import format_rfc3339, parse_rfc3339
 
 if TYPE_CHECKING:
     import httpx
