@@ -54,7 +54,7 @@ from mlops_tui.sources.base import AlertSource, PipelineSource, TrackingSource
 from mlops_tui.sources.vertex import VERTEX_PIPELINE_ID, VertexSource
 from mlops_tui.text import humanize
 
-__all__ = ["PIPELINE_TAGS", "Gathered", "Hub", "RunDetail", "runner_of"]
+__all__ = ["Gathered", "Hub", "RunDetail", "runner_of"]
 
 PIPELINE_TAGS = {
     "gitlab.pipeline_id": "gitlab",

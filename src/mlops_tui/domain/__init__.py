@@ -2,7 +2,6 @@
 (`models`, re-exported here), and Alertmanager's label matchers (`matchers`)."""
 
 from mlops_tui.domain.models import (
-    APPROVAL_DECISIONS,
     FINISHED_STATUSES,
     PIPELINE_STATUSES,
     Alert,
@@ -36,7 +35,6 @@ from mlops_tui.domain.models import (
 )
 
 __all__ = [
-    "APPROVAL_DECISIONS",
     "Alert",
     "ApprovalDecision",
     "ApprovalRequest",

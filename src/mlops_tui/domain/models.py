@@ -12,7 +12,6 @@ from typing import Generic, Literal, TypeVar
 from mlops_tui.domain.matchers import Matcher
 
 __all__ = [
-    "APPROVAL_DECISIONS",
     "ApprovalDecision",
     "ApprovalRequest",
     "PlanArguments",

@@ -30,7 +30,7 @@ from mlops_tui.ops.journal import Journal
 from mlops_tui.ops.policy import Policy, WriteAction
 from mlops_tui.ops.registry import Scope, plan_cross_env_promotion, plan_promotion, plan_rollback
 
-__all__ = ["Approved", "approve", "find_request", "pending", "reject"]
+__all__ = ["approve", "find_request", "reject"]
 
 
 @dataclass(frozen=True)

@@ -33,12 +33,12 @@ from mlops_tui.ops.migrations import SCHEMA_VERSION
 from mlops_tui.sources.local.processes import pid_alive
 
 __all__ = [
-    "SCHEMA_VERSION",
     "Journal",
     "SlotLock",
-    "default_journal_path",
     "open_journal",
     "state_to_roll_back_to",
+    "LOCK_WAIT_SECONDS",
+    "newer_schema",
 ]
 
 LOCK_WAIT_SECONDS = 60.0

@@ -51,6 +51,7 @@ __all__ = [
     "serving_slot",
     "slot_for",
     "HISTORY_LIMIT",
+    "Scope",
 ]
 
 

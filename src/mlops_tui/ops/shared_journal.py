@@ -20,11 +20,11 @@ from mlops_tui.errors import JournalError
 from mlops_tui.ops import migrations
 from mlops_tui.ops.journal import (
     LOCK_WAIT_SECONDS,
-    SCHEMA_VERSION,
     Journal,
     SlotLock,
     newer_schema,
 )
+from mlops_tui.ops.migrations import SCHEMA_VERSION
 
 __all__ = ["SharedJournal"]
 

@@ -23,7 +23,7 @@ from mlops_tui.domain import (
 from mlops_tui.domain.matchers import Matcher
 from mlops_tui.errors import NotFound, UsageError
 
-__all__ = ["AlertSource", "PipelineSource", "Source", "TrackingSource"]
+__all__ = ["AlertSource", "PipelineSource", "TrackingSource"]
 
 
 class Source(ABC):

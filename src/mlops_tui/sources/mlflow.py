@@ -44,6 +44,9 @@ __all__ = [
     "Transport",
     "open_mlflow",
     "quiet_mlflow",
+    "Json",
+    "SOURCE",
+    "Verb",
 ]
 
 SOURCE = "mlflow"
