@@ -28,10 +28,10 @@ import pytest
 
 from mlops_tui.config import EnvironmentSettings, MlflowSettings, Settings
 from mlops_tui.domain import Change, MetricComparison
-from mlops_tui.errors import MlopsError, NotFound, Refused, UsageError
+from mlops_tui.errors import Conflict, JournalError, MlopsError, NotFound, Refused, UsageError
 from mlops_tui.hub import Hub
-from mlops_tui.ops.journal import Journal, JournalError
-from mlops_tui.ops.policy import Approval, Conflict, Policy, WriteAction, perform
+from mlops_tui.ops.journal import Journal
+from mlops_tui.ops.policy import Approval, Policy, WriteAction, perform
 from mlops_tui.ops.registry import (
     HISTORY_LIMIT,
     SlotMove,

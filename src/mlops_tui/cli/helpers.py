@@ -18,11 +18,11 @@ from mlops_tui.cli import render
 from mlops_tui.config import Settings, UiCheck, load_settings
 from mlops_tui.config.libraries import route_library_output
 from mlops_tui.domain import Change
-from mlops_tui.errors import UsageError
+from mlops_tui.errors import JournalError, UsageError
 from mlops_tui.hub import Hub
 from mlops_tui.ops.flow import AskApproval, Written, run_write
 from mlops_tui.ops.gates import plan_notes, refusal
-from mlops_tui.ops.journal import JournalError, open_journal
+from mlops_tui.ops.journal import open_journal
 from mlops_tui.ops.policy import Approval, WriteAction
 from mlops_tui.ops.registry import recover_interrupted
 from mlops_tui.text import humanize

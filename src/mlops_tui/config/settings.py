@@ -32,6 +32,7 @@ __all__ = [
     "CONFIG_ENV_VAR",
     "LOCAL_ENV",
     "LOCAL_PRD_ENV",
+    "LOCAL_RULES",
     "AlertRule",
     "AlertmanagerSettings",
     "EnvironmentSettings",

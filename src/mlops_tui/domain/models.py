@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -11,7 +12,6 @@ from typing import Generic, Literal, TypeVar
 from mlops_tui.domain.matchers import Matcher
 
 __all__ = [
-    "APPROVAL_DECISIONS",
     "ApprovalDecision",
     "ApprovalRequest",
     "PlanArguments",
@@ -37,8 +37,8 @@ __all__ = [
     "SourceState",
     "Silence",
     "SourceStatus",
-    "BOOKKEEPING_TAG_PREFIX",
     "format_split",
+    "label_fingerprint",
     "parse_split",
     "tags_in_order",
     "utcnow",
@@ -437,6 +437,13 @@ class TraceChunk:
 
 SEVERITIES = ("critical", "error", "warning", "info")
 """Alert severities, most severe first, as the `severity` label usually names them."""
+
+
+def label_fingerprint(labels: Mapping[str, str]) -> str:
+    """A stable identity for an alert's label set, for sources whose alerts carry none of their own
+    (Alertmanager gives its own fingerprint): 16 hex digits of a hash of the sorted labels."""
+    text = "\x00".join(f"{k}\x01{v}" for k, v in sorted(labels.items()))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,14 +23,14 @@ from datetime import datetime
 from typing import Literal
 
 from mlops_tui.domain import ApprovalRequest
-from mlops_tui.errors import MlopsError, NotFound, Refused, UsageError
+from mlops_tui.errors import Conflict, MlopsError, NotFound, Refused, UsageError
 from mlops_tui.ops.flow import AskApproval, Written, run_write
 from mlops_tui.ops.gates import refusal
 from mlops_tui.ops.journal import Journal
-from mlops_tui.ops.policy import Conflict, Policy, WriteAction
+from mlops_tui.ops.policy import Policy, WriteAction
 from mlops_tui.ops.registry import Scope, plan_cross_env_promotion, plan_promotion, plan_rollback
 
-__all__ = ["Approved", "approve", "find_request", "pending", "reject"]
+__all__ = ["approve", "find_request", "pending", "reject"]
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from mlops_tui.errors import Refused, UsageError
 from mlops_tui.ops.policy import WriteAction
 from mlops_tui.sources.base import PipelineSource
 
-__all__ = ["PipelineChange", "Retrain", "plan_pipeline_change", "plan_retrain"]
+__all__ = ["plan_pipeline_change", "plan_retrain"]
 
 
 class PipelineScope(Protocol):

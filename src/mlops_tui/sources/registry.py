@@ -42,7 +42,6 @@ __all__ = [
     "backends",
     "pane_hint",
     "register",
-    "remote_first",
     "split_id",
     "tables",
     "unregister",
