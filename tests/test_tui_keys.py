@@ -29,7 +29,7 @@ from mlops_tui.tui.header import EnvBar
 from mlops_tui.tui.screens import ModelScreen
 from tests.conftest import DEMO_NOW
 from tests.helpers import run_cli, write_config
-from tests.test_tui import SIZE, demo_app, loaded, pane, rows, shown, until
+from tests.helpers.tui import SIZE, demo_app, loaded, pane, rows, shown, until
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

@@ -38,7 +38,7 @@ from mlops_tui.tui.screens import WRITE_ACTIONS, ModelScreen, PipelineScreen
 from tests.conftest import DEMO_NOW
 from tests.fakes.gitlab_server import TOKEN, FakeGitlab
 from tests.fakes.vertex_server import FakeVertex, seed_churn
-from tests.test_tui import SIZE, click, demo_app, loaded, pane, shown, until
+from tests.helpers.tui import SIZE, click, demo_app, loaded, pane, shown, until
 
 NEVER_PRESSED = {"quit"}
 
