@@ -71,6 +71,27 @@ def isolate(directory: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return directory
 
 
+# -- tiers ----------------------------------------------------------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--e2e",
+        action="store_true",
+        help="also run the end-to-end tier (tests marked e2e: minutes in all); CI always does",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip the end-to-end tier unless `--e2e` asks for it, saying how to run it."""
+    if config.getoption("--e2e"):
+        return
+    skip = pytest.mark.skip(reason="end-to-end tier: `./scripts/test --e2e` runs it (CI does)")
+    for item in items:
+        if item.get_closest_marker("e2e") is not None:
+            item.add_marker(skip)
+
+
 @pytest.fixture(autouse=True)
 def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Shut out the user's config, data and MLflow settings; run every test in its tmp_path."""

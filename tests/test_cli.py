@@ -491,6 +491,7 @@ def test_config_init_default_location(tmp_path: Path) -> None:
 # -- demo -----------------------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_demo_seeds_once_and_resets(demo_command_seeded: DemoCommandRun, tmp_path: Path) -> None:
     # The first run, in empty directories, is the session's; this test goes on from its data.
     first = ok(demo_command_seeded.result)

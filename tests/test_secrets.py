@@ -67,6 +67,7 @@ def assert_no_canary(where: str, text: str | bytes) -> None:
         assert value.encode() not in data, f"the value of ${name} leaked into {where}"
 
 
+@pytest.mark.e2e
 def test_a_full_scenario_leaks_no_secret(
     config: Path, tmp_path: Path, gitlab: FakeGitlab, monkeypatch: pytest.MonkeyPatch
 ) -> None:

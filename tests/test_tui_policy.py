@@ -221,6 +221,7 @@ async def test_every_binding_that_writes_is_a_write_action() -> None:
     assert reaching == WRITE_ACTIONS
 
 
+@pytest.mark.e2e
 async def test_read_only_every_key_and_palette_command_writes_nothing(
     demo_store: MlflowSettings, tmp_path: Path, gitlab: FakeGitlab, vertex: FakeVertex
 ) -> None:
