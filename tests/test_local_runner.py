@@ -255,7 +255,6 @@ async def test_a_process_killed_behind_the_runners_back_is_reported_failed(
         from pathlib import Path
         from mlops_tui.config import RetrainSettings
         from mlops_tui.sources.local.runner import LocalRunner
-from tests.helpers import eventually
 
         async def main():
             runner = LocalRunner(
