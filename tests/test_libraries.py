@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from mlops_tui.config.libraries import log_file
 from tests.helpers import as_a_user, mlflow_telemetry_file, mlops_tui_command, run_cli, write_config
 
@@ -22,6 +24,7 @@ def python(code: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.e2e
 def test_a_new_store_says_nothing_on_stderr_unless_debugging(tmp_path: Path) -> None:
     config = write_config(
         tmp_path / "c.toml", {"dev": {"mlflow": {"tracking_uri": f"sqlite:///{tmp_path}/a.db"}}}
@@ -53,6 +56,7 @@ def test_library_warnings_and_logs_go_to_the_log_file() -> None:
     assert "a library chats" not in logged
 
 
+@pytest.mark.e2e
 def test_mlflow_telemetry_is_off_and_writes_no_installation_id(tmp_path: Path) -> None:
     # As a user's process would, plain MLflow starts its telemetry and writes an installation id.
     control = "import mlflow\nfrom mlflow.telemetry.client import get_telemetry_client\n"

@@ -201,7 +201,7 @@ async def test_the_header_names_the_operator_of_a_shared_journal(
     shared_journal_url: str, demo_store: MlflowSettings
 ) -> None:
     from mlops_tui.tui.header import EnvBar
-    from tests.test_tui import SIZE, demo_app, until
+    from tests.helpers.tui import SIZE, demo_app, until
 
     settings = Settings(
         {"local": EnvironmentSettings(mlflow=demo_store)},

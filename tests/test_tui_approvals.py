@@ -13,7 +13,7 @@ from mlops_tui.tui.header import EnvBar
 from mlops_tui.tui.screens.approvals import ApprovalsScreen
 from mlops_tui.tui.screens.dialogs import ConfirmDialog, PromoteDialog
 from tests.helpers.postgres import PASSWORD_ENV
-from tests.test_tui import SIZE, click, demo_app, loaded, notified, pane, shown, until
+from tests.helpers.tui import SIZE, click, demo_app, idle, loaded, notified, pane, shown, until
 
 
 def as_operator(operator: str, store: MlflowSettings, journal_url: str) -> Settings:
@@ -24,10 +24,6 @@ def as_operator(operator: str, store: MlflowSettings, journal_url: str) -> Setti
         journal_url=journal_url,
         journal_password_env=PASSWORD_ENV,
     )
-
-
-def idle(app: MlopsApp) -> bool:
-    return not any(w.group == "write" and w.is_running for w in app.workers)
 
 
 def header(app: MlopsApp) -> str:

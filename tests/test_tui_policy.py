@@ -41,7 +41,7 @@ from mlops_tui.tui.writes import WriteActions
 from tests.conftest import DEMO_NOW
 from tests.fakes.gitlab_server import TOKEN, FakeGitlab
 from tests.fakes.vertex_server import FakeVertex, seed_churn
-from tests.test_tui import SIZE, click, demo_app, loaded, pane, shown, until
+from tests.helpers.tui import SIZE, click, demo_app, loaded, pane, shown, until
 
 NEVER_PRESSED = {"quit"}
 
@@ -256,6 +256,7 @@ async def test_every_binding_that_writes_is_a_write_action() -> None:
     assert reaching == WRITE_ACTIONS
 
 
+@pytest.mark.e2e
 async def test_read_only_every_key_and_palette_command_writes_nothing(
     demo_store: MlflowSettings, tmp_path: Path, gitlab: FakeGitlab, vertex: FakeVertex
 ) -> None:
