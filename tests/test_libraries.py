@@ -43,7 +43,7 @@ def test_a_new_store_says_nothing_on_stderr_unless_debugging(tmp_path: Path) -> 
 def test_library_warnings_and_logs_go_to_the_log_file() -> None:
     done = python(
         "import logging, warnings\n"
-        "from mlops_tui.libraries import route_library_output\n"
+        "from mlops_tui.config.libraries import route_library_output\n"
         "route_library_output()\n"
         "warnings.warn('a library deprecates something', FutureWarning)\n"
         "logging.getLogger('alembic.runtime').warning('a library complains')\n"
@@ -65,7 +65,7 @@ def test_mlflow_telemetry_is_off_and_writes_no_installation_id(tmp_path: Path) -
     telemetry_file().unlink()
     telemetry_file().parent.rmdir()
 
-    ours = "from mlops_tui.libraries import route_library_output\nroute_library_output()\n"
+    ours = "from mlops_tui.config.libraries import route_library_output\nroute_library_output()\n"
     assert python(ours + control + "print(get_telemetry_client())").stdout == "None\n"
     for args in (("demo", "--seed-only"), ("models", "list", "--env", "local"), ("runs", "list")):
         done = subprocess.run(

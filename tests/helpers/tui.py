@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from mlops_tui.tui.pane import ResourcePane
+from mlops_tui.tui.panes.base import ResourcePane
 from textual.css.query import NoMatches
 from textual.pilot import Pilot
 from textual.screen import Screen
