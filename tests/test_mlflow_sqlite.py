@@ -21,7 +21,7 @@ import pytest
 
 from mlops_tui.config import MlflowSettings
 from mlops_tui.errors import NotFound
-from mlops_tui.sources.mlflow import Json, MlflowSource, StoreTransport, Transport, Verb, open_mlflow
+from mlops_tui.sources.mlflow import HttpMethod, Json, MlflowSource, StoreTransport, Transport, open_mlflow
 from mlops_tui.sources.mlflow_sqlite import KNOWN_SCHEMAS, SqliteReadTransport, sqlite_path
 from tests.helpers import DEMO_EXPERIMENTS, write_config
 
@@ -33,7 +33,7 @@ class Counting(Transport):
         self.inner = inner
         self.calls: list[str] = []
 
-    async def call(self, verb: Verb, endpoint: str, payload: Json) -> Json:
+    async def call(self, verb: HttpMethod, endpoint: str, payload: Json) -> Json:
         self.calls.append(endpoint)
         return await self.inner.call(verb, endpoint, payload)
 

@@ -11,7 +11,6 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from mlops_tui.tui.panes.base import ResourcePane
 from textual.css.query import NoMatches
 from textual.pilot import Pilot
 from textual.screen import Screen
@@ -20,6 +19,7 @@ from textual.widgets import DataTable, Input, Static
 from mlops_tui.config import Settings
 from mlops_tui.tui import MlopsApp, make_app
 from mlops_tui.tui.header import EnvBar
+from mlops_tui.tui.panes.base import ResourcePane
 from tests.helpers import DEMO_NOW
 
 __all__ = [

@@ -46,12 +46,12 @@ __all__ = [
     "quiet_mlflow",
     "Json",
     "SOURCE",
-    "Verb",
+    "HttpMethod",
 ]
 
 SOURCE = "mlflow"
 Json = dict[str, Any]
-Verb = Literal["GET", "POST", "PATCH", "DELETE"]
+HttpMethod = Literal["GET", "POST", "PATCH", "DELETE"]
 
 
 def _error_for(code: str, message: str) -> MlopsError:
@@ -68,7 +68,7 @@ class Transport(ABC):
     """Answers MLflow REST calls (`runs/search`, ...) with the REST API's JSON."""
 
     @abstractmethod
-    async def call(self, verb: Verb, endpoint: str, payload: Json) -> Json:
+    async def call(self, verb: HttpMethod, endpoint: str, payload: Json) -> Json:
         """Raises: NotFound, InvalidQuery, BackendUnreachable, BackendError."""
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
@@ -91,7 +91,7 @@ class HttpTransport(Transport):
             transport=transport,
         )
 
-    async def call(self, verb: Verb, endpoint: str, payload: Json) -> Json:
+    async def call(self, verb: HttpMethod, endpoint: str, payload: Json) -> Json:
         if verb == "GET":
             response = await self._api.send("GET", endpoint, params=_query_params(payload))
         else:
@@ -140,7 +140,7 @@ class StoreTransport(Transport):
                 self._client = MlflowClient(tracking_uri=self._settings.tracking_uri)
             return self._client
 
-    async def call(self, verb: Verb, endpoint: str, payload: Json) -> Json:
+    async def call(self, verb: HttpMethod, endpoint: str, payload: Json) -> Json:
         handler = _STORE_HANDLERS.get((verb, endpoint))
         if handler is None:
             raise BackendError(SOURCE, f"{verb} {endpoint} is not supported on a SQL store")
@@ -210,7 +210,7 @@ def _get_experiment_by_name(client: Any, p: Json) -> Json:
     return {"experiment": _proto(experiment)}
 
 
-_STORE_HANDLERS: dict[tuple[Verb, str], Callable[[Any, Json], Json]] = {
+_STORE_HANDLERS: dict[tuple[HttpMethod, str], Callable[[Any, Json], Json]] = {
     ("GET", "experiments/search"): lambda c, p: _paged(
         "experiments",
         c.search_experiments(

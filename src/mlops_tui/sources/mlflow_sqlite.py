@@ -27,7 +27,7 @@ from typing import Any
 
 from mlops_tui.config import MlflowSettings
 from mlops_tui.errors import BackendUnreachable
-from mlops_tui.sources.mlflow import SOURCE, Json, StoreTransport, Transport, Verb
+from mlops_tui.sources.mlflow import SOURCE, HttpMethod, Json, StoreTransport, Transport
 
 __all__ = ["KNOWN_SCHEMAS", "SqliteReadTransport", "sqlite_path"]
 
@@ -62,7 +62,7 @@ class SqliteReadTransport(Transport):
         self.fallback = fallback or StoreTransport(settings)
         self._known = False
 
-    async def call(self, verb: Verb, endpoint: str, payload: Json) -> Json:
+    async def call(self, verb: HttpMethod, endpoint: str, payload: Json) -> Json:
         read = _READS.get((verb, endpoint))
         if read is not None and self._schema_known():
             try:
@@ -435,7 +435,7 @@ def _search_versions(connection: sqlite3.Connection, payload: Json) -> Json:
     return {"model_versions": _versions(connection, rows), "next_page_token": token}
 
 
-_READS: dict[tuple[Verb, str], Callable[[sqlite3.Connection, Json], Json]] = {
+_READS: dict[tuple[HttpMethod, str], Callable[[sqlite3.Connection, Json], Json]] = {
     ("GET", "experiments/search"): _search_experiments,
     ("GET", "experiments/get-by-name"): _experiment_by_name,
     ("POST", "runs/search"): _search_runs,

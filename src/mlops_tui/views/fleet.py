@@ -16,11 +16,11 @@ from mlops_tui.errors import BackendUnreachable, MlopsError
 from mlops_tui.hub import Hub
 from mlops_tui.ops.registry import serving_slot, slot_for
 
-__all__ = ["FleetRow", "Serving", "read_fleet"]
+__all__ = ["FleetRow", "ServedVersion", "read_fleet"]
 
 
 @dataclass(frozen=True)
-class Serving:
+class ServedVersion:
     """What one environment serves of one model."""
 
     version: str | None = None
@@ -38,7 +38,7 @@ class FleetRow:
     """One model across the environments."""
 
     model: str
-    serving: Mapping[str, Serving]
+    serving: Mapping[str, ServedVersion]
     """Environment -> what it serves."""
     last_pipeline: tuple[str, Pipeline] | None = None
     """The newest pipeline of the model in any environment, and that environment."""
@@ -58,7 +58,7 @@ class Fleet:
 @dataclass(frozen=True)
 class _Reading:
     models: list[str]
-    serving: dict[str, Serving]
+    serving: dict[str, ServedVersion]
     pipelines: list[Pipeline]
     firing: Counter[str] | None
     """Unmuted firing alerts per model; None: the environment watches no alerts."""
@@ -75,7 +75,7 @@ async def _read(hub: Hub) -> _Reading:
     except MlopsError as exc:
         return _Reading(configured, {}, pipelines, firing, exc)
     serving = {
-        hub.model_name(m.name): Serving(version=slot.read(m), slot=slot.name, registered=True)
+        hub.model_name(m.name): ServedVersion(version=slot.read(m), slot=slot.name, registered=True)
         for m in page.items
         for slot in (serving_slot(hub, m),)
     }
@@ -132,11 +132,11 @@ async def read_fleet(hubs: Mapping[str, Hub]) -> Fleet:
     return Fleet(rows, problems)
 
 
-def _absent(reading: _Reading, hub: Hub) -> Serving:
+def _absent(reading: _Reading, hub: Hub) -> ServedVersion:
     """A model the environment did not list: not registered there, or unknown (it failed)."""
     slot = slot_for(hub, None, None).name
     if reading.problem is None:
-        return Serving(slot=slot)
-    return Serving(
+        return ServedVersion(slot=slot)
+    return ServedVersion(
         slot=slot, problem="unreachable" if isinstance(reading.problem, BackendUnreachable) else "error"
     )

@@ -10,31 +10,31 @@ from mlops_tui.tui.panes.base import ResourcePane, Row
 from mlops_tui.tui.requests import EndpointRequests, write_possible
 from mlops_tui.tui.styles import traffic_bar
 
-__all__ = ["EndpointsPane", "Serving"]
+__all__ = ["EndpointsPane", "EndpointRow"]
 
 
-Serving = tuple[Endpoint, DeployedModel | None]
+EndpointRow = tuple[Endpoint, DeployedModel | None]
 """One row of the Endpoints pane: a deployed model on its endpoint (None: nothing deployed)."""
 
 
-class EndpointsPane(ResourcePane[Serving], EndpointRequests):
+class EndpointsPane(ResourcePane[EndpointRow], EndpointRequests):
     """Vertex AI endpoints of interest: each deployed model, what it serves, and its traffic."""
 
     title = "Endpoints"
     BINDINGS = ENDPOINT_ACTIONS
 
-    async def fetch(self, filter_text: str, page_token: str | None) -> Page[Serving]:
-        rows: list[Serving] = []
+    async def fetch(self, filter_text: str, page_token: str | None) -> Page[EndpointRow]:
+        rows: list[EndpointRow] = []
         for endpoint in await self.hub.endpoints():
             if filter_text and filter_text.lower() not in endpoint.display_name.lower():
                 continue
             rows.extend((endpoint, d) for d in endpoint.deployed_models or (None,))
         return Page(tuple(rows))
 
-    def columns_for(self, items: Sequence[Serving]) -> tuple[str, ...]:
+    def columns_for(self, items: Sequence[EndpointRow]) -> tuple[str, ...]:
         return ("Endpoint", "Deployed", "Model", "MLflow", "Traffic")
 
-    def row(self, item: Serving) -> Row:
+    def row(self, item: EndpointRow) -> Row:
         endpoint, deployed = item
         if deployed is None:
             return Row(endpoint.id, (endpoint.display_name, "", "(nothing deployed)", "", ""))
@@ -50,7 +50,7 @@ class EndpointsPane(ResourcePane[Serving], EndpointRequests):
             ),
         )
 
-    def web_item(self, item: Serving) -> object:
+    def web_item(self, item: EndpointRow) -> object:
         return item[0]  # the endpoint
 
     def serving(self) -> tuple[str, str | None] | None:

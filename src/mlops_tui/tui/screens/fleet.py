@@ -19,7 +19,7 @@ from mlops_tui.tui.header import EnvScreen
 from mlops_tui.tui.panes.base import Cell, ResourcePane, Row
 from mlops_tui.tui.requests import FleetRequests
 from mlops_tui.tui.styles import env_label, pipeline_status_text
-from mlops_tui.views.fleet import FleetRow, Serving, read_fleet
+from mlops_tui.views.fleet import FleetRow, ServedVersion, read_fleet
 
 __all__ = ["FleetPane", "FleetScreen"]
 
@@ -86,7 +86,7 @@ class FleetPane(ResourcePane[FleetRow], FleetRequests):
             self.post_message(self.ModelRequested(self.environment_at(event.coordinate.column), model))
 
 
-def _serving(serving: Serving) -> Cell:
+def _serving(serving: ServedVersion) -> Cell:
     if serving.problem is not None:
         return Text(serving.problem, style="bold red")
     if not serving.registered:
