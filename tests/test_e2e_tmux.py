@@ -249,3 +249,72 @@ def test_on_call_without_colour_in_a_small_terminal(
     term.keys("Escape")
     term.wait_for(lambda s: "Runs" in s and "Models" in s, "the dashboard")
     quit_app(term)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (60, 20)], ids=["80x24", "60x20"])
+def test_approving_and_rejecting_without_colour_in_a_small_terminal(
+    tmp_path: Path,
+    demo_store: MlflowSettings,
+    shared_journal_url: str,
+    terminal: Callable[..., Terminal],
+    size: tuple[int, int],
+) -> None:
+    """Four eyes over SSH: the header says a request waits, the approvals screen lists it, the
+    approval's confirmation (typed, in a protected environment) and the rejection's reason dialog
+    keep their buttons in view, and Tab's focus shows without colour."""
+    from datetime import UTC, datetime, timedelta
+
+    from mlops_tui.domain import Change, PlanArguments
+    from mlops_tui.ops.shared_journal import SharedJournal
+    from tests.helpers.postgres import PASSWORD, PASSWORD_ENV
+
+    journal = SharedJournal(shared_journal_url, password=PASSWORD)
+    request_id = journal.request(
+        Change("promote", "prd", "churn@champion", "churn", "v3", "v4"),
+        "ana",
+        PlanArguments("promote", "churn", "4", alias="champion"),
+        needed=1,
+        expires=datetime.now(UTC) + timedelta(hours=1),
+    )
+    config = write_config(
+        tmp_path / "mlops-tui.toml",
+        {"prd": {"protected": True, "approvals": 1, "mlflow": written(demo_store)}},
+        operator="ben",
+        journal=shared_journal_url,
+        journal_password_env=PASSWORD_ENV,
+    )
+    term = terminal(
+        [*mlops_tui_command(), "--config", str(config)], size, {"NO_COLOR": "1", "TERM": "screen"}
+    )
+    term.wait_for(lambda s: "1 to approve (A)" in s, "the header counting the request")
+    term.keys("A")
+    screen = term.wait_for(lambda s: f"#{request_id}" in s and "pending" in s, "the approvals screen")
+    assert "PRD · PROTECTED" in screen and "ana" in screen
+
+    term.keys("y")
+    screen = term.wait_for(lambda s: "Approve" in s and "Cancel" in s, "the approval's buttons")
+    assert "type churn" in screen and f"request #{request_id}" in screen
+    focused_input = screen
+    term.keys("Tab")
+    on_button = term.wait_for(lambda s: s != focused_input, "focus moving without colour")
+    term.keys("Tab")
+    term.wait_for(lambda s: s != on_button, "focus moving on to Cancel")
+    term.keys("Escape")
+    term.wait_for(lambda s: "Cancelled" in s or "Approve" not in s, "the approvals screen again")
+
+    term.keys("n")
+    term.wait_for(
+        lambda s: "Reject" in s and "Cancel" in s and "why:" in s and "┏" in s,
+        "the reason dialog's buttons, its input focused (heavy lines: no colour needed)",
+    )
+    term.type("not before the freeze ends")
+    term.keys("Enter")
+    term.wait_for(lambda s: "rejected" in s, "the request rejected")
+    (closed,) = journal.approval_requests(request_id=request_id)
+    assert [(d.operator, d.decision, d.reason) for d in closed.decisions] == [
+        ("ben", "rejected", "not before the freeze ends")
+    ]
+    journal.close()
+    term.keys("Escape")
+    term.wait_for(lambda s: "Runs" in s and "Models" in s, "the dashboard")
+    quit_app(term)
