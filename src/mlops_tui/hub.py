@@ -56,6 +56,10 @@ from mlops_tui.text import humanize
 
 __all__ = ["PIPELINE_TAGS", "Gathered", "Hub", "RunDetail", "runner_of"]
 
+AIRFLOW_PREFIX = "airflow:"
+"""Airflow's ids carry their source (`sources.airflow.PREFIX`); that module, and httpx with it, is
+imported when an Airflow source is built, not by every command."""
+
 PIPELINE_TAGS = {
     "gitlab.pipeline_id": "gitlab",
     "mlops_tui.pipeline_id": "local",
@@ -70,12 +74,15 @@ _RUNNER_IDS = (
 
 
 def runner_of(pipeline_or_job_id: str) -> str:
-    """The runner an id belongs to: local runs are `L<n>` (jobs `L<n>-1`), GitLab's pipelines and
-    jobs are numbers, Vertex pipeline jobs are lower-case names (tasks `NAME/TASK_ID`).
+    """The runner an id belongs to: an id qualified by its source (`airflow:DAG/RUN_ID`) is that
+    source's; local runs are `L<n>` (jobs `L<n>-1`), GitLab's pipelines and jobs are numbers,
+    Vertex pipeline jobs are lower-case names (tasks `NAME/TASK_ID`).
 
     Raises:
         UsageError: the id has none of these shapes.
     """
+    if pipeline_or_job_id.startswith(AIRFLOW_PREFIX):
+        return "airflow"
     for runner, shape in _RUNNER_IDS:
         if shape.match(pipeline_or_job_id):
             return runner
@@ -162,6 +169,8 @@ class Hub:
             self.statuses["rules"] = SourceStatus("rules")
         if self.env.vertex is not None:
             self.statuses["vertex"] = SourceStatus("vertex")
+        if self.env.airflow is not None:
+            self.statuses["airflow"] = SourceStatus("airflow")
 
     @property
     def policy(self) -> Policy:
@@ -413,6 +422,14 @@ class Hub:
                 )
             if self.env.vertex is not None:
                 built["vertex"] = self.vertex
+            if self.env.airflow is not None:
+                from mlops_tui.sources.airflow import AirflowSource
+
+                with self._building("airflow"):
+                    built["airflow"] = AirflowSource(
+                        self.env.airflow,
+                        dag_template=retrain.dag if retrain is not None and retrain.kind == "airflow" else "",
+                    )
             self._pipelines = built
         return self._pipelines
 
@@ -426,7 +443,12 @@ class Hub:
         try:
             return self.pipeline_sources[name]
         except KeyError:
-            table = {"local": "[retrain] kind = 'local'", "gitlab": "[gitlab]", "vertex": "[vertex]"}[name]
+            table = {
+                "local": "[retrain] kind = 'local'",
+                "gitlab": "[gitlab]",
+                "vertex": "[vertex]",
+                "airflow": "[airflow]",
+            }[name]
             configured = ", ".join(self.pipeline_sources) or "none"
             raise UsageError(
                 f"no configured pipeline source has a pipeline {pipeline_or_job_id!r} in {self.env_name} "
@@ -445,7 +467,9 @@ class Hub:
         """
         sources = self.pipeline_sources
         if not sources:
-            raise UsageError(f"environment {self.env_name!r} has no [gitlab], [vertex] or local [retrain]")
+            raise UsageError(
+                f"environment {self.env_name!r} has no [gitlab], [vertex], [airflow] or local [retrain]"
+            )
         found = await self._gather(
             ("pipelines", ref, status, limit),
             {
@@ -653,10 +677,18 @@ class Hub:
         for tag, runner in PIPELINE_TAGS.items():
             if run.tags.get(tag) and runner in self.pipeline_sources:
                 return run.tags[tag]
+        if "airflow" in self.pipeline_sources:
+            from mlops_tui.sources.airflow import pipeline_from_tags
+
+            return pipeline_from_tags(run.tags)
         return None
 
     async def pipeline_runs(self, pipeline: Pipeline) -> list[Run]:
         """The runs a pipeline produced (tagged with its id)."""
+        if pipeline.source == "airflow":
+            from mlops_tui.sources.airflow import lineage_filter
+
+            return list((await self.runs(lineage_filter(pipeline.id), max_results=50)).items)
         tag = next(t for t, runner in PIPELINE_TAGS.items() if runner == pipeline.source)
         page = await self.runs(f"tags.`{tag}` = '{_quote(pipeline.id)}'", max_results=50)
         return list(page.items)

@@ -5,6 +5,7 @@ from mlops_tui.config.settings import (
     CONFIG_ENV_VAR,
     LOCAL_ENV,
     LOCAL_PRD_ENV,
+    AirflowSettings,
     AlertmanagerSettings,
     AlertRule,
     EnvironmentSettings,
@@ -29,6 +30,7 @@ from mlops_tui.config.settings import (
 )
 
 __all__ = [
+    "AirflowSettings",
     "AlertRule",
     "AlertmanagerSettings",
     "CONFIG_ENV_VAR",
