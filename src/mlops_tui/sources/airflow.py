@@ -515,10 +515,7 @@ class AirflowSource(PipelineSource):
         return _decode(
             "task log",
             answer,
-            lambda raw: (
-                "".join(_log_line(event) for event in raw["content"]),
-                raw.get("continuation_token"),
-            ),
+            lambda raw: (_log_text(raw["content"]), raw.get("continuation_token")),
         )
 
     def pausable(self, item_id: str) -> str:
@@ -769,7 +766,32 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else repr(value)
 
 
-_LOG_KEYS = ("timestamp", "event", "level", "logger")
+_LOG_KEYS = frozenset(
+    # Shown as the line's own parts, or the same on every line of a task's log.
+    {"timestamp", "event", "level", "logger", "filename", "lineno", "ti_id", "try_number", "task_id"}
+    | {"map_index", "dag_id", "run_id", "sources"}
+)
+
+
+_SOURCES_GROUP = "::group::Log message source details"
+_END_GROUP = "::endgroup::"
+
+
+def _log_text(events: Sequence[Any]) -> str:
+    """The log's events as lines, without the group Airflow heads each answer with, which says
+    where it read the log from: a file, or the worker while the task runs. The text of a log is
+    then the same whenever it is read, which ranged reads rely on."""
+    lines: list[str] = []
+    skipping = False
+    for event in events:
+        text = event.get("event") if isinstance(event, Mapping) else None
+        if text == _SOURCES_GROUP:
+            skipping = True
+        elif skipping:
+            skipping = text != _END_GROUP
+        else:
+            lines.append(_log_line(event))
+    return "".join(lines)
 
 
 def _log_line(event: Any) -> str:
@@ -778,8 +800,6 @@ def _log_line(event: Any) -> str:
         return event if event.endswith("\n") else event + "\n"
     if not isinstance(event, Mapping):
         return f"{event}\n"
-    if "sources" in event and not event.get("level"):
-        return f"{event.get('event', '')}\n" + "".join(f"  {source}\n" for source in event["sources"] or ())
     parts = [str(event.get(key)) for key in ("timestamp",) if event.get(key)]
     if event.get("level"):
         parts.append(str(event["level"]).upper())
