@@ -177,7 +177,7 @@ class _Auth(httpx.Auth):
         elif self._username is not None and self._password is not None and self.version == "v2":
             fresh = self._jwt is None
             if fresh:
-                answer = yield self._token_request()
+                answer = yield self._token_request(request)
                 if not await self._take_jwt(answer):
                     return  # the client answers the token endpoint's refusal
             request.headers["Authorization"] = f"Bearer {self._jwt}"
@@ -185,7 +185,7 @@ class _Auth(httpx.Auth):
             if response.status_code != 401 or fresh:
                 return
             # The JWT expired (Airflow's default lifetime is a day): ask for a new one, once.
-            answer = yield self._token_request()
+            answer = yield self._token_request(request)
             if await self._take_jwt(answer):
                 request.headers["Authorization"] = f"Bearer {self._jwt}"
                 yield request
@@ -195,9 +195,13 @@ class _Auth(httpx.Auth):
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         raise RuntimeError("the Airflow source is async only")
 
-    def _token_request(self) -> httpx.Request:
+    def _token_request(self, request: httpx.Request) -> httpx.Request:
+        # The request's extensions carry the client's timeout: without them this one has none.
         return httpx.Request(
-            "POST", f"{self._root}/auth/token", json={"username": self._username, "password": self._password}
+            "POST",
+            f"{self._root}/auth/token",
+            json={"username": self._username, "password": self._password},
+            extensions=request.extensions,
         )
 
     async def _take_jwt(self, answer: httpx.Response) -> bool:
