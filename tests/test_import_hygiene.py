@@ -30,6 +30,7 @@ CORE_MODULES = (
     "mlops_tui.sources.mlflow",
     "mlops_tui.sources.http",
     "mlops_tui.sources.alertmanager",
+    "mlops_tui.sources.airflow",
     "mlops_tui.sources.vertex",
     "mlops_tui.ops.endpoints",
     "mlops_tui.hub",
