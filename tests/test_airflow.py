@@ -182,7 +182,7 @@ async def test_a_running_task_log_is_followed_live_without_repeating_a_line(sour
     while time.monotonic() < deadline:
         try:
             chunk = await source.read_trace(job, offset)
-        except NotFound:  # not queued yet
+        except NotFound:  # the scheduler has not made the task instance yet
             await asyncio.sleep(0.5)
             continue
         reads += 1
@@ -238,6 +238,28 @@ async def test_cancel_marks_a_running_run_failed(source: AirflowSource, config: 
     assert (await source.get_pipeline(run)).status == "failed"
     twice = run_cli("pipelines", "cancel", run, "--yes", "--config", config)
     assert twice.code == 4 and "already ended (failed)" in twice.stderr
+
+
+async def test_cancel_of_a_job_marks_the_task_failed_and_retry_runs_it_again(
+    source: AirflowSource, config: Path
+) -> None:
+    run = await trigger(source, "slow", lines=120)
+    job = f"{run}/count"
+    deadline = time.monotonic() + WAIT_SECONDS
+    while (await source.get_job(job)).status != "running":
+        assert time.monotonic() < deadline, "the task never ran"
+        await asyncio.sleep(1)
+    cancelled = run_cli("pipelines", "cancel", job, "--job", "--yes", "--config", config)
+    assert cancelled.code == 0, cancelled.stderr
+    assert (await source.get_job(job)).status == "failed"
+    assert await wait_for(source, run, "failed") == "failed"
+    retried = run_cli("pipelines", "retry", job, "--job", "--yes", "--config", config)
+    assert retried.code == 0, retried.stderr
+    deadline = time.monotonic() + WAIT_SECONDS
+    while (again := await source.get_job(job)).attempt != 2 or again.status != "running":
+        assert time.monotonic() < deadline, f"the task did not run again: {again}"
+        await asyncio.sleep(1)
+    await source.cancel_pipeline(run)  # not two minutes of a shared machine
 
 
 async def test_a_paused_dag_refuses_a_trigger_and_names_how_to_unpause(

@@ -60,6 +60,8 @@ ApiVersion = Literal["v2", "v1"]
 _T = TypeVar("_T")
 _GOOGLE_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 _MESSAGE_LIMIT = 300
+_KEPT_LOG_TOKENS = 64
+"""Continuation tokens kept: one per log being followed."""
 _PAGE = 100
 """Task instances asked per page (the API's default maximum)."""
 _RUN_STATES = {"queued": "pending", "running": "running", "success": "success", "failed": "failed"}
@@ -480,6 +482,8 @@ class AirflowSource(PipelineSource):
         if try_number > latest:
             raise NotFound(SOURCE, f"task {ref.task_id} of DAG run {ref.run_id} has no try {try_number}")
         done = try_number < latest or task.done
+        if try_number == latest and task.started is None and not done:
+            return TraceChunk(text="", next_offset=offset, complete=False)  # waiting to start: no log yet
         key = (replace(ref, try_number=None).job_id, try_number)
         kept = self._log_tokens.pop(key, None)
         token = kept[1] if kept is not None and kept[0] == offset else None
@@ -490,6 +494,8 @@ class AirflowSource(PipelineSource):
         end = offset + len(data)
         if next_token is not None and not done:
             self._log_tokens[key] = (end, next_token)
+            while len(self._log_tokens) > _KEPT_LOG_TOKENS:  # follows given up on: the oldest go
+                del self._log_tokens[next(iter(self._log_tokens))]
         return TraceChunk(text=data.decode("utf-8", "replace"), next_offset=end, complete=done)
 
     async def _read_log(self, ref: AirflowRef, try_number: int, token: str | None) -> tuple[str, str | None]:
