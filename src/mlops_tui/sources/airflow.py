@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
+import threading
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -153,8 +154,8 @@ def lineage_filter(pipeline_id: str) -> str:
 
 
 class _Auth(httpx.Auth):
-    """Signs each request as the settings say, once the API version is known (a user's password
-    is a JWT's on v2, basic auth on v1; before the version is known it is not sent)."""
+    """Signs each request as the settings say. A user and password depend on the API version
+    (v2: a JWT asked for them, v1: basic auth), so they are not sent before it is known."""
 
     def __init__(self, settings: AirflowSettings, root: str) -> None:
         self.version: ApiVersion | None = None
@@ -167,6 +168,8 @@ class _Auth(httpx.Auth):
         )
         self._jwt: str | None = None
         self._credentials: Any = None
+        self._refreshing = threading.Lock()
+        """google-auth's credentials are refreshed by one worker thread at a time."""
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
         if self._google:
@@ -226,10 +229,12 @@ class _Auth(httpx.Auth):
         from google.auth.transport.requests import Request
 
         try:
-            if self._credentials is None:
-                self._credentials, _ = google.auth.default(scopes=[_GOOGLE_SCOPE])
-            if not self._credentials.valid:
-                self._credentials.refresh(Request())
+            with self._refreshing:
+                if self._credentials is None:
+                    self._credentials, _ = google.auth.default(scopes=[_GOOGLE_SCOPE])
+                if not self._credentials.valid:
+                    self._credentials.refresh(Request())
+                return str(self._credentials.token)
         except google.auth.exceptions.DefaultCredentialsError as exc:
             raise BackendError(
                 SOURCE,
@@ -240,7 +245,6 @@ class _Auth(httpx.Auth):
             raise BackendUnreachable(SOURCE, f"cannot refresh the Google access token: {exc}") from None
         except google.auth.exceptions.RefreshError as exc:
             raise BackendError(SOURCE, f"Google refused to refresh the access token: {exc}") from None
-        return str(self._credentials.token)
 
 
 class AirflowSource(PipelineSource):
