@@ -1,6 +1,6 @@
 """An Airflow DAG that retrains a model with mlops-tui's demo trainer, against an MLflow server.
 
-Copy this file into the DAG folder of an Airflow 3 deployment whose workers can run mlops-tui
+Copy this file into the DAG folder of an Airflow 3 (or 2.4+) deployment whose workers can run mlops-tui
 (`pip install mlops-tui` in the workers' image, or point MLOPS_TUI_PYTHON at an interpreter that
 has it). It defines one DAG, `mlops_tui_retrain`, told what to train by its run's `conf`:
 
@@ -28,8 +28,13 @@ from __future__ import annotations
 import os
 from datetime import datetime
 
-from airflow.providers.standard.operators.bash import BashOperator
-from airflow.sdk import DAG, Param
+try:
+    from airflow.providers.standard.operators.bash import BashOperator
+    from airflow.sdk import DAG, Param
+except ImportError:  # Airflow 2
+    from airflow import DAG
+    from airflow.models.param import Param
+    from airflow.operators.bash import BashOperator
 
 PYTHON = os.environ.get("MLOPS_TUI_PYTHON", "python3")
 """The interpreter that has mlops-tui (and MLflow) installed."""
