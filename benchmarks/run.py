@@ -106,7 +106,7 @@ def alertmanager_supported() -> bool:
 
 
 def status_supported() -> bool:
-    from mlops_tui.cli.commands import root
+    from mlops_tui.cli.app import root
 
     return "status" in root.commands
 

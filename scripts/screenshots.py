@@ -28,7 +28,7 @@ from mlops_tui.config import (
 from mlops_tui.demo import seed as demo
 from mlops_tui.hub import Hub
 from mlops_tui.tui import MlopsApp, make_app
-from mlops_tui.tui.pane import ResourcePane
+from mlops_tui.tui.panes.base import ResourcePane
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 OUT = Path(__file__).resolve().parent.parent / "screenshots"

@@ -17,9 +17,9 @@ from mlops_tui.config import EnvironmentSettings, MlflowSettings, Settings
 from mlops_tui.errors import ExitCode
 from mlops_tui.ops.journal import Journal
 from mlops_tui.tui import make_app
-from mlops_tui.tui.dialogs import ConfirmDialog, SilenceDialog
 from mlops_tui.tui.panes import AlertsPane
-from mlops_tui.tui.screens import ModelScreen
+from mlops_tui.tui.screens.details import ModelScreen
+from mlops_tui.tui.screens.dialogs import ConfirmDialog, SilenceDialog
 from tests.helpers import closed_port, eventually, run_cli, write_config
 from tests.helpers.alertmanager import AlertmanagerTestbed
 from tests.test_tui import SIZE, click, shown, until

@@ -260,3 +260,21 @@ def test_approvals_need_a_shared_journal(tmp_path: Path) -> None:
     message = refused.value.message
     assert str(path) in message and "key environments.prd.approvals" in message
     assert "shared journal" in message and refused.value.problems[0].line is not None
+
+
+def test_config_check_warns_of_a_protected_environment_on_a_journal_of_ones_own(
+    tmp_path: Path, shared_journal_url: str
+) -> None:
+    environments = {"prd": {"mlflow": {"tracking_uri": "http://127.0.0.1:1"}, "protected": True}}
+    alone = write_config(tmp_path / "alone.toml", environments)
+    checked = run_cli("config", "check", "--config", alone)
+    assert checked.code == ExitCode.OK, checked
+    (warning,) = checked.stderr.splitlines()
+    assert warning.startswith(
+        "mlops-tui: warning: prd is protected but the audit journal is this machine's file"
+    )
+    shared = write_config(
+        tmp_path / "shared.toml", environments, journal=shared_journal_url, journal_password_env=PASSWORD_ENV
+    )
+    checked = run_cli("config", "check", "--config", shared)
+    assert checked.code == ExitCode.OK and checked.stderr == "", checked

@@ -19,7 +19,7 @@ from typing import Any
 import click
 import pytest
 
-from mlops_tui.cli.commands import root
+from mlops_tui.cli.app import root
 from mlops_tui.config import MlflowSettings
 from mlops_tui.domain import Change
 from mlops_tui.errors import ExitCode
@@ -550,7 +550,7 @@ def silence_in_every_environment(config: Path) -> str:
 
 
 def test_every_command_that_writes_takes_the_approval_flags() -> None:
-    """A command whose body reaches `_apply` (the one way to `perform`) is a write command, and the
+    """A command whose body reaches `apply` (the one way to `perform`) is a write command, and the
     write commands are found by their `--yes`: no write command can go unlisted."""
 
     def leaves(group: click.Group, path: tuple[str, ...]) -> Iterator[tuple[str, click.Command]]:
@@ -564,7 +564,7 @@ def test_every_command_that_writes_takes_the_approval_flags() -> None:
         name
         for name, command in leaves(root, ())
         if command.callback is not None
-        and re.search(r"\b(_apply|perform)\(", inspect.getsource(inspect.unwrap(command.callback)))
+        and re.search(r"\b(apply|perform)\(", inspect.getsource(inspect.unwrap(command.callback)))
     }
     assert {"models promote", "alerts silence"} <= writing
     assert writing == set(WRITE_COMMANDS)

@@ -41,7 +41,7 @@ from mlops_tui.errors import ExitCode
 from mlops_tui.hub import Gathered, Hub
 from mlops_tui.tui import MlopsApp, make_app
 from mlops_tui.tui.header import EnvBar
-from mlops_tui.tui.pane import ResourcePane
+from mlops_tui.tui.panes.base import ResourcePane
 from tests.fakes.gitlab_server import TOKEN, FakeGitlab
 from tests.fakes.vertex_server import FakeVertex, seed_churn
 from tests.helpers import run_cli, write_config

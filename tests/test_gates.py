@@ -18,7 +18,7 @@ from textual.widgets import Input, Static
 from mlops_tui.config import EnvironmentSettings, GateSettings, MlflowSettings, Settings, load_settings
 from mlops_tui.errors import ConfigError, ExitCode
 from mlops_tui.ops.journal import Journal
-from mlops_tui.tui.dialogs import ConfirmDialog, PromoteDialog
+from mlops_tui.tui.screens.dialogs import ConfirmDialog, PromoteDialog
 from tests.helpers import CliResult, Registry, closed_port, run_cli, write_config
 from tests.test_tui import SIZE, click, demo_app, loaded, notified, pane, shown, until
 from tests.test_tui_write import idle

@@ -36,7 +36,7 @@ CORE_MODULES = (
     "mlops_tui.hub",
     "mlops_tui.demo.seed",
     "mlops_tui.cli",
-    "mlops_tui.cli.commands",
+    "mlops_tui.cli.app",
     "mlops_tui.cli.render",
     "mlops_tui.cli.vertex",
 )
@@ -45,7 +45,7 @@ CORE_MODULES = (
 # interpreter has loaded. stdout carries the command's own output; the report goes to a file.
 PROBE = """
 import json, sys
-from mlops_tui.cli.commands import root
+from mlops_tui.cli.app import root
 
 report, args = sys.argv[1], sys.argv[2:]
 root.main(args=args, prog_name="mlops-tui", standalone_mode=False)

@@ -16,7 +16,7 @@ from textual.widgets import DataTable
 from mlops_tui.config import MlflowSettings
 from mlops_tui.hub import Hub
 from mlops_tui.ops.journal import Journal
-from mlops_tui.tui.alert_screens import TriageScreen
+from mlops_tui.tui.screens.alerts import TriageScreen
 from mlops_tui.views.triage import gather_triage
 from tests.helpers import Registry, mlops_tui_command, write_config
 from tests.test_triage import critical, settings_for, triage_screen

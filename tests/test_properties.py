@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mlops_tui.cli import main
-from mlops_tui.cli.commands import root
+from mlops_tui.cli.app import root
 from mlops_tui.config import EnvironmentSettings, MlflowSettings, Settings, load_settings, parse_settings
 from mlops_tui.domain.matchers import parse_matchers
 from mlops_tui.errors import ConfigError, ExitCode, InvalidQuery, MlopsError, UsageError

@@ -213,3 +213,80 @@ async def test_the_header_names_the_operator_of_a_shared_journal(
     async with app.run_test(size=SIZE) as pilot:
         bar = app.query_one(EnvBar)
         await until(pilot, lambda: "as ana@example.com" in str(bar.render()))
+
+
+LEGACY_JOURNAL = """CREATE TABLE journal (
+    id {key},
+    intent_id {reference} REFERENCES journal(id),
+    time TEXT NOT NULL,
+    operator TEXT NOT NULL,
+    environment TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    subject TEXT NOT NULL DEFAULT '',
+    before TEXT,
+    after TEXT,
+    result TEXT NOT NULL,
+    message TEXT NOT NULL DEFAULT '',
+    host TEXT NOT NULL DEFAULT '',
+    pid INTEGER NOT NULL DEFAULT 0
+)"""
+LEGACY_ROW = (
+    "INSERT INTO journal (time, operator, environment, action, target, subject, before, after, result)"
+    " VALUES ('2026-12-01T10:00:00.000+00:00', 'ana', 'dev', 'promote', 'churn@champion', 'churn', 'v2',"
+    " 'v3', 'pending')"
+)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_a_journal_from_before_alembic_is_upgraded_in_place(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Schema 1 (no alembic revision) gains the approval tables; its rows stay; alembic records
+    the head revision; a second open changes nothing."""
+    from mlops_tui.ops.migrations import HEAD
+
+    if kind == "sqlite":
+        path = tmp_path / "journal.sqlite3"
+        with closing(sqlite3.connect(path)) as db:
+            db.execute(LEGACY_JOURNAL.format(key="INTEGER PRIMARY KEY AUTOINCREMENT", reference="INTEGER"))
+            db.execute(LEGACY_ROW)
+            db.execute("PRAGMA user_version = 1")
+            db.commit()
+        journal: Journal = Journal(path)
+    else:
+        import sqlalchemy as sa
+
+        url = request.getfixturevalue("shared_journal_url")
+        engine = sa.create_engine(make_url_with_password(url))
+        with engine.begin() as db:
+            db.execute(sa.text(LEGACY_JOURNAL.format(key="BIGSERIAL PRIMARY KEY", reference="BIGINT")))
+            db.execute(sa.text(LEGACY_ROW))
+            db.execute(sa.text("CREATE TABLE journal_schema (version INTEGER NOT NULL)"))
+            db.execute(sa.text("INSERT INTO journal_schema VALUES (1)"))
+        engine.dispose()
+        journal = SharedJournal(url, password=PASSWORD)
+    (old,) = journal.entries()
+    assert (old.operator, old.before, old.after) == ("ana", "v2", "v3")
+    assert journal.approval_requests() == []  # the new tables exist
+    journal.close()
+    if kind == "sqlite":
+        with closing(sqlite3.connect(path)) as db:
+            assert db.execute("SELECT version_num FROM alembic_version").fetchone() == (HEAD,)
+            assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+    else:
+        import sqlalchemy as sa
+
+        engine = sa.create_engine(make_url_with_password(url))
+        with engine.connect() as db:
+            assert db.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == HEAD
+        engine.dispose()
+    again = Journal(path) if kind == "sqlite" else SharedJournal(url, password=PASSWORD)
+    assert [e.id for e in again.entries()] == [old.id]
+    again.close()
+
+
+def make_url_with_password(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(password=PASSWORD).render_as_string(hide_password=False)

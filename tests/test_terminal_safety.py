@@ -30,11 +30,11 @@ from mlops_tui.config import EnvironmentSettings, GitlabSettings, MlflowSettings
 from mlops_tui.domain import Change, GateCheck
 from mlops_tui.text.sanitize import printable, terminal_log, web_link
 from mlops_tui.tui import MlopsApp
-from mlops_tui.tui.alert_screens import AlertScreen, SilencesScreen, TriageScreen
-from mlops_tui.tui.compare import CompareScreen
-from mlops_tui.tui.dialogs import ConfirmDialog, PromoteDialog, SilenceDialog, TrafficDialog
-from mlops_tui.tui.fleet import FleetScreen
-from mlops_tui.tui.screens import HistoryScreen, ModelScreen, PipelineScreen, RunScreen, TraceScreen
+from mlops_tui.tui.screens.alerts import AlertScreen, SilencesScreen, TriageScreen
+from mlops_tui.tui.screens.compare import CompareScreen
+from mlops_tui.tui.screens.details import HistoryScreen, ModelScreen, PipelineScreen, RunScreen, TraceScreen
+from mlops_tui.tui.screens.dialogs import ConfirmDialog, PromoteDialog, SilenceDialog, TrafficDialog
+from mlops_tui.tui.screens.fleet import FleetScreen
 from mlops_tui.tui.terminal_safe import TerminalSafe
 from tests.fakes.gitlab_server import TOKEN, FakeGitlab
 from tests.fakes.vertex_server import FakeVertex
@@ -154,9 +154,9 @@ async def test_every_screen_and_dialog_shows_backend_text_escaped(planted: Plant
         app.pop_screen()
         await open_and_check(pilot, AlertScreen(hub, rule), esc("MODNAME"), "file:///etc/passwd")
         app.pop_screen()
-        await open_and_check(pilot, TriageScreen(hub, evil), esc("AMPWN"))
+        await open_and_check(pilot, TriageScreen(hub, app.journal, evil), esc("AMPWN"))
         app.pop_screen()
-        await open_and_check(pilot, TriageScreen(hub, rule), esc("MODNAME"))
+        await open_and_check(pilot, TriageScreen(hub, app.journal, rule), esc("MODNAME"))
         app.pop_screen()
         # Other tests' silences on the session's Alertmanager may push these columns out of view:
         # the cells are read, and what is drawn is checked.

@@ -20,10 +20,10 @@ from mlops_tui.domain import Alert
 from mlops_tui.hub import Hub
 from mlops_tui.ops.journal import Journal
 from mlops_tui.tui import MlopsApp
-from mlops_tui.tui.alert_screens import AlertScreen, TriageScreen
-from mlops_tui.tui.dialogs import ConfirmDialog
 from mlops_tui.tui.panes import AlertsPane
-from mlops_tui.tui.screens import PipelineScreen, TraceScreen
+from mlops_tui.tui.screens.alerts import AlertScreen, TriageScreen
+from mlops_tui.tui.screens.details import PipelineScreen, TraceScreen
+from mlops_tui.tui.screens.dialogs import ConfirmDialog
 from mlops_tui.views.triage import gather_triage
 from tests.conftest import DEMO_NOW
 from tests.fakes.gitlab_server import TOKEN, FakeGitlab

@@ -19,8 +19,9 @@ from mlops_tui.config import EnvironmentSettings, MlflowSettings, Settings
 from mlops_tui.tui import MlopsApp, make_app
 from mlops_tui.tui.chart import MetricChart
 from mlops_tui.tui.header import EnvBar
-from mlops_tui.tui.pane import PaneTable, ResourcePane
-from mlops_tui.tui.screens import EnvironmentPicker, ModelScreen, RunScreen
+from mlops_tui.tui.panes.base import PaneTable, ResourcePane
+from mlops_tui.tui.screens.details import ModelScreen, RunScreen
+from mlops_tui.tui.screens.picker import EnvironmentPicker
 from tests.conftest import DEMO_NOW
 from tests.helpers.tcp_proxy import TcpProxy
 

@@ -11,10 +11,10 @@ from textual.widgets import DataTable, Input
 from mlops_tui.config import LOCAL_RULES, EnvironmentSettings, MlflowSettings, Settings
 from mlops_tui.ops.journal import Journal
 from mlops_tui.tui import MlopsApp
-from mlops_tui.tui.alert_screens import AlertScreen, SilencesScreen, TriageScreen
-from mlops_tui.tui.dialogs import ConfirmDialog, SilenceDialog
 from mlops_tui.tui.panes import AlertsPane
-from mlops_tui.tui.screens import ModelScreen
+from mlops_tui.tui.screens.alerts import AlertScreen, SilencesScreen, TriageScreen
+from mlops_tui.tui.screens.details import ModelScreen
+from mlops_tui.tui.screens.dialogs import ConfirmDialog, SilenceDialog
 from tests.test_tui import (
     SIZE,
     click,

@@ -11,8 +11,8 @@ from textual.widgets import DataTable
 from mlops_tui.config import Settings
 from mlops_tui.tui import MlopsApp
 from mlops_tui.tui.chart import MetricChart
-from mlops_tui.tui.compare import DIFFERS, CompareScreen
 from mlops_tui.tui.panes import RunsPane
+from mlops_tui.tui.screens.compare import DIFFERS, CompareScreen
 from tests.test_tui import demo_app, loaded, measured, pane, status_line, until
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from mlops_tui.config import LOCAL_RULES, EnvironmentSettings, MlflowSettings, Settings
 from mlops_tui.domain import Run
 from mlops_tui.tui.panes import AlertsPane, RunsPane
-from mlops_tui.tui.screens import RunScreen
+from mlops_tui.tui.screens.details import RunScreen
 from tests.helpers.hostile import terminal_output
 from tests.test_tui import demo_app, loaded, notified, open_filter, pane, shown, status_line, until
 

@@ -15,8 +15,8 @@ from textual.pilot import Pilot
 from mlops_tui.config import LOCAL_RULES, EnvironmentSettings, MlflowSettings, RetrainSettings, Settings
 from mlops_tui.hub import Hub
 from mlops_tui.tui import MlopsApp
-from mlops_tui.tui.fleet import FleetPane, FleetScreen
-from mlops_tui.tui.screens import ModelScreen
+from mlops_tui.tui.screens.details import ModelScreen
+from mlops_tui.tui.screens.fleet import FleetPane, FleetScreen
 from tests.conftest import template_settings
 from tests.helpers import closed_port
 from tests.test_tui import demo_app, loaded, measured, open_filter, until

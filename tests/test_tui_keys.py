@@ -23,10 +23,10 @@ from mlops_tui.config import EnvironmentSettings, MlflowSettings, Settings, load
 from mlops_tui.errors import ConfigError
 from mlops_tui.tui import MlopsApp, make_app
 from mlops_tui.tui.bindings import KEYS, keys_table
-from mlops_tui.tui.compare import CompareScreen
-from mlops_tui.tui.fleet import FleetScreen
 from mlops_tui.tui.header import EnvBar
-from mlops_tui.tui.screens import ModelScreen
+from mlops_tui.tui.screens.compare import CompareScreen
+from mlops_tui.tui.screens.details import ModelScreen
+from mlops_tui.tui.screens.fleet import FleetScreen
 from tests.conftest import DEMO_NOW
 from tests.helpers import run_cli, write_config
 from tests.test_tui import SIZE, demo_app, loaded, pane, rows, shown, until
@@ -36,7 +36,7 @@ KEYS_PAGE = Path(__file__).resolve().parent.parent / "docs" / "keys.md"
 
 def declared_bindings() -> list[tuple[type[DOMNode], Binding]]:
     found = []
-    for info in pkgutil.iter_modules(mlops_tui.tui.__path__, "mlops_tui.tui."):
+    for info in pkgutil.walk_packages(mlops_tui.tui.__path__, "mlops_tui.tui."):
         module = importlib.import_module(info.name)
         for _, cls in inspect.getmembers(module, inspect.isclass):
             if issubclass(cls, DOMNode) and cls.__module__ == module.__name__:

@@ -25,12 +25,12 @@ from mlops_tui.config import (
 )
 from mlops_tui.domain import utcnow
 from mlops_tui.tui import MlopsApp, make_app
-from mlops_tui.tui.alert_screens import TriageScreen
-from mlops_tui.tui.dialogs import ConfirmDialog, PromoteDialog, SilenceDialog
 from mlops_tui.tui.header import EnvBar
-from mlops_tui.tui.keys import KeysScreen
 from mlops_tui.tui.panes import AlertsPane
-from mlops_tui.tui.screens import PipelineScreen, RunScreen, TraceScreen
+from mlops_tui.tui.screens.alerts import TriageScreen
+from mlops_tui.tui.screens.details import PipelineScreen, RunScreen, TraceScreen
+from mlops_tui.tui.screens.dialogs import ConfirmDialog, PromoteDialog, SilenceDialog
+from mlops_tui.tui.screens.keys import KeysScreen
 from tests.fakes.gitlab_server import FakeGitlab
 from tests.helpers.alertmanager import AlertmanagerTestbed
 from tests.helpers.tcp_proxy import TcpProxy

@@ -15,8 +15,8 @@ from mlops_tui.config import (
     Settings,
     trainer_command,
 )
-from mlops_tui.tui.dialogs import ConfirmDialog
-from mlops_tui.tui.screens import PipelineScreen, RunScreen, TraceScreen
+from mlops_tui.tui.screens.details import PipelineScreen, RunScreen, TraceScreen
+from mlops_tui.tui.screens.dialogs import ConfirmDialog
 from tests.fakes.gitlab_server import TOKEN, FakeGitlab
 from tests.test_tui import SIZE, click, demo_app, loaded, notified, pane, shown, until
 

@@ -32,9 +32,11 @@ from mlops_tui.domain import Change
 from mlops_tui.domain.matchers import parse_matchers
 from mlops_tui.ops.journal import Journal
 from mlops_tui.tui import MlopsApp
-from mlops_tui.tui.alert_screens import AlertScreen, SilencesScreen, TriageScreen
-from mlops_tui.tui.dialogs import ConfirmDialog, PromoteDialog, SilenceDialog, TrafficDialog
-from mlops_tui.tui.screens import WRITE_ACTIONS, ModelScreen, PipelineScreen
+from mlops_tui.tui.bindings import WRITE_ACTIONS
+from mlops_tui.tui.screens.alerts import AlertScreen, SilencesScreen, TriageScreen
+from mlops_tui.tui.screens.details import ModelScreen, PipelineScreen
+from mlops_tui.tui.screens.dialogs import ConfirmDialog, PromoteDialog, SilenceDialog, TrafficDialog
+from mlops_tui.tui.writes import WriteActions
 from tests.conftest import DEMO_NOW
 from tests.fakes.gitlab_server import TOKEN, FakeGitlab
 from tests.fakes.vertex_server import FakeVertex, seed_churn
@@ -46,7 +48,7 @@ NEVER_PRESSED = {"quit"}
 def tui_bindings() -> list[tuple[type[DOMNode], Binding]]:
     """Every binding declared by a class of the TUI package."""
     found = []
-    for info in pkgutil.iter_modules(mlops_tui.tui.__path__, "mlops_tui.tui."):
+    for info in pkgutil.walk_packages(mlops_tui.tui.__path__, "mlops_tui.tui."):
         module = importlib.import_module(info.name)
         for _, cls in inspect.getmembers(module, inspect.isclass):
             if issubclass(cls, DOMNode) and cls.__module__ == module.__name__:
@@ -199,20 +201,33 @@ async def test_the_write_actions_are_known_from_the_code() -> None:
 
 
 def app_write_methods() -> set[str]:
-    """The app's methods that end in a write: those that call `_write` (plan, confirm, perform)."""
+    """The app's write actions that end in a write: those that call `_write` (plan, confirm, perform)."""
     return {
         name
-        for name, member in inspect.getmembers(MlopsApp, inspect.isfunction)
+        for name, member in inspect.getmembers(WriteActions, inspect.isfunction)
         if name != "_write" and "self._write(" in inspect.getsource(inspect.unwrap(member))
     }
 
 
+def write_requests(writers: set[str]) -> set[str]:
+    """The messages whose handler in the app starts one of `writers`."""
+    starts = re.compile(r"self\.writes\.(" + "|".join(sorted(writers)) + r")\(")
+    return {
+        message.__name__
+        for _, member in inspect.getmembers(MlopsApp, inspect.isfunction)
+        if starts.search(inspect.getsource(member))
+        for message, _ in getattr(member, "_textual_on", [])
+    }
+
+
 async def test_every_binding_that_writes_is_a_write_action() -> None:
-    """Generated from the code: a binding whose action reaches one of the app's write methods must
+    """Generated from the code: a binding whose action asks for one of the app's write actions must
     be in WRITE_ACTIONS, so the read-only and protected tests below press it."""
     writers = app_write_methods()
     assert {"promote", "rollback", "retrain", "change_pipeline", "silence"} <= writers
-    calls = re.compile(r"\.(" + "|".join(sorted(writers)) + r")\(")
+    requests = write_requests(writers)
+    assert {"PromoteRequested", "RollbackRequested", "ChangeRequested", "SilenceRequested"} <= requests
+    calls = re.compile(r"\.(" + "|".join(sorted(requests)) + r")\(")
     reaching = set()
     for cls, binding in tui_bindings():
         method = getattr(cls, f"action_{binding.action.split('(')[0]}", None)

@@ -13,8 +13,8 @@ from textual.widgets import Input
 
 from mlops_tui.config import EnvironmentSettings, MlflowSettings, Settings, VertexSettings
 from mlops_tui.ops.journal import Journal
-from mlops_tui.tui.dialogs import ConfirmDialog, TrafficDialog
-from mlops_tui.tui.pane import ResourcePane
+from mlops_tui.tui.panes.base import ResourcePane
+from mlops_tui.tui.screens.dialogs import ConfirmDialog, TrafficDialog
 from tests.fakes.vertex_server import FakeVertex, seed_churn
 from tests.helpers import closed_port
 from tests.test_tui import SIZE, demo_app, loaded, measured, notified, pane, rows, shown, status_line, until

@@ -10,8 +10,8 @@ from textual.widgets import Input
 from mlops_tui.config import EnvironmentSettings, MlflowSettings, Settings
 from mlops_tui.ops.journal import Journal
 from mlops_tui.tui import MlopsApp
-from mlops_tui.tui.dialogs import ConfirmDialog, PromoteDialog
-from mlops_tui.tui.screens import HistoryScreen, ModelScreen
+from mlops_tui.tui.screens.details import HistoryScreen, ModelScreen
+from mlops_tui.tui.screens.dialogs import ConfirmDialog, PromoteDialog
 from tests.test_tui import SIZE, click, demo_app, loaded, notified, pane, shown, until
 
 

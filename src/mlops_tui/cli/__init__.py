@@ -12,13 +12,10 @@ from typing import NoReturn
 
 import click
 
-from mlops_tui.cli import alerts as _alerts  # noqa: F401 - registers `alerts` and `status`
-from mlops_tui.cli import approvals as _approvals  # noqa: F401 - registers `approvals`
-from mlops_tui.cli import triage as _triage  # noqa: F401 - registers `triage`
-from mlops_tui.cli.commands import root
+from mlops_tui.cli.app import root
 from mlops_tui.config import redact
 from mlops_tui.config.libraries import DEBUG_ENV_VAR, route_library_output
-from mlops_tui.errors import ExitCode, MlopsError
+from mlops_tui.errors import BackendError, ExitCode, MlopsError, PartlyAnswered, UsageError
 from mlops_tui.text.sanitize import printable
 
 __all__ = ["main", "root"]
@@ -30,7 +27,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
     try:
         root.main(args=argv, prog_name="mlops-tui", standalone_mode=False)
     except MlopsError as exc:
-        _fail(exc.exit_code, exc.message)
+        _fail(exc.exit_code, _error_line(exc))
     except click.exceptions.Abort:
         _fail(ExitCode.INTERRUPTED, "interrupted")
     except click.ClickException as exc:
@@ -52,6 +49,25 @@ def main(argv: list[str] | None = None) -> NoReturn:
             f"internal error: {type(exc).__name__}: {exc} (--debug shows the traceback)",
         )
     sys.exit(ExitCode.OK)
+
+
+_LED_BY_SUBJECT = (UsageError, BackendError, PartlyAnswered)
+"""Errors whose message opens with what it is about (the argument, the file and line, the
+source): scripts match those lines as they are, so no title goes before them."""
+
+
+def _error_line(exc: MlopsError) -> str:
+    """The stderr line of a failed command: the error's title, then its message, as the TUI shows
+    them. The message alone where the title would add nothing: the message opens with its subject,
+    already says what the title says (`changed meanwhile: ...`), or the title is the generic one."""
+    title = exc.title.lower()
+    if (
+        isinstance(exc, _LED_BY_SUBJECT)
+        or exc.title == MlopsError.title
+        or all(word in exc.message.lower() for word in title.split())
+    ):
+        return exc.message
+    return f"{title}: {exc.message}"
 
 
 def _fail(code: ExitCode, message: str) -> NoReturn:

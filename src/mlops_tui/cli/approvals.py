@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from mlops_tui.cli import render
-from mlops_tui.cli.commands import _common, _with_hub, headless_ask, root, say_written
+from mlops_tui.cli.helpers import common_options, headless_ask, say_written, with_hub
 from mlops_tui.hub import Hub
 from mlops_tui.ops.approvals import approve, find_request, reject
 from mlops_tui.ops.journal import open_journal
@@ -14,16 +14,16 @@ from mlops_tui.text import humanize
 __all__ = ["approvals"]
 
 
-@root.group()
+@click.group()
 def approvals() -> None:
-    """Four-eyes approvals: promotions (and rollbacks) another operator must approve."""
+    """Four-eyes: promotions another operator must approve."""
 
 
 @approvals.command("list", short_help="Requests waiting for approval (--all: closed ones too).")
 @click.option("--all", "show_all", is_flag=True, help="Closed and expired requests too.")
 @click.option("--all-envs", is_flag=True, help="Every environment, not only --env's.")
-@_common
-@_with_hub
+@common_options
+@with_hub
 async def approvals_list(hub: Hub, show_all: bool, all_envs: bool, as_json: bool) -> None:
     """Approval requests of the shared journal, newest first."""
     journal = open_journal(hub.settings)
@@ -62,8 +62,8 @@ async def approvals_list(hub: Hub, show_all: bool, all_envs: bool, as_json: bool
 @click.option("--yes", is_flag=True, help="Approve; without it the plan is printed, exit 4.")
 @click.option("--confirm", metavar="NAME", help="Protected environments: the model name.")
 @click.option("--dry-run", is_flag=True, help="Print the plan of now and change nothing.")
-@_common
-@_with_hub
+@common_options
+@with_hub
 async def approvals_approve(
     hub: Hub, request_id: int, yes: bool, confirm: str | None, dry_run: bool, as_json: bool
 ) -> None:
@@ -105,8 +105,8 @@ async def approvals_approve(
 @approvals.command("reject", short_help="Reject (or, as its requester, withdraw) a request.")
 @click.argument("request_id", metavar="ID", type=click.IntRange(1))
 @click.option("--reason", metavar="TEXT", help="Why (required); the journal records it.")
-@_common
-@_with_hub
+@common_options
+@with_hub
 async def approvals_reject(hub: Hub, request_id: int, reason: str | None, as_json: bool) -> None:
     """Close request ID as rejected, with a reason."""
     journal = open_journal(hub.settings)

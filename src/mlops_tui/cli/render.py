@@ -36,6 +36,7 @@ __all__ = [
     "health_json",
     "silence_json",
     "job_json",
+    "kv_table",
     "pipeline_json",
     "audit_json",
     "emit_json",
@@ -152,6 +153,7 @@ def emit_table(columns: Sequence[str], rows: Iterable[Sequence[str]], *, title: 
 
 
 def kv_table(pairs: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The rows of a FIELD/VALUE table: each value as text, None as an empty cell."""
     return [(key, "" if value is None else str(value)) for key, value in pairs.items()]
 
 

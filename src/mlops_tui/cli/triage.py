@@ -1,5 +1,6 @@
-"""`triage`: in one call what the triage screen shows about an alert (the view is `mlops_tui.triage`,
-shared with the TUI), for an on-call engineer without the TUI or a script paging someone."""
+"""`triage`: in one call what the triage screen shows about an alert (the view is
+`mlops_tui.views.triage`, shared with the TUI), for an on-call engineer without the TUI or a script
+paging someone."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 import click
 
 from mlops_tui.cli import render
-from mlops_tui.cli.commands import _common, _with_hub, root
+from mlops_tui.cli.helpers import Table, common_options, emit, with_hub
 from mlops_tui.domain import Alert
 from mlops_tui.errors import MlopsError, NotFound, UsageError
 from mlops_tui.hub import Hub
@@ -23,7 +24,7 @@ NO_ALERT = Alert(fingerprint="", labels={})
 """Stands for "no alert" when `--model` names a model nothing fires about."""
 
 
-@root.command("triage", short_help="An alert's versions, runs, pipeline and failing job.")
+@click.command("triage", short_help="An alert's versions, runs, pipeline and failing job.")
 @click.argument("alert", required=False, metavar="ALERT")
 @click.option(
     "--model", metavar="NAME", help="The model's most severe firing alert (or, with none, the model)."
@@ -35,8 +36,8 @@ NO_ALERT = Alert(fingerprint="", labels={})
     type=click.IntRange(0, 10_000),
     help="Lines of the job's log.",
 )
-@_common
-@_with_hub
+@common_options
+@with_hub
 async def triage(hub: Hub, alert: str | None, model: str | None, log_lines: int, as_json: bool) -> None:
     """What the triage screen shows about ALERT (a fingerprint or an alert name, the most severe of
     that name) or about --model NAME: the alert, the serving and previous versions with their key
@@ -55,10 +56,25 @@ async def triage(hub: Hub, alert: str | None, model: str | None, log_lines: int,
         journal.close()
     log = await _log_tail(hub, found, log_lines)
     data = triage_json(hub, found, log)
-    if as_json:
-        render.emit_json(data)
-    else:
-        _print(found, data)
+    sides = (found.serving, found.previous)
+    emit(
+        data,
+        ("FIELD", "VALUE"),
+        render.kv_table(_facts(found, data)),
+        as_json,
+        more=(
+            Table(
+                ("METRIC", "SERVING", "PREVIOUS"),
+                (
+                    (key, *(humanize.metric(s.run.metrics.get(key)) if s and s.run else "" for s in sides))
+                    for key in found.key_metrics
+                ),
+                title="Key metrics",
+            ),
+        ),
+    )
+    if log and not as_json:
+        _print_log(found, log)
     for problem in found.problems:
         render.say(f"mlops-tui: {problem}", err=True)
     if found.problems:
@@ -131,7 +147,8 @@ def triage_json(hub: Hub, found: Triage, log: list[str]) -> dict[str, Any]:
     }
 
 
-def _print(found: Triage, data: dict[str, Any]) -> None:
+def _facts(found: Triage, data: dict[str, Any]) -> dict[str, Any]:
+    """The FIELD/VALUE lines of the table output: the alert, the model, its versions and pipeline."""
     alert = found.alert
     facts: dict[str, Any] = {
         "alert": f"{alert.name} ({alert.severity}, {alert.state}): {alert.summary}"
@@ -150,17 +167,10 @@ def _print(found: Triage, data: dict[str, Any]) -> None:
     if found.failing is not None:
         pipeline, job = found.failing
         facts["failing"] = f"job {job.id} {job.name} ({job.stage}) of pipeline {pipeline.id}, failed"
-    render.emit_table(("FIELD", "VALUE"), render.kv_table(facts))
-    sides = (found.serving, found.previous)
-    render.emit_table(
-        ("METRIC", "SERVING", "PREVIOUS"),
-        (
-            (key, *(humanize.metric(s.run.metrics.get(key)) if s and s.run else "" for s in sides))
-            for key in found.key_metrics
-        ),
-        title="Key metrics",
-    )
-    if log := (data["failing"] or {}).get("log_tail"):
-        render.say(f"\nLog of job {found.failing[1].id if found.failing else ''}, last {len(log)} lines:")
-        for line in log:
-            click.echo(terminal_log(line))
+    return facts
+
+
+def _print_log(found: Triage, log: list[str]) -> None:
+    render.say(f"\nLog of job {found.failing[1].id if found.failing else ''}, last {len(log)} lines:")
+    for line in log:
+        click.echo(terminal_log(line))

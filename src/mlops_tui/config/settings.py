@@ -452,6 +452,18 @@ class Settings:
         file several people share), else `git config user.email`, else `user@host`."""
         return self.operator or os.environ.get(OPERATOR_ENV_VAR) or _default_operator()
 
+    def unshared_protection(self, name: str) -> str | None:
+        """Why environment `name`'s protection holds for one operator only: it is protected and
+        the journal is a file of this machine's, so a teammate neither sees its history nor waits
+        on its locks. None where that is not so."""
+        env = self.environments.get(name)
+        if env is None or not env.protected or self.journal_url is not None:
+            return None
+        return (
+            f"{name} is protected but the audit journal is this machine's file: teammates do not see "
+            'its history nor share its locks; set journal = "postgresql+psycopg://USER@HOST/DB"'
+        )
+
     def environment(self, name: str | None = None) -> tuple[str, EnvironmentSettings]:
         """The environment called `name` (default: `default_env`).
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from functools import partial
 from typing import Any, ClassVar
@@ -25,25 +24,14 @@ from textual.widget import AwaitMount
 from textual.widgets import Footer
 
 from mlops_tui.config import Settings
-from mlops_tui.domain import Alert, Change, ModelVersion, Pipeline, Run, utcnow
+from mlops_tui.domain import Alert, Pipeline, Run, utcnow
 from mlops_tui.errors import MlopsError
 from mlops_tui.hub import Hub
-from mlops_tui.ops.alerts import plan_expiry, plan_silence
-from mlops_tui.ops.endpoints import plan_traffic, plan_traffic_rollback, plan_undeploy
-from mlops_tui.ops.flow import run_write
 from mlops_tui.ops.journal import open_journal
-from mlops_tui.ops.pipelines import plan_pipeline_change, plan_retrain
-from mlops_tui.ops.policy import Approval, WriteAction
-from mlops_tui.ops.registry import (
-    plan_cross_env_promotion,
-    plan_promotion,
-    plan_rollback,
-    recover_interrupted,
-)
+from mlops_tui.ops.registry import recover_interrupted
 from mlops_tui.text.sanitize import web_link
 from mlops_tui.tui.bindings import KEYS, BindingList, bindings, check_keymap, check_theme
 from mlops_tui.tui.header import EnvBar, EnvScreen
-from mlops_tui.tui.pane import ResourcePane
 from mlops_tui.tui.panes import (
     AlertsPane,
     EndpointsPane,
@@ -52,15 +40,24 @@ from mlops_tui.tui.panes import (
     PipelinesPane,
     RunsPane,
 )
+from mlops_tui.tui.panes.base import ResourcePane
+from mlops_tui.tui.requests import (
+    AlertRequests,
+    EndpointRequests,
+    FleetRequests,
+    ModelRequests,
+    PipelineRequests,
+    SilenceRequests,
+    WebRequests,
+)
 from mlops_tui.tui.terminal_safe import TerminalSafe
+from mlops_tui.tui.writes import WriteActions
 
 __all__ = ["MlopsApp", "make_app"]
 
 # Detail screens and dialogs are imported where first used: their widgets (~30 ms of imports) are
 # not needed for the first frame.
 
-FOLLOW_SECONDS = 2.0
-"""How often a pipeline started from the TUI is looked at until it ends."""
 PIPELINES_HINT = (
     "Pipelines and retraining appear here once the environment names a GitLab project "
     "([environments.NAME.gitlab]), a Vertex AI project ([environments.NAME.vertex]) or a local "
@@ -104,6 +101,7 @@ class MlopsApp(App[None]):
         if theme := check_theme(settings.theme, settings.path):
             self.theme = theme
         self._terminal_safe = TerminalSafe()
+        self.writes = WriteActions(self)
 
     def open_web(self, url: str | None) -> None:
         """Offer `url`, when it is http(s): copied to the clipboard (through the terminal, so over
@@ -237,7 +235,7 @@ class MlopsApp(App[None]):
         namespaces: Mapping[str, DOMNode] | None = None,
     ) -> bool:
         """Run an action; one of a screen still loading waits for it (see `waits_for_load`)."""
-        from mlops_tui.tui.screens import DetailScreen
+        from mlops_tui.tui.screens.base import DetailScreen
 
         if (
             isinstance(default_namespace, DetailScreen)
@@ -253,7 +251,7 @@ class MlopsApp(App[None]):
 
     def open_row(self, pane: ResourcePane[Any], key: str) -> None:
         """Open the screen of a dashboard pane's row: a run, a model, a pipeline, an alert's triage."""
-        from mlops_tui.tui.screens import ModelScreen, PipelineScreen, RunScreen
+        from mlops_tui.tui.screens.details import ModelScreen, PipelineScreen, RunScreen
 
         if self.screen is not self.screen_stack[0]:
             return  # a click on the dashboard that another screen opened over meanwhile
@@ -264,9 +262,9 @@ class MlopsApp(App[None]):
         elif isinstance(pane, PipelinesPane):
             self.push_screen(PipelineScreen(self.hub, key))
         elif isinstance(pane, AlertsPane) and (alert := pane.alerts.get(key)):
-            from mlops_tui.tui.alert_screens import TriageScreen
+            from mlops_tui.tui.screens.alerts import TriageScreen
 
-            self.push_screen(TriageScreen(self.hub, alert))
+            self.push_screen(TriageScreen(self.hub, self.journal, alert))
 
     # -- actions ----------------------------------------------------------------------------
 
@@ -298,12 +296,12 @@ class MlopsApp(App[None]):
 
     def action_keys(self) -> None:
         """The keys of the screen shown, its own first."""
-        from mlops_tui.tui.keys import KeysScreen, key_groups
+        from mlops_tui.tui.screens.keys import KeysScreen, key_groups
 
         self.push_screen(KeysScreen(key_groups(self.screen)))
 
     def action_switch_env(self) -> None:
-        from mlops_tui.tui.screens import EnvironmentPicker
+        from mlops_tui.tui.screens.picker import EnvironmentPicker
 
         choices = {name: (env.protected, env.read_only) for name, env in self.settings.environments.items()}
         self.push_screen(EnvironmentPicker(choices, self.hub.env_name), self._switch_to_chosen)
@@ -313,7 +311,7 @@ class MlopsApp(App[None]):
             self.switch_environment(name)
 
     def action_fleet(self) -> None:
-        from mlops_tui.tui.fleet import FleetScreen
+        from mlops_tui.tui.screens.fleet import FleetScreen
 
         if isinstance(self.screen, FleetScreen):
             return
@@ -324,7 +322,7 @@ class MlopsApp(App[None]):
     @work(exclusive=True, group="switch-env")
     async def switch_environment(self, name: str, model: str | None = None) -> None:
         """Show environment `name` instead of the current one; with `model`, open that model there."""
-        from mlops_tui.tui.screens import ModelScreen
+        from mlops_tui.tui.screens.details import ModelScreen
 
         self.back_to_dashboard()
         if name != self.hub.env_name:
@@ -335,209 +333,69 @@ class MlopsApp(App[None]):
         if model is not None:
             self.push_screen(ModelScreen(self.hub, self.hub.registered_name(model)))
 
-    # -- write actions: plan, confirm in a modal, then the one policy ----------------------------
+    # -- requests from panes and screens: write actions (see `writes`), and where to go -------
 
-    @work(group="write", exclusive=True, exit_on_error=False)
-    async def promote(
-        self, hub: Hub, model: str, versions: list[ModelVersion] | None, selected: str | None
-    ) -> None:
-        """Ask what to promote, then plan, confirm and perform it."""
-        from mlops_tui.tui.dialogs import PromoteDialog
+    @on(ModelRequests.PromoteRequested)
+    def _promote(self, request: ModelRequests.PromoteRequested) -> None:
+        self.writes.promote(request.hub, request.model, request.versions, request.selected)
 
-        try:
-            if versions is None:
-                _, versions = await hub.model(model)
-        except MlopsError as exc:
-            self.notify(exc.message, title=exc.title, severity="error")
-            return
-        mode = hub.env.mlflow.promotion if hub.env.mlflow else "alias"
-        choice = await self.push_screen_wait(
-            PromoteDialog(
-                model,
-                versions,
-                selected=selected,
-                mode=mode,
-                environment=hub.env_name,
-                environments=list(self.settings.environments),
-            )
-        )
-        if choice is None:
-            return
-        name, operator = hub.model_name(model), self.settings.operator_name
-        if choice.to_env:
-            target = self.hub_for(choice.to_env)
-            await self._write(
-                target,
-                lambda: plan_cross_env_promotion(
-                    hub, target, name, choice.version, alias=None, operator=operator
-                ),
-            )
-            return
-        alias, stage = (choice.slot, None) if mode == "alias" else (None, choice.slot)
-        await self._write(
-            hub,
-            lambda: plan_promotion(hub, name, choice.version, alias=alias, stage=stage, operator=operator),
-        )
+    @on(ModelRequests.RollbackRequested)
+    def _rollback(self, request: ModelRequests.RollbackRequested) -> None:
+        self.writes.rollback(request.hub, request.model)
 
-    @work(group="write", exclusive=True, exit_on_error=False)
-    async def rollback(self, hub: Hub, model: str) -> None:
-        """Plan the rollback of the environment's default slot, confirm it, perform it."""
-        name = hub.model_name(model)
-        await self._write(
-            hub,
-            lambda: plan_rollback(hub, self.journal, name, operator=self.settings.operator_name),
-        )
+    @on(ModelRequests.RetrainRequested)
+    def _retrain(self, request: ModelRequests.RetrainRequested) -> None:
+        self.writes.retrain(request.hub, request.model)
 
-    @work(group="write", exclusive=True, exit_on_error=False)
-    async def retrain(self, hub: Hub, model: str) -> None:
-        """Plan the environment's retraining of `model`, confirm it, start it."""
-        name = hub.model_name(model)
-        await self._write(hub, lambda: _ready(plan_retrain(hub, name, {})))
+    @on(PipelineRequests.ChangeRequested)
+    def _change_pipeline(self, request: PipelineRequests.ChangeRequested) -> None:
+        self.writes.change_pipeline(request.hub, request.item_id, request.verb, request.job)
 
-    @work(group="write", exclusive=True, exit_on_error=False)
-    async def change_pipeline(self, hub: Hub, item_id: str, verb: str, job: bool = False) -> None:
-        """Cancel or retry a pipeline (or one of its jobs), confirmed first."""
-        await self._write(
-            hub,
-            lambda: plan_pipeline_change(hub, item_id, verb=verb, job=job),  # type: ignore[arg-type]
-        )
+    @on(AlertRequests.SilenceRequested)
+    def _silence(self, request: AlertRequests.SilenceRequested) -> None:
+        self.writes.silence(request.hub, request.alert)
 
-    @work(group="write", exclusive=True, exit_on_error=False)
-    async def silence(self, hub: Hub, alert: Alert) -> None:
-        """Ask for the silence's matchers, duration and comment, then plan, confirm and create it."""
-        from mlops_tui.tui.dialogs import SilenceDialog
+    @on(SilenceRequests.ExpireRequested)
+    def _expire_silence(self, request: SilenceRequests.ExpireRequested) -> None:
+        self.writes.expire_silence(request.hub, request.silence_id)
 
-        operator = self.settings.operator_name
-        request = await self.push_screen_wait(SilenceDialog(alert, author=operator))
-        if request is None:
-            return
-        await self._write(
-            hub,
-            lambda: _ready(
-                plan_silence(
-                    hub,
-                    alert.source,
-                    request.matchers,
-                    duration=request.duration,
-                    comment=request.comment,
-                    operator=operator,
-                )
-            ),
-        )
+    @on(EndpointRequests.ShiftTrafficRequested)
+    def _shift_traffic(self, request: EndpointRequests.ShiftTrafficRequested) -> None:
+        self.writes.shift_traffic(request.hub, request.endpoint_id)
 
-    @work(group="write", exclusive=True, exit_on_error=False)
-    async def expire_silence(self, hub: Hub, silence_id: str) -> None:
-        """End a silence now, confirmed first."""
-        await self._write(hub, lambda: plan_expiry(hub, silence_id))
+    @on(EndpointRequests.RollbackTrafficRequested)
+    def _rollback_traffic(self, request: EndpointRequests.RollbackTrafficRequested) -> None:
+        self.writes.rollback_traffic(request.hub, request.endpoint_id)
 
-    def open_alert_model(self, hub: Hub, alert: Alert) -> None:
+    @on(EndpointRequests.UndeployRequested)
+    def _undeploy(self, request: EndpointRequests.UndeployRequested) -> None:
+        self.writes.undeploy(request.hub, request.endpoint_id, request.deployed_model_id)
+
+    @on(ModelRequests.HistoryRequested)
+    def _history(self, request: ModelRequests.HistoryRequested) -> None:
+        from mlops_tui.tui.screens.details import HistoryScreen
+
+        self.push_screen(HistoryScreen(request.hub, self.journal, request.model))
+
+    @on(AlertRequests.ModelRequested)
+    def _alert_model(self, request: AlertRequests.ModelRequested) -> None:
         """The versions of the model an alert concerns: the first step of triage."""
-        from mlops_tui.tui.screens import ModelScreen
+        from mlops_tui.tui.screens.details import ModelScreen
 
+        hub, alert = request.hub, request.alert
         model = hub.alert_model(alert)
         if model is None:
             self.notify(f"{alert.name} names no model", severity="warning")
             return
         self.push_screen(ModelScreen(hub, hub.registered_name(model)))
 
-    @work(group="write", exclusive=True, exit_on_error=False)
-    async def shift_traffic(self, hub: Hub, endpoint_id: str) -> None:
-        """Ask for the new traffic split of an endpoint, then plan, confirm and perform it."""
-        from mlops_tui.tui.dialogs import TrafficDialog
+    @on(FleetRequests.ModelRequested)
+    def _fleet_model(self, request: FleetRequests.ModelRequested) -> None:
+        self.switch_environment(request.environment, request.model)
 
-        try:
-            endpoint = await hub.endpoint(endpoint_id)
-        except MlopsError as exc:
-            self.notify(exc.message, title=exc.title, severity="error")
-            return
-        split = await self.push_screen_wait(TrafficDialog(endpoint))
-        if split is not None:
-            await self._write(hub, lambda: plan_traffic(hub, endpoint_id, split))
-
-    @work(group="write", exclusive=True, exit_on_error=False)
-    async def rollback_traffic(self, hub: Hub, endpoint_id: str) -> None:
-        """Plan the return to the split before the endpoint's last change, confirm it, perform it."""
-        await self._write(hub, lambda: plan_traffic_rollback(hub, self.journal, endpoint_id))
-
-    @work(group="write", exclusive=True, exit_on_error=False)
-    async def undeploy(self, hub: Hub, endpoint_id: str, deployed_model_id: str) -> None:
-        """Plan undeploying one model from an endpoint, confirm it, perform it."""
-        await self._write(hub, lambda: plan_undeploy(hub, endpoint_id, deployed_model_id))
-
-    @work(group="follow", exit_on_error=False)
-    async def follow_pipeline(self, hub: Hub, pipeline: Pipeline) -> None:
-        """Watch a pipeline this app started and say how it ended."""
-        while not pipeline.done:
-            await asyncio.sleep(FOLLOW_SECONDS)
-            try:
-                pipeline, _ = await hub.pipeline(pipeline.id)
-            except MlopsError:
-                continue  # the pane shows the outage; keep following
-        self.notify(
-            f"{pipeline.source} pipeline {pipeline.id} ended {pipeline.status}"
-            + (f" ({pipeline.model})" if pipeline.model else ""),
-            severity="information" if pipeline.status == "success" else "error",
-            timeout=15,
-        )
-        self.action_refresh()
-
-    @work(group="open-log", exclusive=True, exit_on_error=False)
-    async def open_log_of(self, hub: Hub, pipeline: Pipeline) -> None:
-        """Open the live log of a pipeline just started (its first job's), or the pipeline while
-        it has no job yet."""
-        from mlops_tui.tui.screens import PipelineScreen, TraceScreen
-
-        try:
-            pipeline, jobs = await hub.pipeline(pipeline.id)
-        except MlopsError:
-            jobs = []
-        if jobs:
-            self.push_screen(TraceScreen(hub, jobs[0].id, job=jobs[0], pipeline=pipeline))
-        else:
-            self.push_screen(PipelineScreen(hub, pipeline.id))
-
-    async def _write(self, hub: Hub, plan: Callable[[], Awaitable[WriteAction]]) -> None:
-        from mlops_tui.tui.dialogs import ConfirmDialog
-        from mlops_tui.tui.screens import DetailScreen
-
-        async def ask(change: Change, typed: str | None) -> Approval | None:
-            approval: Approval | None = await self.push_screen_wait(
-                ConfirmDialog(change, typed=typed, protected=hub.env.protected)
-            )
-            return approval
-
-        try:
-            action = await plan()
-        except MlopsError as exc:
-            self.notify(exc.message, title=exc.title, severity="error")
-            return
-        try:
-            written = await run_write(
-                action, policy=hub.policy, journal=self.journal, operator=self.settings.operator_name, ask=ask
-            )
-        except MlopsError as exc:
-            self.notify(exc.message, title=exc.title, severity="error", timeout=10)
-        else:
-            if written.result == "unchanged":
-                self.notify(f"{written.change.target} is already {written.change.after}")
-                return
-            if written.result == "cancelled":
-                self.notify("Cancelled: nothing changed", timeout=3)
-                return
-            started = getattr(action, "started", None)
-            if isinstance(started, Pipeline):
-                self.notify(
-                    f"Started {written.change.after} for {written.change.target}: its live log is open",
-                    title="Recorded in the journal",
-                )
-                self.follow_pipeline(hub, started)
-                self.open_log_of(hub, started)
-            else:
-                self.notify(f"Done: {written.change.summary()}", title="Recorded in the journal")
-        self.action_refresh()
-        for screen in self.screen_stack[1:]:
-            if isinstance(screen, DetailScreen):
-                screen.refresh_after_write()
+    @on(WebRequests.WebPageRequested)
+    def _web_page(self, request: WebRequests.WebPageRequested) -> None:
+        self.open_web(request.url)
 
     def hub_for(self, env_name: str) -> Hub:
         """The hub of an environment, made on first use and kept for the app's life."""
@@ -582,8 +440,8 @@ class MlopsApp(App[None]):
         return bool(node.check_action(name, parameters))
 
     def _navigation_commands(self) -> Iterable[SystemCommand]:
-        from mlops_tui.tui.alert_screens import AlertScreen
-        from mlops_tui.tui.screens import HistoryScreen, ModelScreen, PipelineScreen, RunScreen
+        from mlops_tui.tui.screens.alerts import AlertScreen
+        from mlops_tui.tui.screens.details import HistoryScreen, ModelScreen, PipelineScreen, RunScreen
 
         hub, read_only = self.hub, self.hub.policy.read_only
         for name, env in self.settings.environments.items():
@@ -607,15 +465,16 @@ class MlopsApp(App[None]):
             )
             if read_only:
                 continue
+            writes = self.writes
             yield SystemCommand(
-                f"Promote {model}", "Move an alias or stage", partial(self.promote, hub, model, None, None)
+                f"Promote {model}", "Move an alias or stage", partial(writes.promote, hub, model, None, None)
             )
             yield SystemCommand(
-                f"Roll back {model}", "Back to the previous version", partial(self.rollback, hub, model)
+                f"Roll back {model}", "Back to the previous version", partial(writes.rollback, hub, model)
             )
             if hub.env.retrain is not None:
                 yield SystemCommand(
-                    f"Retrain {model}", "Start the retraining pipeline", partial(self.retrain, hub, model)
+                    f"Retrain {model}", "Start the retraining pipeline", partial(writes.retrain, hub, model)
                 )
         for pane in self.screen_stack[0].query(ResourcePane):
             for key, item in pane.shown():
@@ -654,10 +513,6 @@ class MlopsApp(App[None]):
             await hub.aclose()
         self.journal.close()
         self.exit()
-
-
-async def _ready(action: WriteAction) -> WriteAction:
-    return action
 
 
 def make_app(

@@ -4,7 +4,7 @@ cell switches the app there and opens the model."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on
@@ -16,7 +16,8 @@ from mlops_tui.hub import Hub
 from mlops_tui.text import humanize
 from mlops_tui.tui.bindings import BindingList, bindings
 from mlops_tui.tui.header import EnvScreen
-from mlops_tui.tui.pane import Cell, ResourcePane, Row
+from mlops_tui.tui.panes.base import Cell, ResourcePane, Row
+from mlops_tui.tui.requests import FleetRequests
 from mlops_tui.tui.styles import env_label, pipeline_status_text
 from mlops_tui.views.fleet import FleetRow, Serving, read_fleet
 
@@ -27,7 +28,7 @@ NOT_WATCHED = "–"
 """The alerts cell when no environment reports alerts."""
 
 
-class FleetPane(ResourcePane[FleetRow]):
+class FleetPane(ResourcePane[FleetRow], FleetRequests):
     """One row per model of interest: what each environment serves, the last pipeline, alerts."""
 
     title = "Fleet"
@@ -71,20 +72,18 @@ class FleetPane(ResourcePane[FleetRow]):
         return [f"{env}: {problem}" for env, problem in self.problems.items()]
 
     def environment_at(self, column: int) -> str:
-        """The environment of a column; other columns stand for the app's current one."""
+        """The environment of a column; other columns stand for the current one (the pane's hub)."""
         names = list(self.hubs)
         if 1 <= column <= len(names):
             return names[column - 1]
-        app: Any = self.app
-        return str(app.hub.env_name)
+        return self.hub.env_name
 
     @on(DataTable.CellSelected)
     def _cell_selected(self, event: DataTable.CellSelected) -> None:
         event.stop()
         model = event.cell_key.row_key.value
         if model is not None:
-            app: Any = self.app
-            app.switch_environment(self.environment_at(event.coordinate.column), model)
+            self.post_message(self.ModelRequested(self.environment_at(event.coordinate.column), model))
 
 
 def _serving(serving: Serving) -> Cell:

@@ -27,6 +27,7 @@ from mlops_tui.errors import InvalidQuery, MlopsError
 from mlops_tui.hub import Hub
 from mlops_tui.text import humanize
 from mlops_tui.tui.bindings import BindingList, bindings
+from mlops_tui.tui.requests import WebRequests
 from mlops_tui.tui.terminal_safe import SafeTable
 
 __all__ = ["Cell", "PaneTable", "ResourcePane", "Row"]
@@ -77,7 +78,7 @@ class PaneTable(SafeTable[Cell]):
         return self
 
 
-class ResourcePane(Vertical, Generic[T], can_focus=False):
+class ResourcePane(Vertical, WebRequests, Generic[T], can_focus=False):
     """A pane listing one kind of resource from the hub."""
 
     BINDINGS: ClassVar[BindingList] = bindings("filter", "next_page", "prev_page", "open_web")
@@ -160,8 +161,7 @@ class ResourcePane(Vertical, Generic[T], can_focus=False):
 
     @property
     def paused(self) -> bool:
-        app: Any = self.app
-        return bool(getattr(app, "polling_paused", False)) or self.screen is not self.app.screen
+        return bool(getattr(self.app, "polling_paused", False)) or self.screen is not self.app.screen
 
     def poll_now(self) -> None:
         """Fetch at once (manual refresh, a new filter, another page)."""
@@ -333,9 +333,8 @@ class ResourcePane(Vertical, Generic[T], can_focus=False):
     def action_open_web(self) -> None:
         key = self.selected()
         item = self.item(key) if key is not None else None
-        open_web = getattr(self.app, "open_web", None)
-        if item is not None and open_web is not None:
-            open_web(self.hub.web_url(self.web_item(item)))
+        if item is not None:
+            self.post_message(self.WebPageRequested(self.hub.web_url(self.web_item(item))))
 
     def open_selected(self) -> bool:
         """Open the row under the cursor through the app's `open_row(pane, key)`, if it has one.

@@ -18,7 +18,7 @@ from mlops_tui.hub import Hub, RunDetail
 from mlops_tui.text import humanize
 from mlops_tui.tui.bindings import BindingList, bindings
 from mlops_tui.tui.chart import MetricChart, Series, legend
-from mlops_tui.tui.screens import DetailScreen
+from mlops_tui.tui.screens.base import DetailScreen
 from mlops_tui.tui.terminal_safe import SafeTable
 
 __all__ = ["CompareScreen", "Compared", "side_by_side"]

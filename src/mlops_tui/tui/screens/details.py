@@ -1,18 +1,17 @@
-"""Detail screens and modals pushed over the dashboard."""
+"""The detail screens of the dashboard's rows: a run, a model and its history, a pipeline and a
+job's live log."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.coordinate import Coordinate
-from textual.screen import ModalScreen
-from textual.widgets import DataTable, Footer, OptionList, RichLog, Static
-from textual.widgets.option_list import Option
+from textual.widgets import DataTable, Footer, RichLog, Static
 
 from mlops_tui.domain import Job, ModelVersion, Pipeline, RegisteredModel, Run, tags_in_order
 from mlops_tui.errors import MlopsError
@@ -23,94 +22,12 @@ from mlops_tui.text.sanitize import terminal_log
 from mlops_tui.tui.bindings import MODEL_ACTIONS, PIPELINE_ACTIONS, WRITE_ACTIONS, BindingList, bindings
 from mlops_tui.tui.chart import MetricChart, Series
 from mlops_tui.tui.header import EnvScreen
-from mlops_tui.tui.styles import env_label, pipeline_status_text, status_text
-from mlops_tui.tui.terminal_safe import SafeTable, url_text
+from mlops_tui.tui.requests import ModelRequests, PipelineRequests, write_possible
+from mlops_tui.tui.screens.base import DetailScreen, detail_table
+from mlops_tui.tui.styles import pipeline_status_text, status_text
+from mlops_tui.tui.terminal_safe import url_text
 
-__all__ = [
-    "MODEL_ACTIONS",
-    "PIPELINE_ACTIONS",
-    "WRITE_ACTIONS",
-    "PipelineScreen",
-    "TraceScreen",
-    "EnvironmentPicker",
-    "HistoryScreen",
-    "ModelScreen",
-    "RunScreen",
-]
-
-
-def _table(*columns: str, id: str | None = None) -> DataTable[Any]:
-    table: DataTable[Any] = SafeTable(cursor_type="row", zebra_stripes=True, id=id)
-    table.add_columns(*columns)
-    return table
-
-
-class DetailScreen(EnvScreen):
-    """A screen that loads once on open (and on `r`), shows a failure in its title line."""
-
-    BINDINGS: ClassVar[BindingList] = bindings("back", "reload", "open_web")
-
-    def __init__(self, hub: Hub) -> None:
-        super().__init__()
-        self.hub = hub
-        self.loaded = False
-        """The first load ended (well or not)."""
-        self._typed_ahead: list[str] = []
-
-    def on_mount(self) -> None:
-        self.load()
-
-    def web_item(self) -> object | None:
-        """What this screen shows that has a page in a web UI (None: nothing)."""
-        return None
-
-    def action_open_web(self) -> None:
-        open_web = getattr(self.app, "open_web", None)
-        if open_web is not None:
-            open_web(self.hub.web_url(self.web_item()))
-
-    def waits_for_load(self, action: str) -> bool:
-        """Whether `action` (run from a key typed before the first load ended: `l` right after the
-        Enter that opened triage) is kept until the load ends; it is then run."""
-        if self.loaded:
-            return False
-        own = {
-            b.action
-            for found in self._bindings.key_to_bindings.values()
-            for b in found
-            if b.id not in ("back", "reload")
-        }
-        if action in own:
-            self._typed_ahead.append(action)
-            return True
-        return False
-
-    def action_reload(self) -> None:
-        self.load()
-
-    def refresh_after_write(self) -> None:
-        """A write action just ended: show what it changed."""
-        self.load()
-
-    @work(exclusive=True, group="detail", exit_on_error=False)
-    async def load(self) -> None:
-        try:
-            await self.show()
-        except MlopsError as exc:
-            self.show_error(exc)
-        if not self.loaded:
-            self.loaded = True
-            self.refresh_bindings()
-            typed, self._typed_ahead = self._typed_ahead, []
-            for action in typed:
-                await self.app.run_action(action, self)
-
-    async def show(self) -> None:
-        """Fetch through the hub and fill the screen. Raises: MlopsError."""
-        raise NotImplementedError
-
-    def show_error(self, exc: MlopsError) -> None:
-        self.query_one(".detail-title", Static).update(Text(exc.message, style="bold red"))
+__all__ = ["HistoryScreen", "ModelScreen", "PipelineScreen", "RunScreen", "TraceScreen"]
 
 
 class RunScreen(DetailScreen):
@@ -137,13 +54,13 @@ class RunScreen(DetailScreen):
         yield Static("", id="lineage")
         with Horizontal():
             with Vertical(classes="column"):
-                yield _table("Parameter", "Value", id="params")
-                yield _table("Tag", "Value", id="tags")
+                yield detail_table("Parameter", "Value", id="params")
+                yield detail_table("Tag", "Value", id="tags")
             with Vertical(classes="column"):
-                yield _table("Metric", "Last", "Min", "Max", "Steps", id="metrics")
+                yield detail_table("Metric", "Last", "Min", "Max", "Steps", id="metrics")
                 yield Static("", id="chart-label")
                 yield MetricChart(id="chart")
-                yield _table("Model", "Version", "Aliases", "Stage", id="versions")
+                yield detail_table("Model", "Version", "Aliases", "Stage", id="versions")
         yield Footer()
 
     async def show(self) -> None:
@@ -245,7 +162,7 @@ class RunScreen(DetailScreen):
             self.app.push_screen(ModelScreen(self.hub, name))
 
 
-class ModelScreen(DetailScreen):
+class ModelScreen(DetailScreen, ModelRequests):
     """A registered model's versions: aliases, stages, tags and source run; Enter opens the run."""
 
     BINDINGS = MODEL_ACTIONS
@@ -265,7 +182,9 @@ class ModelScreen(DetailScreen):
 
     def body(self) -> ComposeResult:
         yield Static(Text(f"Model {self.model_name}: loading…"), classes="detail-title")
-        yield _table("Version", "Aliases", "Stage", "Status", "Created", "Run", "Tags", id="model-versions")
+        yield detail_table(
+            "Version", "Aliases", "Stage", "Status", "Created", "Run", "Tags", id="model-versions"
+        )
         with VerticalScroll(id="version-detail"):
             yield Static("", id="version-text")
         yield Footer()
@@ -317,26 +236,24 @@ class ModelScreen(DetailScreen):
         return self.versions[table.cursor_row].version
 
     def action_promote(self) -> None:
-        app: Any = self.app
-        app.promote(self.hub, self.model_name, self.versions, self.highlighted_version())
+        self.post_message(
+            self.PromoteRequested(self.hub, self.model_name, self.versions, self.highlighted_version())
+        )
 
     def action_rollback(self) -> None:
-        app: Any = self.app
-        app.rollback(self.hub, self.model_name)
+        self.post_message(self.RollbackRequested(self.hub, self.model_name))
 
     def action_history(self) -> None:
-        app: Any = self.app
-        app.push_screen(HistoryScreen(self.hub, app.journal, self.model_name))
+        self.post_message(self.HistoryRequested(self.hub, self.model_name))
 
     def action_retrain(self) -> None:
-        app: Any = self.app
-        app.retrain(self.hub, self.model_name)
+        self.post_message(self.RetrainRequested(self.hub, self.model_name))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "retrain" and self.hub.env.retrain is None:
             return False
         if action in WRITE_ACTIONS:
-            return None if self.hub.policy.read_only or not self.versions else True
+            return write_possible(self.hub, chosen=bool(self.versions))
         return True
 
     @on(DataTable.RowSelected, "#model-versions")
@@ -360,7 +277,7 @@ class HistoryScreen(DetailScreen):
 
     def body(self) -> ComposeResult:
         yield Static(Text(f"History of {self.model_name}: loading…"), classes="detail-title")
-        yield _table(
+        yield detail_table(
             "Time (UTC)",
             "Operator",
             "Action",
@@ -400,7 +317,7 @@ class HistoryScreen(DetailScreen):
             )
 
 
-class PipelineScreen(DetailScreen):
+class PipelineScreen(DetailScreen, PipelineRequests):
     """A pipeline's jobs by stage; Enter opens a job's log; `c` and `R` cancel and retry a job."""
 
     BINDINGS = PIPELINE_ACTIONS
@@ -420,8 +337,8 @@ class PipelineScreen(DetailScreen):
 
     def body(self) -> ComposeResult:
         yield Static(Text(f"Pipeline {self.pipeline_id}: loading…"), classes="detail-title")
-        yield _table("Stage", "Job", "Status", "Duration", id="jobs")
-        yield _table("Run produced", "Status", "Started", id="pipeline-runs")
+        yield detail_table("Stage", "Job", "Status", "Duration", id="jobs")
+        yield detail_table("Run produced", "Status", "Started", id="pipeline-runs")
         yield Footer()
 
     async def show(self) -> None:
@@ -466,17 +383,15 @@ class PipelineScreen(DetailScreen):
 
     def action_cancel(self) -> None:
         if job := self.selected_job():
-            app: Any = self.app
-            app.change_pipeline(self.hub, job, "cancel", job=True)
+            self.post_message(self.ChangeRequested(self.hub, job, "cancel", job=True))
 
     def action_retry(self) -> None:
         if job := self.selected_job():
-            app: Any = self.app
-            app.change_pipeline(self.hub, job, "retry", job=True)
+            self.post_message(self.ChangeRequested(self.hub, job, "retry", job=True))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in WRITE_ACTIONS:
-            return None if self.hub.policy.read_only or self.selected_job() is None else True
+            return write_possible(self.hub, chosen=self.selected_job() is not None)
         return True
 
     @on(DataTable.RowSelected, "#jobs")
@@ -564,35 +479,3 @@ class TraceScreen(EnvScreen):
 
 
 RESULT_STYLES = {"ok": "green", "failed": "bold red", "refused": "yellow", "unknown": "bold magenta"}
-
-
-class EnvironmentPicker(ModalScreen[str | None]):
-    """Choose the environment to switch to."""
-
-    AUTO_FOCUS = "OptionList"
-
-    BINDINGS: ClassVar[BindingList] = bindings("back", action="dismiss(None)", keys="escape")
-
-    def __init__(self, environments: dict[str, tuple[bool, bool]], current: str) -> None:
-        super().__init__()
-        self.environments = environments
-        self.current = current
-
-    def compose(self) -> ComposeResult:
-        options = []
-        for name, (protected, read_only) in self.environments.items():
-            label = env_label(name, protected=protected, read_only=read_only)
-            if name == self.current:
-                label.append("  (current)", style="dim")
-            options.append(Option(label, id=name))
-        with Vertical(id="picker"):
-            yield Static("[b]Switch environment[/b]", markup=True)
-            yield OptionList(*options)
-
-    def on_mount(self) -> None:
-        options = self.query_one(OptionList)
-        options.highlighted = list(self.environments).index(self.current)
-
-    @on(OptionList.OptionSelected)
-    def _chosen(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(event.option.id)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -13,9 +11,12 @@ from textual.widgets import DataTable, Footer, Static
 from mlops_tui.domain import Alert, Silence, SourceState
 from mlops_tui.errors import NotFound
 from mlops_tui.hub import Hub
+from mlops_tui.ops.journal import Journal
 from mlops_tui.text import humanize
 from mlops_tui.tui.bindings import ALERT_ACTIONS, SILENCE_ACTIONS, TRIAGE_ACTIONS, WRITE_ACTIONS
-from mlops_tui.tui.screens import DetailScreen, PipelineScreen, _table
+from mlops_tui.tui.requests import AlertRequests, ModelRequests, SilenceRequests, write_possible
+from mlops_tui.tui.screens.base import DetailScreen, detail_table
+from mlops_tui.tui.screens.details import PipelineScreen, TraceScreen
 from mlops_tui.tui.styles import alert_state_text, pipeline_status_text, severity_text
 from mlops_tui.tui.terminal_safe import url_text
 from mlops_tui.views.triage import Triage, gather_triage
@@ -42,7 +43,7 @@ def alert_title(alert: Alert, model: str | None, hub: Hub) -> Text:
     )
 
 
-class AlertScreen(DetailScreen):
+class AlertScreen(DetailScreen, AlertRequests):
     """An alert: its labels, summary, description and runbook, and what mutes it."""
 
     BINDINGS = ALERT_ACTIONS
@@ -62,7 +63,7 @@ class AlertScreen(DetailScreen):
         yield Static("", classes="detail-title")
         with VerticalScroll(id="alert-detail"):
             yield Static("", id="alert-text")
-        yield _table("Label", "Value", id="alert-labels")
+        yield detail_table("Label", "Value", id="alert-labels")
         yield Footer()
 
     async def show(self) -> None:
@@ -102,12 +103,10 @@ class AlertScreen(DetailScreen):
                 table.add_row(Text(key, style="dim"), value, key=f"annotation:{key}")
 
     def action_silence(self) -> None:
-        app: Any = self.app
-        app.silence(self.hub, self.alert)
+        self.post_message(self.SilenceRequested(self.hub, self.alert))
 
     def action_open_model(self) -> None:
-        app: Any = self.app
-        app.open_alert_model(self.hub, self.alert)
+        self.post_message(self.ModelRequested(self.hub, self.alert))
 
     def action_silences(self) -> None:
         self.app.push_screen(SilencesScreen(self.hub))
@@ -120,7 +119,7 @@ class AlertScreen(DetailScreen):
         return True
 
 
-class SilencesScreen(DetailScreen):
+class SilencesScreen(DetailScreen, SilenceRequests):
     """Every silence of the environment, active and pending first; `x` expires the selected one."""
 
     BINDINGS = SILENCE_ACTIONS
@@ -135,7 +134,7 @@ class SilencesScreen(DetailScreen):
 
     def body(self) -> ComposeResult:
         yield Static(f"Silences in {self.hub.env_name}: loading…", classes="detail-title")
-        yield _table("State", "Matchers", "Ends", "By", "Comment", "Source", "Id", id="silences")
+        yield detail_table("State", "Matchers", "Ends", "By", "Comment", "Source", "Id", id="silences")
         yield Footer()
 
     async def show(self) -> None:
@@ -165,19 +164,16 @@ class SilencesScreen(DetailScreen):
 
     def action_expire(self) -> None:
         if silence := self.selected():
-            app: Any = self.app
-            app.expire_silence(self.hub, silence.id)
+            self.post_message(self.ExpireRequested(self.hub, silence.id))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in WRITE_ACTIONS:
             silence = self.selected()
-            return (
-                None if self.hub.policy.read_only or silence is None or silence.state == "expired" else True
-            )
+            return write_possible(self.hub, chosen=silence is not None and silence.state != "expired")
         return True
 
 
-class TriageScreen(DetailScreen):
+class TriageScreen(DetailScreen, ModelRequests, AlertRequests):
     """One alert, and all on-call needs beside it: the serving version and the one before with their
     metrics side by side, the model's recent pipelines, the journal, and the actions that fit."""
 
@@ -190,8 +186,9 @@ class TriageScreen(DetailScreen):
     def web_item(self) -> object | None:
         return self.alert
 
-    def __init__(self, hub: Hub, alert: Alert) -> None:
+    def __init__(self, hub: Hub, journal: Journal, alert: Alert) -> None:
         super().__init__(hub)
+        self.journal = journal
         self.alert = alert
         self.triage: Triage | None = None
         self.fired: Triage | None = None
@@ -202,9 +199,9 @@ class TriageScreen(DetailScreen):
         yield Static("", classes="detail-title")
         yield Static("", id="triage-alert")
         with Horizontal(id="triage-middle"):
-            yield _table("Metric", "serving", "previous", id="triage-versions")
-            yield _table("Pipeline", "Status", "Ref", "Created", id="triage-pipelines")
-        yield _table("When", "Who", "Action", "Target", "Change", "Result", id="triage-journal")
+            yield detail_table("Metric", "serving", "previous", id="triage-versions")
+            yield detail_table("Pipeline", "Status", "Ref", "Created", id="triage-pipelines")
+        yield detail_table("When", "Who", "Action", "Target", "Change", "Result", id="triage-journal")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -218,9 +215,8 @@ class TriageScreen(DetailScreen):
         super().on_mount()
 
     async def show(self) -> None:
-        app: Any = self.app
         self._draw_alert()
-        self.triage = triage = await gather_triage(self.hub, app.journal, self.alert)
+        self.triage = triage = await gather_triage(self.hub, self.journal, self.alert)
         if self.fired is None:
             self.fired = triage
         self._draw_alert()
@@ -324,21 +320,16 @@ class TriageScreen(DetailScreen):
 
     def action_rollback(self) -> None:
         if self.triage and self.triage.model:
-            app: Any = self.app
-            app.rollback(self.hub, self.triage.model)
+            self.post_message(self.RollbackRequested(self.hub, self.triage.model))
 
     def action_silence(self) -> None:
-        app: Any = self.app
-        app.silence(self.hub, self.alert)
+        self.post_message(self.SilenceRequested(self.hub, self.alert))
 
     def action_retrain(self) -> None:
         if self.triage and self.triage.model:
-            app: Any = self.app
-            app.retrain(self.hub, self.triage.model)
+            self.post_message(self.RetrainRequested(self.hub, self.triage.model))
 
     def action_failing_log(self) -> None:
-        from mlops_tui.tui.screens import TraceScreen
-
         if self.fired and self.fired.failing:
             pipeline, job = self.fired.failing
             self.app.push_screen(TraceScreen(self.hub, job.id, job=job, pipeline=pipeline))
@@ -348,8 +339,7 @@ class TriageScreen(DetailScreen):
             self.app.push_screen(PipelineScreen(self.hub, self.fired.lineage.id))
 
     def action_open_model(self) -> None:
-        app: Any = self.app
-        app.open_alert_model(self.hub, self.alert)
+        self.post_message(self.ModelRequested(self.hub, self.alert))
 
     def action_details(self) -> None:
         self.app.push_screen(AlertScreen(self.hub, self.alert))
@@ -364,7 +354,7 @@ class TriageScreen(DetailScreen):
         if action == "rollback" and triage and triage.no_rollback:
             return None  # the versions table says why
         if action in WRITE_ACTIONS:
-            return None if self.hub.policy.read_only or not has_model else True
+            return write_possible(self.hub, chosen=has_model)
         if action == "failing_log":
             return True if self.fired and self.fired.failing else None
         if action == "open_pipeline":
