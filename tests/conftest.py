@@ -28,18 +28,19 @@ import uuid
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from mlops_tui.config import CONFIG_ENV_VAR, EnvironmentSettings, MlflowSettings, Settings
-from tests.helpers import DEMO_NOW, DEMO_RUNS, free_port
+from tests.helpers import DEMO_NOW, DEMO_RUNS, CliResult, free_port, run_cli
 from tests.helpers.airflow import AirflowServer, running_airflow
 from tests.helpers.alertmanager import AlertmanagerTestbed, expire_all_silences, running_alertmanager
 from tests.helpers.postgres import PASSWORD, PASSWORD_ENV, Postgres, running_postgres
 from tests.helpers.services import running_service
 
-__all__ = ["DEMO_NOW", "running_mlflow_server", "template_settings"]
+__all__ = ["DEMO_NOW", "DemoCommandRun", "isolate", "running_mlflow_server", "template_settings"]
 
 _SCRUBBED_ENV = (
     CONFIG_ENV_VAR,
@@ -62,17 +63,23 @@ SERVER_START_SECONDS = 90
 """Upper bound for `mlflow server` to answer /health (it takes about 6 s)."""
 
 
+def isolate(directory: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Shut out the user's config, data and MLflow settings: XDG directories under `directory`,
+    which becomes the working directory. Returns `directory`."""
+    for variable in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"):
+        xdg = directory / variable.lower()
+        xdg.mkdir()
+        monkeypatch.setenv(variable, str(xdg))
+    for variable in _SCRUBBED_ENV:
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.chdir(directory)  # so no ./mlops-tui.toml of the developer is picked up
+    return directory
+
+
 @pytest.fixture(autouse=True)
 def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Shut out the user's config, data and MLflow settings; run every test in its tmp_path."""
-    for variable in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"):
-        directory = tmp_path / variable.lower()
-        directory.mkdir()
-        monkeypatch.setenv(variable, str(directory))
-    for variable in _SCRUBBED_ENV:
-        monkeypatch.delenv(variable, raising=False)
-    monkeypatch.chdir(tmp_path)  # so no ./mlops-tui.toml of the developer is picked up
-    return tmp_path
+    return isolate(tmp_path, monkeypatch)
 
 
 # -- the demo store -------------------------------------------------------------------------------
@@ -136,6 +143,44 @@ def demo_run_ids(demo_store_template: Path) -> dict[str, str]:
     ids = [e.experiment_id for e in client.search_experiments()]
     runs = client.search_runs(ids, max_results=1000)
     return {run.info.run_name: run.info.run_id for run in runs}
+
+
+@dataclass(frozen=True)
+class DemoCommandRun:
+    """What `mlops-tui demo --seed-only` did on a machine where mlops-tui never ran."""
+
+    result: CliResult
+    """The command's exit code and output."""
+    data_home: Path
+    """The XDG_DATA_HOME it filled (mlops-tui/ holds the stores and their artifacts)."""
+
+    @property
+    def store(self) -> Path:
+        """The `local` environment's sqlite store it seeded."""
+        return self.data_home / "mlops-tui" / "mlflow.db"
+
+
+@pytest.fixture(scope="session")
+def demo_command_run(tmp_path_factory: pytest.TempPathFactory) -> DemoCommandRun:
+    """`mlops-tui demo --seed-only` run once for the session, as a newcomer runs it first: in empty
+    XDG directories (seeding both demo environments through MLflow takes tens of seconds).
+
+    Read-only: tests go on from it in their own copy of its data, through `demo_command_seeded`.
+    """
+    directory = tmp_path_factory.mktemp("demo-command")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        isolate(directory, monkeypatch)
+        result = run_cli("demo", "--seed-only")
+    return DemoCommandRun(result, directory / "xdg_data_home")
+
+
+@pytest.fixture
+def demo_command_seeded(demo_command_run: DemoCommandRun, isolated_environment: Path) -> DemoCommandRun:
+    """The session's `demo_command_run`, its data copied into this test's XDG_DATA_HOME: the test
+    goes on as if it had run `mlops-tui demo --seed-only` itself."""
+    data_home = isolated_environment / "xdg_data_home"
+    shutil.copytree(demo_command_run.data_home / "mlops-tui", data_home / "mlops-tui")
+    return demo_command_run
 
 
 # -- the real MLflow server -----------------------------------------------------------------------

@@ -111,7 +111,7 @@ async def test_the_api_version_is_detected_and_runs_are_listed_by_dag_and_tag(
 ) -> None:
     assert await source.api_version() == "v2"
     run = await trigger(source, "slow", lines=1)
-    assert run.startswith("airflow:slow/manual__")
+    assert run.startswith("slow/manual__")
     assert run in [p.id for p in await source.list_pipelines()]
     (listed,) = [p for p in await source.list_pipelines(ref="slow") if p.id == run]
     assert (listed.source, listed.ref, listed.trigger, dict(listed.parameters)) == (
@@ -323,7 +323,7 @@ async def test_a_forbidden_action_names_the_permission(
     assert "can create on DAG Runs" in message
 
 
-def test_ids_carry_their_source_and_parts() -> None:
+def test_ids_qualified_or_bare_give_their_parts() -> None:
     ref = parse_id("airflow:retrain_churn/manual__2026-12-04T10:00:00+00:00/group.train[3]#2")
     assert (ref.dag_id, ref.run_id, ref.task_id, ref.map_index, ref.try_number) == (
         "retrain_churn",
@@ -332,5 +332,6 @@ def test_ids_carry_their_source_and_parts() -> None:
         3,
         2,
     )
-    assert ref.job_id == "airflow:retrain_churn/manual__2026-12-04T10:00:00+00:00/group.train[3]"
+    assert ref.job_id == "retrain_churn/manual__2026-12-04T10:00:00+00:00/group.train[3]"
+    assert parse_id(ref.job_id).task_id == "group.train"  # the bare id, as the hub passes it on
     assert parse_id(ref.pipeline_id, job=False).task_id is None

@@ -58,7 +58,7 @@ async def test_airflow_2_is_detected_and_read_with_basic_auth(
     assert [r.path for r in airflow2.requests] == ["/api/v2/version", "/api/v1/version"]
     assert not any("authorization" in r.headers for r in airflow2.requests)
     (pipeline,) = await source.list_pipelines()
-    assert (pipeline.id, pipeline.status, pipeline.ref, pipeline.model, pipeline.trigger) == (
+    assert (pipeline.qualified_id, pipeline.status, pipeline.ref, pipeline.model, pipeline.trigger) == (
         f"airflow:retrain_churn/{RUN}",
         "failed",
         "retrain_churn",

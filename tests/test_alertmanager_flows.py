@@ -22,8 +22,7 @@ from mlops_tui.tui.screens.details import ModelScreen
 from mlops_tui.tui.screens.dialogs import ConfirmDialog, SilenceDialog
 from tests.helpers import closed_port, eventually, run_cli, write_config
 from tests.helpers.alertmanager import AlertmanagerTestbed
-from tests.test_tui import SIZE, click, shown, until
-from tests.test_tui_write import idle
+from tests.helpers.tui import SIZE, click, idle, shown, until
 
 DRIFT = {"summary": "churn drifted", "runbook_url": "https://runbooks.example.com/drift"}
 

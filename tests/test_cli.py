@@ -24,6 +24,7 @@ import pytest
 
 from mlops_tui.config import MlflowSettings, starter_config
 from mlops_tui.errors import ExitCode
+from tests.conftest import DemoCommandRun
 from tests.helpers import DEMO_RUNS, CliResult, closed_port, run_cli, write_config
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -429,8 +430,8 @@ def test_config_check_reports_every_error_with_its_line(tmp_path: Path) -> None:
     assert "environments.dev.mlflow.page_size" in lines[4] and ">= 1" in lines[4]
 
 
-def test_config_init_keeps_the_demo_environment(tmp_path: Path) -> None:
-    ok(run_cli("demo", "--seed-only"))
+def test_config_init_keeps_the_demo_environment(demo_command_seeded: DemoCommandRun) -> None:
+    ok(demo_command_seeded.result)
     ok(run_cli("models", "promote", "churn", "4", "--yes"))  # filed under `local` in the journal
     init = ok(run_cli("config", "init"))
     assert "built-in `local` environment stays" in init.stderr
@@ -490,16 +491,17 @@ def test_config_init_default_location(tmp_path: Path) -> None:
 # -- demo -----------------------------------------------------------------------------------------
 
 
-def test_demo_seeds_once_and_resets(tmp_path: Path) -> None:
-    store = tmp_path / "xdg_data_home" / "mlops-tui" / "mlflow.db"
-
-    first = ok(run_cli("demo", "--seed-only"))
+@pytest.mark.e2e
+def test_demo_seeds_once_and_resets(demo_command_seeded: DemoCommandRun, tmp_path: Path) -> None:
+    # The first run, in empty directories, is the session's; this test goes on from its data.
+    first = ok(demo_command_seeded.result)
     assert first.stdout == ""
     assert (
-        f"Seeded local (sqlite:///{store}): 3 experiments, {DEMO_RUNS} runs, 10 model versions."
-        in first.stderr
+        f"Seeded local (sqlite:///{demo_command_seeded.store}): 3 experiments, {DEMO_RUNS} runs, "
+        "10 model versions." in first.stderr
     )
-    assert store.is_file()
+    assert demo_command_seeded.store.is_file()
+    store = tmp_path / "xdg_data_home" / "mlops-tui" / "mlflow.db"
 
     again = ok(run_cli("demo", "--seed-only"))
     assert "already" in again.stderr and "Seeded" not in again.stderr

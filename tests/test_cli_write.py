@@ -13,6 +13,7 @@ import inspect
 import json
 import re
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ import pytest
 
 from mlops_tui.cli.app import root
 from mlops_tui.config import MlflowSettings
-from mlops_tui.domain import Change
+from mlops_tui.domain import Change, PlanArguments
 from mlops_tui.errors import ExitCode
 from mlops_tui.ops.journal import Journal
 from tests.fakes.gitlab_server import TOKEN, FakeGitlab
@@ -468,10 +469,12 @@ WRITE_ARGS = {
     "endpoints traffic": ["churn-endpoint", "--split", "11=50", "--split", "12=50"],
     "endpoints rollback": ["churn-endpoint"],
     "endpoints undeploy": ["churn-endpoint", "12"],
+    "approvals approve": ["{request}"],
 }
 """Valid arguments of each write command, for a registry where churn's champion is v4 and its
 history tag holds v3, and a journal where churn-endpoint's traffic was moved from 11=50 12=50 (so
-that rollbacks have somewhere to go); `{silence}` is an active silence of the environment. A write
+that rollbacks have somewhere to go); `{silence}` is an active silence of the environment,
+`{request}` another operator's request to promote churn v2 there. A write
 command missing here fails `test_no_way_past_the_policy` below."""
 
 WRITE_COMMANDS = sorted(write_commands())
@@ -526,6 +529,10 @@ def test_no_way_past_the_policy(
     args = WRITE_ARGS[command]
     if "{silence}" in args:
         args = [silence_in_every_environment(config) if a == "{silence}" else a for a in args]
+    if "{request}" in args:
+        line = argv(command.split(), [])
+        environment = line[line.index("--env") + 1] if "--env" in line else "dev"
+        args = [someones_request(journal_path, environment) if a == "{request}" else a for a in args]
     done = journaled(journal_path)
     result = run_cli(*argv(command.split(), args), "--config", config, env=GITLAB_ENV)
     refused(result, reason)
@@ -534,6 +541,19 @@ def test_no_way_past_the_policy(
     assert [r.path for r in gitlab.requests if r.method != "GET"] == []
     assert vertex.writes() == []
     assert journaled(journal_path) == done
+    assert [r.decisions for r in Journal(journal_path).approval_requests()] in ([], [()])
+
+
+def someones_request(journal_path: Path, environment: str) -> str:
+    """Another operator's request, in `environment`, to promote churn v2 (champion v4). Returns:
+    its id."""
+    journal = Journal(journal_path)
+    change = Change("promote", environment, "churn@champion", "churn", "v4", "v2")
+    arguments = PlanArguments("promote", "churn", "2", alias="champion")
+    expires = datetime.now(UTC) + timedelta(days=1)
+    request_id = journal.request(change, "someone", arguments, needed=1, expires=expires)
+    journal.close()
+    return str(request_id)
 
 
 def silence_in_every_environment(config: Path) -> str:
@@ -550,8 +570,9 @@ def silence_in_every_environment(config: Path) -> str:
 
 
 def test_every_command_that_writes_takes_the_approval_flags() -> None:
-    """A command whose body reaches `apply` (the one way to `perform`) is a write command, and the
-    write commands are found by their `--yes`: no write command can go unlisted."""
+    """A command whose body reaches `apply` (the one way to `perform`), or `approve` (whose last
+    approval performs), is a write command, and the write commands are found by their `--yes`: no
+    write command can go unlisted."""
 
     def leaves(group: click.Group, path: tuple[str, ...]) -> Iterator[tuple[str, click.Command]]:
         for name, command in group.commands.items():
@@ -564,7 +585,7 @@ def test_every_command_that_writes_takes_the_approval_flags() -> None:
         name
         for name, command in leaves(root, ())
         if command.callback is not None
-        and re.search(r"\b(apply|perform)\(", inspect.getsource(inspect.unwrap(command.callback)))
+        and re.search(r"\b(apply|perform|approve)\(", inspect.getsource(inspect.unwrap(command.callback)))
     }
     assert {"models promote", "alerts silence"} <= writing
     assert writing == set(WRITE_COMMANDS)

@@ -11,7 +11,7 @@ import pytest
 from mlops_tui.config import MlflowSettings
 from mlops_tui.demo.seed import reset_store, seed
 from mlops_tui.errors import UsageError
-from tests.conftest import template_settings
+from tests.conftest import DemoCommandRun, template_settings
 from tests.helpers import DEMO_NOW, DEMO_RUNS_PER_EXPERIMENT
 
 
@@ -165,10 +165,10 @@ def test_reset_refuses_anything_but_a_local_sqlite_store() -> None:
         reset_store(MlflowSettings(tracking_uri="http://127.0.0.1:5000"))
 
 
-def test_the_demo_fills_two_environments_for_the_fleet() -> None:
+def test_the_demo_fills_two_environments_for_the_fleet(demo_command_seeded: DemoCommandRun) -> None:
     from tests.helpers import run_cli
 
-    seeded = run_cli("demo", "--seed-only")
+    seeded = demo_command_seeded.result
     assert seeded.code == 0, seeded
     assert "Seeded local (" in seeded.stderr and "Seeded local-prd (" in seeded.stderr
     status = run_cli("status", "--all", "--json").json()

@@ -15,7 +15,6 @@ For every cell:
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +24,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from textual.pilot import Pilot
 from textual.widgets import Static
 
 from mlops_tui.config import (
@@ -48,6 +46,7 @@ from tests.helpers import run_cli, write_config
 from tests.helpers.airflow import ADMIN_PASSWORD_ENV, AirflowServer
 from tests.helpers.alertmanager import post_alerts
 from tests.helpers.fault_proxy import Fault, FaultProxy
+from tests.helpers.tui import until
 
 TIMEOUT_SECONDS = 2.0
 """Every request's timeout in these configs: a server that never answers costs about this."""
@@ -534,15 +533,6 @@ def healthy(app: MlopsApp, backend: Backend) -> bool:
         and f"{backend.name}:" not in pane_status(app, p)
         for p in backend.fed
     )
-
-
-async def until(pilot: Pilot[None], condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"not reached in time: {what}")
-        await pilot.pause(0.05)
 
 
 def settings_for(tables: dict[str, dict[str, Any]]) -> Settings:

@@ -20,8 +20,7 @@ from mlops_tui.errors import ConfigError, ExitCode
 from mlops_tui.ops.journal import Journal
 from mlops_tui.tui.screens.dialogs import ConfirmDialog, PromoteDialog
 from tests.helpers import CliResult, Registry, closed_port, run_cli, write_config
-from tests.test_tui import SIZE, click, demo_app, loaded, notified, pane, shown, until
-from tests.test_tui_write import idle
+from tests.helpers.tui import SIZE, click, demo_app, idle, loaded, notified, pane, shown, until
 
 OPERATOR = "ana"
 AUC_GATE = "val_auc >= current - 0.005"

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from mlops_tui.config.libraries import log_file
 from tests.helpers import as_a_user, mlflow_telemetry_file, mlops_tui_command, run_cli, write_config
 
@@ -22,6 +24,7 @@ def python(code: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.e2e
 def test_a_new_store_says_nothing_on_stderr_unless_debugging(tmp_path: Path) -> None:
     config = write_config(
         tmp_path / "c.toml", {"dev": {"mlflow": {"tracking_uri": f"sqlite:///{tmp_path}/a.db"}}}
@@ -40,7 +43,7 @@ def test_a_new_store_says_nothing_on_stderr_unless_debugging(tmp_path: Path) -> 
 def test_library_warnings_and_logs_go_to_the_log_file() -> None:
     done = python(
         "import logging, warnings\n"
-        "from mlops_tui.libraries import route_library_output\n"
+        "from mlops_tui.config.libraries import route_library_output\n"
         "route_library_output()\n"
         "warnings.warn('a library deprecates something', FutureWarning)\n"
         "logging.getLogger('alembic.runtime').warning('a library complains')\n"
@@ -53,6 +56,7 @@ def test_library_warnings_and_logs_go_to_the_log_file() -> None:
     assert "a library chats" not in logged
 
 
+@pytest.mark.e2e
 def test_mlflow_telemetry_is_off_and_writes_no_installation_id(tmp_path: Path) -> None:
     # As a user's process would, plain MLflow starts its telemetry and writes an installation id.
     control = "import mlflow\nfrom mlflow.telemetry.client import get_telemetry_client\n"
@@ -61,7 +65,7 @@ def test_mlflow_telemetry_is_off_and_writes_no_installation_id(tmp_path: Path) -
     telemetry_file().unlink()
     telemetry_file().parent.rmdir()
 
-    ours = "from mlops_tui.libraries import route_library_output\nroute_library_output()\n"
+    ours = "from mlops_tui.config.libraries import route_library_output\nroute_library_output()\n"
     assert python(ours + control + "print(get_telemetry_client())").stdout == "None\n"
     for args in (("demo", "--seed-only"), ("models", "list", "--env", "local"), ("runs", "list")):
         done = subprocess.run(

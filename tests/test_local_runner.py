@@ -11,7 +11,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +20,7 @@ from mlops_tui.config import RetrainSettings, locations
 from mlops_tui.domain import Pipeline
 from mlops_tui.errors import BackendError, NotFound, UsageError
 from mlops_tui.sources.local.runner import LocalRunner
+from tests.helpers import eventually
 
 DEADLINE_SECONDS = 30
 TRACKING_URI = "sqlite:////nowhere/mlflow.db"
@@ -38,15 +39,6 @@ def make_runner(command: list[str], state_dir: Path | None = None, **kwargs: obj
         state_dir=state_dir,
         **kwargs,  # type: ignore[arg-type]
     )
-
-
-async def until(check: Callable[[], object], what: str, seconds: float = DEADLINE_SECONDS) -> None:
-    """Poll `check` until it is true, failing after `seconds`."""
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 async def finished(runner: LocalRunner, pipeline_id: str) -> Pipeline:
@@ -289,7 +281,11 @@ async def test_a_process_killed_behind_the_runners_back_is_reported_failed(
     assert (await runner.get_pipeline(started["id"])).status == "running"  # still alive, orphaned
 
     os.killpg(pid, signal.SIGKILL)
-    await until(lambda: not running(pid), f"process {pid} to die")
+
+    async def alive() -> bool:
+        return running(pid)
+
+    await eventually(alive, lambda alive: not alive, f"process {pid} to die", DEADLINE_SECONDS)
     [pipeline] = await runner.list_pipelines()
     assert pipeline.status == "failed" and pipeline.finished is not None
     trace = await whole_trace(runner, started["id"] + "-1")

@@ -19,8 +19,8 @@ from mlops_tui.ops.journal import Journal
 from mlops_tui.tui.screens.alerts import TriageScreen
 from mlops_tui.views.triage import gather_triage
 from tests.helpers import Registry, mlops_tui_command, write_config
+from tests.helpers.tui import SIZE, demo_app, until
 from tests.test_triage import critical, settings_for, triage_screen
-from tests.test_tui import SIZE, demo_app, until
 
 HISTORY_TAG = "mlops_tui.history.alias.champion"
 

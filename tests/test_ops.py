@@ -20,7 +20,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, closing
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +28,10 @@ import pytest
 
 from mlops_tui.config import EnvironmentSettings, MlflowSettings, Settings
 from mlops_tui.domain import Change, MetricComparison
-from mlops_tui.errors import MlopsError, NotFound, Refused, UsageError
+from mlops_tui.errors import Conflict, JournalError, MlopsError, NotFound, Refused, UsageError
 from mlops_tui.hub import Hub
-from mlops_tui.ops.journal import Journal, JournalError
-from mlops_tui.ops.policy import Approval, Conflict, Policy, WriteAction, perform
+from mlops_tui.ops.journal import Journal
+from mlops_tui.ops.policy import Approval, Policy, WriteAction, perform
 from mlops_tui.ops.registry import (
     HISTORY_LIMIT,
     SlotMove,
@@ -921,3 +921,19 @@ async def test_unwritable_journal_stops_the_action(sqlite_uri: str, tmp_path: Pa
     assert "apply" not in action.calls
     assert registry.snapshot() == before
     assert blocker.read_text() == "not a directory\n"
+
+
+def test_the_hub_policy_says_which_actions_need_approvals(sqlite_uri: str) -> None:
+    prd = EnvironmentSettings(
+        protected=True,
+        mlflow=MlflowSettings(tracking_uri=sqlite_uri),
+        approvals=2,
+        rollback_approvals=1,
+        approval_expiry_hours=2.0,
+    )
+    config = settings(prd=prd)
+    policy = Hub(config, "prd").policy
+    assert dict(policy.approvals) == {"promote": 2, "rollback": 1}
+    assert policy.approval_expiry == timedelta(hours=2)
+    assert policy.approvals_needed(Change("promote", "prd", "churn@champion", "churn", "v1", "v2")) == 2
+    assert policy.approvals_needed(Change("traffic", "prd", "endpoint e", "e", "a", "b")) == 0

@@ -80,6 +80,25 @@ def test_list_show_jobs_and_trace(config: Path, gitlab: FakeGitlab) -> None:
     assert trace.stdout == "$ python train.py\ntraining\n\ndone\n"
 
 
+def test_ids_qualified_by_their_source_are_accepted_everywhere_a_bare_one_is(
+    config: Path, gitlab: FakeGitlab, tmp_path: Path
+) -> None:
+    bare = run_cli("pipelines", "show", "8", "--json", "--config", config, env=ENV)
+    qualified = run_cli("pipelines", "show", "gitlab:8", "--json", "--config", config, env=ENV)
+    assert qualified.code == 0, qualified.stderr
+    assert qualified.json() == bare.json() and qualified.json()["pipeline"]["id"] == "8"  # JSON keeps the id
+    (job,) = qualified.json()["jobs"]
+    trace = run_cli("pipelines", "trace", f"gitlab:{job['id']}", "--config", config, env=ENV)
+    assert trace.stdout == "$ python train.py\ntraining\n\ndone\n"
+    retried = run_cli("pipelines", "retry", "gitlab:8", "--yes", "--config", config, env=ENV)
+    assert retried.code == 0, retried.stderr
+    assert any(r.method == "POST" and r.path.endswith("/pipelines/8/retry") for r in gitlab.requests)
+    (entry,) = Journal(tmp_path / "journal.db").entries()
+    assert entry.target == "gitlab pipeline 8"
+    missing = run_cli("pipelines", "show", "vertex:churn-1", "--config", config, env=ENV)
+    assert missing.code == 2 and "vertex pipelines need [vertex]" in missing.stderr
+
+
 def test_retrain_on_gitlab_goes_through_the_policy_and_sends_the_variables(
     config: Path, gitlab: FakeGitlab, tmp_path: Path
 ) -> None:
@@ -125,6 +144,8 @@ def test_local_retrain_runs_the_trainer_and_registers_a_version(config: Path) ->
     assert newest["version"] == "5" and newest["tags"]["trained_by"] == "mlops-tui-local"
     trace = run_cli("--env", "lab", "pipelines", "trace", "L1-1", "--config", config)
     assert "registered churn version 5" in trace.stdout
+    qualified = run_cli("--env", "lab", "pipelines", "trace", "local:L1-1", "--config", config)
+    assert qualified.stdout == trace.stdout
 
 
 def test_no_pipelines_configured_is_a_clear_usage_error(tmp_path: Path, demo_store: MlflowSettings) -> None:

@@ -230,7 +230,7 @@ def test_cli_tables_print_no_escape(cells: list[str], capsys: pytest.CaptureFixt
 async def test_the_tui_shows_control_characters_as_escapes(demo_settings: Settings) -> None:
     from mlflow.tracking import MlflowClient
 
-    from tests.test_tui import SIZE, demo_app, pane, until
+    from tests.helpers.tui import SIZE, demo_app, pane, until
 
     mlflow = demo_settings.environments["local"].mlflow
     assert mlflow is not None
@@ -290,7 +290,7 @@ def test_any_mlflow_answer_is_data_or_a_backend_error(answer: Any, status: int) 
 
 
 async def test_resized_down_to_20x5_and_back(demo_settings: Settings) -> None:
-    from tests.test_tui import SIZE, demo_app, loaded, until
+    from tests.helpers.tui import SIZE, demo_app, loaded, until
 
     app = demo_app(demo_settings)
     async with app.run_test(size=SIZE) as pilot:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -19,6 +21,7 @@ def test_setup_says_each_step_on_stderr() -> None:
     assert steps == ["setup: syncing .venv with uv.lock", "setup: compiling mlops-tui", "setup: .venv ready"]
 
 
+@pytest.mark.e2e
 def test_the_demo_script_says_how_to_put_the_command_on_path() -> None:
     done = subprocess.run(
         [str(REPO / "scripts" / "demo"), "--seed-only"], cwd=REPO, capture_output=True, text=True, timeout=900

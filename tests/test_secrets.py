@@ -21,8 +21,8 @@ from mlops_tui.errors import ConfigError, ExitCode
 from mlops_tui.tui import make_app
 from tests.fakes.gitlab_server import FakeGitlab
 from tests.helpers import CliResult, run_cli, write_config
+from tests.helpers.tui import SIZE, loaded, pane, until
 from tests.test_cli_write import RULES, WRITE_ARGS
-from tests.test_tui import SIZE, loaded, pane, until
 
 CANARIES = {
     "MLFLOW_TOKEN": "mlflow-CANARY-3f9a7e1c",
@@ -67,6 +67,7 @@ def assert_no_canary(where: str, text: str | bytes) -> None:
         assert value.encode() not in data, f"the value of ${name} leaked into {where}"
 
 
+@pytest.mark.e2e
 def test_a_full_scenario_leaks_no_secret(
     config: Path, tmp_path: Path, gitlab: FakeGitlab, monkeypatch: pytest.MonkeyPatch
 ) -> None:

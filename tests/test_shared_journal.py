@@ -17,8 +17,9 @@ import pytest
 
 from mlops_tui.config import EnvironmentSettings, MlflowSettings, Settings, load_settings
 from mlops_tui.domain import Change
-from mlops_tui.errors import ConfigError, ExitCode
-from mlops_tui.ops.journal import SCHEMA_VERSION, Journal, JournalError, open_journal
+from mlops_tui.errors import ConfigError, ExitCode, JournalError
+from mlops_tui.ops.journal import Journal, open_journal
+from mlops_tui.ops.migrations import SCHEMA_VERSION
 from mlops_tui.ops.shared_journal import SharedJournal
 from tests.helpers import CliResult, Registry, run_cli, write_config
 from tests.helpers.postgres import PASSWORD, PASSWORD_ENV, Postgres
@@ -200,7 +201,7 @@ async def test_the_header_names_the_operator_of_a_shared_journal(
     shared_journal_url: str, demo_store: MlflowSettings
 ) -> None:
     from mlops_tui.tui.header import EnvBar
-    from tests.test_tui import SIZE, demo_app, until
+    from tests.helpers.tui import SIZE, demo_app, until
 
     settings = Settings(
         {"local": EnvironmentSettings(mlflow=demo_store)},

@@ -160,6 +160,7 @@ def check_journal(entries: list[dict[str, object]], registry: Registry) -> int:
     )
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
 def test_two_operators_sharing_one_journal(
     kind: str, tmp_path: Path, writable_server: str, request: pytest.FixtureRequest

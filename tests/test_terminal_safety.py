@@ -52,8 +52,8 @@ from tests.helpers.hostile import (
     title,
     unsafe_in_output,
 )
+from tests.helpers.tui import demo_app, measured, notified, rows, shown, until
 from tests.test_e2e_tmux import Terminal, terminal  # noqa: F401 - the tmux fixture
-from tests.test_tui import demo_app, measured, notified, rows, shown, until
 
 SIZE = (160, 45)
 

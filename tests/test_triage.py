@@ -27,8 +27,7 @@ from mlops_tui.tui.screens.dialogs import ConfirmDialog
 from mlops_tui.views.triage import gather_triage
 from tests.conftest import DEMO_NOW
 from tests.fakes.gitlab_server import TOKEN, FakeGitlab
-from tests.test_tui import SIZE, click, demo_app, measured, shown, until
-from tests.test_tui_write import idle
+from tests.helpers.tui import SIZE, click, demo_app, idle, measured, shown, until
 
 DRIFTING = {("FeatureDrift", "churn"), ("FeatureDrift", "fraud")}
 FAILED_LOG = "Running tests\nAssertionError: val_auc 0.878 below the 0.88 gate\nJob failed\n"

@@ -15,10 +15,11 @@ from mlops_tui.tui.panes import AlertsPane
 from mlops_tui.tui.screens.alerts import AlertScreen, SilencesScreen, TriageScreen
 from mlops_tui.tui.screens.details import ModelScreen
 from mlops_tui.tui.screens.dialogs import ConfirmDialog, SilenceDialog
-from tests.test_tui import (
+from tests.helpers.tui import (
     SIZE,
     click,
     demo_app,
+    idle,
     measured,
     notified,
     open_filter,
@@ -27,7 +28,6 @@ from tests.test_tui import (
     status_line,
     until,
 )
-from tests.test_tui_write import idle
 
 
 def settings_for(store: MlflowSettings, journal: Path, **env: bool) -> Settings:

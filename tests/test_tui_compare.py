@@ -13,7 +13,7 @@ from mlops_tui.tui import MlopsApp
 from mlops_tui.tui.chart import MetricChart
 from mlops_tui.tui.panes import RunsPane
 from mlops_tui.tui.screens.compare import DIFFERS, CompareScreen
-from tests.test_tui import demo_app, loaded, measured, pane, status_line, until
+from tests.helpers.tui import demo_app, loaded, measured, pane, status_line, until
 
 
 def compared(app: MlopsApp) -> Callable[[], bool]:

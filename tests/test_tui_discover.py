@@ -11,7 +11,7 @@ from mlops_tui.domain import Run
 from mlops_tui.tui.panes import AlertsPane, RunsPane
 from mlops_tui.tui.screens.details import RunScreen
 from tests.helpers.hostile import terminal_output
-from tests.test_tui import demo_app, loaded, notified, open_filter, pane, shown, status_line, until
+from tests.helpers.tui import demo_app, loaded, notified, open_filter, pane, shown, status_line, until
 
 SIZE = (120, 36)
 

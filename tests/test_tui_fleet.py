@@ -19,7 +19,7 @@ from mlops_tui.tui.screens.details import ModelScreen
 from mlops_tui.tui.screens.fleet import FleetPane, FleetScreen
 from tests.conftest import template_settings
 from tests.helpers import closed_port
-from tests.test_tui import demo_app, loaded, measured, open_filter, until
+from tests.helpers.tui import demo_app, loaded, measured, open_filter, until
 
 
 def store_copy(template: Path, directory: Path) -> MlflowSettings:

@@ -29,7 +29,7 @@ from mlops_tui.tui.screens.details import ModelScreen
 from mlops_tui.tui.screens.fleet import FleetScreen
 from tests.conftest import DEMO_NOW
 from tests.helpers import run_cli, write_config
-from tests.test_tui import SIZE, demo_app, loaded, pane, rows, shown, until
+from tests.helpers.tui import SIZE, demo_app, loaded, pane, rows, shown, until
 
 KEYS_PAGE = Path(__file__).resolve().parent.parent / "docs" / "keys.md"
 

@@ -34,9 +34,9 @@ from mlops_tui.tui.screens.keys import KeysScreen
 from tests.fakes.gitlab_server import FakeGitlab
 from tests.helpers.alertmanager import AlertmanagerTestbed
 from tests.helpers.tcp_proxy import TcpProxy
+from tests.helpers.tui import click, demo_app, measured, pane, shown, until
 from tests.test_triage import gitlab, gitlab_token  # noqa: F401 (fixtures)
 from tests.test_triage import settings_for as triage_settings
-from tests.test_tui import click, demo_app, measured, pane, shown, until
 
 
 def oncall_settings(store: MlflowSettings, journal: Path, **env: bool) -> Settings:

@@ -18,7 +18,7 @@ from mlops_tui.config import (
 from mlops_tui.tui.screens.details import PipelineScreen, RunScreen, TraceScreen
 from mlops_tui.tui.screens.dialogs import ConfirmDialog
 from tests.fakes.gitlab_server import TOKEN, FakeGitlab
-from tests.test_tui import SIZE, click, demo_app, loaded, notified, pane, shown, until
+from tests.helpers.tui import SIZE, click, demo_app, loaded, notified, pane, shown, until
 
 
 async def test_retrain_starts_a_local_run_whose_log_is_followed_to_a_new_version(

@@ -28,19 +28,20 @@ from mlops_tui.config import (
     Settings,
     VertexSettings,
 )
-from mlops_tui.domain import Change
+from mlops_tui.domain import Change, PlanArguments
 from mlops_tui.domain.matchers import parse_matchers
 from mlops_tui.ops.journal import Journal
 from mlops_tui.tui import MlopsApp
 from mlops_tui.tui.bindings import WRITE_ACTIONS
 from mlops_tui.tui.screens.alerts import AlertScreen, SilencesScreen, TriageScreen
+from mlops_tui.tui.screens.approvals import ApprovalsScreen
 from mlops_tui.tui.screens.details import ModelScreen, PipelineScreen
 from mlops_tui.tui.screens.dialogs import ConfirmDialog, PromoteDialog, SilenceDialog, TrafficDialog
 from mlops_tui.tui.writes import WriteActions
 from tests.conftest import DEMO_NOW
 from tests.fakes.gitlab_server import TOKEN, FakeGitlab
 from tests.fakes.vertex_server import FakeVertex, seed_churn
-from tests.test_tui import SIZE, click, demo_app, loaded, pane, shown, until
+from tests.helpers.tui import SIZE, click, demo_app, loaded, pane, shown, until
 
 NEVER_PRESSED = {"quit"}
 
@@ -175,6 +176,23 @@ async def open_with(pilot: Pilot[None], keys: tuple[str, ...]) -> None:
         await until(pilot, lambda: pilot.app.screen is not before)  # noqa: B023
 
 
+def someones_request(journal: Path, environment: str) -> None:
+    """A promotion of churn v4 that another operator asked for and nobody decided yet."""
+    seeded = Journal(journal)
+    change = Change("promote", environment, "churn@champion", "churn", "v3", "v4")
+    arguments = PlanArguments("promote", "churn", "4", alias="champion")
+    seeded.request(change, "someone", arguments, needed=1, expires=DEMO_NOW + timedelta(days=1))
+    seeded.close()
+
+
+async def open_approvals(pilot: Pilot[None]) -> ApprovalsScreen:
+    await pilot.press("A")
+    screen = await shown(pilot, ApprovalsScreen)
+    await until(pilot, lambda: screen.query_one("#approvals", DataTable).row_count == 1)
+    screen.query_one("#approvals", DataTable).focus()
+    return screen
+
+
 def loaded_screen(screen: Screen[object]) -> bool:
     if isinstance(screen, TriageScreen):
         return screen.triage is not None
@@ -201,11 +219,13 @@ async def test_the_write_actions_are_known_from_the_code() -> None:
 
 
 def app_write_methods() -> set[str]:
-    """The app's write actions that end in a write: those that call `_write` (plan, confirm, perform)."""
+    """The app's write actions that end in a write: those that call `_write` (plan, confirm, perform)
+    or approve a request (`ops.approvals.approve`, whose last approval writes)."""
+    ends_in_a_write = re.compile(r"self\._write\(|\bawait approve\(")
     return {
         name
         for name, member in inspect.getmembers(WriteActions, inspect.isfunction)
-        if name != "_write" and "self._write(" in inspect.getsource(inspect.unwrap(member))
+        if name != "_write" and ends_in_a_write.search(inspect.getsource(inspect.unwrap(member)))
     }
 
 
@@ -236,11 +256,13 @@ async def test_every_binding_that_writes_is_a_write_action() -> None:
     assert reaching == WRITE_ACTIONS
 
 
+@pytest.mark.e2e
 async def test_read_only_every_key_and_palette_command_writes_nothing(
     demo_store: MlflowSettings, tmp_path: Path, gitlab: FakeGitlab, vertex: FakeVertex
 ) -> None:
     journal = tmp_path / "journal.db"
     before = registry_state(demo_store)
+    someones_request(journal, "dev")
     settings = Settings(
         {"dev": environment(demo_store, gitlab, vertex, read_only=True)}, "dev", journal=journal
     )
@@ -266,6 +288,9 @@ async def test_read_only_every_key_and_palette_command_writes_nothing(
         model_screen = app.screen
         pressed |= await press_everything(pilot, app, model_screen, model_screen.query_one(DataTable))
         await back_to(pilot, dashboard, pane(app, "models").table)
+        approvals = await open_approvals(pilot)
+        pressed |= await press_everything(pilot, app, approvals, approvals.query_one(DataTable))
+        await back_to(pilot, dashboard, pane(app, "models").table)
         textual_own = {c.title for c in App.get_system_commands(app, dashboard)}
         commands = [c for c in app.get_system_commands(dashboard) if c.title not in textual_own]
         assert {"Refresh", "Pause", "Open model churn", "History of churn"} <= {c.title for c in commands}
@@ -285,6 +310,7 @@ async def test_read_only_every_key_and_palette_command_writes_nothing(
     assert gitlab_writes(gitlab) == []
     assert vertex.writes() == []
     assert Journal(journal).entries() == []
+    assert [r.decisions for r in Journal(journal).approval_requests()] == [()]
 
 
 async def test_protected_every_write_binding_asks_for_the_name(
@@ -297,6 +323,7 @@ async def test_protected_every_write_binding_asks_for_the_name(
     seeded.outcome(seeded.intent(moved, "someone"), "ok")
     history = seeded.entries()
     seeded.close()
+    someones_request(journal, "prd")
     settings = Settings(
         {"prd": environment(demo_store, gitlab, vertex, protected=True)}, "prd", journal=journal
     )
@@ -339,6 +366,8 @@ async def test_protected_every_write_binding_asks_for_the_name(
                     app.screen.query_one("#jobs", DataTable).focus()
             elif cls.__name__ == "EndpointsPane":
                 pane(app, "endpoints").table.focus()
+            elif cls.__name__ == "ApprovalsScreen":
+                await open_approvals(pilot)
             else:
                 pane(app, "models").table.focus()
             await pilot.pause()
@@ -369,5 +398,6 @@ async def test_protected_every_write_binding_asks_for_the_name(
                 await pilot.pause()
         assert tried == WRITE_ACTIONS
     assert Journal(journal).entries() == history
+    assert [r.decisions for r in Journal(journal).approval_requests()] == [()]
     assert gitlab_writes(gitlab) == []
     assert vertex.writes() == []

@@ -17,7 +17,18 @@ from mlops_tui.tui.panes.base import ResourcePane
 from mlops_tui.tui.screens.dialogs import ConfirmDialog, TrafficDialog
 from tests.fakes.vertex_server import FakeVertex, seed_churn
 from tests.helpers import closed_port
-from tests.test_tui import SIZE, demo_app, loaded, measured, notified, pane, rows, shown, status_line, until
+from tests.helpers.tui import (
+    SIZE,
+    demo_app,
+    loaded,
+    measured,
+    notified,
+    pane,
+    rows,
+    shown,
+    status_line,
+    until,
+)
 
 
 @pytest.fixture

@@ -12,12 +12,7 @@ from mlops_tui.ops.journal import Journal
 from mlops_tui.tui import MlopsApp
 from mlops_tui.tui.screens.details import HistoryScreen, ModelScreen
 from mlops_tui.tui.screens.dialogs import ConfirmDialog, PromoteDialog
-from tests.test_tui import SIZE, click, demo_app, loaded, notified, pane, shown, until
-
-
-def idle(app: MlopsApp) -> bool:
-    """No write action in flight."""
-    return not any(w.group == "write" and w.is_running for w in app.workers)
+from tests.helpers.tui import SIZE, click, demo_app, idle, loaded, notified, pane, shown, until
 
 
 def settings_for(store: MlflowSettings, journal: Path, **env: bool) -> Settings:

@@ -6,9 +6,15 @@ MlopsError                     exit 1  operation failed
 │   └── ConfigError            exit 2  bad config file: names the file and the key path
 ├── BackendError               exit 1  a backend answered with an error
 │   ├── NotFound               exit 1  unknown model, run, experiment
+│   ├── AlreadyExists          exit 1  the registry already holds what was to be created
 │   ├── InvalidQuery           exit 2  the backend rejected a query the user wrote (filter syntax)
 │   └── BackendUnreachable     exit 3  connection refused, timeout, DNS, bad gateway
-└── Refused                    exit 4  the safety policy refused a write action
+├── Refused                    exit 4  the safety policy refused a write action
+│   ├── Conflict               exit 4  the target changed after the action was decided: nothing written
+│   └── GatesFailed            exit 4  a promotion gate failed and was not overridden: nothing written
+├── JournalError               exit 1  the audit journal cannot be written: the action is not performed
+├── Overwritten                exit 1  written, then replaced by another write before the re-read
+└── PartlyAnswered             exit 1-4  some sources failed (the worst code wins); the others' answer printed
 ```
 """
 
@@ -18,13 +24,18 @@ from collections.abc import Sequence
 from enum import IntEnum
 
 __all__ = [
+    "AlreadyExists",
     "BackendError",
     "BackendUnreachable",
     "ConfigError",
+    "Conflict",
     "ExitCode",
+    "GatesFailed",
     "InvalidQuery",
+    "JournalError",
     "MlopsError",
     "NotFound",
+    "Overwritten",
     "PartlyAnswered",
     "Refused",
     "UsageError",
@@ -103,6 +114,10 @@ class NotFound(BackendError):
     title = "Not found"
 
 
+class AlreadyExists(BackendError):
+    """The registry already holds what was to be created."""
+
+
 class InvalidQuery(BackendError):
     exit_code = ExitCode.USAGE
     title = "Invalid query"
@@ -116,6 +131,30 @@ class BackendUnreachable(BackendError):
 class Refused(MlopsError):
     exit_code = ExitCode.REFUSED
     title = "Refused"
+
+
+class Conflict(Refused):
+    """Someone else changed the target after the action was decided."""
+
+    title = "Changed meanwhile"
+
+
+class GatesFailed(Refused):
+    """A promotion gate failed and was not overridden: nothing was written."""
+
+    title = "Promotion gates failed"
+
+
+class JournalError(MlopsError):
+    """The journal cannot be written: the action is not performed unrecorded."""
+
+    title = "Audit journal unavailable"
+
+
+class Overwritten(MlopsError):
+    """The write landed, then another write replaced it before the re-read."""
+
+    title = "Overwritten"
 
 
 class PartlyAnswered(MlopsError):

@@ -1,22 +1,22 @@
 """The single entry point of both front ends: one environment's sources, their health, and reads.
 
-The hub builds the sources an environment names, runs every read through `_track` so each source's
-status (ok / degraded / down, last error, age of the last good data) is always current, and answers
-the questions the panes and the headless commands ask.
+The hub builds the sources an environment names by iterating the backend registry
+(`sources.registry`): every backend the environment configures, in registry order. It runs every
+read through `_track` so each source's status (ok / degraded / down, last error, age of the last
+good data) is always current, and answers the questions the panes and the headless commands ask.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
-from mlops_tui.config import Settings, resolve_secret
+from mlops_tui.config import Settings
 from mlops_tui.config.naming import ModelNames
 from mlops_tui.domain import (
     Alert,
@@ -48,47 +48,67 @@ from mlops_tui.errors import (
     UsageError,
 )
 from mlops_tui.ops.policy import Policy
-from mlops_tui.sources.base import AlertSource, PipelineSource, TrackingSource
-
-# Light: the Vertex SDK is imported by the source's first call, not by its module.
-from mlops_tui.sources.vertex import VERTEX_PIPELINE_ID, VertexSource
+from mlops_tui.sources import registry
+from mlops_tui.sources.base import AlertSource, PipelineSource, ServingSource, Source, TrackingSource
+from mlops_tui.sources.registry import Backend, BuildContext, Role
 from mlops_tui.text import humanize
 
-__all__ = ["PIPELINE_TAGS", "Gathered", "Hub", "RunDetail", "runner_of"]
+__all__ = ["Gathered", "Hub", "RunDetail", "pipeline_tags", "policy_of", "runner_of"]
 
-AIRFLOW_PREFIX = "airflow:"
-"""Airflow's ids carry their source (`sources.airflow.PREFIX`); that module, and httpx with it, is
-imported when an Airflow source is built, not by every command."""
 
-PIPELINE_TAGS = {
-    "gitlab.pipeline_id": "gitlab",
-    "mlops_tui.pipeline_id": "local",
-    "vertex.pipeline_job_id": "vertex",
-}
-"""Run tags naming the pipeline that produced a run, and the runner each belongs to."""
-_RUNNER_IDS = (
-    ("local", re.compile(r"^L\d+(-\d+)?$")),
-    ("gitlab", re.compile(r"^\d+$")),
-    ("vertex", VERTEX_PIPELINE_ID),
-)
+def pipeline_tags() -> dict[str, str]:
+    """Run tags naming the pipeline that produced a run, and the runner each belongs to
+    (each pipeline backend's `run_tag`)."""
+    return {b.run_tag: b.name for b in registry.backends(Role.PIPELINES) if b.run_tag}
+
+
+def _owners(bare_id: str, declared: Sequence[Backend[Any]]) -> list[str]:
+    return [b.name for b in declared if b.owns_id is not None and b.owns_id(bare_id)]
 
 
 def runner_of(pipeline_or_job_id: str) -> str:
-    """The runner an id belongs to: an id qualified by its source (`airflow:DAG/RUN_ID`) is that
-    source's; local runs are `L<n>` (jobs `L<n>-1`), GitLab's pipelines and jobs are numbers,
-    Vertex pipeline jobs are lower-case names (tasks `NAME/TASK_ID`).
+    """The runner an id belongs to: the source named before its `:` (`gitlab:1234`), else the one
+    registered runner that can own the bare id (local runs are `L<n>`, GitLab's pipelines and jobs
+    numbers, Vertex pipeline jobs lower-case names).
 
     Raises:
-        UsageError: the id has none of these shapes.
+        UsageError: no registered runner can own the id, or several can (the message names them).
     """
-    if pipeline_or_job_id.startswith(AIRFLOW_PREFIX):
-        return "airflow"
-    for runner, shape in _RUNNER_IDS:
-        if shape.match(pipeline_or_job_id):
-            return runner
-    raise UsageError(
-        f"{pipeline_or_job_id!r} is not a pipeline id: GitLab's are numbers, local runs L<n>, "
-        "Vertex pipeline jobs lower-case names"
+    source, bare = registry.split_id(pipeline_or_job_id)
+    if source is not None:
+        return source
+    declared = registry.backends(Role.PIPELINES)
+    owners = _owners(bare, declared)
+    if len(owners) == 1:
+        return owners[0]
+    if owners:
+        raise _ambiguous(bare, owners)
+    shapes = ", ".join(b.id_shape for b in declared if b.id_shape)
+    raise UsageError(f"{pipeline_or_job_id!r} is not a pipeline id: {shapes}")
+
+
+def _ambiguous(bare: str, owners: Sequence[str]) -> UsageError:
+    candidates = ", ".join(f"{name}:{bare}" for name in owners)
+    return UsageError(f"{bare!r} could be a pipeline of several sources: say which, as one of {candidates}")
+
+
+def policy_of(settings: Settings, env_name: str) -> Policy:
+    """What environment `env_name` allows write actions to do.
+
+    Raises:
+        UsageError: no such environment.
+    """
+    _, env = settings.environment(env_name)
+    return Policy(
+        env_name,
+        protected=env.protected,
+        read_only=env.read_only or settings.read_only,
+        approvals={
+            action: needed
+            for action, needed in (("promote", env.approvals), ("rollback", env.rollback_approvals))
+            if needed
+        },
+        approval_expiry=timedelta(hours=env.approval_expiry_hours),
     )
 
 
@@ -150,54 +170,78 @@ class Hub:
         self.env_name, self.env = settings.environment(env_name)
         self.clock = clock
         self.names = ModelNames.of(settings, self.env)
-        self._tracking: TrackingSource | None = None
-        self._pipelines: dict[str, PipelineSource] | None = None
-        self._alert_sources: dict[str, AlertSource] | None = None
-        self._vertex: VertexSource | None = None
+        self.backends: tuple[Backend[Any], ...] = tuple(
+            b for b in registry.backends() if b.configured(self.env) is not None
+        )
+        """The backends this environment configures, in registry order."""
+        self._built: dict[str, Source] = {}
+        self._roles: dict[Role, dict[str, Source]] = {}
         self._experiments: dict[str, str] = {}
         self._last_good: OrderedDict[tuple[Hashable, ...], tuple[Sequence[object], datetime]] = OrderedDict()
-        self.statuses: dict[str, SourceStatus] = {}
-        if self.env.mlflow is not None:
-            self.statuses["mlflow"] = SourceStatus("mlflow")
-        if self.env.gitlab is not None:
-            self.statuses["gitlab"] = SourceStatus("gitlab")
-        if self.env.retrain is not None and self.env.retrain.kind == "local":
-            self.statuses["local"] = SourceStatus("local")
-        if self.env.alertmanager is not None:
-            self.statuses["alertmanager"] = SourceStatus("alertmanager")
-        if self.env.rules:
-            self.statuses["rules"] = SourceStatus("rules")
-        if self.env.vertex is not None:
-            self.statuses["vertex"] = SourceStatus("vertex")
-        if self.env.airflow is not None:
-            self.statuses["airflow"] = SourceStatus("airflow")
+        self.statuses: dict[str, SourceStatus] = {b.name: SourceStatus(b.name) for b in self.backends}
 
     @property
     def policy(self) -> Policy:
         """What this environment allows write actions to do."""
-        return Policy(
-            self.env_name,
-            protected=self.env.protected,
-            read_only=self.env.read_only or self.settings.read_only,
-            approvals={"promote": self.env.approvals, "rollback": self.env.rollback_approvals},
-            approval_expiry=timedelta(hours=self.env.approval_expiry_hours),
-        )
+        return policy_of(self.settings, self.env_name)
+
+    def backends_for(self, role: Role) -> tuple[Backend[Any], ...]:
+        """The configured backends playing `role`, in registry order."""
+        return tuple(b for b in self.backends if role in b.roles)
+
+    def source(self, name: str) -> Source:
+        """The source of configured backend `name`, built on first use.
+
+        Raises:
+            UsageError: the environment does not configure it. ConfigError: a secret it needs
+            cannot be resolved (also its status).
+        """
+        if name not in self._built:
+            declared = next((b for b in self.backends if b.name == name), None)
+            if declared is None:
+                raise UsageError(f"environment {self.env_name!r} has no {name}")
+            context = BuildContext(
+                env_name=self.env_name,
+                env=self.env,
+                clock=self.clock,
+                names=self.names,
+                tracking=lambda: self.tracking,
+            )
+            with self._building(name):
+                self._built[name] = declared.build(self.env, context)
+        return self._built[name]
+
+    def _sources(self, role: Role) -> dict[str, Source]:
+        """The sources playing `role`, by backend name, built on first use; each is checked to
+        implement the role's base class, so the typed accessors below may cast."""
+        if role not in self._roles:
+            built: dict[str, Source] = {}
+            for declared in self.backends_for(role):
+                source = self.source(declared.name)
+                view = declared.views.get(role)
+                built[declared.name] = view(source) if view is not None else source
+            base = registry.ROLE_BASES.get(role, Source)
+            for name, source in built.items():
+                if not isinstance(source, base):
+                    raise TypeError(f"backend {name!r} plays {role} but its source is no {base.__name__}")
+            self._roles[role] = built
+        return self._roles[role]
+
+    def _one(self, role: Role) -> Source:
+        """The first configured source playing `role`. Raises: UsageError: none is configured."""
+        sources = self._sources(role)
+        if not sources:
+            raise UsageError(f"environment {self.env_name!r} has no {registry.tables(role)}")
+        return next(iter(sources.values()))
 
     @property
     def tracking(self) -> TrackingSource:
-        """The MLflow source, built on first use.
+        """The tracking source (MLflow), built on first use.
 
         Raises:
-            UsageError: the environment names no MLflow server.
+            UsageError: the environment names no tracking server.
         """
-        if self._tracking is None:
-            if self.env.mlflow is None:
-                raise UsageError(f"environment {self.env_name!r} has no [mlflow] table")
-            from mlops_tui.sources.mlflow import open_mlflow
-
-            with self._building("mlflow"):
-                self._tracking = open_mlflow(self.env.mlflow)
-        return self._tracking
+        return cast(TrackingSource, self._one(Role.TRACKING))
 
     @contextlib.contextmanager
     def _building(self, source: str) -> Iterator[None]:
@@ -210,18 +254,13 @@ class Hub:
             raise
 
     @property
-    def vertex(self) -> VertexSource:
-        """The Vertex AI source, built on first use (its SDK is imported by its first call).
+    def serving(self) -> ServingSource:
+        """The serving source (Vertex AI endpoints), built on first use.
 
         Raises:
-            UsageError: the environment names no Vertex project.
+            UsageError: the environment names no serving platform.
         """
-        if self._vertex is None:
-            if self.env.vertex is None:
-                raise UsageError(f"environment {self.env_name!r} has no [vertex] table")
-            with self._building("vertex"):
-                self._vertex = VertexSource(self.env.vertex, environment=self.env_name)
-        return self._vertex
+        return cast(ServingSource, self._one(Role.SERVING))
 
     async def _track(self, source: str, call: Awaitable[T]) -> T:
         """Await one backend call and record what it says about the backend's health."""
@@ -397,64 +436,48 @@ class Hub:
     @property
     def pipeline_sources(self) -> dict[str, PipelineSource]:
         """The environment's pipeline runners by name (`gitlab`, `local`), built on first use."""
-        if self._pipelines is None:
-            built: dict[str, PipelineSource] = {}
-            retrain = self.env.retrain
-            if self.env.gitlab is not None:
-                from mlops_tui.sources.gitlab import GitlabSource
+        return cast(dict[str, PipelineSource], self._sources(Role.PIPELINES))
 
-                with self._building("gitlab"):
-                    trigger = None
-                    if retrain is not None and retrain.kind == "gitlab" and retrain.trigger_token_env:
-                        trigger = resolve_secret(retrain.trigger_token_env)
-                    built["gitlab"] = GitlabSource(
-                        self.env.gitlab,
-                        ref=retrain.ref if retrain is not None else "main",
-                        trigger_token=trigger,
-                    )
-            if retrain is not None and retrain.kind == "local":
-                from mlops_tui.sources.local.runner import LocalRunner
+    def pipeline_ref(self, pipeline_or_job_id: str) -> tuple[PipelineSource, str]:
+        """The runner of a pipeline or job id, and the id as that runner knows it.
 
-                built["local"] = LocalRunner(
-                    retrain,
-                    environment=self.env_name,
-                    tracking_uri=self.env.mlflow.tracking_uri if self.env.mlflow else "",
-                )
-            if self.env.vertex is not None:
-                built["vertex"] = self.vertex
-            if self.env.airflow is not None:
-                from mlops_tui.sources.airflow import AirflowSource
-
-                with self._building("airflow"):
-                    built["airflow"] = AirflowSource(
-                        self.env.airflow,
-                        dag_template=retrain.dag if retrain is not None and retrain.kind == "airflow" else "",
-                    )
-            self._pipelines = built
-        return self._pipelines
-
-    def pipeline_source(self, pipeline_or_job_id: str) -> PipelineSource:
-        """The runner an id belongs to (see `runner_of`).
+        A qualified id (`gitlab:1234`, `airflow:manual__2026-12-04T10:00:00+00:00`) names its
+        runner. A bare id is accepted where exactly one configured runner can own it.
 
         Raises:
-            UsageError: not a pipeline id, or the environment has no such runner.
+            UsageError: the id names a runner the environment lacks; or no configured runner can
+            own the bare id; or several can (the message names the qualified candidates).
         """
-        name = runner_of(pipeline_or_job_id)
-        try:
-            return self.pipeline_sources[name]
-        except KeyError:
-            table = {
-                "local": "[retrain] kind = 'local'",
-                "gitlab": "[gitlab]",
-                "vertex": "[vertex]",
-                "airflow": "[airflow]",
-            }[name]
-            configured = ", ".join(self.pipeline_sources) or "none"
+        name, bare = registry.split_id(pipeline_or_job_id)
+        configured = self.pipeline_sources
+        if name is not None:
+            if name in configured:
+                return configured[name], bare
             raise UsageError(
                 f"no configured pipeline source has a pipeline {pipeline_or_job_id!r} in {self.env_name} "
-                f"(configured: {configured}); as an id it would be {name}'s, and that needs {table} "
-                "in the config"
-            ) from None
+                f"(configured: {', '.join(configured) or 'none'}); {name} pipelines need "
+                f"{registry.backend(name).table} in the config"
+            )
+        owners = _owners(bare, self.backends_for(Role.PIPELINES))
+        if len(owners) == 1:
+            return configured[owners[0]], bare
+        if owners:
+            raise _ambiguous(bare, owners)
+        elsewhere = _owners(bare, registry.backends(Role.PIPELINES))
+        message = (
+            f"no configured pipeline source has a pipeline {pipeline_or_job_id!r} in {self.env_name} "
+            f"(configured: {', '.join(configured) or 'none'})"
+        )
+        if elsewhere:
+            needs = " or ".join(registry.backend(name).table for name in elsewhere)
+            message += (
+                f"; as an id it would be {' or '.join(elsewhere)}'s, and that needs {needs} in the config"
+            )
+        raise UsageError(message)
+
+    def pipeline_source(self, pipeline_or_job_id: str) -> PipelineSource:
+        """The runner a pipeline or job id belongs to (see `pipeline_ref`)."""
+        return self.pipeline_ref(pipeline_or_job_id)[0]
 
     async def pipelines(
         self, *, ref: str | None = None, status: str | None = None, limit: int = 50
@@ -467,9 +490,7 @@ class Hub:
         """
         sources = self.pipeline_sources
         if not sources:
-            raise UsageError(
-                f"environment {self.env_name!r} has no [gitlab], [vertex], [airflow] or local [retrain]"
-            )
+            raise UsageError(f"environment {self.env_name!r} has no {registry.tables(Role.PIPELINES)}")
         found = await self._gather(
             ("pipelines", ref, status, limit),
             {
@@ -483,55 +504,25 @@ class Hub:
         return replace(found, items=newest_first[:limit])
 
     async def pipeline(self, pipeline_id: str) -> tuple[Pipeline, list[Job]]:
-        """A pipeline and its jobs in stage order."""
-        source = self.pipeline_source(pipeline_id)
+        """A pipeline and its jobs in stage order; `pipeline_id` bare or qualified (see `pipeline_ref`)."""
+        source, bare = self.pipeline_ref(pipeline_id)
         pipeline, jobs = await self._track(
             source.name,
-            asyncio.gather(source.get_pipeline(pipeline_id), source.list_jobs(pipeline_id)),
+            asyncio.gather(source.get_pipeline(bare), source.list_jobs(bare)),
         )
         return pipeline, list(jobs)
 
     async def trace(self, job_id: str, offset: int = 0) -> TraceChunk:
-        """A job's log from byte `offset` on."""
-        source = self.pipeline_source(job_id)
-        return await self._track(source.name, source.read_trace(job_id, offset))
+        """A job's log from byte `offset` on; `job_id` bare or qualified (see `pipeline_ref`)."""
+        source, bare = self.pipeline_ref(job_id)
+        return await self._track(source.name, source.read_trace(bare, offset))
 
     # -- alerts -----------------------------------------------------------------------------
 
     @property
     def alert_sources(self) -> dict[str, AlertSource]:
         """The environment's alert sources by name (`alertmanager`, `rules`), built on first use."""
-        if self._alert_sources is None:
-            built: dict[str, AlertSource] = {}
-            if self.env.alertmanager is not None:
-                from mlops_tui.sources.alertmanager import AlertmanagerSource
-
-                with self._building("alertmanager"):
-                    built["alertmanager"] = AlertmanagerSource(self.env.alertmanager)
-            if self.env.rules:
-                from mlops_tui.config import locations
-                from mlops_tui.sources.rules import RulesSource, SilenceStore
-
-                mode = self.env.mlflow.promotion if self.env.mlflow else "alias"
-                built["rules"] = RulesSource(
-                    self.env.rules,
-                    environment=self.env_name,
-                    models=self.env.models,
-                    tracking=lambda: self.tracking,
-                    registered_name=self.registered_name,
-                    model_name=self.model_name,
-                    owns=self.names.owns,
-                    serving="champion" if mode == "alias" else "Production",
-                    store=SilenceStore(
-                        locations.state_dir() / "alerts" / f"{self.env_name}.json", "rules", self.clock
-                    ),
-                )
-            if self.env.vertex is not None:
-                from mlops_tui.sources.vertex import VertexMonitoring
-
-                built["vertex"] = VertexMonitoring(self.vertex)
-            self._alert_sources = built
-        return self._alert_sources
+        return cast(dict[str, AlertSource], self._sources(Role.ALERTS))
 
     def alert_source(self, name: str) -> AlertSource:
         """Raises: UsageError: the environment has no such alert source."""
@@ -545,7 +536,7 @@ class Hub:
 
     def _require_alerts(self) -> dict[str, AlertSource]:
         if not self.alert_sources:
-            raise UsageError(f"environment {self.env_name!r} has no [alertmanager] table and no [[rules]]")
+            raise UsageError(f"environment {self.env_name!r} has no {registry.tables(Role.ALERTS)}")
         return self.alert_sources
 
     async def alerts(self, matchers: Sequence[Matcher] = (), *, muted: bool = True) -> Gathered[Alert]:
@@ -651,53 +642,68 @@ class Hub:
         while len(self._last_good) > KEPT_ANSWERS:
             self._last_good.popitem(last=False)
 
-    # -- Vertex AI endpoints and monitoring ----------------------------------------------------
+    # -- serving: endpoints and their monitoring ------------------------------------------------
 
     async def endpoints(self) -> list[Endpoint]:
         """The endpoints of interest, with their deployed models and traffic split."""
-        return await self._track("vertex", self.vertex.list_endpoints())
+        serving = self.serving
+        return await self._track(serving.name, serving.list_endpoints())
 
     async def endpoint(self, ref: str) -> Endpoint:
         """One endpoint by id or display name. Raises: NotFound."""
-        return await self._track("vertex", self.vertex.get_endpoint(ref))
+        serving = self.serving
+        return await self._track(serving.name, serving.get_endpoint(ref))
 
     async def vertex_pipelines(self, *, limit: int = 50) -> list[Pipeline]:
-        """Recent Vertex pipeline jobs only, newest first."""
-        return await self._track("vertex", self.vertex.list_pipelines(limit=limit))
+        """Recent Vertex pipeline jobs only, newest first.
+
+        Raises:
+            UsageError: the environment names no Vertex project.
+        """
+        source = self.pipeline_sources.get("vertex")
+        if source is None:
+            raise UsageError(f"environment {self.env_name!r} has no {registry.backend('vertex').table}")
+        return await self._track(source.name, source.list_pipelines(limit=limit))
 
     async def monitoring_jobs(self) -> list[MonitoringJob]:
         """Model deployment monitoring jobs of the endpoints of interest."""
-        return await self._track("vertex", self.vertex.monitoring_jobs())
+        serving = self.serving
+        return await self._track(serving.name, serving.monitoring_jobs())
 
     # -- lineage ----------------------------------------------------------------------------
 
-    def pipeline_of(self, run: Run) -> str | None:
-        """The id of the pipeline that produced `run`, from its tags, where this environment has
-        that pipeline's runner."""
-        for tag, runner in PIPELINE_TAGS.items():
-            if run.tags.get(tag) and runner in self.pipeline_sources:
-                return run.tags[tag]
-        if "airflow" in self.pipeline_sources:
-            from mlops_tui.sources.airflow import pipeline_from_tags
-
-            return pipeline_from_tags(run.tags)
+    def lineage_of(self, run: Run) -> tuple[str, str] | None:
+        """The runner and id of the pipeline that produced `run`, from its tags (each pipeline
+        backend's `run_tag`), where this environment has that runner."""
+        for declared in self.backends_for(Role.PIPELINES):
+            if pipeline_id := declared.pipeline_in(run.tags):
+                return declared.name, pipeline_id
         return None
+
+    def pipeline_of(self, run: Run) -> str | None:
+        """The id of the pipeline that produced `run` (see `lineage_of`), qualified by its runner
+        where a bare id would not route to it alone."""
+        found = self.lineage_of(run)
+        if found is None:
+            return None
+        name, pipeline_id = found
+        owners = _owners(pipeline_id, self.backends_for(Role.PIPELINES))
+        return pipeline_id if owners == [name] else f"{name}:{pipeline_id}"
 
     async def pipeline_runs(self, pipeline: Pipeline) -> list[Run]:
         """The runs a pipeline produced (tagged with its id)."""
-        if pipeline.source == "airflow":
-            from mlops_tui.sources.airflow import lineage_filter
-
-            return list((await self.runs(lineage_filter(pipeline.id), max_results=50)).items)
-        tag = next(t for t, runner in PIPELINE_TAGS.items() if runner == pipeline.source)
-        page = await self.runs(f"tags.`{tag}` = '{_quote(pipeline.id)}'", max_results=50)
+        found = registry.backend(pipeline.source).runs_of(pipeline.id)
+        if found is None:
+            return []
+        page = await self.runs(found, max_results=50)
         return list(page.items)
 
     async def aclose(self) -> None:
-        if self._tracking is not None:
-            await self._tracking.aclose()
-        for source in [*(self._pipelines or {}).values(), *(self._alert_sources or {}).values()]:
-            await source.aclose()
+        closed: set[int] = set()
+        for source in [*self._built.values(), *(s for role in self._roles.values() for s in role.values())]:
+            if id(source) not in closed:
+                closed.add(id(source))
+                await source.aclose()
 
     def status_list(self) -> Sequence[SourceStatus]:
         return list(self.statuses.values())

@@ -5,8 +5,17 @@ from __future__ import annotations
 import click
 
 from mlops_tui.cli import render
-from mlops_tui.cli.helpers import common_options, headless_ask, say_written, with_hub
-from mlops_tui.hub import Hub
+from mlops_tui.cli.helpers import (
+    common_options,
+    expected_state,
+    headless_ask,
+    say_written,
+    with_hub,
+    write_options,
+)
+from mlops_tui.domain import Change
+from mlops_tui.errors import Refused
+from mlops_tui.hub import Hub, policy_of
 from mlops_tui.ops.approvals import approve, find_request, reject
 from mlops_tui.ops.journal import open_journal
 from mlops_tui.text import humanize
@@ -59,9 +68,7 @@ async def approvals_list(hub: Hub, show_all: bool, all_envs: bool, as_json: bool
 
 @approvals.command("approve", short_help="Approve a request; the last approval makes the write.")
 @click.argument("request_id", metavar="ID", type=click.IntRange(1))
-@click.option("--yes", is_flag=True, help="Approve; without it the plan is printed, exit 4.")
-@click.option("--confirm", metavar="NAME", help="Protected environments: the model name.")
-@click.option("--dry-run", is_flag=True, help="Print the plan of now and change nothing.")
+@write_options
 @common_options
 @with_hub
 async def approvals_approve(
@@ -73,6 +80,15 @@ async def approvals_approve(
     journal = open_journal(hub.settings)
     try:
         request = find_request(journal, request_id)
+        asked = Change(
+            request.action, request.environment, request.target, request.subject, request.before, ""
+        )
+        expected = expected_state(asked)
+        if expected is not None and expected != request.before:
+            raise Refused(
+                f"approval request #{request_id} acts on {request.target} {request.before or '(unset)'}, "
+                f"not {expected}: nothing changed"
+            )
         scope = hub if request.environment == hub.env_name else Hub(hub.settings, request.environment)
         try:
             done = await approve(
@@ -114,6 +130,7 @@ async def approvals_reject(hub: Hub, request_id: int, reason: str | None, as_jso
         request = find_request(journal, request_id)
         done = reject(
             request,
+            policy=policy_of(hub.settings, request.environment),
             journal=journal,
             operator=hub.settings.operator_name,
             reason=reason or "",

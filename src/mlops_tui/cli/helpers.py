@@ -18,11 +18,11 @@ from mlops_tui.cli import render
 from mlops_tui.config import Settings, UiCheck, load_settings
 from mlops_tui.config.libraries import route_library_output
 from mlops_tui.domain import Change
-from mlops_tui.errors import UsageError
+from mlops_tui.errors import JournalError, UsageError
 from mlops_tui.hub import Hub
 from mlops_tui.ops.flow import AskApproval, Written, run_write
 from mlops_tui.ops.gates import plan_notes, refusal
-from mlops_tui.ops.journal import JournalError, open_journal
+from mlops_tui.ops.journal import open_journal
 from mlops_tui.ops.policy import Approval, WriteAction
 from mlops_tui.ops.registry import recover_interrupted
 from mlops_tui.text import humanize
@@ -32,6 +32,7 @@ __all__ = [
     "apply",
     "common_options",
     "emit",
+    "expected_state",
     "headless_ask",
     "load_and_warn",
     "open_tui",
@@ -240,7 +241,8 @@ async def apply(
             journal=journal,
             operator=hub.settings.operator_name,
             ask=headless_ask(yes=yes, confirm=confirm, dry_run=dry_run, as_json=as_json, override=override),
-            expected=_expected(change, click.get_current_context().meta.get(_EXPECT_CURRENT)),
+            expected=expected_state(change),
+            now=hub.clock,
         )
     finally:
         journal.close()
@@ -289,9 +291,11 @@ def say_written(hub: Hub, written: Written, as_json: bool, **extra: Any) -> None
         )
 
 
-def _expected(change: Change, expect_current: str | None) -> str | None:
-    """`--expect-current 3` for a version slot means `v3`, as the change spells its states."""
+def expected_state(change: Change) -> str | None:
+    """The state `--expect-current` says the command acts on, spelled as `change` spells its states
+    (`--expect-current 3` for a version slot means `v3`); None without it."""
+    expect_current = click.get_current_context().meta.get(_EXPECT_CURRENT)
     if expect_current is None:
         return None
     versioned = (change.before or change.after).startswith("v")
-    return f"v{expect_current}" if versioned and expect_current.isdigit() else expect_current
+    return f"v{expect_current}" if versioned and expect_current.isdigit() else str(expect_current)

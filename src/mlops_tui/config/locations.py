@@ -1,11 +1,14 @@
-"""Where mlops-tui keeps its files, following the XDG base directory specification."""
+"""Where mlops-tui keeps its files, following the XDG base directory specification, and how it writes
+them: whole or not at all."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 from pathlib import Path
 
-__all__ = ["config_dir", "data_dir", "state_dir", "APP_NAME"]
+__all__ = ["config_dir", "data_dir", "state_dir", "write_atomic"]
 
 APP_NAME = "mlops-tui"
 
@@ -30,3 +33,21 @@ def data_dir() -> Path:
 def state_dir() -> Path:
     """`$XDG_STATE_HOME/mlops-tui`, by default `~/.local/state/mlops-tui`: journal and logs."""
     return _xdg("XDG_STATE_HOME", ".local/state")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace `path` with `text` (UTF-8), whole or not at all: written to a temporary file beside it,
+    flushed to the disk, then renamed over it, so a crash or a full disk never leaves half a file.
+    The directory is created when missing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise

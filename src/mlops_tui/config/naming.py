@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from mlops_tui.config import EnvironmentSettings, Settings
 
-__all__ = ["ModelNames"]
+__all__ = ["ModelNames", "LOCK_PREFIX"]
 
 PLACEHOLDER = "{name}"
 LOCK_PREFIX = "mlops_tui.lock."

@@ -33,6 +33,7 @@ __all__ = [
     "LOCAL_ENV",
     "LOCAL_PRD_ENV",
     "AirflowSettings",
+    "LOCAL_RULES",
     "AlertRule",
     "AlertmanagerSettings",
     "EnvironmentSettings",

@@ -21,12 +21,12 @@ from typing import Any
 from mlops_tui.config import MlflowSettings
 from mlops_tui.errors import UsageError
 from mlops_tui.ops.registry import Slot
+from mlops_tui.text.rfc3339 import format_rfc3339
 
 __all__ = [
     "CHAMPION_HISTORY_TAG",
     "DEMO_MODELS",
     "PRD_MODELS",
-    "SeedReport",
     "champion_history",
     "reset_store",
     "seed",
@@ -288,5 +288,5 @@ def champion_history(plan: _ModelPlan, now: datetime) -> str | None:
     held before, promoted by CI two days before `now`."""
     if plan.champion_before is None:
         return None
-    promoted = (now - timedelta(days=2)).isoformat().replace("+00:00", "Z")
+    promoted = format_rfc3339(now - timedelta(days=2), "auto")
     return json.dumps([{"version": str(plan.champion_before), "by": "gitlab-ci", "at": promoted}])

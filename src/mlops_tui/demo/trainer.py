@@ -28,7 +28,7 @@ from typing import Any
 
 from mlops_tui.config.libraries import keep_private
 
-__all__ = ["Dataset", "auc", "main", "make_dataset", "train"]
+__all__ = ["auc", "main", "make_dataset", "train"]
 
 VALIDATION_THRESHOLD = 0.7
 """A version whose final val_auc reaches this is tagged `validation_status=passed`."""

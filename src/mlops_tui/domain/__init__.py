@@ -2,8 +2,6 @@
 (`models`, re-exported here), and Alertmanager's label matchers (`matchers`)."""
 
 from mlops_tui.domain.models import (
-    APPROVAL_DECISIONS,
-    BOOKKEEPING_TAG_PREFIX,
     FINISHED_STATUSES,
     PIPELINE_STATUSES,
     Alert,
@@ -30,18 +28,17 @@ from mlops_tui.domain.models import (
     SourceStatus,
     TraceChunk,
     format_split,
+    label_fingerprint,
     parse_split,
     tags_in_order,
     utcnow,
 )
 
 __all__ = [
-    "APPROVAL_DECISIONS",
     "Alert",
     "ApprovalDecision",
     "ApprovalRequest",
     "AuditEntry",
-    "BOOKKEEPING_TAG_PREFIX",
     "Change",
     "DeployedModel",
     "Endpoint",
@@ -64,6 +61,7 @@ __all__ = [
     "SourceStatus",
     "TraceChunk",
     "format_split",
+    "label_fingerprint",
     "parse_split",
     "tags_in_order",
     "utcnow",

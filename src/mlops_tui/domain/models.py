@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -11,7 +12,6 @@ from typing import Generic, Literal, TypeVar
 from mlops_tui.domain.matchers import Matcher
 
 __all__ = [
-    "APPROVAL_DECISIONS",
     "ApprovalDecision",
     "ApprovalRequest",
     "PlanArguments",
@@ -37,8 +37,8 @@ __all__ = [
     "SourceState",
     "Silence",
     "SourceStatus",
-    "BOOKKEEPING_TAG_PREFIX",
     "format_split",
+    "label_fingerprint",
     "parse_split",
     "tags_in_order",
     "utcnow",
@@ -398,6 +398,11 @@ class Pipeline(_Timed):
     parameters: tuple[tuple[str, str], ...] = ()
     """What it was started with, where the runner says (an Airflow DAG run's `conf`), by key."""
 
+    @property
+    def qualified_id(self) -> str:
+        """`source:id` (`gitlab:1234`), the form every pipeline command accepts."""
+        return f"{self.source}:{self.id}"
+
 
 @dataclass(frozen=True, slots=True)
 class Job(_Timed):
@@ -413,6 +418,14 @@ class Job(_Timed):
     attempt: int | None = None
     """Which try of the job this is, where a runner retries a job in place (Airflow's try
     number); None where each retry is a new job (GitLab)."""
+    source: str = ""
+    """The runner that made it, as its pipeline's `source`."""
+
+    @property
+    def qualified_id(self) -> str:
+        """`source:id` (`gitlab:1234`), the form every pipeline command accepts; the bare id
+        where the source is not known."""
+        return f"{self.source}:{self.id}" if self.source else self.id
 
 
 @dataclass(frozen=True, slots=True)
@@ -429,6 +442,13 @@ class TraceChunk:
 
 SEVERITIES = ("critical", "error", "warning", "info")
 """Alert severities, most severe first, as the `severity` label usually names them."""
+
+
+def label_fingerprint(labels: Mapping[str, str]) -> str:
+    """A stable identity for an alert's label set, for sources whose alerts carry none of their own
+    (Alertmanager gives its own fingerprint): 16 hex digits of a hash of the sorted labels."""
+    text = "\x00".join(f"{k}\x01{v}" for k, v in sorted(labels.items()))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from mlops_tui.ops.policy import WriteAction
 from mlops_tui.sources.base import AlertSource
 from mlops_tui.text import humanize
 
-__all__ = ["CreateSilence", "ExpireSilence", "plan_expiry", "plan_silence", "silence_subject"]
+__all__ = ["plan_expiry", "plan_silence"]
 
 
 class AlertScope(Protocol):

@@ -23,14 +23,14 @@ from datetime import datetime
 from typing import Literal
 
 from mlops_tui.domain import ApprovalRequest
-from mlops_tui.errors import MlopsError, NotFound, Refused, UsageError
+from mlops_tui.errors import Conflict, MlopsError, NotFound, Refused, UsageError
 from mlops_tui.ops.flow import AskApproval, Written, run_write
 from mlops_tui.ops.gates import refusal
 from mlops_tui.ops.journal import Journal
-from mlops_tui.ops.policy import Conflict, Policy, WriteAction
+from mlops_tui.ops.policy import Policy, WriteAction
 from mlops_tui.ops.registry import Scope, plan_cross_env_promotion, plan_promotion, plan_rollback
 
-__all__ = ["Approved", "approve", "find_request", "pending", "reject"]
+__all__ = ["approve", "find_request", "pending", "reject"]
 
 
 @dataclass(frozen=True)
@@ -164,14 +164,16 @@ async def _approve_only(
 
 
 def reject(
-    request: ApprovalRequest, *, journal: Journal, operator: str, reason: str, now: datetime
+    request: ApprovalRequest, *, policy: Policy, journal: Journal, operator: str, reason: str, now: datetime
 ) -> ApprovalRequest:
     """Close `request` as rejected by `operator` (withdrawn, when the requester rejects it).
 
     Raises:
         UsageError: no reason given.
-        Refused: the request is closed or expired.
+        Refused: a read-only environment, or the request is closed or expired.
     """
+    if policy.read_only:
+        raise Refused(f"{policy.environment} is read-only: reject refused, nothing changed")
     reason = reason.strip()
     if not reason:
         raise UsageError("a rejection needs a reason (--reason TEXT): the journal records it")

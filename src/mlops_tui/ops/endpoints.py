@@ -1,4 +1,4 @@
-"""Serving write actions on Vertex AI endpoints: shift traffic, roll traffic back, undeploy a model.
+"""Serving write actions on endpoints (Vertex AI): shift traffic, roll traffic back, undeploy a model.
 
 Each is a `WriteAction` performed by `ops.policy.perform`: the state it is decided on is the
 endpoint's traffic split as read (`11=90 12=10`), re-read right before writing, so a split someone
@@ -18,17 +18,9 @@ from mlops_tui.domain import Change, Endpoint, format_split, parse_split
 from mlops_tui.errors import Refused, UsageError
 from mlops_tui.ops.journal import Journal, state_to_roll_back_to
 from mlops_tui.ops.policy import WriteAction
-from mlops_tui.sources.vertex import VertexSource
+from mlops_tui.sources.base import ServingSource
 
-__all__ = [
-    "ENDPOINT_ACTIONS",
-    "EndpointScope",
-    "TrafficChange",
-    "parse_split_args",
-    "plan_traffic",
-    "plan_traffic_rollback",
-    "plan_undeploy",
-]
+__all__ = ["parse_split_args", "plan_traffic", "plan_traffic_rollback", "plan_undeploy"]
 
 ENDPOINT_ACTIONS = ("traffic", "traffic-rollback", "undeploy")
 """The journal's action names for endpoint changes: the history a traffic rollback replays."""
@@ -43,7 +35,7 @@ class EndpointScope(Protocol):
     env_name: str
 
     @property
-    def vertex(self) -> VertexSource: ...
+    def serving(self) -> ServingSource: ...
 
 
 def target_of(endpoint: Endpoint) -> str:
@@ -65,7 +57,7 @@ class _Write:
 class TrafficChange(WriteAction):
     """Set an endpoint's traffic split, or undeploy one model and give its share to the others."""
 
-    def __init__(self, source: VertexSource, change: Change, endpoint: Endpoint, write: _Write) -> None:
+    def __init__(self, source: ServingSource, change: Change, endpoint: Endpoint, write: _Write) -> None:
         self.source = source
         self.change = change
         self.endpoint = endpoint
@@ -146,7 +138,7 @@ def _action(
         after=_state(split),
         details=(*extra, *_details(endpoint, split)),
     )
-    return TrafficChange(scope.vertex, change, endpoint, write)
+    return TrafficChange(scope.serving, change, endpoint, write)
 
 
 async def plan_traffic(scope: EndpointScope, ref: str, split: Mapping[str, int]) -> TrafficChange:
@@ -155,7 +147,7 @@ async def plan_traffic(scope: EndpointScope, ref: str, split: Mapping[str, int])
     Raises:
         NotFound: no such endpoint. UsageError: a deployed model id not on the endpoint.
     """
-    endpoint = await scope.vertex.get_endpoint(ref)
+    endpoint = await scope.serving.get_endpoint(ref)
     full = _checked(endpoint, split)
     return _action(scope, endpoint, "traffic", full, _Write("traffic", full))
 
@@ -166,7 +158,7 @@ async def plan_traffic_rollback(scope: EndpointScope, journal: Journal, ref: str
     Raises:
         Refused: no history, or the split names a model no longer deployed; nothing changed.
     """
-    endpoint = await scope.vertex.get_endpoint(ref)
+    endpoint = await scope.serving.get_endpoint(ref)
     previous = _previous_split(journal, scope.env_name, endpoint.id)
     if previous is None or previous == _state(endpoint.traffic_split):
         raise Refused(
@@ -193,7 +185,7 @@ async def plan_undeploy(scope: EndpointScope, ref: str, deployed_model_id: str) 
     Raises:
         UsageError: the model is not deployed there.
     """
-    endpoint = await scope.vertex.get_endpoint(ref)
+    endpoint = await scope.serving.get_endpoint(ref)
     if endpoint.deployed(deployed_model_id) is None:
         _checked(endpoint, {deployed_model_id: 0})
     remaining = [d.id for d in endpoint.deployed_models if d.id != deployed_model_id]

@@ -15,10 +15,9 @@ from typing import Literal
 
 from mlops_tui.config import GateSettings, MetricGate, parse_metric_gate
 from mlops_tui.domain import Alert, Change, GateCheck, MetricComparison, ModelVersion
-from mlops_tui.errors import MlopsError, Refused
+from mlops_tui.errors import GatesFailed, MlopsError
 
 __all__ = [
-    "GatesFailed",
     "alert_check",
     "check_error",
     "compare_metrics",
@@ -32,12 +31,6 @@ __all__ = [
 LOWER_IS_BETTER = ("loss", "error", "rmse", "mae", "mse", "mape", "latency", "drift", "psi")
 """Parts of metric names that are better lower; any other metric is better higher (unless a
 gate's comparison says otherwise)."""
-
-
-class GatesFailed(Refused):
-    """A promotion gate failed and was not overridden: nothing was written."""
-
-    title = "Promotion gates failed"
 
 
 def tag_checks(gates: GateSettings, version: ModelVersion) -> list[GateCheck]:

@@ -27,19 +27,18 @@ from pathlib import Path
 
 from mlops_tui.config import Settings, locations, resolve_secret
 from mlops_tui.domain import ApprovalDecision, ApprovalRequest, AuditEntry, Change, PlanArguments
-from mlops_tui.errors import MlopsError
+from mlops_tui.errors import JournalError
 from mlops_tui.ops import migrations
 from mlops_tui.ops.migrations import SCHEMA_VERSION
 from mlops_tui.sources.local.processes import pid_alive
 
 __all__ = [
-    "SCHEMA_VERSION",
     "Journal",
-    "JournalError",
     "SlotLock",
-    "default_journal_path",
     "open_journal",
     "state_to_roll_back_to",
+    "LOCK_WAIT_SECONDS",
+    "newer_schema",
 ]
 
 LOCK_WAIT_SECONDS = 60.0
@@ -51,12 +50,6 @@ EXTERNAL_OPERATOR = "(outside this journal)"
 
 
 _STORAGE_ERRORS = ("SQLITE_IOERR", "SQLITE_FULL", "SQLITE_READONLY", "SQLITE_CANTOPEN")
-
-
-class JournalError(MlopsError):
-    """The journal cannot be written: the action is not performed unrecorded."""
-
-    title = "Audit journal unavailable"
 
 
 def default_journal_path() -> Path:

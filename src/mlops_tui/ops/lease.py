@@ -18,11 +18,11 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from mlops_tui.config.naming import LOCK_PREFIX
-from mlops_tui.errors import MlopsError, NotFound
-from mlops_tui.ops.journal import LOCK_WAIT_SECONDS, JournalError
+from mlops_tui.errors import JournalError, MlopsError, NotFound
+from mlops_tui.ops.journal import LOCK_WAIT_SECONDS
 from mlops_tui.sources.base import TrackingSource
 
-__all__ = ["LOCK_PREFIX", "RegistryLease"]
+__all__ = ["RegistryLease"]
 
 POLL_SECONDS = 0.1
 _UNTIL = re.compile(r" until (\S+)$")

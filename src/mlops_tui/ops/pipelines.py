@@ -11,7 +11,7 @@ from mlops_tui.errors import Refused, UsageError
 from mlops_tui.ops.policy import WriteAction
 from mlops_tui.sources.base import PipelineSource
 
-__all__ = ["PauseChange", "PipelineChange", "Retrain", "plan_pause", "plan_pipeline_change", "plan_retrain"]
+__all__ = ["plan_pause", "plan_pipeline_change", "plan_retrain"]
 
 
 class PipelineScope(Protocol):
@@ -23,7 +23,7 @@ class PipelineScope(Protocol):
     @property
     def pipeline_sources(self) -> dict[str, PipelineSource]: ...
 
-    def pipeline_source(self, pipeline_or_job_id: str) -> PipelineSource: ...
+    def pipeline_ref(self, pipeline_or_job_id: str) -> tuple[PipelineSource, str]: ...
 
 
 class Retrain(WriteAction):
@@ -143,13 +143,14 @@ class PipelineChange(WriteAction):
 async def plan_pipeline_change(
     scope: PipelineScope, item_id: str, *, verb: Verb, job: bool
 ) -> PipelineChange:
-    """Decide to cancel or retry a pipeline (or a job), on the status it has now.
+    """Decide to cancel or retry a pipeline (or a job), on the status it has now. `item_id` is
+    bare (`1234`) or qualified by its runner (`gitlab:1234`).
 
     Raises:
         NotFound: no such pipeline or job. UsageError: the runner cannot retry.
         Refused: nothing to do in the state it is in (cancel a finished one, retry a success).
     """
-    source = scope.pipeline_source(item_id)
+    source, item_id = scope.pipeline_ref(item_id)
     if verb == "retry" and not source.can_retry:
         raise UsageError(f"{source.name} pipelines cannot be retried; start a new one (retrain)")
     kind = "job" if job else "pipeline"
@@ -199,10 +200,10 @@ async def plan_pause(scope: PipelineScope, item_id: str, *, paused: bool) -> Pau
     Raises:
         UsageError: the runner cannot pause. NotFound: no such DAG.
     """
-    source = scope.pipeline_source(item_id)
+    source, bare = scope.pipeline_ref(item_id)
     if not source.can_pause:
         raise UsageError(f"{source.name} pipelines cannot be paused")
-    name = source.pausable(item_id)
+    name = source.pausable(bare)
     verb = "pause" if paused else "unpause"
     action = PauseChange(
         source,

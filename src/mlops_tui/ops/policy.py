@@ -22,23 +22,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from mlops_tui.domain import Change, PlanArguments
-from mlops_tui.errors import MlopsError, Refused
-from mlops_tui.ops.journal import Journal, JournalError
+from mlops_tui.errors import Conflict, JournalError, MlopsError, Overwritten, Refused
+from mlops_tui.ops.journal import Journal
 from mlops_tui.ops.lease import RegistryLease
+from mlops_tui.text.rfc3339 import format_rfc3339
 
-__all__ = ["Approval", "Conflict", "Overwritten", "Policy", "WriteAction", "perform"]
-
-
-class Conflict(Refused):
-    """Someone else changed the target after the action was decided."""
-
-    title = "Changed meanwhile"
-
-
-class Overwritten(MlopsError):
-    """The write landed, then another write replaced it before the re-read."""
-
-    title = "Overwritten"
+__all__ = ["Approval", "Policy", "WriteAction", "perform"]
 
 
 @dataclass(frozen=True)
@@ -224,7 +213,7 @@ async def _changed_meanwhile(
     stamp = None if journal.shared or seen is None else await action.changed_by(seen)
     last = journal.last_change(change.environment, change.target)
     if stamp is None and last is not None and last.after == seen:
-        when = (last.finished or last.time).isoformat(timespec="seconds").replace("+00:00", "Z")
+        when = format_rfc3339(last.finished or last.time, "seconds")
         stamp = f"{last.operator} at {when}"
     who = f" (by {stamp})" if stamp else ""
     return (

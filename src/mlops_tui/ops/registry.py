@@ -38,12 +38,10 @@ from mlops_tui.ops.journal import Journal, state_to_roll_back_to
 from mlops_tui.ops.lease import RegistryLease
 from mlops_tui.ops.policy import WriteAction
 from mlops_tui.sources.base import TrackingSource
+from mlops_tui.text.rfc3339 import format_rfc3339
 
 __all__ = [
-    "CrossEnvironmentPromotion",
-    "RollbackTarget",
     "rollback_target",
-    "Scope",
     "SlotMove",
     "Slot",
     "plan_cross_env_promotion",
@@ -52,6 +50,8 @@ __all__ = [
     "recover_interrupted",
     "serving_slot",
     "slot_for",
+    "HISTORY_LIMIT",
+    "Scope",
 ]
 
 
@@ -206,7 +206,8 @@ class SlotMove(WriteAction):
         return self.slot.read(await self.source.get_model(self.model))
 
     async def apply(self) -> None:
-        when = self.clock()  # the write's time, not the plan's: a dialog may sit open a while
+        # The write's time, not the plan's: a dialog may sit open a while.
+        at = format_rfc3339(self.clock(), "seconds")
         model = await self.source.get_model(self.model)
         if self.slot.kind == "alias":
             await self.source.set_alias(self.model, self.slot.name, self.version)
@@ -218,14 +219,14 @@ class SlotMove(WriteAction):
         if self.change.action == "rollback":
             history = history[:-1]
         elif self.change.before:
-            history.append({"version": _number(self.change.before), "by": self.operator, "at": _iso(when)})
+            history.append({"version": _number(self.change.before), "by": self.operator, "at": at})
         await self.source.set_model_tag(
             self.model, self.slot.history_tag, json.dumps(history[-HISTORY_LIMIT:])
         )
         stamp = f"{self.change.action} to {self.slot.name} in {self.change.environment}"
         for key, value in (
             ("mlops_tui.promoted_by", self.operator),
-            ("mlops_tui.promoted_at", _iso(when)),
+            ("mlops_tui.promoted_at", at),
             ("mlops_tui.promoted_to", stamp),
         ):
             await self.source.set_version_tag(self.model, self.version, key, value)
@@ -233,10 +234,6 @@ class SlotMove(WriteAction):
 
 def _lease_seconds(hub: Scope) -> float:
     return hub.env.mlflow.lock_lease_seconds if hub.env.mlflow else 30.0
-
-
-def _iso(when: datetime) -> str:
-    return when.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 async def plan_promotion(

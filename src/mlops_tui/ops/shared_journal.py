@@ -16,15 +16,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
+from mlops_tui.errors import JournalError
 from mlops_tui.ops import migrations
 from mlops_tui.ops.journal import (
     LOCK_WAIT_SECONDS,
-    SCHEMA_VERSION,
     Journal,
-    JournalError,
     SlotLock,
     newer_schema,
 )
+from mlops_tui.ops.migrations import SCHEMA_VERSION
 
 __all__ = ["SharedJournal"]
 

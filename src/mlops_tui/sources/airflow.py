@@ -36,7 +36,8 @@ from mlops_tui.config import AirflowSettings, resolve_secret
 from mlops_tui.domain import Job, Pipeline, TraceChunk
 from mlops_tui.errors import BackendError, BackendUnreachable, NotFound, Refused, UsageError
 from mlops_tui.sources.base import PipelineSource
-from mlops_tui.sources.http import HttpApi, Method, parse_rfc3339
+from mlops_tui.sources.http import HttpApi, Method
+from mlops_tui.text.rfc3339 import parse_rfc3339
 
 # isort: split
 # After sources.http, which keeps httpx's command-line client from loading (see there).
@@ -105,7 +106,7 @@ class AirflowRef:
 
     @property
     def pipeline_id(self) -> str:
-        return f"{PREFIX}{self.dag_id}/{self.run_id}"
+        return f"{self.dag_id}/{self.run_id}"
 
     @property
     def job_id(self) -> str:
@@ -114,7 +115,8 @@ class AirflowRef:
 
 
 def parse_id(text: str, *, job: bool | None = None) -> AirflowRef:
-    """An Airflow id (`airflow:DAG/RUN`, `airflow:DAG/RUN/TASK[MAP]#TRY`) as its parts.
+    """An Airflow id (`DAG/RUN`, `DAG/RUN/TASK[MAP]#TRY`, each also qualified: `airflow:DAG/RUN`) as
+    its parts.
 
     Args:
         job: True: the id must name a task instance; False: a DAG run; None: either.
@@ -122,7 +124,7 @@ def parse_id(text: str, *, job: bool | None = None) -> AirflowRef:
     Raises:
         UsageError: not an Airflow id of that kind.
     """
-    match = _ID.match(text.removeprefix(PREFIX)) if text.startswith(PREFIX) else None
+    match = _ID.match(text.removeprefix(PREFIX))
     if match is None or (job is True and not match["task"]) or (job is False and match["task"]):
         shape = {
             True: "airflow:DAG/RUN_ID/TASK",
@@ -142,7 +144,7 @@ def parse_id(text: str, *, job: bool | None = None) -> AirflowRef:
 def pipeline_from_tags(tags: Mapping[str, str]) -> str | None:
     """The DAG run an MLflow run's lineage tags (`airflow.dag_id`, `airflow.dag_run_id`) name."""
     dag, run = tags.get(_LINEAGE_DAG), tags.get(_LINEAGE_RUN)
-    return f"{PREFIX}{dag}/{run}" if dag and run else None
+    return f"{dag}/{run}" if dag and run else None
 
 
 def lineage_filter(pipeline_id: str) -> str:
@@ -534,9 +536,10 @@ class AirflowSource(PipelineSource):
 
     def pausable(self, item_id: str) -> str:
         """The DAG of `item_id`: `airflow:DAG`, or one of its runs or task instances."""
-        if item_id.startswith(PREFIX) and _DAG_ID.match(item_id.removeprefix(PREFIX)):
-            return item_id.removeprefix(PREFIX)
-        return parse_id(item_id).dag_id
+        bare = item_id.removeprefix(PREFIX)
+        if _DAG_ID.match(bare):
+            return bare
+        return parse_id(bare).dag_id
 
     async def is_paused(self, dag_id: str) -> bool:
         """Whether the DAG is paused. Raises: NotFound."""
@@ -680,7 +683,7 @@ class AirflowSource(PipelineSource):
         if model is None and self._model_in_dag is not None and (named := self._model_in_dag.fullmatch(dag)):
             model = named["model"]
         return Pipeline(
-            id=f"{PREFIX}{dag}/{run}",
+            id=f"{dag}/{run}",
             source=SOURCE,
             status=_RUN_STATES.get(str(raw.get("state")), str(raw.get("state") or "created")),
             ref=dag,

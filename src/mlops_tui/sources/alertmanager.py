@@ -19,7 +19,8 @@ from mlops_tui.domain import Alert, Silence
 from mlops_tui.domain.matchers import Matcher, parse_matchers
 from mlops_tui.errors import BackendError, ConfigError, InvalidQuery, NotFound
 from mlops_tui.sources.base import AlertSource
-from mlops_tui.sources.http import HttpApi, Method, format_rfc3339, parse_rfc3339
+from mlops_tui.sources.http import HttpApi, Method
+from mlops_tui.text.rfc3339 import format_rfc3339, parse_rfc3339
 
 if TYPE_CHECKING:
     import httpx
@@ -127,7 +128,7 @@ class AlertmanagerSource(AlertSource):
                 raise BackendError(
                     SOURCE, f"malformed answer to {method} {path}: not JSON ({_excerpt(response.text)})"
                 ) from None
-        status, reason = response.status_code, _reason(response)
+        status, reason = response.status_code, _said(response)
         if silence_id is not None:
             if status in (400, 422):
                 # Not an id Alertmanager could hold (it wants a UUID); another source's, maybe.
@@ -153,7 +154,7 @@ def _silence_path(silence_id: str) -> str:
     return f"silence/{quote(silence_id, safe='')}"
 
 
-def _reason(response: httpx.Response) -> str:
+def _said(response: httpx.Response) -> str:
     """Alertmanager's own words for a rejected request: a JSON string, a JSON object's `message`, or
     the plain text of the body."""
     text = response.text.strip()

@@ -9,10 +9,12 @@ from typing import ClassVar
 
 from mlops_tui.domain import (
     Alert,
+    Endpoint,
     Experiment,
     Job,
     MetricPoint,
     ModelVersion,
+    MonitoringJob,
     Page,
     Pipeline,
     RegisteredModel,
@@ -23,7 +25,7 @@ from mlops_tui.domain import (
 from mlops_tui.domain.matchers import Matcher
 from mlops_tui.errors import NotFound, UsageError
 
-__all__ = ["AlertSource", "PipelineSource", "Source", "TrackingSource"]
+__all__ = ["AlertSource", "PipelineSource", "ServingSource", "Source", "TrackingSource"]
 
 
 class Source(ABC):
@@ -148,7 +150,7 @@ class TrackingSource(Source):
 
 
 class PipelineSource(Source):
-    """Pipelines that build and retrain models: GitLab CI/CD, or the local runner."""
+    """Pipelines that build and retrain models: GitLab CI/CD, the local runner, Vertex AI."""
 
     can_retry: ClassVar[bool] = True
     """Whether `retry_pipeline` and `retry_job` are supported."""
@@ -266,3 +268,32 @@ class AlertSource(Source):
     async def expire_silence(self, silence_id: str) -> None:
         """End a silence now. Raises: NotFound, UsageError where not supported."""
         raise UsageError(f"{self.name} silences cannot be expired")
+
+
+class ServingSource(Source):
+    """Endpoints that serve models, their deployed models and traffic split (Vertex AI)."""
+
+    @abstractmethod
+    async def list_endpoints(self) -> list[Endpoint]:
+        """The endpoints of interest, with their deployed models and traffic split."""
+
+    @abstractmethod
+    async def get_endpoint(self, ref: str) -> Endpoint:
+        """One endpoint by resource name, id or display name.
+
+        Raises:
+            NotFound: no such endpoint.
+        """
+
+    @abstractmethod
+    async def set_traffic(self, endpoint: Endpoint, split: Mapping[str, int]) -> Endpoint:
+        """Replace the endpoint's traffic split (deployed model id -> percent); returns the
+        endpoint as it is afterwards."""
+
+    @abstractmethod
+    async def undeploy(self, endpoint: Endpoint, deployed_model_id: str, split: Mapping[str, int]) -> None:
+        """Undeploy one model; `split` is the traffic the remaining ones get."""
+
+    async def monitoring_jobs(self) -> list[MonitoringJob]:
+        """Jobs monitoring the deployed models (skew, drift), where the platform has them."""
+        return []

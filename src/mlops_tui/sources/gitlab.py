@@ -6,7 +6,7 @@ built, in that thread on first use: headless commands that never touch GitLab do
 
 Rate limits: python-gitlab retries a 429 by itself, sleeping whatever `Retry-After` says (an hour
 if the server says so) up to ten times. That is switched off on every call; this module retries a
-429 itself as every source does (`sources.ratelimit`: a few times, only while the wait fits in the
+429 itself as every source does (`sources.transport`: a few times, only while the wait fits in the
 call's timeout budget), and otherwise fails at once with "rate limited, retry after N s".
 
 Job logs: GitLab documents `GET /projects/:id/jobs/:job_id/trace` with no way to read part of the
@@ -22,7 +22,6 @@ import asyncio
 import codecs
 import re
 import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
@@ -31,14 +30,12 @@ from typing import Any, ClassVar, TypeVar
 from mlops_tui.config import GitlabSettings, resolve_secret
 from mlops_tui.domain import FINISHED_STATUSES, PIPELINE_STATUSES, Job, Pipeline, TraceChunk
 from mlops_tui.errors import BackendError, BackendUnreachable, MlopsError, NotFound
-from mlops_tui.sources import ratelimit
 from mlops_tui.sources.base import PipelineSource
+from mlops_tui.sources.transport import BlockingApi, RateLimited
 
-__all__ = ["MAX_RATE_LIMIT_RETRIES", "GitlabSource"]
+__all__ = ["GitlabSource"]
 
 SOURCE = "gitlab"
-MAX_RATE_LIMIT_RETRIES = ratelimit.MAX_RETRIES
-"""How many times one call retries after a 429 before giving up."""
 _MAX_PER_PAGE = 100
 """GitLab's upper bound for `per_page`."""
 _NO_BUILTIN_RETRY: dict[str, Any] = {"obey_rate_limit": False, "retry_transient_errors": False}
@@ -72,6 +69,7 @@ class GitlabSource(PipelineSource):
         self._trigger_token = trigger_token
         self._per_page = max(1, min(per_page, _MAX_PER_PAGE))
         self._timeout = settings.timeout_seconds
+        self._api = BlockingApi(SOURCE, self._url, self._timeout)
         self._gl: Any = None
         self._lock = threading.Lock()
         self._retry_after = threading.local()
@@ -98,39 +96,20 @@ class GitlabSource(PipelineSource):
             self._retry_after.value = response.headers.get("Retry-After")
 
     async def _run(self, what: str, call: Callable[[Any], _T]) -> _T:
-        return await asyncio.to_thread(self._call, what, call)
+        """`call(gl)` in a worker thread, as every blocking SDK's call runs (`BlockingApi`)."""
+        return await self._api.run(lambda: self._attempt(what, call))
 
-    def _call(self, what: str, call: Callable[[Any], _T]) -> _T:
-        """Run `call(gl)` in this thread, retrying a 429 within the timeout budget, and turn
-        python-gitlab's and requests' exceptions into the error tree."""
-        import requests
+    def _attempt(self, what: str, call: Callable[[Any], _T]) -> _T:
+        """`call(gl)`, with python-gitlab's errors turned into the error tree (a 429 into
+        `RateLimited`, which `BlockingApi` retries)."""
         from gitlab.exceptions import GitlabError
 
-        budget = ratelimit.RetryBudget(self._timeout)
-        while True:
-            try:
-                return call(self._client())
-            except GitlabError as exc:
-                if exc.response_code == 429:
-                    wait, again = budget.wait(getattr(self._retry_after, "value", None))
-                    if again:
-                        time.sleep(wait)
-                        continue
-                    raise BackendError(SOURCE, ratelimit.rate_limited_message(wait)) from None
-                raise self._error(exc, what) from None
-            except requests.Timeout:
-                raise BackendUnreachable(
-                    SOURCE, f"{self._url} did not answer within {self._timeout:g} s"
-                ) from None
-            except requests.ConnectionError as exc:
-                raise BackendUnreachable(SOURCE, f"cannot reach {self._url}: {_reason(exc)}") from None
-            except requests.exceptions.ChunkedEncodingError:
-                # The connection closed before the whole answer came: the server went away.
-                raise BackendUnreachable(
-                    SOURCE, f"cannot reach {self._url}: the connection closed mid-answer"
-                ) from None
-            except requests.RequestException as exc:
-                raise BackendError(SOURCE, f"request to {self._url} failed: {exc}") from None
+        try:
+            return call(self._client())
+        except GitlabError as exc:
+            if exc.response_code == 429:
+                raise RateLimited(getattr(self._retry_after, "value", None)) from None
+            raise self._error(exc, what) from None
 
     def _error(self, exc: Any, what: str) -> MlopsError:
         from gitlab.exceptions import GitlabParsingError
@@ -204,6 +183,7 @@ class GitlabSource(PipelineSource):
             started=_time(raw.get("started_at")),
             finished=_time(raw.get("finished_at")),
             web_url=raw.get("web_url"),
+            source="gitlab",
         )
 
     # -- reads ------------------------------------------------------------------------------------
@@ -501,14 +481,6 @@ def _message(value: Any) -> str:
     if isinstance(value, list):
         return ", ".join(_message(item) for item in value)
     return str(value)
-
-
-def _reason(exc: Exception) -> str:
-    text = str(exc)
-    for marker in ("Connection refused", "Name or service not known", "No route to host"):
-        if marker in text:
-            return marker.lower()
-    return type(exc).__name__
 
 
 def _name_pattern(pipeline_name: str | None) -> re.Pattern[str] | None:

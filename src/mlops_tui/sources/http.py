@@ -1,6 +1,6 @@
 """HTTP JSON APIs over httpx, shared by the backends that speak one (MLflow's REST API, Alertmanager's
-API v2): the client with its credentials and timeout, the failures every such backend shares mapped
-onto the error tree, and RFC 3339 timestamps.
+API v2): the client with its credentials and timeout, and the failures every such backend shares
+mapped onto the error tree (rate limits and connection failures as `sources.transport` words them).
 
 What a backend's own error bodies mean (MLflow's `error_code`, Alertmanager's message text) stays in
 the backend's module.
@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Collection, Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 if "httpx" not in sys.modules:
@@ -25,9 +24,9 @@ import httpx  # noqa: E402
 
 from mlops_tui.config import resolve_secret
 from mlops_tui.errors import BackendError, BackendUnreachable
-from mlops_tui.sources import ratelimit
+from mlops_tui.sources import transport
 
-__all__ = ["Credentials", "HttpApi", "Method", "credentials_hint", "format_rfc3339", "parse_rfc3339"]
+__all__ = ["HttpApi", "Method"]
 
 Method = Literal["GET", "POST", "PATCH", "PUT", "DELETE"]
 
@@ -134,14 +133,14 @@ class HttpApi:
         """One request to `path` (relative to the base URL).
 
         A 429 is retried after its `Retry-After` while the wait fits in the timeout
-        (`sources.ratelimit`).
+        (`sources.transport`).
 
         Raises:
             BackendUnreachable: refused, DNS, timeout, 502/503/504.
             BackendError: 401/403 (`refusals`), naming the credentials to check; 429 beyond the
                 timeout.
         """
-        budget = ratelimit.RetryBudget(self._timeout)
+        budget = transport.RetryBudget(self._timeout)
         while True:
             try:
                 response = await self._client.request(
@@ -152,12 +151,14 @@ class HttpApi:
                     self.source, f"{self.url} did not answer within {self._timeout:g} s"
                 ) from None
             except httpx.TransportError as exc:
-                raise BackendUnreachable(self.source, f"cannot reach {self.url}: {_reason(exc)}") from None
+                raise BackendUnreachable(
+                    self.source, f"cannot reach {self.url}: {transport.connection_reason(exc)}"
+                ) from None
             if response.status_code != 429:
                 break
             wait, again = budget.wait(response.headers.get("Retry-After"))
             if not again:
-                raise BackendError(self.source, ratelimit.rate_limited_message(wait))
+                raise BackendError(self.source, transport.rate_limited_message(wait))
             await asyncio.sleep(wait)
         if response.status_code in self._refusals:
             raise BackendError(
@@ -170,32 +171,3 @@ class HttpApi:
 
     async def aclose(self) -> None:
         await self._client.aclose()
-
-
-def _reason(exc: Exception) -> str:
-    # httpx words connection errors as `[Errno 111] Connection refused`: keep the words.
-    text = str(exc) or type(exc).__name__
-    return text.rsplit("] ", 1)[-1]
-
-
-def parse_rfc3339(text: str) -> datetime | None:
-    """An RFC 3339 timestamp as an aware UTC datetime; None for Go's zero time
-    (`0001-01-01T00:00:00Z`, which Alertmanager answers for "unset").
-
-    Fractions finer than microseconds (Go writes nanoseconds) are cut to microseconds.
-
-    Raises:
-        ValueError: not a timestamp.
-    """
-    moment = datetime.fromisoformat(text.strip().upper())
-    if moment.tzinfo is None:
-        raise ValueError(f"timestamp without a time zone: {text!r}")
-    if moment.year <= 1:
-        return None
-    return moment.astimezone(UTC)
-
-
-def format_rfc3339(moment: datetime) -> str:
-    """`2026-11-26T12:00:00.000Z`: UTC, milliseconds. A naive datetime is taken as UTC."""
-    aware = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    return aware.isoformat(timespec="milliseconds").replace("+00:00", "Z")

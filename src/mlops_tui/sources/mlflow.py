@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from mlops_tui.config import MlflowSettings
 from mlops_tui.domain import Experiment, MetricPoint, ModelVersion, Page, RegisteredModel, Run
 from mlops_tui.errors import (
+    AlreadyExists,
     BackendError,
     BackendUnreachable,
     InvalidQuery,
@@ -37,22 +38,20 @@ if TYPE_CHECKING:
     import httpx
 
 __all__ = [
-    "AlreadyExists",
     "HttpTransport",
     "MlflowSource",
     "StoreTransport",
     "Transport",
     "open_mlflow",
     "quiet_mlflow",
+    "Json",
+    "SOURCE",
+    "Verb",
 ]
 
 SOURCE = "mlflow"
 Json = dict[str, Any]
 Verb = Literal["GET", "POST", "PATCH", "DELETE"]
-
-
-class AlreadyExists(BackendError):
-    """The registry already holds what was to be created."""
 
 
 def _error_for(code: str, message: str) -> MlopsError:

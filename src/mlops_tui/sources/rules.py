@@ -10,10 +10,8 @@ time each alert started firing, are kept in a small JSON file in the state direc
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import operator
-import os
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
@@ -21,13 +19,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from mlops_tui.config import AlertRule
-from mlops_tui.domain import Alert, RegisteredModel, Run, Silence, utcnow
+from mlops_tui.config import AlertRule, locations
+from mlops_tui.domain import Alert, RegisteredModel, Run, Silence, label_fingerprint, utcnow
 from mlops_tui.domain.matchers import Matcher, matches_all
 from mlops_tui.errors import InvalidQuery, NotFound
 from mlops_tui.sources.base import AlertSource, TrackingSource
 
-__all__ = ["RulesSource", "SilenceStore", "fingerprint"]
+__all__ = ["RulesSource", "SilenceStore"]
 
 _COMPARE: Mapping[str, Callable[[float, float], bool]] = {
     ">": operator.gt,
@@ -37,12 +35,6 @@ _COMPARE: Mapping[str, Callable[[float, float], bool]] = {
 }
 _STAGES = frozenset({"Staging", "Production", "Archived"})
 _KEEP_EXPIRED = timedelta(days=7)
-
-
-def fingerprint(labels: Mapping[str, str]) -> str:
-    """A stable identity for a label set, as Alertmanager derives its own."""
-    text = "\x00".join(f"{k}\x01{v}" for k, v in sorted(labels.items()))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 class SilenceStore:
@@ -72,10 +64,7 @@ class SilenceStore:
         return data
 
     def _save(self, data: dict[str, Any]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
-        os.replace(temporary, self.path)
+        locations.write_atomic(self.path, json.dumps(data, indent=1, sort_keys=True))
 
     def silences(self) -> list[Silence]:
         """Every silence, newest first, expired ones of the last week included."""
@@ -276,7 +265,7 @@ class RulesSource(AlertSource):
             "value": fields["value"],
         }
         return Alert(
-            fingerprint=fingerprint(labels),
+            fingerprint=label_fingerprint(labels),
             labels=labels,
             annotations={k: v for k, v in annotations.items() if v},
             source=self.name,

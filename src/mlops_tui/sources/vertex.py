@@ -4,10 +4,11 @@ Over Google's low-level `google.cloud.aiplatform_v1` clients with the REST trans
 high-level `aiplatform` SDK is not used: it takes 2-3 s to import, and `PipelineJob.submit()`
 probes Cloud Storage and Resource Manager first, hanging for minutes when they are out of reach.
 
-The clients are synchronous: every call runs in a worker thread (`asyncio.to_thread`), with the
-configured timeout and no client-side retry (the panes poll again anyway). `aiplatform_v1` itself
-(about 1-2 s to import: it loads every service's types) is imported in that thread by the first
-Vertex call, so neither the TUI's first frame nor a command that never touches Vertex pays for it.
+The clients are synchronous: every call runs in a worker thread (`sources.transport.BlockingApi`),
+with the configured timeout and no client-side retry besides a 429's (the panes poll again anyway).
+`aiplatform_v1` itself (about 1-2 s to import: it loads every service's types) is imported in that
+thread by the first Vertex call, so neither the TUI's first frame nor a command that never touches
+Vertex pays for it.
 
 Ids: a Vertex pipeline job is known by its job id (`churn-retrain-20261126093000`: AIP-122 ids
 start with a lower-case letter, which is how the hub tells them from GitLab's numbers and the
@@ -19,13 +20,10 @@ Which MLflow version a deployed model serves: the Vertex model's labels `mlflow_
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import json
 import os
 import re
 import threading
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -42,21 +40,16 @@ from mlops_tui.domain import (
     Pipeline,
     Silence,
     TraceChunk,
+    label_fingerprint,
     utcnow,
 )
 from mlops_tui.domain.matchers import Matcher, matches_all
 from mlops_tui.errors import BackendError, BackendUnreachable, ConfigError, NotFound, UsageError
-from mlops_tui.sources import ratelimit
-from mlops_tui.sources.base import AlertSource, PipelineSource
+from mlops_tui.sources.base import AlertSource, PipelineSource, ServingSource
+from mlops_tui.sources.transport import BlockingApi, RateLimited
+from mlops_tui.text.rfc3339 import format_rfc3339
 
-__all__ = [
-    "MLFLOW_MODEL_LABEL",
-    "MLFLOW_VERSION_LABEL",
-    "VERTEX_PIPELINE_ID",
-    "VertexMonitoring",
-    "VertexSource",
-    "is_vertex_id",
-]
+__all__ = ["VertexMonitoring", "VertexSource", "is_vertex_id"]
 
 SOURCE = "vertex"
 MLFLOW_MODEL_LABEL = "mlflow_model"
@@ -133,6 +126,7 @@ class _VertexApi:
         self.parent = f"projects/{settings.project}/locations/{settings.location}"
         self.timeout = settings.timeout_seconds
         self.host = settings.api_endpoint or f"{settings.location}-aiplatform.googleapis.com"
+        self.blocking = BlockingApi(SOURCE, self.host, self.timeout)
         self._clients: _Clients | None = None
         self._lock = threading.Lock()
 
@@ -199,43 +193,26 @@ class _VertexApi:
         return credentials
 
     async def run(self, what: str, call: Callable[[_Clients], _T]) -> _T:
-        """Run `call(clients)` in a worker thread. `what` names the resource for error messages."""
-        return await asyncio.to_thread(self.call, what, call)
+        """Run `call(clients)` in a worker thread, a 429 retried and requests' exceptions mapped as
+        for every blocking SDK (`BlockingApi`). `what` names the resource for error messages."""
+        return await self.blocking.run(lambda: self._attempt(what, call))
 
-    def call(self, what: str, call: Callable[[_Clients], _T]) -> _T:
-        """`call(clients)` with a 429 retried as every source does (`sources.ratelimit`)."""
-        from google.api_core import exceptions as api
-
-        clients = self.clients()
-        budget = ratelimit.RetryBudget(self.timeout)
-        while True:
-            try:
-                return self._call_once(what, call, clients)
-            except api.TooManyRequests as exc:
-                response = getattr(exc, "response", None)
-                headers = getattr(response, "headers", None) or {}
-                wait, again = budget.wait(headers.get("Retry-After"))
-                if not again:
-                    raise BackendError(SOURCE, ratelimit.rate_limited_message(wait)) from None
-                time.sleep(wait)
-
-    def _call_once(self, what: str, call: Callable[[_Clients], _T], clients: _Clients) -> _T:
-        import requests
+    def _attempt(self, what: str, call: Callable[[_Clients], _T]) -> _T:
+        """`call(clients)`, with the Google clients' errors turned into the error tree (a 429 into
+        `RateLimited`)."""
         from google.api_core import exceptions as api
         from google.auth.exceptions import InvalidOperation, RefreshError, TransportError
         from google.protobuf.json_format import ParseError
 
+        clients = self.clients()
         try:
             return call(clients)
-        except api.TooManyRequests:
-            raise
+        except api.TooManyRequests as exc:
+            response = getattr(exc, "response", None)
+            headers = getattr(response, "headers", None) or {}
+            raise RateLimited(headers.get("Retry-After")) from None
         except ParseError as exc:
             raise BackendError(SOURCE, f"malformed answer about {what}: {exc}") from None
-        except requests.exceptions.ChunkedEncodingError:
-            # The connection closed before the whole answer came: the server went away.
-            raise BackendUnreachable(
-                SOURCE, f"cannot reach {self.host}: the connection closed mid-answer"
-            ) from None
         # Over REST the classes are HTTP's (Forbidden), over gRPC the RPC codes' (PermissionDenied).
         except (api.Forbidden, api.PermissionDenied) as exc:
             raise BackendError(SOURCE, f"permission denied on {what} (403): {_said(exc)}") from None
@@ -255,12 +232,8 @@ class _VertexApi:
             ) from None
         except api.RetryError as exc:
             raise BackendUnreachable(SOURCE, f"{self.host}: {exc.message}") from None
-        except requests.Timeout:
-            raise BackendUnreachable(
-                SOURCE, f"{self.host} did not answer within {self.timeout:g} s"
-            ) from None
-        except (requests.ConnectionError, TransportError) as exc:
-            raise BackendUnreachable(SOURCE, f"cannot reach {self.host}: {_reason(exc)}") from None
+        except TransportError as exc:
+            raise self.blocking.unreachable(exc) from None
 
     def wait(self, what: str, operation: Any) -> Any:
         """Wait for a long-running operation (the client polls it); its error becomes ours."""
@@ -293,14 +266,6 @@ def _said(exc: Any) -> str:
     return re.sub(r"^[A-Z]+ \S+: ", "", str(exc.message))
 
 
-def _reason(exc: BaseException) -> str:
-    text = str(exc)
-    for marker in ("Connection refused", "Name or service not known", "timed out", "No route to host"):
-        if marker in text:
-            return marker.lower()
-    return text.splitlines()[0][:200] if text else type(exc).__name__
-
-
 def _time(value: Any) -> datetime | None:
     """A proto timestamp as the client gives it (a timezone-aware datetime; unset is the epoch)."""
     if not value or getattr(value, "year", 1970) <= 1970:
@@ -317,7 +282,7 @@ def _label(text: str) -> str:
     return re.sub(r"[^a-z0-9_-]", "-", text.lower())[:63]
 
 
-class VertexSource(PipelineSource):
+class VertexSource(PipelineSource, ServingSource):
     """One Vertex AI project and region: endpoints, their traffic, and pipeline jobs."""
 
     name: ClassVar[str] = SOURCE
@@ -675,7 +640,7 @@ class VertexSource(PipelineSource):
 
 
 def _iso(value: datetime | None) -> str:
-    return value.isoformat().replace("+00:00", "Z") if value else "-"
+    return format_rfc3339(value, "auto") if value else "-"
 
 
 def _task(pipeline_id: str, raw: Any) -> Job:
@@ -688,6 +653,7 @@ def _task(pipeline_id: str, raw: Any) -> Job:
         created=_time(raw.create_time),
         started=_time(raw.start_time),
         finished=_time(raw.end_time),
+        source=SOURCE,
     )
 
 
@@ -766,11 +732,6 @@ def _monitoring_job(raw: Any) -> MonitoringJob:
     )
 
 
-def _fingerprint(labels: Mapping[str, str]) -> str:
-    text = json.dumps(sorted(labels.items()))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
 def _model_label(endpoint: Endpoint | None, deployed: DeployedModel | None) -> dict[str, str]:
     if deployed is None:
         return {}
@@ -790,7 +751,7 @@ def _job_alert(job: MonitoringJob, endpoint: Endpoint | None) -> Alert:
     if endpoint and len(endpoint.deployed_models) == 1:
         labels.update(_model_label(endpoint, endpoint.deployed_models[0]))
     return Alert(
-        fingerprint=_fingerprint(labels),
+        fingerprint=label_fingerprint(labels),
         labels=labels,
         annotations={
             "summary": f"model monitoring job {job.display_name} is {job.state}",
@@ -831,7 +792,7 @@ def _feature_alerts(
         }
         kind = objective.lower().replace("_", " ")
         yield Alert(
-            fingerprint=_fingerprint(labels),
+            fingerprint=label_fingerprint(labels),
             labels=labels,
             annotations={
                 "summary": f"{kind} of {feature.feature_display_name}: {deviation:.3g} > {threshold:.3g}",

@@ -27,8 +27,10 @@ from mlops_tui.config import Settings
 from mlops_tui.domain import Alert, Pipeline, Run, utcnow
 from mlops_tui.errors import MlopsError
 from mlops_tui.hub import Hub
+from mlops_tui.ops.approvals import pending
 from mlops_tui.ops.journal import open_journal
 from mlops_tui.ops.registry import recover_interrupted
+from mlops_tui.sources.registry import pane_hint
 from mlops_tui.text.sanitize import web_link
 from mlops_tui.tui.bindings import KEYS, BindingList, bindings, check_keymap, check_theme
 from mlops_tui.tui.header import EnvBar, EnvScreen
@@ -43,6 +45,7 @@ from mlops_tui.tui.panes import (
 from mlops_tui.tui.panes.base import ResourcePane
 from mlops_tui.tui.requests import (
     AlertRequests,
+    ApprovalRequests,
     EndpointRequests,
     FleetRequests,
     ModelRequests,
@@ -58,15 +61,20 @@ __all__ = ["MlopsApp", "make_app"]
 # Detail screens and dialogs are imported where first used: their widgets (~30 ms of imports) are
 # not needed for the first frame.
 
-PIPELINES_HINT = (
-    "Pipelines and retraining appear here once the environment names a GitLab project "
-    "([environments.NAME.gitlab]), a Vertex AI project ([environments.NAME.vertex]) or a local "
-    "retraining command ([environments.NAME.retrain])."
+APPROVALS_SECONDS = 30.0
+"""How often the header counts the requests waiting for approval (where approvals are asked)."""
+
+PIPELINES_HINT = f"Pipelines and retraining appear here once the environment names {pane_hint('pipelines')}."
+ALERTS_HINT = f"Firing alerts appear here once the environment names {pane_hint('alerts')}."
+_PANES: tuple[tuple[str, str, type[ResourcePane[Any]], str], ...] = (
+    ("runs", "Runs", RunsPane, f"Runs appear here once the environment names {pane_hint('runs')}."),
+    ("models", "Models", ModelsPane, f"Models appear here once the environment names {pane_hint('models')}."),
+    ("pipelines", "Pipelines", PipelinesPane, PIPELINES_HINT),
+    ("alerts", "Alerts", AlertsPane, ALERTS_HINT),
+    ("endpoints", "Endpoints", EndpointsPane, ""),
 )
-ALERTS_HINT = (
-    "Firing alerts appear here once the environment names an Alertmanager "
-    "([environments.NAME.alertmanager]) or local rules on MLflow metrics ([[environments.NAME.rules]])."
-)
+"""The dashboard's panes in order: id, title, class, and the hint shown where no backend feeds it
+(none: the pane takes no room)."""
 
 
 class MlopsApp(App[None]):
@@ -77,7 +85,7 @@ class MlopsApp(App[None]):
     AUTO_FOCUS = "DataTable"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
     BINDINGS: ClassVar[BindingList] = bindings(
-        "quit", "help", "switch_env", "fleet", "focus_alerts", "refresh", "pause"
+        "quit", "help", "switch_env", "fleet", "focus_alerts", "approvals", "refresh", "pause"
     )
 
     polling_paused: reactive[bool] = reactive(False, init=False)
@@ -102,6 +110,8 @@ class MlopsApp(App[None]):
             self.theme = theme
         self._terminal_safe = TerminalSafe()
         self.writes = WriteActions(self)
+        self._pending_approvals: dict[str, int] = {}
+        """Requests waiting for approval, by environment, as last counted."""
 
     def open_web(self, url: str | None) -> None:
         """Offer `url`, when it is http(s): copied to the clipboard (through the terminal, so over
@@ -141,39 +151,16 @@ class MlopsApp(App[None]):
         # With a shared journal, teammates' actions are everyone's: the header says whose these are.
         operator = self.settings.operator_name if self.journal.shared else None
         yield EnvBar(self.hub.env_name, protected=env.protected, read_only=env.read_only, operator=operator)
-        # The Endpoints pane exists only where Vertex AI is configured: elsewhere it takes no room.
-        with Grid(id="dashboard", classes="-vertex" if env.vertex is not None else ""):
-            interval = env.mlflow.refresh_seconds if env.mlflow else 30.0
-            if env.mlflow is not None:
-                yield RunsPane(self.hub, interval=interval, id="runs")
-                yield ModelsPane(self.hub, interval=interval, id="models")
-            else:
-                yield NotConfiguredPane("Runs", "No [mlflow] table in this environment.", id="runs")
-                yield NotConfiguredPane("Models", "No [mlflow] table in this environment.", id="models")
-            if env.gitlab is not None or env.retrain is not None or env.vertex is not None:
-                every = (
-                    env.gitlab.refresh_seconds
-                    if env.gitlab
-                    else env.vertex.refresh_seconds
-                    if env.vertex and (env.retrain is None or env.retrain.kind != "local")
-                    else 5.0
-                )
-                yield PipelinesPane(self.hub, interval=every, id="pipelines")
-            else:
-                yield NotConfiguredPane("Pipelines", PIPELINES_HINT, id="pipelines")
-            if env.alertmanager is not None or env.rules or env.vertex is not None:
-                every = (
-                    env.alertmanager.refresh_seconds
-                    if env.alertmanager
-                    else env.vertex.refresh_seconds
-                    if env.vertex and not env.rules
-                    else interval
-                )
-                yield AlertsPane(self.hub, interval=every, id="alerts")
-            else:
-                yield NotConfiguredPane("Alerts", ALERTS_HINT, id="alerts")
-            if env.vertex is not None:
-                yield EndpointsPane(self.hub, interval=env.vertex.refresh_seconds, id="endpoints")
+        # A pane refreshes as often as the first configured backend feeding it asks.
+        feeders = {pane: next((b for b in self.hub.backends if b.feeds(pane)), None) for pane, *_ in _PANES}
+        # The Endpoints pane exists only where a serving backend is configured: elsewhere it takes no room.
+        with Grid(id="dashboard", classes="-vertex" if feeders["endpoints"] else ""):
+            for pane, title, kind, hint in _PANES:
+                feeder = feeders[pane]
+                if feeder is not None:
+                    yield kind(self.hub, interval=feeder.refresh_in(env), id=pane)
+                elif hint:
+                    yield NotConfiguredPane(title, hint, id=pane)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -183,6 +170,8 @@ class MlopsApp(App[None]):
         self.show_sources()
         # Ages in the header drift; redraw them now and then (the bar skips unchanged text).
         self.set_interval(15, self.show_sources)
+        self.refresh_approvals()
+        self.set_interval(APPROVALS_SECONDS, self.refresh_approvals)
         for warning in self.settings.warnings:
             self.notify(warning, title="Config file", severity="warning", timeout=15)
         self._recover()
@@ -203,10 +192,27 @@ class MlopsApp(App[None]):
     def show_sources(self) -> None:
         """Draw the sources' health in the header of every screen open."""
         statuses, now = self.hub.status_list(), self.clock()
+        waiting = self._pending_approvals.get(self.hub.env_name)
+        unshared = self.settings.unshared_protection(self.hub.env_name) is not None
         # A poll that ends while the app closes finds no screen, or no header, left.
         for screen in self.screen_stack:
             for bar in screen.query(EnvBar):
-                bar.show(statuses, now, paused=self.polling_paused)
+                bar.show(statuses, now, paused=self.polling_paused, approvals=waiting, unshared=unshared)
+
+    def refresh_approvals(self) -> None:
+        """Count the requests waiting for approval in this environment, for the header (where it
+        asks for approvals at all)."""
+        env_name = self.hub.env_name
+        if not any(self.hub.policy.approvals.values()):
+            return
+        try:
+            # Read on the loop, as every screen reads the journal (SQLite's connection belongs to
+            # the thread that opened it).
+            waiting = pending(self.journal, self.clock(), env_name)
+        except MlopsError:
+            return  # the journal's failure is told when a write needs it
+        self._pending_approvals[env_name] = len(waiting)
+        self.show_sources()
 
     # -- messages from panes ----------------------------------------------------------------
 
@@ -330,10 +336,24 @@ class MlopsApp(App[None]):
             self.sub_title = name
             await self.recompose()
             self.show_sources()
+            self.refresh_approvals()
         if model is not None:
             self.push_screen(ModelScreen(self.hub, self.hub.registered_name(model)))
 
     # -- requests from panes and screens: write actions (see `writes`), and where to go -------
+
+    def action_approvals(self) -> None:
+        from mlops_tui.tui.screens.approvals import ApprovalsScreen
+
+        self.push_screen(ApprovalsScreen(self.hub, self.journal))
+
+    @on(ApprovalRequests.ApproveRequested)
+    def _approve(self, request: ApprovalRequests.ApproveRequested) -> None:
+        self.writes.approve(request.hub, request.request_id)
+
+    @on(ApprovalRequests.RejectRequested)
+    def _reject(self, request: ApprovalRequests.RejectRequested) -> None:
+        self.writes.reject(request.hub, request.request_id)
 
     @on(ModelRequests.PromoteRequested)
     def _promote(self, request: ModelRequests.PromoteRequested) -> None:

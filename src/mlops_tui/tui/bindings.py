@@ -18,6 +18,7 @@ from mlops_tui.errors import ConfigError
 
 __all__ = [
     "ALERT_ACTIONS",
+    "APPROVAL_ACTIONS",
     "ENDPOINT_ACTIONS",
     "TRIAGE_ACTIONS",
     "KEYS",
@@ -132,6 +133,13 @@ KEYS: dict[str, KeySpec] = {
         show=False,
     ),
     "expire": KeySpec("x", "expire", "Expire", "silences screen", "end the selected silence now"),
+    "approvals": KeySpec(
+        "A", "approvals", "Approvals", "everywhere", "the environment's approval requests (four eyes)"
+    ),
+    "approve": KeySpec("y", "approve", "Approve", "approvals screen", "approve the selected request"),
+    "reject": KeySpec(
+        "n", "reject", "Reject", "approvals screen", "reject the selected request, with a reason"
+    ),
     "shift_traffic": KeySpec(
         "s",
         "shift_traffic",
@@ -183,6 +191,7 @@ WRITE_ACTIONS = frozenset(
         "shift_traffic",
         "rollback_traffic",
         "undeploy",
+        "approve",
     }
 )
 """Actions that change a backend: greyed out in read-only environments; each goes through
@@ -230,6 +239,7 @@ MODEL_ACTIONS = bindings("promote", "rollback", "history", "retrain")
 PIPELINE_ACTIONS = bindings("cancel", "retry")
 ALERT_ACTIONS = bindings("silence", "open_model", "silences")
 SILENCE_ACTIONS = bindings("expire")
+APPROVAL_ACTIONS = bindings("approve", "reject")
 ENDPOINT_ACTIONS = bindings("shift_traffic", "rollback_traffic", "undeploy")
 TRIAGE_ACTIONS = bindings(
     "triage_rollback",

@@ -49,10 +49,24 @@ class EnvBar(Static):
         if show_sources is not None:
             show_sources()
 
-    def show(self, statuses: Iterable[SourceStatus], now: datetime, *, paused: bool) -> None:
+    def show(
+        self,
+        statuses: Iterable[SourceStatus],
+        now: datetime,
+        *,
+        paused: bool,
+        approvals: int | None = None,
+        unshared: bool = False,
+    ) -> None:
+        """Draw the header. `approvals`: requests waiting for approval (None: not counted);
+        `unshared`: a protected environment whose journal teammates do not share."""
         text = env_badge(self.env_name, protected=self.protected, read_only=self.read_only)
         if self.operator:
             text.append(f" as {printable(self.operator)}", style="bold")
+        if unshared:
+            text.append(" · journal not shared", style="yellow")
+        if approvals:
+            text.append(f" · {approvals} to approve (A)", style="bold reverse")
         text.append("  ")
         for status in statuses:
             symbol, style = STATE_STYLES[status.state]

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AlertRequests",
+    "ApprovalRequests",
     "EndpointRequests",
     "FleetRequests",
     "ModelRequests",
@@ -141,6 +142,24 @@ class EndpointRequests:
         def __init__(self, hub: Hub, endpoint_id: str, deployed_model_id: str) -> None:
             super().__init__(hub, endpoint_id)
             self.deployed_model_id = deployed_model_id
+
+
+class ApprovalRequests:
+    """Mixed into what shows approval requests: deciding one."""
+
+    class ApproveRequested(_Request):
+        """Approve a request (its write planned again and confirmed first)."""
+
+        def __init__(self, hub: Hub, request_id: int) -> None:
+            super().__init__(hub)
+            self.request_id = request_id
+
+    class RejectRequested(_Request):
+        """Reject a request (a reason asked in a dialog)."""
+
+        def __init__(self, hub: Hub, request_id: int) -> None:
+            super().__init__(hub)
+            self.request_id = request_id
 
 
 class FleetRequests:

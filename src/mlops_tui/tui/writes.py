@@ -17,6 +17,7 @@ from mlops_tui.domain import Alert, Change, ModelVersion, Pipeline
 from mlops_tui.errors import MlopsError
 from mlops_tui.hub import Hub
 from mlops_tui.ops.alerts import plan_expiry, plan_silence
+from mlops_tui.ops.approvals import approve, find_request, reject
 from mlops_tui.ops.endpoints import plan_traffic, plan_traffic_rollback, plan_undeploy
 from mlops_tui.ops.flow import run_write
 from mlops_tui.ops.pipelines import plan_pipeline_change, plan_retrain
@@ -178,15 +179,96 @@ class WriteActions:
         """Plan undeploying one model from an endpoint, confirm it, perform it."""
         await self._write(hub, lambda: plan_undeploy(hub, endpoint_id, deployed_model_id))
 
-    async def _write(self, hub: Hub, plan: Callable[[], Awaitable[WriteAction]]) -> None:
+    @_write_worker
+    async def approve(self, hub: Hub, request_id: int) -> None:
+        """Approve a request: its write planned again in its environment, confirmed, and made
+        when this is the last approval it needs."""
+        from mlops_tui.tui.screens.dialogs import ConfirmDialog
+
+        app = self.app
+        try:
+            request = find_request(app.journal, request_id)
+            scope = app.hub_for(request.environment)
+
+            async def ask(change: Change, typed: str | None) -> Approval | None:
+                approval: Approval | None = await app.push_screen_wait(
+                    ConfirmDialog(change, typed=typed, protected=scope.env.protected, approving=request_id)
+                )
+                return approval
+
+            done = await approve(
+                request,
+                hub=scope,
+                policy=scope.policy,
+                journal=app.journal,
+                operator=app.settings.operator_name,
+                ask=ask,
+            )
+        except MlopsError as exc:
+            app.notify(exc.message, title=exc.title, severity="error", timeout=10)
+            self._after_write()
+            return
+        if done.result == "cancelled":
+            app.notify("Cancelled: nothing changed", timeout=3)
+        elif done.result == "approved":
+            more = "1 more approval" if done.remaining == 1 else f"{done.remaining} more approvals"
+            app.notify(f"Approved #{request_id}: {more} needed", title="Recorded in the journal")
+        elif done.written is not None:
+            app.notify(
+                f"Approved and done #{request_id}: {done.written.change.summary()}",
+                title="Recorded in the journal",
+            )
+        self._after_write()
+
+    @_write_worker
+    async def reject(self, hub: Hub, request_id: int) -> None:
+        """Reject a request, with a reason asked in a dialog."""
+        from mlops_tui.tui.screens.dialogs import ReasonDialog
+
+        app = self.app
+        reason = await app.push_screen_wait(ReasonDialog(f"Reject request #{request_id}", action="Reject"))
+        if reason is None:
+            return
+        try:
+            request = find_request(app.journal, request_id)
+            reject(
+                request,
+                policy=app.hub_for(request.environment).policy,
+                journal=app.journal,
+                operator=app.settings.operator_name,
+                reason=reason,
+                now=hub.clock(),
+            )
+        except MlopsError as exc:
+            app.notify(exc.message, title=exc.title, severity="error", timeout=10)
+        else:
+            app.notify(f"Rejected #{request_id}", title="Recorded in the journal")
+        self._after_write()
+
+    def _after_write(self) -> None:
+        """Show what a write changed: the panes polled, open detail screens reloaded."""
         from mlops_tui.tui.screens.base import DetailScreen
+
+        app = self.app
+        app.action_refresh()
+        app.refresh_approvals()
+        for screen in app.screen_stack[1:]:
+            if isinstance(screen, DetailScreen):
+                screen.refresh_after_write()
+
+    async def _write(self, hub: Hub, plan: Callable[[], Awaitable[WriteAction]]) -> None:
         from mlops_tui.tui.screens.dialogs import ConfirmDialog
 
         app = self.app
 
         async def ask(change: Change, typed: str | None) -> Approval | None:
             approval: Approval | None = await app.push_screen_wait(
-                ConfirmDialog(change, typed=typed, protected=hub.env.protected)
+                ConfirmDialog(
+                    change,
+                    typed=typed,
+                    protected=hub.env.protected,
+                    approvals=hub.policy.approvals_needed(change),
+                )
             )
             return approval
 
@@ -197,11 +279,25 @@ class WriteActions:
             return
         try:
             written = await run_write(
-                action, policy=hub.policy, journal=app.journal, operator=app.settings.operator_name, ask=ask
+                action,
+                policy=hub.policy,
+                journal=app.journal,
+                operator=app.settings.operator_name,
+                ask=ask,
+                now=hub.clock,
             )
         except MlopsError as exc:
             app.notify(exc.message, title=exc.title, severity="error", timeout=10)
         else:
+            if written.result == "requested":
+                app.notify(
+                    f"Approval requested #{written.request}: {written.change.summary()}. Another operator "
+                    "approves it (A: approvals); nothing changed yet",
+                    title="Recorded in the journal",
+                    timeout=10,
+                )
+                app.refresh_approvals()
+                return
             if written.result == "unchanged":
                 app.notify(f"{written.change.target} is already {written.change.after}")
                 return
@@ -229,10 +325,7 @@ class WriteActions:
                 )
             else:
                 app.notify(f"Done: {written.change.summary()}", title="Recorded in the journal")
-        app.action_refresh()
-        for screen in app.screen_stack[1:]:
-            if isinstance(screen, DetailScreen):
-                screen.refresh_after_write()
+        self._after_write()
 
     async def _follow(self, hub: Hub, pipeline: Pipeline) -> None:
         """Watch a pipeline this app started and say how it ended."""

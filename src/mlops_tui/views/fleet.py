@@ -16,7 +16,7 @@ from mlops_tui.errors import BackendUnreachable, MlopsError
 from mlops_tui.hub import Hub
 from mlops_tui.ops.registry import serving_slot, slot_for
 
-__all__ = ["Fleet", "FleetRow", "Serving", "read_fleet"]
+__all__ = ["FleetRow", "Serving", "read_fleet"]
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,6 @@ from mlops_tui.hub import Hub
 from mlops_tui.ops.registry import serving_slot, slot_for
 
 __all__ = [
-    "FAILED_WITHIN",
     "STATE_NAMES",
     "EnvironmentHealth",
     "check_health",

@@ -149,13 +149,13 @@ async def _pipelines(
     recent = answer.items
     mine = [p for p in recent if p.model == model][:RECENT_PIPELINES]
     lineage = None
-    if run is not None and (pipeline_id := hub.pipeline_of(run)):
-        known = {p.id: p for p in recent}
-        lineage = known.get(pipeline_id)
+    if run is not None and (made_by := hub.lineage_of(run)):
+        known = {(p.source, p.id): p for p in recent}
+        lineage = known.get(made_by)
         if lineage is None:
-            found = await part("pipeline", partial(hub.pipeline, pipeline_id), None)
+            found = await part("pipeline", partial(hub.pipeline, ":".join(made_by)), None)
             lineage = found[0] if found else None
-    if lineage is not None and lineage.id not in {p.id for p in mine}:
+    if lineage is not None and lineage.qualified_id not in {p.qualified_id for p in mine}:
         mine.append(lineage)
     return sorted(mine, key=lambda p: p.created.timestamp() if p.created else 0, reverse=True), lineage
 
@@ -165,7 +165,7 @@ async def _failing(hub: Hub, pipelines: list[Pipeline], parts: _Parts) -> tuple[
     failed = next((p for p in pipelines if p.status == "failed"), None)
     if failed is None:
         return None
-    found = await part("jobs", partial(hub.pipeline, failed.id), None)
+    found = await part("jobs", partial(hub.pipeline, failed.qualified_id), None)
     if not found:
         return None
     pipeline, jobs = found

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
-__all__ = ["HEAD", "SCHEMA_VERSION", "known_revisions", "upgrade"]
+__all__ = ["HEAD", "SCHEMA_VERSION", "upgrade"]
 
 HEAD = "0002"
 """The newest revision this code writes."""

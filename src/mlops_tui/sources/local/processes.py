@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-__all__ = ["group_alive", "pid_alive", "proc_stat", "start_ticks"]
+__all__ = ["group_alive", "pid_alive", "start_ticks"]
 
 
 def proc_stat(pid: int) -> list[str] | None:

@@ -31,7 +31,6 @@ import getpass
 import json
 import os
 import signal
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -44,7 +43,7 @@ from mlops_tui.errors import BackendError, NotFound, UsageError
 from mlops_tui.sources.base import PipelineSource
 from mlops_tui.sources.local.processes import group_alive, pid_alive, start_ticks
 
-__all__ = ["LocalRunner", "fill_placeholders"]
+__all__ = ["LocalRunner"]
 
 SOURCE = "local"
 JOB_SUFFIX = "-1"
@@ -292,7 +291,7 @@ class LocalRunner(PipelineSource):
             except (OSError, ValueError):
                 last = max((_number(p.stem) for p in self._dir.glob("L*.json")), default=0)
             number = last + 1
-            _write_atomic(counter, str(number))
+            locations.write_atomic(counter, str(number))
             pipeline_id = f"L{number}"
             now = _iso(datetime.now(UTC))
             state = {
@@ -311,7 +310,7 @@ class LocalRunner(PipelineSource):
                 "exit_code": None,
                 "message": "",
             }
-            _write_atomic(self._state_path(pipeline_id), json.dumps(state, indent=1))
+            locations.write_atomic(self._state_path(pipeline_id), json.dumps(state, indent=1))
             log_path = self._log_path(pipeline_id)
             log_path.touch()
             return pipeline_id, log_path
@@ -325,7 +324,7 @@ class LocalRunner(PipelineSource):
         with self._locked():
             state = self._load(pipeline_id)
             change(state)
-            _write_atomic(self._state_path(pipeline_id), json.dumps(state, indent=1))
+            locations.write_atomic(self._state_path(pipeline_id), json.dumps(state, indent=1))
             return state
 
     def _record_exit(self, pipeline_id: str, code: int | None) -> None:
@@ -354,7 +353,7 @@ class LocalRunner(PipelineSource):
         with self._log_path(pipeline_id).open("a", encoding="utf-8") as log:
             log.write(f"\nmlops-tui: {status}: {message}\n")
         state.update(status=status, message=message, finished=_iso(datetime.now(UTC)))
-        _write_atomic(self._state_path(pipeline_id), json.dumps(state, indent=1))
+        locations.write_atomic(self._state_path(pipeline_id), json.dumps(state, indent=1))
 
     def _current(self, pipeline_id: str) -> dict[str, Any]:
         """The pipeline's state, a vanished process found out and recorded as failed."""
@@ -465,6 +464,7 @@ def _job(state: dict[str, Any]) -> Job:
         created=_parse(state.get("created")),
         started=_parse(state.get("started")),
         finished=_parse(state.get("finished")),
+        source=SOURCE,
     )
 
 
@@ -499,20 +499,6 @@ def _os_user() -> str | None:
         return getpass.getuser()
     except (KeyError, OSError):
         return None
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
 
 
 def _describe_exit(code: int) -> str:

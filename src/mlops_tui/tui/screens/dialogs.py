@@ -25,6 +25,7 @@ from mlops_tui.tui.bindings import BindingList, bindings
 from mlops_tui.tui.styles import env_badge
 
 __all__ = [
+    "ReasonDialog",
     "ConfirmDialog",
     "PromoteChoice",
     "PromoteDialog",
@@ -230,11 +231,23 @@ class ConfirmDialog(Dialog[Approval | None]):
 
     AUTO_FOCUS = "#confirm-typed, #confirm"
 
-    def __init__(self, change: Change, *, typed: str | None, protected: bool) -> None:
+    def __init__(
+        self,
+        change: Change,
+        *,
+        typed: str | None,
+        protected: bool,
+        approvals: int = 0,
+        approving: int | None = None,
+    ) -> None:
         super().__init__()
         self.change = change
         self.expected = typed
         self.protected = protected
+        self.approvals = approvals
+        """Other operators who must approve: confirming records a request, not the write."""
+        self.approving = approving
+        """The approval request this confirms, if any."""
 
     def frame_classes(self) -> str:
         return "dialog -protected" if self.protected else "dialog"
@@ -271,7 +284,20 @@ class ConfirmDialog(Dialog[Approval | None]):
                 ),
                 id="confirm-checks",
             )
-        if change.failed_checks:
+        if self.approvals:
+            who = "1 other operator" if self.approvals == 1 else f"{self.approvals} other operators"
+            yield Static(
+                Text.assemble(
+                    ("four eyes ", "bold"), f"{who} must approve: this records a request, not the change"
+                ),
+                id="confirm-approvals",
+            )
+        if self.approving is not None:
+            yield Static(
+                Text.assemble(("approving ", "bold"), f"request #{self.approving}, planned again now"),
+                id="confirm-approving",
+            )
+        if change.failed_checks and self.approving is None:
             yield Label("Promotion gates failed: to override them, say why (journaled)")
             yield Input(placeholder="why: the reason for overriding the gates", id="confirm-override")
         if self.expected is not None:
@@ -283,6 +309,10 @@ class ConfirmDialog(Dialog[Approval | None]):
         failed = bool(change.failed_checks)
         variant: ButtonVariant = "error" if self.protected or failed else "primary"
         label = f"Override gates and {change.action}" if failed else change.action.capitalize()
+        if self.approving is not None:
+            label = "Approve"
+        elif self.approvals:
+            label = "Request approval"
         return self.button_row(Button(label, variant=variant, id="confirm"))
 
     @on(Button.Pressed, "#confirm")
@@ -295,7 +325,7 @@ class ConfirmDialog(Dialog[Approval | None]):
             if typed != self.expected:
                 self.notify(f"Type {self.expected} exactly to confirm", severity="warning")
                 return
-        if self.change.failed_checks:
+        if self.change.failed_checks and self.approving is None:
             override = self.query_one("#confirm-override", Input).value.strip()
             if not override:
                 self.notify("Gates failed: give a reason to override them", severity="warning")
@@ -348,3 +378,33 @@ class SilenceDialog(Dialog[SilenceRequest | None]):
             self.notify("A silence needs at least one matcher and a comment", severity="warning")
             return
         self.dismiss(SilenceRequest(matchers, duration, comment))
+
+
+class ReasonDialog(Dialog[str | None]):
+    """Ask why (a rejection): the journal records the reason; an empty one is not accepted."""
+
+    AUTO_FOCUS = "#reason"
+
+    def __init__(self, title: str, *, action: str) -> None:
+        super().__init__()
+        self.title_text = title
+        self.action_label = action
+
+    def heading(self) -> Text:
+        return Text(self.title_text, style="bold")
+
+    def fields(self) -> ComposeResult:
+        yield Label("Reason (journaled)")
+        yield Input(placeholder="why: the reason", id="reason")
+
+    def buttons(self) -> Horizontal:
+        return self.button_row(Button(self.action_label, variant="error", id="give-reason"))
+
+    @on(Button.Pressed, "#give-reason")
+    @on(Input.Submitted, "#reason")
+    def _given(self) -> None:
+        reason = self.query_one("#reason", Input).value.strip()
+        if not reason:
+            self.notify("Give a reason: the journal records it", severity="warning")
+            return
+        self.dismiss(reason)
