@@ -134,7 +134,12 @@ KEYS: dict[str, KeySpec] = {
     ),
     "expire": KeySpec("x", "expire", "Expire", "silences screen", "end the selected silence now"),
     "approvals": KeySpec(
-        "A", "approvals", "Approvals", "everywhere", "the environment's approval requests (four eyes)"
+        "A",
+        "approvals",
+        "Approvals",
+        "everywhere",
+        "the environment's approval requests (four eyes; the header counts them)",
+        show=False,
     ),
     "approve": KeySpec("y", "approve", "Approve", "approvals screen", "approve the selected request"),
     "reject": KeySpec(
