@@ -10,6 +10,10 @@ the demo's registry as they found it (or write through `demo_store`, which is pe
 that need a server use `writable_server`: a second server, started once when first needed, whose
 registry is put back to the demo's before each test.
 
+`airflow_server` is a real Airflow 3 for the session (its api-server, scheduler and DAG
+processor, and an MLflow server of its own for the trainer its DAG runs; ~30-60 s to start),
+started only when an Airflow test asks for it.
+
 `alertmanager_server` is a real Alertmanager for the session; tests use it through `alertmanager`
 (tests/helpers/alertmanager.py), which expires its silences and gives the test a label of its own.
 """
@@ -31,6 +35,7 @@ import pytest
 
 from mlops_tui.config import CONFIG_ENV_VAR, EnvironmentSettings, MlflowSettings, Settings
 from tests.helpers import DEMO_NOW, DEMO_RUNS, CliResult, free_port, run_cli
+from tests.helpers.airflow import AirflowServer, running_airflow
 from tests.helpers.alertmanager import AlertmanagerTestbed, expire_all_silences, running_alertmanager
 from tests.helpers.postgres import PASSWORD, PASSWORD_ENV, Postgres, running_postgres
 from tests.helpers.services import running_service
@@ -306,6 +311,18 @@ def restore_demo_registry(tracking_uri: str) -> None:
 
 
 # -- a real Alertmanager --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def airflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowServer]:
+    """A real Airflow (tests/helpers/airflow.py) whose tasks train against an MLflow server of
+    their own, empty at the start of the session (`AirflowServer.mlflow_uri`)."""
+    mlflow_home = tmp_path_factory.mktemp("airflow-mlflow")
+    with running_mlflow_server(mlflow_home) as mlflow_uri:
+        with running_airflow(
+            tmp_path_factory.mktemp("airflow"), mlflow_uri=mlflow_uri, trainer_python=sys.executable
+        ) as server:
+            yield server
 
 
 @pytest.fixture(scope="session")

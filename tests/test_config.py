@@ -6,6 +6,7 @@ import dataclasses
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -484,3 +485,61 @@ def test_the_operator_is_named_by_config_else_env_else_git_else_user_at_host(
     assert settings.operator_name == "ana-on-the-ops-box"
     assert dataclasses.replace(settings, operator="ana").operator_name == "ana"
     config_module._default_operator.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("tables", "key", "says"),
+    [
+        (
+            {"retrain": {"kind": "airflow", "dag": "retrain_{model}"}},
+            "retrain.kind",
+            "add environments.dev.airflow",
+        ),
+        (
+            {"airflow": {"url": "http://a:8080"}, "retrain": {"kind": "airflow"}},
+            "retrain.dag",
+            'dag = "retrain_{model}"',
+        ),
+        ({"airflow": {"url": "http://a:8080", "password_env": "P"}}, "airflow.username", "needs the user"),
+        (
+            {
+                "airflow": {
+                    "url": "http://a:8080",
+                    "username": "u",
+                    "password_env": "P",
+                    "password_command": ["x"],
+                }
+            },
+            "airflow",
+            "name the password once",
+        ),
+    ],
+)
+def test_airflow_tables_are_checked(tables: dict[str, Any], key: str, says: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        parse_settings({"environments": {"dev": tables}})
+    assert error.value.key == f"environments.dev.{key}" and says in error.value.reason
+
+
+def test_an_airflow_environment_reads_its_dag_and_conf_templates() -> None:
+    settings = parse_settings(
+        {
+            "environments": {
+                "qa": {
+                    "airflow": {
+                        "url": "http://a:8080",
+                        "dag_tags": ["mlops"],
+                        "username": "u",
+                        "password_env": "P",
+                    },
+                    "retrain": {"kind": "airflow", "dag": "retrain_{model}", "conf": {"model": "{model}"}},
+                }
+            }
+        }
+    )
+    env = settings.environments["qa"]
+    assert env.airflow is not None and env.airflow.api_version == "auto" and env.airflow.auth == "default"
+    assert env.retrain is not None and (env.retrain.dag, env.retrain.conf) == (
+        "retrain_{model}",
+        {"model": "{model}"},
+    )

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 import pytest
 
 from mlops_tui.config import (
+    AirflowSettings,
     AlertmanagerSettings,
     AlertRule,
     EnvironmentSettings,
@@ -45,19 +46,21 @@ def every_backend(tmp_path: Any) -> EnvironmentSettings:
         alertmanager=AlertmanagerSettings(url="http://127.0.0.1:9"),
         rules=[AlertRule(name="Low", metric="val_auc", op="<", threshold=0.8)],
         vertex=VertexSettings(project="p", location="europe-west4", credentials="anonymous"),
+        airflow=AirflowSettings(url="http://127.0.0.1:9"),
     )
 
 
 def test_every_backend_is_declared_once_with_what_its_roles_need() -> None:
     declared = registry.backends()
     names = [b.name for b in declared]
-    assert names == ["mlflow", "gitlab", "local", "alertmanager", "rules", "vertex"]
+    assert names == ["mlflow", "gitlab", "local", "alertmanager", "rules", "vertex", "airflow"]
     assert len(set(names)) == len(names)
     for backend in declared:
         assert backend.roles and backend.panes and backend.hint and backend.table
         assert ":" not in backend.name
     for backend in registry.backends(Role.PIPELINES):
-        assert backend.run_tag and backend.owns_id is not None and backend.id_shape, backend.name
+        lineage = backend.run_tag or backend.lineage
+        assert lineage and backend.owns_id is not None and backend.id_shape, backend.name
     assert pipeline_tags() == {
         "gitlab.pipeline_id": "gitlab",
         "mlops_tui.pipeline_id": "local",
@@ -72,9 +75,17 @@ def test_every_backend_is_declared_once_with_what_its_roles_need() -> None:
 async def test_the_hub_builds_what_the_config_names_in_registry_order(tmp_path: Any) -> None:
     hub = Hub(Settings({"all": every_backend(tmp_path)}, "all"))
     try:
-        assert list(hub.statuses) == ["mlflow", "gitlab", "local", "alertmanager", "rules", "vertex"]
+        assert list(hub.statuses) == [
+            "mlflow",
+            "gitlab",
+            "local",
+            "alertmanager",
+            "rules",
+            "vertex",
+            "airflow",
+        ]
         assert isinstance(hub.tracking, TrackingSource)
-        assert list(hub.pipeline_sources) == ["gitlab", "local", "vertex"]
+        assert list(hub.pipeline_sources) == ["gitlab", "local", "vertex", "airflow"]
         assert list(hub.alert_sources) == ["alertmanager", "rules", "vertex"]
         assert all(isinstance(s, PipelineSource) for s in hub.pipeline_sources.values())
         assert all(isinstance(s, AlertSource) for s in hub.alert_sources.values())
@@ -91,7 +102,8 @@ async def test_the_hub_builds_what_the_config_names_in_registry_order(tmp_path: 
     bare = Hub(Settings({"bare": EnvironmentSettings()}, "bare"))
     assert bare.statuses == {} and bare.pipeline_sources == {} and bare.alert_sources == {}
     with pytest.raises(
-        UsageError, match=r"has no \[gitlab\] table, no \[vertex\] table and no local \[retrain\]"
+        UsageError,
+        match=r"has no \[gitlab\] table, no \[vertex\] table, no \[airflow\] table and no local \[retrain\]",
     ):
         await bare.pipelines()
     with pytest.raises(UsageError, match=r"has no \[vertex\] table$"):
@@ -109,11 +121,19 @@ async def test_qualified_ids_route_by_their_source_and_bare_ids_by_who_can_own_t
         assert hub.pipeline_ref("vertex:1234") == (sources["vertex"], "1234")
         assert hub.pipeline_ref("1234") == (sources["gitlab"], "1234")
         assert hub.pipeline_ref("L3") == (sources["local"], "L3")
+        assert hub.pipeline_ref(f"airflow:retrain_churn/{AIRFLOW_RUN}") == (
+            sources["airflow"],
+            f"retrain_churn/{AIRFLOW_RUN}",
+        )
+        with pytest.raises(UsageError, match="say which, as one of vertex:churn-retrain-1/7, airflow:"):
+            hub.pipeline_ref("churn-retrain-1/7")  # a Vertex task or an Airflow run: both could own it
         with pytest.raises(UsageError, match="no configured pipeline source has a pipeline 'Churn!'"):
             hub.pipeline_ref("Churn!")
     finally:
         await hub.aclose()
-    only_gitlab = Hub(Settings({"g": replace_env(every_backend(tmp_path), retrain=None, vertex=None)}, "g"))
+    only_gitlab = Hub(
+        Settings({"g": replace_env(every_backend(tmp_path), retrain=None, vertex=None, airflow=None)}, "g")
+    )
     with pytest.raises(UsageError, match=r"\(configured: gitlab\); vertex pipelines need \[vertex\]"):
         only_gitlab.pipeline_ref("vertex:churn-retrain-1")
     # A bare id whose part before `:` names no backend is a bare id (an Airflow run's time).
@@ -233,7 +253,9 @@ def with_toy(env: EnvironmentSettings) -> Settings:
 
 
 async def test_a_toy_pipeline_backend_needs_one_declaration(toy: Backend[ToySettings], tmp_path: Any) -> None:
-    env = replace_env(every_backend(tmp_path), mlflow=None, rules=[], alertmanager=None, vertex=None)
+    env = replace_env(
+        every_backend(tmp_path), mlflow=None, rules=[], alertmanager=None, vertex=None, airflow=None
+    )
     hub = Hub(with_toy(env))
     try:
         assert list(hub.statuses) == ["gitlab", "local", "toyflow"]
@@ -259,7 +281,7 @@ async def test_a_toy_pipeline_backend_needs_one_declaration(toy: Backend[ToySett
         # The TUI's hint and the messages list it beside the others.
         assert "a toy scheduler ([environments.NAME.toyflow])" in registry.pane_hint("pipelines")
         assert registry.tables(Role.PIPELINES) == (
-            "[gitlab] table, no [vertex] table, no [toyflow] table and no local [retrain]"
+            "[gitlab] table, no [vertex] table, no [airflow] table, no [toyflow] table and no local [retrain]"
         )
     finally:
         await hub.aclose()
@@ -270,8 +292,14 @@ async def test_an_ambiguous_bare_id_is_a_usage_error_naming_the_candidates(tmp_p
     declared = toy_backend(owns_id=lambda text: True)
     registry.register(declared, before="vertex")
     try:
-        assert [b.name for b in registry.backends(Role.PIPELINES)] == ["gitlab", "local", "toyflow", "vertex"]
-        env = replace_env(every_backend(tmp_path), retrain=None, vertex=None)
+        assert [b.name for b in registry.backends(Role.PIPELINES)] == [
+            "gitlab",
+            "local",
+            "toyflow",
+            "vertex",
+            "airflow",
+        ]
+        env = replace_env(every_backend(tmp_path), retrain=None, vertex=None, airflow=None)
         hub = Hub(with_toy(env))
         with pytest.raises(UsageError) as caught:
             hub.pipeline_ref("1234")

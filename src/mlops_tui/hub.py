@@ -676,7 +676,7 @@ class Hub:
         """The runner and id of the pipeline that produced `run`, from its tags (each pipeline
         backend's `run_tag`), where this environment has that runner."""
         for declared in self.backends_for(Role.PIPELINES):
-            if declared.run_tag and (pipeline_id := run.tags.get(declared.run_tag)):
+            if pipeline_id := declared.pipeline_in(run.tags):
                 return declared.name, pipeline_id
         return None
 
@@ -692,10 +692,10 @@ class Hub:
 
     async def pipeline_runs(self, pipeline: Pipeline) -> list[Run]:
         """The runs a pipeline produced (tagged with its id)."""
-        tag = registry.backend(pipeline.source).run_tag
-        if tag is None:
+        found = registry.backend(pipeline.source).runs_of(pipeline.id)
+        if found is None:
             return []
-        page = await self.runs(f"tags.`{tag}` = '{_quote(pipeline.id)}'", max_results=50)
+        page = await self.runs(found, max_results=50)
         return list(page.items)
 
     async def aclose(self) -> None:

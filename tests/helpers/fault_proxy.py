@@ -14,6 +14,7 @@ Faults, as a client sees them:
   JSON of an unexpected shape).
 - `Fault.truncated()`: the real server's answer, cut in the middle of its body, then the
   connection closed (the length announced in the header is never reached).
+- `Fault.slow(seconds)`: the real server's answer, after `seconds`.
 
 A fault with `times=N` is served N times, then the proxy passes requests through again.
 """
@@ -28,7 +29,7 @@ from typing import Literal
 
 __all__ = ["Fault", "FaultProxy"]
 
-Kind = Literal["hang", "answer", "truncated"]
+Kind = Literal["hang", "answer", "truncated", "slow"]
 _MAX_HEAD = 65536
 
 
@@ -44,6 +45,8 @@ class Fault:
     """Serve the fault this many times, then pass requests through; None: until cleared."""
     path: str = ""
     """Only requests whose path contains this; the others pass through."""
+    seconds: float = 0.0
+    """`slow`: how long the answer is held back."""
 
     @classmethod
     def hang(cls, path: str = "") -> Fault:
@@ -74,6 +77,10 @@ class Fault:
     @classmethod
     def truncated(cls) -> Fault:
         return cls("truncated")
+
+    @classmethod
+    def slow(cls, seconds: float, *, times: int | None = None) -> Fault:
+        return cls("slow", times=times, seconds=seconds)
 
 
 @dataclass
@@ -193,6 +200,10 @@ class FaultProxy:
             elif fault.kind == "answer":
                 self.counters.faults += 1
                 writer.write(_answer(fault))
+            elif fault.kind == "slow":
+                self.counters.faults += 1
+                await asyncio.sleep(fault.seconds)
+                writer.write(await self._forward(request))
             else:
                 self.counters.faults += 1
                 answer = await self._forward(request)

@@ -6,6 +6,7 @@ from mlops_tui.config.settings import (
     LOCAL_ENV,
     LOCAL_PRD_ENV,
     LOCAL_RULES,
+    AirflowSettings,
     AlertmanagerSettings,
     AlertRule,
     EnvironmentSettings,
@@ -30,6 +31,7 @@ from mlops_tui.config.settings import (
 )
 
 __all__ = [
+    "AirflowSettings",
     "AlertRule",
     "AlertmanagerSettings",
     "CONFIG_ENV_VAR",

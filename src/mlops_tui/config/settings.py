@@ -32,6 +32,7 @@ __all__ = [
     "CONFIG_ENV_VAR",
     "LOCAL_ENV",
     "LOCAL_PRD_ENV",
+    "AirflowSettings",
     "LOCAL_RULES",
     "AlertRule",
     "AlertmanagerSettings",
@@ -130,12 +131,48 @@ class GitlabSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw
     """Timeout of one request."""
 
 
+class AirflowSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """An Apache Airflow deployment whose DAG runs train this environment's models: Airflow 3
+    (REST API v2), Airflow 2 (stable REST API v1) or Cloud Composer."""
+
+    url: str
+    """Base URL of the API server (Airflow 2: the webserver), e.g. `http://airflow:8080`."""
+    api_version: Literal["auto", "v2", "v1"] = "auto"
+    """REST API: `v2` (Airflow 3), `v1` (Airflow 2); `auto` asks `/api/v2/version`, then
+    `/api/v1/version`."""
+    dags: list[str] = []
+    """DAGs of interest, e.g. `["retrain_churn"]`; empty: those tagged `dag_tags`, else every DAG."""
+    dag_tags: list[str] = []
+    """Tags selecting the DAGs of interest (any of them) when `dags` is empty."""
+    auth: Literal["default", "google"] = "default"
+    """`default`: the token of `token_env`/`token_command` as a bearer token, else `username` with
+    its password (Airflow 3: a JWT from `POST /auth/token`; Airflow 2: basic auth), else none.
+    `google`: Cloud Composer, an OAuth access token of Application Default Credentials."""
+    username: str | None = None
+    """User name (Airflow 3: the JWT's user; Airflow 2: basic auth)."""
+    password_env: str | None = None
+    """Environment variable holding the user's password."""
+    password_command: list[str] | None = None
+    """Command (argument list, no shell) printing the user's password on stdout."""
+    token_env: str | None = None
+    """Environment variable holding a bearer token (an Airflow 3 JWT, or a proxy's token)."""
+    token_command: list[str] | None = None
+    """Command (argument list, no shell) printing the bearer token on stdout."""
+    page_size: PositiveInt = 50
+    """DAG runs fetched per listing."""
+    refresh_seconds: PositiveFloat = 30.0
+    """Seconds between the end of one poll and the start of the next."""
+    timeout_seconds: PositiveFloat = 10.0
+    """Timeout of one request."""
+
+
 class RetrainSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     """How `retrain MODEL` starts a training pipeline in this environment."""
 
-    kind: Literal["gitlab", "local", "vertex"]
+    kind: Literal["gitlab", "local", "vertex", "airflow"]
     """`gitlab`: a pipeline of the [gitlab] project; `local`: `command` as a local process;
-    `vertex`: a Vertex AI pipeline job from the [vertex] table's `pipeline_template`."""
+    `vertex`: a Vertex AI pipeline job from the [vertex] table's `pipeline_template`;
+    `airflow`: a run of the DAG `dag` of the [airflow] table, with `conf`."""
     ref: str = "main"
     """GitLab: the ref to run the pipeline on."""
     trigger_token_env: str | None = None
@@ -147,6 +184,12 @@ class RetrainSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, k
     `{tracking_uri}` are filled in."""
     workdir: str | None = None
     """Local: working directory of the command."""
+    dag: str = ""
+    """Airflow: the DAG to trigger, `{model}` filled in: `retrain_{model}` (a DAG per model), or
+    one DAG (`retrain`) told the model by `conf`."""
+    conf: dict[str, str] = {}
+    """Airflow: the DAG run's `conf`; `{model}` and `{env}` are filled in, e.g.
+    `{ model = "{model}" }`."""
 
 
 class VertexSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
@@ -324,6 +367,8 @@ class EnvironmentSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=Tru
     """The Alertmanager whose alerts concern this environment."""
     vertex: VertexSettings | None = None
     """The Vertex AI project and region serving this environment's models."""
+    airflow: AirflowSettings | None = None
+    """The Airflow deployment whose DAG runs train this environment's models."""
     rules: list[AlertRule] = []
     """Local alert rules on MLflow metrics, for teams with no Prometheus (and the demo)."""
     gates: GateSettings | None = None
@@ -611,7 +656,7 @@ def parse_settings(
         env = _convert(table, EnvironmentSettings, where, prefix, problems)
         if env is not None:
             environments[name] = env
-            for check in (_check_mlflow, _check_vertex, _check_gitlab):
+            for check in (_check_mlflow, _check_vertex, _check_gitlab, _check_airflow):
                 _collect(problems, check, env, where, prefix)
     for name, env in environments.items():
         _collect(problems, _check_gates, env, tables, where, f"environments.{name}")
@@ -817,6 +862,34 @@ def _check_vertex(env: EnvironmentSettings, where: str | None, prefix: str) -> N
                 f"{prefix}.vertex.pipeline_template",
                 path=where,
                 key=f"{prefix}.retrain.kind",
+            )
+
+
+def _check_airflow(env: EnvironmentSettings, where: str | None, prefix: str) -> None:
+    """What the types alone cannot say about the [airflow] table and `retrain.kind = "airflow"`."""
+    airflow = env.airflow
+    if airflow is not None and airflow.password_env and airflow.password_command:
+        raise ConfigError(
+            "name the password once: password_env or password_command", path=where, key=f"{prefix}.airflow"
+        )
+    if airflow is not None and (airflow.password_env or airflow.password_command) and not airflow.username:
+        raise ConfigError(
+            "a password needs the user it belongs to: set username",
+            path=where,
+            key=f"{prefix}.airflow.username",
+        )
+    if env.retrain is not None and env.retrain.kind == "airflow":
+        if airflow is None:
+            raise ConfigError(
+                f"airflow retraining triggers a DAG of the [airflow] table; add {prefix}.airflow",
+                path=where,
+                key=f"{prefix}.retrain.kind",
+            )
+        if not env.retrain.dag:
+            raise ConfigError(
+                'name the DAG to trigger, e.g. dag = "retrain_{model}"',
+                path=where,
+                key=f"{prefix}.retrain.dag",
             )
 
 

@@ -21,7 +21,7 @@ import os
 import random
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -189,6 +189,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+_LINEAGE = {
+    # The local runner says which of its pipelines this is.
+    "MLOPS_TUI_PIPELINE_ID": "mlops_tui.pipeline_id",
+    # An Airflow task (BashOperator and every operator exporting its context) says its DAG run.
+    "AIRFLOW_CTX_DAG_ID": "airflow.dag_id",
+    "AIRFLOW_CTX_DAG_RUN_ID": "airflow.dag_run_id",
+}
+
+
+def _lineage_tags(environ: Mapping[str, str]) -> dict[str, str]:
+    """The run's tags naming the pipeline that runs the trainer, from the runner's variables."""
+    return {tag: environ[name] for name, tag in _LINEAGE.items() if environ.get(name)}
+
+
 def _run(args: argparse.Namespace) -> None:
     # An unreachable server would otherwise be retried with back-off for minutes.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
@@ -222,12 +236,7 @@ def _run(args: argparse.Namespace) -> None:
             "mlops_tui.trainer": "local",
             "mlops_tui.environment": args.env,
             "algorithm": "logreg",
-            # Lineage: the local runner says which of its pipelines this is.
-            **(
-                {"mlops_tui.pipeline_id": os.environ["MLOPS_TUI_PIPELINE_ID"]}
-                if os.environ.get("MLOPS_TUI_PIPELINE_ID")
-                else {}
-            ),
+            **_lineage_tags(os.environ),
         },
     )
     run_id: str = run.info.run_id

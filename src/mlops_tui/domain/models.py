@@ -395,6 +395,8 @@ class Pipeline(_Timed):
     web_url: str | None = None
     model: str | None = None
     """The registered model a retraining pipeline trains, where known."""
+    parameters: tuple[tuple[str, str], ...] = ()
+    """What it was started with, where the runner says (an Airflow DAG run's `conf`), by key."""
 
     @property
     def qualified_id(self) -> str:
@@ -413,6 +415,9 @@ class Job(_Timed):
     started: datetime | None = None
     finished: datetime | None = None
     web_url: str | None = None
+    attempt: int | None = None
+    """Which try of the job this is, where a runner retries a job in place (Airflow's try
+    number); None where each retry is a new job (GitLab)."""
     source: str = ""
     """The runner that made it, as its pipeline's `source`."""
 

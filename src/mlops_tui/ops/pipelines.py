@@ -11,7 +11,7 @@ from mlops_tui.errors import Refused, UsageError
 from mlops_tui.ops.policy import WriteAction
 from mlops_tui.sources.base import PipelineSource
 
-__all__ = ["plan_pipeline_change", "plan_retrain"]
+__all__ = ["plan_pause", "plan_pipeline_change", "plan_retrain"]
 
 
 class PipelineScope(Protocol):
@@ -41,6 +41,8 @@ class Retrain(WriteAction):
         self.started: Pipeline | None = None
 
     async def current(self) -> str | None:
+        """None: nothing is there before; Refused when the runner would not run it now."""
+        await self.source.refuse_start(self.model)
         return None
 
     async def apply(self) -> None:
@@ -67,6 +69,8 @@ def plan_retrain(scope: PipelineScope, model: str, extra: dict[str, str]) -> Ret
     templates = dict(retrain.variables)
     if retrain.kind == "vertex" and scope.env.vertex is not None:
         templates = {**scope.env.vertex.parameters, **templates}
+    if retrain.kind == "airflow":
+        templates = {**retrain.conf, **templates}
     variables = {
         key: value.replace("{model}", model).replace("{env}", scope.env_name)
         for key, value in templates.items()
@@ -75,7 +79,10 @@ def plan_retrain(scope: PipelineScope, model: str, extra: dict[str, str]) -> Ret
         variables = {**values, **variables}
     variables.update(extra)
     source = scope.pipeline_sources[retrain.kind]
-    where = f"{retrain.kind} ref {retrain.ref}" if retrain.kind == "gitlab" else retrain.kind
+    where = {
+        "gitlab": f"gitlab ref {retrain.ref}",
+        "airflow": f"airflow DAG {retrain.dag.replace('{model}', model)}",
+    }.get(retrain.kind, retrain.kind)
     details = tuple(f"{k}={v}" for k, v in sorted(variables.items()))
     if retrain.kind == "vertex" and scope.env.vertex is not None:
         details = (f"template {scope.env.vertex.pipeline_template}", *details)
@@ -93,7 +100,6 @@ def plan_retrain(scope: PipelineScope, model: str, extra: dict[str, str]) -> Ret
 
 
 Verb = Literal["cancel", "retry"]
-_CANCELED = frozenset({"canceled", "canceling"})
 
 
 class PipelineChange(WriteAction):
@@ -126,9 +132,10 @@ class PipelineChange(WriteAction):
     async def verify(self) -> str | None:
         if self.result is None:
             return "nothing was done"
-        if self.verb == "cancel" and self.result.status not in _CANCELED:
+        canceled = self.source.canceled_statuses
+        if self.verb == "cancel" and self.result.status not in canceled:
             now = (await self._read()).status
-            if now not in _CANCELED:
+            if now not in canceled:
                 return f"{self.change.target} is {now}, not canceled"
         return None
 
@@ -167,4 +174,49 @@ async def plan_pipeline_change(
     if verb == "retry" and status not in ("failed", "canceled"):
         raise Refused(f"{action.change.target} is {status}: only failed or canceled ones are retried")
     action.change = replace(action.change, before=status)
+    return action
+
+
+class PauseChange(WriteAction):
+    """Pause or unpause what schedules a runner's pipelines (an Airflow DAG)."""
+
+    def __init__(self, source: PipelineSource, change: Change, name: str, *, paused: bool):
+        self.source = source
+        self.change = change
+        self.name = name
+        self.paused = paused
+
+    async def current(self) -> str | None:
+        return "paused" if await self.source.is_paused(self.name) else "active"
+
+    async def apply(self) -> None:
+        await self.source.set_paused(self.name, self.paused)
+
+
+async def plan_pause(scope: PipelineScope, item_id: str, *, paused: bool) -> PauseChange:
+    """Decide to pause (or unpause) the DAG of `item_id`: `airflow:DAG`, or one of its runs or
+    task instances.
+
+    Raises:
+        UsageError: the runner cannot pause. NotFound: no such DAG.
+    """
+    source, bare = scope.pipeline_ref(item_id)
+    if not source.can_pause:
+        raise UsageError(f"{source.name} pipelines cannot be paused")
+    name = source.pausable(bare)
+    verb = "pause" if paused else "unpause"
+    action = PauseChange(
+        source,
+        Change(
+            action=verb,
+            environment=scope.env_name,
+            target=f"{source.name} DAG {name}",
+            subject=name,
+            before=None,
+            after="paused" if paused else "active",
+        ),
+        name,
+        paused=paused,
+    )
+    action.change = replace(action.change, before=await action.current())
     return action

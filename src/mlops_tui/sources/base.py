@@ -154,6 +154,10 @@ class PipelineSource(Source):
 
     can_retry: ClassVar[bool] = True
     """Whether `retry_pipeline` and `retry_job` are supported."""
+    can_pause: ClassVar[bool] = False
+    """Whether `is_paused` and `set_paused` are supported (Airflow pauses a DAG's runs)."""
+    canceled_statuses: ClassVar[frozenset[str]] = frozenset({"canceled", "canceling"})
+    """The statuses a cancelled pipeline or job reads (Airflow's cancel marks a run failed)."""
 
     @abstractmethod
     async def list_pipelines(
@@ -184,6 +188,10 @@ class PipelineSource(Source):
     ) -> Pipeline:
         """Start a pipeline with these variables (retraining `model`, where the runner records it)."""
 
+    async def refuse_start(self, model: str | None) -> None:
+        """Raise Refused when a pipeline started now for `model` would not run (a paused Airflow
+        DAG); checked right before starting one."""
+
     @abstractmethod
     async def cancel_pipeline(self, pipeline_id: str) -> Pipeline:
         """Cancel a pipeline; returns it as it is afterwards."""
@@ -199,6 +207,20 @@ class PipelineSource(Source):
     async def retry_job(self, job_id: str) -> Job:
         """Retry one job. Raises: UsageError where not supported."""
         raise UsageError(f"{self.name} jobs cannot be retried")
+
+    def pausable(self, item_id: str) -> str:
+        """What pausing `item_id` (a pipeline, a job, or what schedules them) pauses, by name:
+        an Airflow DAG. Raises: UsageError where not supported, or for an id of another kind."""
+        raise UsageError(f"{self.name} pipelines cannot be paused")
+
+    async def is_paused(self, name: str) -> bool:
+        """Whether `name` (from `pausable`) is paused. Raises: UsageError where not supported."""
+        raise UsageError(f"{self.name} pipelines cannot be paused")
+
+    async def set_paused(self, name: str, paused: bool) -> bool:
+        """Pause or unpause `name` (from `pausable`); returns whether it is paused afterwards.
+        Raises: UsageError where not supported."""
+        raise UsageError(f"{self.name} pipelines cannot be paused")
 
 
 class AlertSource(Source):

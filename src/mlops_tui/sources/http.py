@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Literal, Protocol
 
 if "httpx" not in sys.modules:
@@ -75,28 +75,40 @@ class HttpApi:
         self,
         source: str,
         url: str,
-        credentials: Credentials,
+        credentials: Credentials | None,
         *,
         timeout: float,
         base_path: str = "",
         keepalive: bool = True,
         transport: httpx.AsyncBaseTransport | None = None,
+        auth: httpx.Auth | None = None,
+        hint: str | None = None,
+        refusals: Collection[int] = (401, 403),
     ) -> None:
-        """Raises: ConfigError when a named secret cannot be resolved."""
+        """Raises: ConfigError when a named secret cannot be resolved.
+
+        `auth`, for a backend that signs requests its own way (a token it fetches, a cloud
+        credential), replaces the token or user of `credentials` (then None); `hint` says what to check
+        when the server refuses it. `refusals`: the statuses `send` reports as refused credentials
+        (a backend that words a 403 itself leaves it out).
+        """
         headers = {"Accept": "application/json"}
-        auth: tuple[str, str] | None = None
-        token = resolve_secret(credentials.token_env, credentials.token_command)
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        elif credentials.username_env:
-            auth = (
-                resolve_secret(credentials.username_env) or "",
-                resolve_secret(credentials.password_env) or "",
-            )
+        if auth is None and credentials is not None:
+            token = resolve_secret(credentials.token_env, credentials.token_command)
+            if token:
+                headers["Authorization"] = f"Bearer {token}"
+            elif credentials.username_env:
+                auth = httpx.BasicAuth(
+                    resolve_secret(credentials.username_env) or "",
+                    resolve_secret(credentials.password_env) or "",
+                )
         self.source = source
         # Shown in messages: without any user:password written into the URL.
         self.url = str(httpx.URL(url.rstrip("/")).copy_with(username=None, password=None))
-        self._hint = credentials_hint(credentials)
+        self._hint = hint or (
+            credentials_hint(credentials) if credentials else "no credentials are configured"
+        )
+        self._refusals = frozenset(refusals)
         self._timeout = timeout
         self._client = httpx.AsyncClient(
             base_url=f"{url.rstrip('/')}{base_path.rstrip('/')}/",
@@ -110,7 +122,13 @@ class HttpApi:
         )
 
     async def send(
-        self, method: Method, path: str, *, params: Sequence[tuple[str, str]] = (), json: Any = None
+        self,
+        method: Method,
+        path: str,
+        *,
+        params: Sequence[tuple[str, str]] = (),
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         """One request to `path` (relative to the base URL).
 
@@ -119,12 +137,15 @@ class HttpApi:
 
         Raises:
             BackendUnreachable: refused, DNS, timeout, 502/503/504.
-            BackendError: 401/403, naming the credentials to check; 429 beyond the timeout.
+            BackendError: 401/403 (`refusals`), naming the credentials to check; 429 beyond the
+                timeout.
         """
         budget = transport.RetryBudget(self._timeout)
         while True:
             try:
-                response = await self._client.request(method, path, params=tuple(params), json=json)
+                response = await self._client.request(
+                    method, path, params=tuple(params), json=json, headers=headers
+                )
             except httpx.TimeoutException:
                 raise BackendUnreachable(
                     self.source, f"{self.url} did not answer within {self._timeout:g} s"
@@ -139,7 +160,7 @@ class HttpApi:
             if not again:
                 raise BackendError(self.source, transport.rate_limited_message(wait))
             await asyncio.sleep(wait)
-        if response.status_code in (401, 403):
+        if response.status_code in self._refusals:
             raise BackendError(
                 self.source,
                 f"{self.url} refused the credentials (HTTP {response.status_code}); {self._hint}",

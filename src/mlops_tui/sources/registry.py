@@ -20,6 +20,7 @@ from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 from mlops_tui.config import (
+    AirflowSettings,
     AlertmanagerSettings,
     AlertRule,
     EnvironmentSettings,
@@ -121,6 +122,12 @@ class Backend(Generic[S]):
     """For a role its source does not play itself, the adapter that plays it over the source."""
     run_tag: str | None = None
     """Pipelines: the run tag naming the pipeline that produced an MLflow run."""
+    lineage: Callable[[Mapping[str, str]], str | None] | None = None
+    """Pipelines whose runs name them in several tags: the pipeline id a run's tags name (default:
+    the value of `run_tag`)."""
+    runs_filter: Callable[[str], str] | None = None
+    """Pipelines: the MLflow runs filter finding the runs a pipeline produced (default: `run_tag`
+    equal to its id)."""
     owns_id: Callable[[str], bool] | None = None
     """Pipelines: whether a bare id (no `name:` before it) can be one of its pipelines or jobs.
     Only used to route bare ids, which stay accepted where exactly one source can own them."""
@@ -145,6 +152,21 @@ class Backend(Generic[S]):
         """Seconds between polls of its panes in `env`. Raises: UsageError: `env` does not
         configure it."""
         return self.refresh(self._settings(env), env)
+
+    def pipeline_in(self, tags: Mapping[str, str]) -> str | None:
+        """The id of this backend's pipeline that an MLflow run's `tags` name, if any."""
+        if self.lineage is not None:
+            return self.lineage(tags)
+        return tags.get(self.run_tag) or None if self.run_tag else None
+
+    def runs_of(self, pipeline_id: str) -> str | None:
+        """The MLflow runs filter finding what pipeline `pipeline_id` produced; None: no lineage."""
+        if self.runs_filter is not None:
+            return self.runs_filter(pipeline_id)
+        if self.run_tag is None:
+            return None
+        quoted = pipeline_id.replace("'", "\\'")
+        return f"tags.`{self.run_tag}` = '{quoted}'"
 
     def feeds(self, pane: str) -> bool:
         """Whether it fills dashboard pane `pane`."""
@@ -232,6 +254,26 @@ def _vertex_id(text: str) -> bool:
     from mlops_tui.sources.vertex import is_vertex_id
 
     return is_vertex_id(text)
+
+
+def _airflow(settings: AirflowSettings, context: BuildContext) -> Source:
+    from mlops_tui.sources.airflow import AirflowSource
+
+    retrain = context.env.retrain
+    dag = retrain.dag if retrain is not None and retrain.kind == "airflow" else ""
+    return AirflowSource(settings, dag_template=dag)
+
+
+def _airflow_lineage(tags: Mapping[str, str]) -> str | None:
+    from mlops_tui.sources.airflow import pipeline_from_tags
+
+    return pipeline_from_tags(tags)
+
+
+def _airflow_runs(pipeline_id: str) -> str:
+    from mlops_tui.sources.airflow import lineage_filter
+
+    return lineage_filter(pipeline_id)
 
 
 def _matches(pattern: str) -> Callable[[str], bool]:
@@ -333,6 +375,21 @@ _BUILT_IN: tuple[Backend[Any], ...] = (
         run_tag="vertex.pipeline_job_id",
         owns_id=_vertex_id,
         id_shape="Vertex pipeline jobs lower-case names",
+    ),
+    Backend[AirflowSettings](
+        name="airflow",
+        roles=frozenset({Role.PIPELINES}),
+        settings=AirflowSettings,
+        configured=lambda env: env.airflow,
+        factory=_airflow,
+        refresh=_own_refresh,
+        panes=("pipelines",),
+        table="[airflow] table",
+        hint="an Airflow or Cloud Composer ([environments.NAME.airflow])",
+        lineage=_airflow_lineage,
+        runs_filter=_airflow_runs,
+        owns_id=_matches(r"^[A-Za-z0-9_.-]+/[^/\s]+(/[^/\s]+)?$"),
+        id_shape="Airflow's DAG/RUN_ID",
     ),
 )
 
