@@ -47,9 +47,6 @@ if TYPE_CHECKING:
     from collections.abc import Generator
 
 __all__ = [
-    "PREFIX",
-    "SOURCE",
-    "AirflowRef",
     "AirflowSource",
     "lineage_filter",
     "parse_id",
