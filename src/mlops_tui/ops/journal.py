@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlops_tui.config import Settings, locations, resolve_secret
 from mlops_tui.domain import ApprovalDecision, ApprovalRequest, AuditEntry, Change, PlanArguments
@@ -32,13 +33,16 @@ from mlops_tui.ops import migrations
 from mlops_tui.ops.migrations import SCHEMA_VERSION
 from mlops_tui.sources.local.processes import pid_alive
 
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
 __all__ = [
     "Journal",
     "SlotLock",
     "open_journal",
     "state_to_roll_back_to",
     "LOCK_WAIT_SECONDS",
-    "newer_schema",
+    "upgraded",
 ]
 
 LOCK_WAIT_SECONDS = 60.0
@@ -121,6 +125,23 @@ def newer_schema(where: str, found: int | str) -> JournalError:
     )
 
 
+def upgraded(db: sa.Connection, found: int, where: str) -> bool:
+    """Bring the journal at `db`, whose schema number is `found`, to this code's schema (in the
+    caller's transaction). Returns: whether it was older (the caller then records the number).
+
+    Raises:
+        JournalError: the journal is newer than this code; nothing was changed.
+    """
+    if found > SCHEMA_VERSION:
+        raise newer_schema(where, found)
+    if found == SCHEMA_VERSION:
+        return False
+    unknown = migrations.upgrade(db, found=found)
+    if unknown is not None:
+        raise newer_schema(where, unknown)
+    return True
+
+
 class Journal:
     """Append-only record of write actions: a SQLite file (this class), or a shared SQL database
     (`open_journal` with a URL). Subclasses provide the storage; the SQL text is shared."""
@@ -179,12 +200,7 @@ class Journal:
         try:
             with engine.begin() as db:
                 found = int(db.exec_driver_sql("PRAGMA user_version").scalar_one())
-                if found > SCHEMA_VERSION:
-                    raise newer_schema(self.where, found)
-                if found < SCHEMA_VERSION:
-                    unknown = migrations.upgrade(db, found=found)
-                    if unknown is not None:
-                        raise newer_schema(self.where, unknown)
+                if upgraded(db, found, self.where):
                     db.exec_driver_sql(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except sa.exc.SQLAlchemyError as exc:
             reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]

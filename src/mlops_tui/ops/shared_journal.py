@@ -17,12 +17,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
 from mlops_tui.errors import JournalError
-from mlops_tui.ops import migrations
 from mlops_tui.ops.journal import (
     LOCK_WAIT_SECONDS,
     Journal,
     SlotLock,
-    newer_schema,
+    upgraded,
 )
 from mlops_tui.ops.migrations import SCHEMA_VERSION
 
@@ -61,12 +60,7 @@ class SharedJournal(Journal):
                         sa.text("CREATE TABLE IF NOT EXISTS journal_schema (version INTEGER NOT NULL)")
                     )
                     found = db.execute(sa.text("SELECT max(version) FROM journal_schema")).scalar() or 0
-                    if found > SCHEMA_VERSION:
-                        raise newer_schema(self.where, found)
-                    if found < SCHEMA_VERSION:
-                        unknown = migrations.upgrade(db, found=found)
-                        if unknown is not None:
-                            raise newer_schema(self.where, unknown)
+                    if upgraded(db, found, self.where):
                         db.execute(sa.text("INSERT INTO journal_schema VALUES (:v)"), {"v": SCHEMA_VERSION})
             except sa.exc.SQLAlchemyError as exc:
                 raise self._problem("open", exc) from None
