@@ -36,7 +36,7 @@ from mlops_tui.config import AirflowSettings, resolve_secret
 from mlops_tui.domain import Job, Pipeline, TraceChunk
 from mlops_tui.errors import BackendError, BackendUnreachable, NotFound, Refused, UsageError
 from mlops_tui.sources.base import PipelineSource
-from mlops_tui.sources.http import HttpApi, Method
+from mlops_tui.sources.http import HttpApi, Method, decode, excerpt
 from mlops_tui.text.rfc3339 import parse_rfc3339
 
 # isort: split
@@ -58,7 +58,6 @@ PREFIX = f"{SOURCE}:"
 ApiVersion = Literal["v2", "v1"]
 _T = TypeVar("_T")
 _GOOGLE_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
-_MESSAGE_LIMIT = 300
 _KEPT_LOG_TOKENS = 64
 """Continuation tokens kept: one per log being followed."""
 _PAGE = 100
@@ -343,7 +342,7 @@ class AirflowSource(PipelineSource):
             return response.json()
         except ValueError:
             raise BackendError(
-                SOURCE, f"malformed answer to {method} {path}: not JSON ({_excerpt(response.text)})"
+                SOURCE, f"malformed answer to {method} {path}: not JSON ({excerpt(response.text)})"
             ) from None
 
     def _check(self, response: httpx.Response, *, what: str, doing: str, permission: str, path: str) -> None:
@@ -374,7 +373,7 @@ class AirflowSource(PipelineSource):
         answer = await self._call(
             "GET", "dags", params=params, what="DAGs", doing="list DAGs", permission="can read on DAGs"
         )
-        return _decode("DAGs", answer, lambda raw: [str(dag["dag_id"]) for dag in raw["dags"]])
+        return _decoded("DAGs", answer, lambda raw: [str(dag["dag_id"]) for dag in raw["dags"]])
 
     async def list_pipelines(
         self, *, ref: str | None = None, status: str | None = None, limit: int = 50
@@ -414,7 +413,7 @@ class AirflowSource(PipelineSource):
             doing="list DAG runs",
             permission="can read on DAG Runs",
         )
-        return _decode("DAG runs", answer, lambda raw: [self._pipeline(run) for run in raw["dag_runs"]])
+        return _decoded("DAG runs", answer, lambda raw: [self._pipeline(run) for run in raw["dag_runs"]])
 
     async def get_pipeline(self, pipeline_id: str) -> Pipeline:
         """One DAG run. Raises: NotFound, UsageError (not an Airflow run id)."""
@@ -426,7 +425,7 @@ class AirflowSource(PipelineSource):
             doing=f"read runs of DAG {ref.dag_id}",
             permission="can read on DAG Runs",
         )
-        return _decode("DAG run", answer, self._pipeline)
+        return _decoded("DAG run", answer, self._pipeline)
 
     async def list_jobs(self, pipeline_id: str) -> list[Job]:
         """The run's task instances (latest tries), by start time then task id; those not yet
@@ -442,10 +441,10 @@ class AirflowSource(PipelineSource):
                 doing=f"read task instances of DAG {ref.dag_id}",
                 permission="can read on Task Instances",
             )
-            page = _decode(
+            page = _decoded(
                 "task instances", answer, lambda raw: [self._job(ti) for ti in raw["task_instances"]]
             )
-            total = _decode("task instances", answer, lambda raw: int(raw.get("total_entries") or 0))
+            total = _decoded("task instances", answer, lambda raw: int(raw.get("total_entries") or 0))
             found.extend(page)
             if not page or len(found) >= total:
                 break
@@ -463,7 +462,7 @@ class AirflowSource(PipelineSource):
             doing=f"read task instances of DAG {ref.dag_id}",
             permission="can read on Task Instances",
         )
-        return _decode("task instance", answer, self._job)
+        return _decoded("task instance", answer, self._job)
 
     async def read_trace(self, job_id: str, offset: int = 0) -> TraceChunk:
         """A task's log from byte `offset` of its text on: its latest try, or the try the id
@@ -525,7 +524,7 @@ class AirflowSource(PipelineSource):
             answer = response.json()
         except ValueError:
             raise BackendError(SOURCE, f"malformed answer to GET {path}: not JSON") from None
-        return _decode(
+        return _decoded(
             "task log",
             answer,
             lambda raw: (_log_text(raw["content"]), raw.get("continuation_token")),
@@ -547,7 +546,7 @@ class AirflowSource(PipelineSource):
             doing=f"read DAG {dag_id}",
             permission="can read on DAGs",
         )
-        return _decode("DAG", answer, lambda raw: bool(raw["is_paused"]))
+        return _decoded("DAG", answer, lambda raw: bool(raw["is_paused"]))
 
     # -- writes -----------------------------------------------------------------------------------
 
@@ -593,7 +592,7 @@ class AirflowSource(PipelineSource):
             doing=f"trigger DAG {dag}",
             permission=f"can create on DAG Runs (of DAG {dag})",
         )
-        started = _decode("DAG run", answer, self._pipeline)
+        started = _decoded("DAG run", answer, self._pipeline)
         return replace(started, model=started.model or model)
 
     async def cancel_pipeline(self, pipeline_id: str) -> Pipeline:
@@ -608,7 +607,7 @@ class AirflowSource(PipelineSource):
             doing=f"change runs of DAG {ref.dag_id}",
             permission=f"can edit on DAG Runs (of DAG {ref.dag_id})",
         )
-        return _decode("DAG run", answer, self._pipeline)
+        return _decoded("DAG run", answer, self._pipeline)
 
     async def retry_pipeline(self, pipeline_id: str) -> Pipeline:
         """Clear the run's failed tasks (and upstream-failed ones): Airflow runs them again as
@@ -666,7 +665,7 @@ class AirflowSource(PipelineSource):
             doing=f"pause or unpause DAG {dag_id}",
             permission=f"can edit on DAGs (of DAG {dag_id})",
         )
-        return _decode("DAG", answer, lambda raw: bool(raw["is_paused"]))
+        return _decoded("DAG", answer, lambda raw: bool(raw["is_paused"]))
 
     async def aclose(self) -> None:
         await self._api.aclose()
@@ -827,30 +826,21 @@ def _detail(response: httpx.Response) -> str:
     try:
         body = response.json()
     except ValueError:
-        return _excerpt(response.text) or response.reason_phrase
+        return excerpt(response.text) or response.reason_phrase
     if isinstance(body, Mapping):
         detail = body.get("detail") or body.get("title")
         if isinstance(detail, str):
-            return _excerpt(detail)
+            return excerpt(detail)
         if isinstance(detail, list):
-            return _excerpt(
+            return excerpt(
                 "; ".join(str(d.get("msg", d)) if isinstance(d, Mapping) else str(d) for d in detail)
             )
-    return _excerpt(response.text)
-
-
-def _excerpt(text: str) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= _MESSAGE_LIMIT else line[: _MESSAGE_LIMIT - 1] + "…"
-
-
-def _decode(what: str, answer: Any, convert: Callable[[Any], _T]) -> _T:
-    """`convert(answer)`; an answer of another shape than the API's is a BackendError."""
-    try:
-        return convert(answer)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise BackendError(SOURCE, f"malformed answer about {what}: {type(exc).__name__}: {exc}") from None
+    return excerpt(response.text)
 
 
 def _quote(value: str) -> str:
     return value.replace("'", "\\'")
+
+
+def _decoded(what: str, answer: Any, convert: Callable[[Any], _T]) -> _T:
+    return decode(SOURCE, what, answer, convert)

@@ -19,7 +19,7 @@ from mlops_tui.domain import Alert, Silence
 from mlops_tui.domain.matchers import Matcher, parse_matchers
 from mlops_tui.errors import BackendError, ConfigError, InvalidQuery, NotFound
 from mlops_tui.sources.base import AlertSource
-from mlops_tui.sources.http import HttpApi, Method
+from mlops_tui.sources.http import HttpApi, Method, decode, excerpt
 from mlops_tui.text.rfc3339 import format_rfc3339, parse_rfc3339
 
 if TYPE_CHECKING:
@@ -29,7 +29,6 @@ __all__ = ["AlertmanagerSource"]
 
 SOURCE = "alertmanager"
 _T = TypeVar("_T")
-_MESSAGE_LIMIT = 300
 """Characters of an error body kept in a message: enough for a reason, not for an HTML page."""
 
 
@@ -78,7 +77,7 @@ class AlertmanagerSource(AlertSource):
 
     async def get_silence(self, silence_id: str) -> Silence:
         answer = await self._call("GET", _silence_path(silence_id), silence_id=silence_id)
-        return _decode("silence", answer, _silence)
+        return _decoded("silence", answer, _silence)
 
     async def create_silence(
         self,
@@ -99,7 +98,7 @@ class AlertmanagerSource(AlertSource):
             "comment": comment,
         }
         answer = await self._call("POST", "silences", body=silence)
-        return _decode("silences", answer, lambda raw: str(raw["silenceID"]))
+        return _decoded("silences", answer, lambda raw: str(raw["silenceID"]))
 
     async def expire_silence(self, silence_id: str) -> None:
         await self._call("DELETE", _silence_path(silence_id), silence_id=silence_id)
@@ -126,7 +125,7 @@ class AlertmanagerSource(AlertSource):
                 return response.json()
             except ValueError:
                 raise BackendError(
-                    SOURCE, f"malformed answer to {method} {path}: not JSON ({_excerpt(response.text)})"
+                    SOURCE, f"malformed answer to {method} {path}: not JSON ({excerpt(response.text)})"
                 ) from None
         status, reason = response.status_code, _said(response)
         if silence_id is not None:
@@ -161,25 +160,12 @@ def _said(response: httpx.Response) -> str:
     try:
         body = response.json()
     except ValueError:
-        return _excerpt(text) or response.reason_phrase
+        return excerpt(text) or response.reason_phrase
     if isinstance(body, str):
         return body
     if isinstance(body, dict) and isinstance(body.get("message"), str):
         return str(body["message"])
-    return _excerpt(text)
-
-
-def _excerpt(text: str) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= _MESSAGE_LIMIT else line[: _MESSAGE_LIMIT - 1] + "…"
-
-
-def _decode(what: str, answer: Any, convert: Callable[[Any], _T]) -> _T:
-    """`convert(answer)`; an answer of another shape than the API's is a BackendError."""
-    try:
-        return convert(answer)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise BackendError(SOURCE, f"malformed answer about {what}: {type(exc).__name__}: {exc}") from None
+    return excerpt(text)
 
 
 def _each(what: str, answer: Any, convert: Callable[[Any], _T]) -> list[_T]:
@@ -191,7 +177,7 @@ def _each(what: str, answer: Any, convert: Callable[[Any], _T]) -> list[_T]:
             f"malformed answer about {what}: a JSON list was expected, not {type(answer).__name__}; "
             "check that api_path is an Alertmanager API v2",
         )
-    return _decode(what, answer, lambda items: [convert(item) for item in items])
+    return _decoded(what, answer, lambda items: [convert(item) for item in items])
 
 
 def _strings(raw: Mapping[str, Any] | None) -> dict[str, str]:
@@ -235,3 +221,7 @@ def _silence(raw: Mapping[str, Any]) -> Silence:
         state=str((raw.get("status") or {}).get("state") or "active"),
         source=SOURCE,
     )
+
+
+def _decoded(what: str, answer: Any, convert: Callable[[Any], _T]) -> _T:
+    return decode(SOURCE, what, answer, convert)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Collection, Mapping, Sequence
-from typing import Any, Literal, Protocol
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Any, Literal, Protocol, TypeVar
 
 if "httpx" not in sys.modules:
     # httpx's package imports its command-line client, and with it rich.progress, rich.syntax,
@@ -26,7 +26,7 @@ from mlops_tui.config import resolve_secret
 from mlops_tui.errors import BackendError, BackendUnreachable
 from mlops_tui.sources import transport
 
-__all__ = ["HttpApi", "Method"]
+__all__ = ["HttpApi", "Method", "decode", "excerpt"]
 
 Method = Literal["GET", "POST", "PATCH", "PUT", "DELETE"]
 
@@ -171,3 +171,22 @@ class HttpApi:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+MESSAGE_LIMIT = 300
+"""How much of a server's own words an error message quotes."""
+_T = TypeVar("_T")
+
+
+def excerpt(text: str) -> str:
+    """A server's words as one line, cut to MESSAGE_LIMIT characters."""
+    line = " ".join(text.split())
+    return line if len(line) <= MESSAGE_LIMIT else line[: MESSAGE_LIMIT - 1] + "…"
+
+
+def decode(source: str, what: str, answer: Any, convert: Callable[[Any], _T]) -> _T:
+    """`convert(answer)`; an answer of another shape than the API's is a BackendError of `source`."""
+    try:
+        return convert(answer)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise BackendError(source, f"malformed answer about {what}: {type(exc).__name__}: {exc}") from None
