@@ -120,7 +120,13 @@ def run_detail_json(detail: RunDetail) -> dict[str, Any]:
 def emit_json(data: Mapping[str, Any]) -> None:
     """Indented JSON on stdout. msgspec encodes 1,000 runs in ~3 ms where `json.dump` takes ~45;
     it also writes NaN and infinities as `null`, keeping the output valid JSON."""
-    sys.stdout.buffer.write(msgspec.json.format(msgspec.json.encode(data), indent=2) + b"\n")
+    encoded = msgspec.json.format(msgspec.json.encode(data), indent=2) + b"\n"
+    # A stdout replaced by a text stream (a caller capturing the output) has no bytes buffer.
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is not None:
+        buffer.write(encoded)
+    else:
+        sys.stdout.write(encoded.decode())
     sys.stdout.flush()
 
 
