@@ -173,6 +173,11 @@ async def test_cloud_composer_sends_the_access_token_of_the_application_default_
         monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))  # no gcloud login here
         monkeypatch.setenv("GCE_METADATA_HOST", host)
         monkeypatch.setenv("GCE_METADATA_IP", host)
+        # google-auth reads GCE_METADATA_HOST once, when first imported (an earlier test may have
+        # imported it): what a fresh process would read from the variable set above.
+        from google.auth.compute_engine import _metadata
+
+        monkeypatch.setattr(_metadata, "_GCE_METADATA_HOST", host)
         source = AirflowSource(AirflowSettings(url=composer.url, auth="google", dags=["retrain_churn"]))
         try:
             (pipeline,) = await source.list_pipelines()

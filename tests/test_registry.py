@@ -125,8 +125,12 @@ async def test_qualified_ids_route_by_their_source_and_bare_ids_by_who_can_own_t
             sources["airflow"],
             f"retrain_churn/{AIRFLOW_RUN}",
         )
-        with pytest.raises(UsageError, match="say which, as one of vertex:churn-retrain-1/7, airflow:"):
-            hub.pipeline_ref("churn-retrain-1/7")  # a Vertex task or an Airflow run: both could own it
+        # A Vertex task's id (digits after the job's name) is not an Airflow run's; a run id is.
+        assert hub.pipeline_ref("churn-retrain-1/7") == (sources["vertex"], "churn-retrain-1/7")
+        assert hub.pipeline_ref(f"retrain_churn/{AIRFLOW_RUN}") == (
+            sources["airflow"],
+            f"retrain_churn/{AIRFLOW_RUN}",
+        )
         with pytest.raises(UsageError, match="no configured pipeline source has a pipeline 'Churn!'"):
             hub.pipeline_ref("Churn!")
     finally:

@@ -388,7 +388,8 @@ _BUILT_IN: tuple[Backend[Any], ...] = (
         hint="an Airflow or Cloud Composer ([environments.NAME.airflow])",
         lineage=_airflow_lineage,
         runs_filter=_airflow_runs,
-        owns_id=_matches(r"^[A-Za-z0-9_.-]+/[^/\s]+(/[^/\s]+)?$"),
+        # A run id of digits alone has the shape of a Vertex task's id: that one must be qualified.
+        owns_id=_matches(r"^[A-Za-z0-9_.-]+/(?!\d+(/|$))[^/\s]+(/[^/\s]+)?$"),
         id_shape="Airflow's DAG/RUN_ID",
     ),
 )
