@@ -13,27 +13,42 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from mlops_tui.config import GrafanaMarkerSettings, MarkerSettings, PushgatewayMarkerSettings, load_settings
+from mlops_tui.config import (
+    LOCAL_RULES,
+    EnvironmentSettings,
+    GrafanaMarkerSettings,
+    MarkerSettings,
+    MlflowSettings,
+    PushgatewayMarkerSettings,
+    Settings,
+    load_settings,
+)
 from mlops_tui.domain import Change, DeployMarker
 from mlops_tui.errors import BackendError, BackendUnreachable, ConfigError, ExitCode
 from mlops_tui.ops.journal import MARKER_ACTION, Journal
 from mlops_tui.ops.markers import MARKED_ACTIONS, Markers
 from mlops_tui.sources.grafana import GrafanaAnnotations, annotation_tags
 from mlops_tui.sources.pushgateway import METRIC, Pushgateway, exposition, grouping_path
+from mlops_tui.tui.screens.dialogs import ConfirmDialog, PromoteDialog
+from tests import test_e2e_tmux
 from tests.fakes.grafana_server import EDITOR_TOKEN, VIEWER_TOKEN, FakeGrafana
 from tests.fakes.vertex_server import FakeVertex, seed_churn
-from tests.helpers import CliResult, Registry, closed_port, run_cli, write_config
+from tests.helpers import CliResult, Registry, closed_port, mlops_tui_command, run_cli, write_config
 from tests.helpers.postgres import PASSWORD_ENV
 from tests.helpers.pushgateway import MarkerStack, running_marker_stack
+from tests.helpers.tui import SIZE, click, demo_app, idle, loaded, notified, pane, shown, until
+from tests.test_e2e_tmux import Terminal, quit_app, written
 
 OPERATOR = "ci-bot"
+tmux = test_e2e_tmux.terminal
+"""The end-to-end tests' fixture `terminal`, here `tmux`: a tmux session of the installed command."""
 TOKEN_ENV = "GRAFANA_TOKEN"
 SECRET = "glsa_a-secret-that-must-never-be-shown"
 """A token the fake refuses: a message or the journal quoting it would leak it."""
@@ -411,8 +426,8 @@ def test_a_failing_marker_leaves_the_write_made_and_journaled(
     assert grafana.annotations[-1]["tags"] == ["mlops-tui", "dev", "churn", "v3", "rollback"]
 
     journal_bytes = (tmp_path / "xdg_state_home" / "mlops-tui" / "journal.sqlite3").read_bytes()
-    for shown in (result.stdout, result.stderr, table, back.stdout, back.stderr):
-        assert SECRET not in shown
+    for output in (result.stdout, result.stderr, table, back.stdout, back.stderr):
+        assert SECRET not in output
     assert SECRET.encode() not in journal_bytes
 
 
@@ -515,3 +530,141 @@ def test_a_write_an_approval_makes_is_marked(
     marker, promotion, *_ = ok(run_cli("--config", paths["ana"], "history", "--json")).json()["entries"]
     assert (marker["action"], marker["operator"], marker["result"]) == (MARKER_ACTION, "ben", "failed")
     assert (promotion["action"], promotion["result"]) == ("promote", "ok")
+
+
+def test_markers_test_posts_to_every_destination(
+    tmp_path: Path, grafana: FakeGrafana, marker_stack: MarkerStack, job: str
+) -> None:
+    path = config(
+        tmp_path,
+        "sqlite:///mlflow.db",
+        {
+            "grafana": {"url": grafana.url, "token_env": TOKEN_ENV},
+            "pushgateway": {"url": marker_stack.pushgateway, "job": job},
+        },
+    )
+    done = ok(run_cli("markers", "test", "--json", "--config", path, env={TOKEN_ENV: EDITOR_TOKEN}))
+    assert done.json() == {
+        "environment": "dev",
+        "markers": [
+            {"destination": "grafana", "ok": True, "detail": f"annotation 1 on {grafana.url}"},
+            {
+                "destination": "pushgateway",
+                "ok": True,
+                "detail": f"{METRIC} on {marker_stack.pushgateway} (job {job})",
+            },
+        ],
+    }
+    assert grafana.annotations[0]["tags"] == ["mlops-tui", "dev", "test"]
+    (series,) = marker_stack.wait_for(f'{METRIC}{{job="{job}"}}')
+    assert (series["metric"]["action"], series["metric"]["model"]) == ("test", "mlops-tui")
+
+    grafana.fail_with = 500
+    failed = run_cli("markers", "test", "--config", path, env={TOKEN_ENV: EDITOR_TOKEN})
+    assert failed.code == ExitCode.FAILED, failed
+    assert "grafana" in failed.stdout and "failed" in failed.stdout and "HTTP 500" in failed.stdout
+    assert not (tmp_path / "xdg_state_home" / "mlops-tui" / "journal.sqlite3").exists()  # nothing journaled
+
+    bare = write_config(tmp_path / "bare.toml", {"dev": {"mlflow": {"tracking_uri": "sqlite:///mlflow.db"}}})
+    unset = run_cli("markers", "test", "--config", bare)
+    assert unset.code == ExitCode.USAGE and "dev has no deploy markers" in unset.stderr, unset
+
+
+# -- the TUI ---------------------------------------------------------------------------------------
+
+
+async def test_the_tui_says_when_a_marker_fails(
+    demo_store: MlflowSettings, tmp_path: Path, grafana: FakeGrafana, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(TOKEN_ENV, EDITOR_TOKEN)
+    grafana.fail_with = 500
+    markers = MarkerSettings(grafana=grafana_settings(grafana.url))
+    journal_path = tmp_path / "journal.db"
+    settings = Settings(
+        {"dev": EnvironmentSettings(mlflow=demo_store, markers=markers)}, "dev", journal=journal_path
+    )
+    app = demo_app(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, loaded(app))
+        pane(app, "models").table.focus()  # churn, the first model
+        await pilot.press("p")
+        await shown(pilot, PromoteDialog)
+        await click(pilot, "#plan")  # v4 to champion
+        await shown(pilot, ConfirmDialog)
+        await click(pilot, "#confirm")
+        await until(pilot, lambda: notified(app, "deploy marker failed: grafana:") and idle(app))
+        (warning,) = [n for n in app._notifications if "deploy marker failed" in n.message]
+        assert (warning.title, warning.severity) == ("Deploy marker failed", "warning")
+        assert warning.message == (
+            f"deploy marker failed: grafana: {grafana.url} refused the annotation (HTTP 500: Failed to save "
+            "annotation). promote churn@champion in dev: v3 -> v4 is made and journaled."
+        )
+        assert notified(app, "Done: promote churn@champion in dev: v3 -> v4")
+        assert (await app.hub.tracking.get_model("churn")).aliases["champion"] == "4"
+        journal = Journal(journal_path)
+        assert [(e.action, e.result) for e in journal.entries()] == [
+            (MARKER_ACTION, "failed"),
+            ("promote", "ok"),
+        ]
+
+        grafana.fail_with = None
+        app.clear_notifications()
+        await pilot.press("b")  # roll back: this marker is posted
+        await shown(pilot, ConfirmDialog)
+        await click(pilot, "#confirm")
+        await until(pilot, lambda: len(grafana.annotations) == 1 and idle(app))
+        assert grafana.annotations[0]["tags"] == ["mlops-tui", "dev", "churn", "v3", "rollback"]
+        assert not notified(app, "deploy marker failed")
+        assert [e.action for e in journal.entries()] == ["rollback", MARKER_ACTION, "promote"]
+        journal.close()
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("size", [(80, 24), (60, 20)], ids=["80x24", "60x20"])
+def test_a_failed_marker_over_tmux_without_colour(
+    tmp_path: Path,
+    demo_store: MlflowSettings,
+    grafana: FakeGrafana,
+    tmux: Callable[..., Terminal],
+    size: tuple[int, int],
+) -> None:
+    """On call over SSH in a small terminal: a rollback from triage is made, and the marker Grafana
+    refused is said in a notification that fits, without colour."""
+    grafana.fail_with = 500
+    config = write_config(
+        tmp_path / "mlops-tui.toml",
+        {
+            "prd": {
+                "protected": True,
+                "mlflow": written(demo_store),
+                "rules": [written(rule) for rule in LOCAL_RULES],
+                "markers": {"grafana": {"url": grafana.url, "token_env": TOKEN_ENV}},
+            }
+        },
+        operator="oncall",
+        journal=str(tmp_path / "journal.sqlite3"),
+    )
+    term = tmux(
+        [*mlops_tui_command(), "--config", str(config)],
+        size,
+        {"NO_COLOR": "1", "TERM": "screen", TOKEN_ENV: EDITOR_TOKEN},
+    )
+    term.wait_for(lambda s: "ChampionAucLow" in s, "the alert in the Alerts pane")
+    term.keys("a")
+    term.wait_for(lambda s: "Silence" in s.splitlines()[-1], "the Alerts pane focused")
+    term.keys("Enter")
+    term.wait_for(lambda s: "serving v3" in s, "the triage screen")
+    term.keys("b")
+    term.wait_for(lambda s: "type churn" in s, "the typed confirmation")
+    term.type("churn")
+    term.keys("Enter")
+    screen = term.wait_for(lambda s: "Deploy marker failed" in s, "the marker's failure said")
+    assert "deploy marker failed" in screen and EDITOR_TOKEN not in screen
+    assert Registry(demo_store.tracking_uri).aliases("churn")["champion"] == "2"
+    journal = Journal(tmp_path / "journal.sqlite3")
+    assert [(e.action, e.result) for e in journal.entries()] == [
+        (MARKER_ACTION, "failed"),
+        ("rollback", "ok"),
+    ]
+    journal.close()
+    quit_app(term)
