@@ -3,7 +3,7 @@ the team's dashboards are told, as a Grafana annotation and/or a Pushgateway ser
 environment's `[markers]` table.
 
 ```
-run_write -> perform (the write, journaled ok) -> post_markers
+run_write -> perform (the write, journaled ok) -> Markers.post
     every destination at once, each within its timeout
     a failure: the change stays made; one journal entry `marker`, result `failed`, says which
     destination failed and why; the front end shows it (headless: the JSON's `markers` and one
@@ -47,7 +47,8 @@ class Markers:
 
     def _factories(self) -> list[tuple[str, Callable[[], MarkerSink]]]:
         """How to build each destination's sink; built when posting, so that a token that cannot
-        be resolved fails that marker, not the change."""
+        be resolved fails that marker, not the change. The clients (and httpx) are imported only
+        then: a write in an environment without markers never loads them."""
         settings = self.settings
         factories: list[tuple[str, Callable[[], MarkerSink]]] = []
         if settings is not None and (grafana := settings.grafana) is not None:
