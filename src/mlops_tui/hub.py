@@ -47,6 +47,7 @@ from mlops_tui.errors import (
     PartlyAnswered,
     UsageError,
 )
+from mlops_tui.ops.markers import Markers
 from mlops_tui.ops.policy import Policy
 from mlops_tui.sources import registry
 from mlops_tui.sources.base import AlertSource, PipelineSource, ServingSource, Source, TrackingSource
@@ -184,6 +185,11 @@ class Hub:
     def policy(self) -> Policy:
         """What this environment allows write actions to do."""
         return policy_of(self.settings, self.env_name)
+
+    @property
+    def markers(self) -> Markers:
+        """Where this environment's changes of what serves are marked (its `[markers]` table)."""
+        return Markers(self.env.markers)
 
     def backends_for(self, role: Role) -> tuple[Backend[Any], ...]:
         """The configured backends playing `role`, in registry order."""

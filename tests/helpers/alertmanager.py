@@ -28,6 +28,7 @@ from tests.helpers.services import loopback_client, running_service
 __all__ = [
     "ALERTMANAGER_CONFIG",
     "AlertmanagerTestbed",
+    "binary",
     "expire_all_silences",
     "post_alerts",
     "running_alertmanager",
@@ -53,7 +54,8 @@ inhibit_rules:
 """
 
 
-def _binary(name: str, package: str) -> str:
+def binary(name: str, package: str) -> str:
+    """The path of the command `name`, installed by Debian's `package`; fails the test without it."""
     found = shutil.which(name)
     if found is None:
         pytest.fail(f"{name} is not installed; ./scripts/test installs it (apt-get install {package})")
@@ -67,7 +69,7 @@ def running_alertmanager(directory: Path) -> Iterator[str]:
     config.write_text(ALERTMANAGER_CONFIG, encoding="utf-8")
     url = f"http://127.0.0.1:{free_port()}"
     command = [
-        _binary("prometheus-alertmanager", "prometheus-alertmanager"),
+        binary("prometheus-alertmanager", "prometheus-alertmanager"),
         f"--config.file={config}",
         f"--storage.path={directory / 'data'}",
         f"--web.listen-address={url.removeprefix('http://')}",
@@ -98,7 +100,7 @@ alerting:
     )
     url = f"http://127.0.0.1:{free_port()}"
     command = [
-        _binary("prometheus", "prometheus"),
+        binary("prometheus", "prometheus"),
         f"--config.file={directory / 'prometheus.yml'}",
         f"--storage.tsdb.path={directory / 'data'}",
         f"--web.listen-address={url.removeprefix('http://')}",

@@ -16,6 +16,7 @@ from mlops_tui.cli import (
     demo,
     endpoints,
     history,
+    markers,
     models,
     pipelines,
     runs,
@@ -80,3 +81,4 @@ root.add_command(status.status)
 root.add_command(triage.triage)
 root.add_command(endpoints.endpoints)
 root.add_command(vertex.vertex)
+root.add_command(markers.markers)

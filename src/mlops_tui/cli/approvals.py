@@ -98,6 +98,7 @@ async def approvals_approve(
                 journal=journal,
                 operator=hub.settings.operator_name,
                 ask=headless_ask(yes=yes, confirm=confirm, dry_run=dry_run, as_json=as_json),
+                markers=scope.markers,
             )
         finally:
             if scope is not hub:

@@ -23,6 +23,7 @@ from mlops_tui.hub import Hub
 from mlops_tui.ops.flow import AskApproval, Written, run_write
 from mlops_tui.ops.gates import plan_notes, refusal
 from mlops_tui.ops.journal import open_journal
+from mlops_tui.ops.markers import failure_text
 from mlops_tui.ops.policy import Approval, WriteAction
 from mlops_tui.ops.registry import recover_interrupted
 from mlops_tui.text import humanize
@@ -243,6 +244,7 @@ async def apply(
             ask=headless_ask(yes=yes, confirm=confirm, dry_run=dry_run, as_json=as_json, override=override),
             expected=expected_state(change),
             now=hub.clock,
+            markers=hub.markers,
         )
     finally:
         journal.close()
@@ -279,7 +281,13 @@ def say_written(hub: Hub, written: Written, as_json: bool, **extra: Any) -> None
             f"{change.target} is already {change.after}",
         )
     elif written.result == "ok":
+        if written.markers:
+            extra = {"markers": [dataclasses.asdict(m) for m in written.markers], **extra}
         _say(as_json, {**_change_json(change, "ok"), **extra}, f"done: {change.summary()}")
+        if failed := written.failed_markers:
+            render.say(
+                f"mlops-tui: warning: {failure_text(list(failed))} (journaled; the change is made)", err=True
+            )
     elif written.result == "requested":
         needed = hub.policy.approvals_needed(change)
         _say(

@@ -39,8 +39,11 @@ __all__ = [
     "EnvironmentSettings",
     "GateSettings",
     "GitlabSettings",
+    "GrafanaMarkerSettings",
+    "MarkerSettings",
     "MetricGate",
     "MlflowSettings",
+    "PushgatewayMarkerSettings",
     "RetrainSettings",
     "Settings",
     "UiCheck",
@@ -290,6 +293,66 @@ metric), a relative one passes; a version whose run logged none fails."""
     """No firing, unsilenced alert of severity `critical` may name the model."""
 
 
+class GrafanaMarkerSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """A Grafana that gets an annotation (`POST /api/annotations`) at every change of a serving
+    slot: tagged `mlops-tui`, the environment, the model and its version, with the operator and
+    `from -> to` as its text."""
+
+    url: str
+    """Grafana's base URL, e.g. `https://grafana.example.com` (with its sub-path, if it serves
+    under one)."""
+    token_env: str | None = None
+    """Environment variable holding a service account token (role Editor, or the
+    `annotations:write` permission)."""
+    token_command: list[str] | None = None
+    """Command (argument list, no shell) printing the service account token on stdout."""
+    username_env: str | None = None
+    """Environment variable holding the basic-auth user name (instead of a token)."""
+    password_env: str | None = None
+    """Environment variable holding the basic-auth password."""
+    dashboard_uid: str | None = None
+    """A dashboard the annotation belongs to; none: an organization annotation, which any
+    dashboard shows through an annotation query on its tags."""
+    panel_id: PositiveInt | None = None
+    """A panel of `dashboard_uid` the annotation belongs to; none: every panel of it."""
+    tags: list[str] = []
+    """More tags every annotation carries, e.g. `["team:ml"]`."""
+    timeout_seconds: PositiveFloat = 5.0
+    """Timeout of the request; a marker that fails never fails the change it marks."""
+
+
+class PushgatewayMarkerSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """A Prometheus Pushgateway that gets the series `mlops_tui_deploy` at every change of a
+    serving slot: its value the change's time (Unix seconds), labelled with the environment, the
+    target, the model, its version, the previous one, the action and the operator."""
+
+    url: str
+    """The Pushgateway's base URL, e.g. `http://pushgateway:9091`."""
+    job: str = "mlops-tui"
+    """The `job` of the grouping key; each environment and target is a group of its own under it."""
+    token_env: str | None = None
+    """Environment variable holding a bearer token (a Pushgateway behind an authenticating proxy)."""
+    token_command: list[str] | None = None
+    """Command (argument list, no shell) printing the bearer token on stdout."""
+    username_env: str | None = None
+    """Environment variable holding the basic-auth user name (the Pushgateway's `web.config.file`)."""
+    password_env: str | None = None
+    """Environment variable holding the basic-auth password."""
+    timeout_seconds: PositiveFloat = 5.0
+    """Timeout of the request; a marker that fails never fails the change it marks."""
+
+
+class MarkerSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """Deploy markers: after every promotion, rollback and traffic change made in this environment
+    (approved ones too), the team's dashboards are told. A marker that fails does not fail the
+    change: the journal records the failure and the front end shows it."""
+
+    grafana: GrafanaMarkerSettings | None = None
+    """Post a Grafana annotation (`[environments.NAME.markers.grafana]`)."""
+    pushgateway: PushgatewayMarkerSettings | None = None
+    """Push a marker series to a Pushgateway (`[environments.NAME.markers.pushgateway]`)."""
+
+
 @dataclass(frozen=True)
 class MetricGate:
     """One parsed `metrics` comparison of the gates."""
@@ -381,6 +444,8 @@ class EnvironmentSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=Tru
     """Approvals a rollback needs; 0 (the default) keeps a rollback one person's act."""
     approval_expiry_hours: PositiveFloat = 24.0
     """How long a request waits for its approvals before it expires."""
+    markers: MarkerSettings | None = None
+    """Deploy markers posted after each change of a serving slot (`[environments.NAME.markers]`)."""
 
 
 class _File(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
@@ -656,7 +721,7 @@ def parse_settings(
         env = _convert(table, EnvironmentSettings, where, prefix, problems)
         if env is not None:
             environments[name] = env
-            for check in (_check_mlflow, _check_vertex, _check_gitlab, _check_airflow):
+            for check in (_check_mlflow, _check_vertex, _check_gitlab, _check_airflow, _check_markers):
                 _collect(problems, check, env, where, prefix)
     for name, env in environments.items():
         _collect(problems, _check_gates, env, tables, where, f"environments.{name}")
@@ -891,6 +956,23 @@ def _check_airflow(env: EnvironmentSettings, where: str | None, prefix: str) -> 
                 path=where,
                 key=f"{prefix}.retrain.dag",
             )
+
+
+def _check_markers(env: EnvironmentSettings, where: str | None, prefix: str) -> None:
+    """What the types alone cannot say about the [markers] table."""
+    markers = env.markers
+    if markers is None:
+        return
+    if markers.grafana is None and markers.pushgateway is None:
+        raise ConfigError(
+            "names no destination: add a [grafana] or a [pushgateway] table under it",
+            path=where,
+            key=f"{prefix}.markers",
+        )
+    if markers.pushgateway is not None and not markers.pushgateway.job.strip():
+        raise ConfigError(
+            "the Pushgateway's job cannot be empty", path=where, key=f"{prefix}.markers.pushgateway.job"
+        )
 
 
 _MSGSPEC_ERROR = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<at>[^`]*)`)?$", re.S)

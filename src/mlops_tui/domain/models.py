@@ -20,11 +20,13 @@ __all__ = [
     "Alert",
     "AuditEntry",
     "Change",
+    "DeployMarker",
     "DeployedModel",
     "Endpoint",
     "Experiment",
     "GateCheck",
     "Job",
+    "MarkerResult",
     "MetricComparison",
     "Pipeline",
     "TraceChunk",
@@ -599,3 +601,55 @@ class MonitoringJob:
     last_error: str = ""
     """The error of the latest monitoring run (or of the job), if any."""
     deployed_model_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DeployMarker:
+    """One change of a serving slot as the team's dashboards are told of it (a Grafana annotation,
+    a Pushgateway series): a promotion, a rollback or a traffic change, once made."""
+
+    environment: str
+    action: str
+    """The change's action: `promote`, `rollback`, `traffic`, `traffic-rollback`, `undeploy`."""
+    target: str
+    """What changed: `churn@champion`, `churn:Production`, `endpoint churn-ep (123)`."""
+    model: str
+    """The model (an endpoint's changes: the endpoint's display name)."""
+    version: str
+    """What the target holds now: `v4` (an endpoint: its traffic split, `11=90 12=10`)."""
+    previous: str | None
+    """What it held before; None: nothing."""
+    operator: str
+    time: datetime
+
+    @classmethod
+    def of(cls, change: Change, operator: str, time: datetime) -> DeployMarker:
+        """The marker of `change`, made by `operator` at `time`."""
+        return cls(
+            environment=change.environment,
+            action=change.action,
+            target=change.target,
+            model=change.subject,
+            version=change.after,
+            previous=change.before,
+            operator=operator,
+            time=time,
+        )
+
+    def text(self) -> str:
+        """`alice: promote churn@champion in prd: v3 -> v4`."""
+        return (
+            f"{self.operator}: {self.action} {self.target} in {self.environment}: "
+            f"{self.previous or '(unset)'} -> {self.version}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MarkerResult:
+    """How posting one deploy marker to one destination ended."""
+
+    destination: str
+    """`grafana` or `pushgateway`."""
+    ok: bool
+    detail: str
+    """Where it went (`annotation 17 on https://grafana.example.com`), or why it failed."""

@@ -27,6 +27,7 @@ from mlops_tui.errors import Conflict, MlopsError, NotFound, Refused, UsageError
 from mlops_tui.ops.flow import AskApproval, Written, run_write
 from mlops_tui.ops.gates import refusal
 from mlops_tui.ops.journal import Journal
+from mlops_tui.ops.markers import Markers
 from mlops_tui.ops.policy import Policy, WriteAction
 from mlops_tui.ops.registry import Scope, plan_cross_env_promotion, plan_promotion, plan_rollback
 
@@ -79,10 +80,11 @@ async def approve(
     journal: Journal,
     operator: str,
     ask: AskApproval,
+    markers: Markers | None = None,
 ) -> Approved:
     """Approve `request` as `operator`; the last approval needed makes the write.
 
-    `hub`: the request's environment.
+    `hub`: the request's environment; `markers`: its deploy markers, posted once the write is made.
 
     Raises:
         Refused: self-approval, a second approval by the same operator, a closed or expired
@@ -120,6 +122,7 @@ async def approve(
                 ask=ask,
                 expected=request.before,
                 request=request,
+                markers=markers,
             )
         except Conflict as exc:
             again = find_request(journal, request.id)

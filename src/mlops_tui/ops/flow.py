@@ -2,7 +2,9 @@
 policy -> approval or typed confirmation -> gates (failed ones refuse unless the approval overrides
 them with a reason) -> four-eyes (an environment that wants other operators' approval gets a
 request in the shared journal instead of the write) -> perform (lock, re-read, journal, write,
-verify). A front end supplies only how it asks for approval: a modal in the TUI,
+verify) -> deploy markers (a promotion, rollback or traffic change made is marked on the team's
+dashboards; a marker that fails is journaled and reported, never fails the write). A front end
+supplies only how it asks for approval: a modal in the TUI,
 `--yes`/`--confirm`/`--override-gates`/`--dry-run` headless. An approved request comes back through
 the same flow (`request=`), planned again by its approver's mlops-tui."""
 
@@ -13,10 +15,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
-from mlops_tui.domain import ApprovalRequest, Change, utcnow
+from mlops_tui.domain import ApprovalRequest, Change, MarkerResult, utcnow
 from mlops_tui.errors import Refused
 from mlops_tui.ops.gates import overridden, refusal
 from mlops_tui.ops.journal import Journal
+from mlops_tui.ops.markers import Markers
 from mlops_tui.ops.policy import Approval, Policy, WriteAction, perform
 
 __all__ = ["AskApproval", "Written", "run_write"]
@@ -34,6 +37,14 @@ class Written:
     result: Literal["ok", "unchanged", "cancelled", "requested"]
     request: int | None = None
     """`requested`: the approval request's id in the journal."""
+    markers: tuple[MarkerResult, ...] = ()
+    """`ok`: how each destination of the environment's deploy markers took the change's marker
+    (none when the action is not marked or no destination is configured)."""
+
+    @property
+    def failed_markers(self) -> tuple[MarkerResult, ...]:
+        """The deploy markers that failed (the write itself was made)."""
+        return tuple(m for m in self.markers if not m.ok)
 
 
 async def run_write(
@@ -46,11 +57,13 @@ async def run_write(
     expected: str | None = None,
     request: ApprovalRequest | None = None,
     now: Callable[[], datetime] | None = None,
+    markers: Markers | None = None,
 ) -> Written:
     """Run a planned `action` through the flow.
 
     `request`: the approval request this write performs, approved by `operator` (its gates'
-    override is the requester's, and no new request is made).
+    override is the requester's, and no new request is made). `markers`: the environment's deploy
+    markers, posted once the write is made.
 
     Raises:
         GatesFailed: a promotion gate failed and the approval did not override it.
@@ -81,7 +94,8 @@ async def run_write(
     done = await perform(
         action, policy=policy, approval=approval, journal=journal, operator=operator, expected=expected
     )
-    return Written(done, "ok")
+    marked = await markers.post(done, operator=operator, journal=journal, now=now) if markers else ()
+    return Written(done, "ok", markers=marked)
 
 
 def _request(

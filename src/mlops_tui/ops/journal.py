@@ -42,6 +42,7 @@ __all__ = [
     "open_journal",
     "state_to_roll_back_to",
     "LOCK_WAIT_SECONDS",
+    "MARKER_ACTION",
     "upgraded",
 ]
 
@@ -49,6 +50,8 @@ LOCK_WAIT_SECONDS = 60.0
 """How long a write waits for another write of the same journal to finish before giving up."""
 CHANGES = ("ok", "overwritten", "external")
 """Outcomes after which the target holds what the entry's `after` (or message) says."""
+MARKER_ACTION = "marker"
+"""The action of an entry recording that a change's deploy markers failed (`ops.markers`)."""
 EXTERNAL_OPERATOR = "(outside this journal)"
 """Who an `external` entry names: the change was found, not made, here."""
 
@@ -287,6 +290,18 @@ class Journal:
         what was asked: its `before` and `after` as planned."""
         intent_id = self.intent(change, operator)
         self.outcome(intent_id, "refused", message)
+
+    def marker_failed(self, change: Change, operator: str, message: str) -> None:
+        """Record that the deploy markers of `change`, which `operator` made, failed: an entry of
+        action `marker` and result `failed`, with the change's target, `before` and `after`, and
+        `message` saying which destination failed and why. The change itself stays `ok`.
+
+        Raises:
+            JournalError: not recorded.
+        """
+        marked = dataclasses.replace(change, action=MARKER_ACTION, details=())
+        intent_id = self.intent(marked, operator)
+        self.outcome(intent_id, "failed", message)
 
     def slot_lock(self, environment: str, target: str) -> SlotLock:
         """The lock every write to `target` sharing this journal holds from its re-read to its

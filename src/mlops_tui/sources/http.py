@@ -26,7 +26,7 @@ from mlops_tui.config import resolve_secret
 from mlops_tui.errors import BackendError, BackendUnreachable
 from mlops_tui.sources import transport
 
-__all__ = ["HttpApi", "Method", "decode", "excerpt"]
+__all__ = ["HttpApi", "Method", "credentials_hint", "decode", "excerpt"]
 
 Method = Literal["GET", "POST", "PATCH", "PUT", "DELETE"]
 
@@ -128,9 +128,11 @@ class HttpApi:
         *,
         params: Sequence[tuple[str, str]] = (),
         json: Any = None,
+        content: str | bytes | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
-        """One request to `path` (relative to the base URL).
+        """One request to `path` (relative to the base URL), with a `json` body or a `content`
+        body of the type `headers` name.
 
         A 429 is retried after its `Retry-After` while the wait fits in the timeout
         (`sources.transport`).
@@ -144,7 +146,7 @@ class HttpApi:
         while True:
             try:
                 response = await self._client.request(
-                    method, path, params=tuple(params), json=json, headers=headers
+                    method, path, params=tuple(params), json=json, content=content, headers=headers
                 )
             except httpx.TimeoutException:
                 raise BackendUnreachable(

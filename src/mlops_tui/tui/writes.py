@@ -19,7 +19,8 @@ from mlops_tui.hub import Hub
 from mlops_tui.ops.alerts import plan_expiry, plan_silence
 from mlops_tui.ops.approvals import approve, find_request, reject
 from mlops_tui.ops.endpoints import plan_traffic, plan_traffic_rollback, plan_undeploy
-from mlops_tui.ops.flow import run_write
+from mlops_tui.ops.flow import Written, run_write
+from mlops_tui.ops.markers import failure_text
 from mlops_tui.ops.pipelines import plan_pipeline_change, plan_retrain
 from mlops_tui.ops.policy import Approval, WriteAction
 from mlops_tui.ops.registry import plan_cross_env_promotion, plan_promotion, plan_rollback
@@ -203,6 +204,7 @@ class WriteActions:
                 journal=app.journal,
                 operator=app.settings.operator_name,
                 ask=ask,
+                markers=scope.markers,
             )
         except MlopsError as exc:
             app.notify(exc.message, title=exc.title, severity="error", timeout=10)
@@ -218,6 +220,7 @@ class WriteActions:
                 f"Approved and done #{request_id}: {done.written.change.summary()}",
                 title="Recorded in the journal",
             )
+            self._say_markers(done.written)
         self._after_write()
 
     @_write_worker
@@ -285,6 +288,7 @@ class WriteActions:
                 operator=app.settings.operator_name,
                 ask=ask,
                 now=hub.clock,
+                markers=hub.markers,
             )
         except MlopsError as exc:
             app.notify(exc.message, title=exc.title, severity="error", timeout=10)
@@ -325,7 +329,18 @@ class WriteActions:
                 )
             else:
                 app.notify(f"Done: {written.change.summary()}", title="Recorded in the journal")
+            self._say_markers(written)
         self._after_write()
+
+    def _say_markers(self, written: Written) -> None:
+        """A notification for the deploy markers of a write that failed (the write was made)."""
+        if failed := written.failed_markers:
+            self.app.notify(
+                f"{failure_text(list(failed))}. {written.change.summary()} is made and journaled.",
+                title="Deploy marker failed",
+                severity="warning",
+                timeout=15,
+            )
 
     async def _follow(self, hub: Hub, pipeline: Pipeline) -> None:
         """Watch a pipeline this app started and say how it ended."""
