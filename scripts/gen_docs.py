@@ -89,9 +89,11 @@ def default_text(field: mi.Field) -> str:
     """The default as one would write it in TOML, `required`, or `—` for unset."""
     if field.required:
         return "required"
+    value = field.default_factory() if field.default_factory is not msgspec.NODEFAULT else field.default
+    if isinstance(value, msgspec.Struct):
+        return "its keys' defaults"
     if field.default_factory is not msgspec.NODEFAULT:
-        return f"`{msgspec.json.encode(field.default_factory()).decode()}`"
-    value = field.default
+        return f"`{msgspec.json.encode(value).decode()}`"
     if value is None:
         return "—"
     if isinstance(value, bool):

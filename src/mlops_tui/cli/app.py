@@ -16,6 +16,7 @@ from mlops_tui.cli import (
     demo,
     endpoints,
     history,
+    maturity,
     models,
     pipelines,
     runs,
@@ -78,5 +79,6 @@ root.add_command(pipelines.retrain)
 root.add_command(alerts.alerts)
 root.add_command(status.status)
 root.add_command(triage.triage)
+root.add_command(maturity.maturity)
 root.add_command(endpoints.endpoints)
 root.add_command(vertex.vertex)
