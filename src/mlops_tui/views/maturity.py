@@ -148,7 +148,8 @@ CRITERIA: tuple[Criterion, ...] = (
         "Controlled release",
         "Vertex AI endpoints serving the model: their traffic split now and the journal's traffic changes",
         "a canary or A/B split (two deployed versions of the model sharing traffic) was observed",
-        "release through a canary split: `mlops-tui endpoints traffic ENDPOINT NEW=10 OLD=90`",
+        "release through a canary split: `mlops-tui endpoints traffic ENDPOINT --split NEW=10"
+        " --split OLD=90`",
     ),
     Criterion(
         "monitoring",
