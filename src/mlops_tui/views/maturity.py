@@ -16,7 +16,8 @@ own is met: an unknown criterion neither proves nor refutes, and the assessment 
 from __future__ import annotations
 
 import asyncio
-import fnmatch
+import functools
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -276,8 +277,14 @@ class Assessment:
 
 
 def is_automation(who: str, patterns: Sequence[str]) -> bool:
-    """Whether `who` (an operator, a promoter) is automation by the `[maturity] automation` patterns."""
-    return any(fnmatch.fnmatchcase(who.lower(), p.lower()) for p in patterns)
+    """Whether `who` (an operator, a promoter) is automation by the `[maturity] automation`
+    patterns, where `*` stands for any text and case does not matter."""
+    return any(_pattern(p).fullmatch(who) for p in patterns)
+
+
+@functools.cache
+def _pattern(pattern: str) -> re.Pattern[str]:
+    return re.compile(".*".join(map(re.escape, pattern.split("*"))), re.IGNORECASE)
 
 
 def _percent(part: int, whole: int) -> str:
