@@ -413,8 +413,9 @@ class MaturitySettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, 
     """How many of a model's newest runs are read to judge the share carrying a git commit."""
     automation: list[str] = msgspec.field(default_factory=_automation)
     """Identities of automation, not people: patterns (`*` stands for any text, case does not
-    matter) matched against the operator the journal records (`MLOPS_TUI_OPERATOR` of a CI job) and the promoter the registry's history
-    names. A promotion or retraining made by one of them counts as automated."""
+    matter) matched against the operator the journal records (`MLOPS_TUI_OPERATOR` of a CI job)
+    and the promoter the registry's history names. A promotion or retraining made by one of them
+    counts as automated."""
 
 
 class _File(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
