@@ -19,7 +19,7 @@ from mlops_tui.hub import Hub
 from mlops_tui.ops.journal import open_journal
 from mlops_tui.views.maturity import PHASES, Assessment, Judgement, Maturity, read_maturity
 
-__all__ = ["maturity", "maturity_json", "status_word"]
+__all__ = ["assessment_json", "maturity", "maturity_json", "status_word"]
 
 STATUS_WORDS = {"met": "met", "not_met": "not met", "unknown": "unknown"}
 

@@ -36,14 +36,13 @@ from mlops_tui.sources.registry import Role
 __all__ = [
     "CRITERIA",
     "LEVELS",
+    "PHASES",
     "Assessment",
-    "Criterion",
     "Judgement",
     "Maturity",
     "ModelFacts",
     "Promotion",
     "assess",
-    "gather",
     "is_automation",
     "read_maturity",
 ]
@@ -71,6 +70,8 @@ COMMIT_TAG = "mlflow.source.git.commit"
 """The run tag MLflow sets to the git commit of the code that ran."""
 SCHEDULED = frozenset({"schedule", "scheduled"})
 """Pipeline triggers that are a schedule: GitLab's and Vertex's `schedule`, Airflow's `scheduled`."""
+TRAFFIC_ACTIONS = ("traffic", "traffic-rollback")
+"""The journal's actions that set an endpoint's traffic split."""
 RECENT_PIPELINES = 100
 VERSIONS_READ = 20
 """How many of a model's newest versions have their runs read (for lineage and experiments)."""
@@ -687,7 +688,7 @@ def _splits(hub: Hub, context: _Context, journal: Journal, model: str) -> tuple[
         shared = [
             e
             for e in changes
-            if e.action == "traffic" and e.result == "ok" and _shared(_split(e.after), mine)
+            if e.action in TRAFFIC_ACTIONS and e.result == "ok" and _shared(_split(e.after), mine)
         ]
         if shared:
             found.append(

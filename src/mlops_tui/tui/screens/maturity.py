@@ -22,7 +22,7 @@ from mlops_tui.tui.header import EnvScreen
 from mlops_tui.tui.panes.base import ResourcePane, Row
 from mlops_tui.views.maturity import PHASES, Assessment, read_maturity
 
-__all__ = ["MaturityPane", "MaturityScreen", "criteria_text", "level_text"]
+__all__ = ["MATURITY_SECONDS", "MaturityPane", "MaturityScreen", "criteria_text", "level_text"]
 
 MATURITY_SECONDS = 60.0
 """Maturity moves in days, not seconds: the screen reads it again every minute."""
