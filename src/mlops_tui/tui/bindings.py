@@ -61,6 +61,7 @@ KEYS: dict[str, KeySpec] = {
         "Maturity",
         "everywhere",
         "MLOps maturity level of every model, its criteria's evidence and next steps",
+        show=False,
     ),
     "focus_alerts": KeySpec(
         "a", "focus_alerts", "Alerts", "everywhere", "the most severe alert (Enter: triage)"

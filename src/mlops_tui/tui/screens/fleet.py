@@ -152,7 +152,7 @@ class FleetScreen(EnvScreen):
             Text.assemble(
                 ("Fleet", "bold"),
                 f" of {humanize.count(len(self.hubs), 'environment')} · enter: open the model in the"
-                " highlighted one",
+                " highlighted one · L: maturity",
             ),
             classes="detail-title",
         )
