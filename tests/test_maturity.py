@@ -1,7 +1,7 @@
 """MLOps maturity: the judgement over plain facts (levels, unknowns, thresholds, next steps), then
 every criterion judged on real stores and the test servers (the demo's MLflow store, the journal,
-the GitLab and Vertex AI test servers, a metrics backend declared in the registry), and the
-command's output, golden-tested on the demo as `mlops-tui demo` seeds it."""
+the GitLab, Vertex AI and Airflow 2 test servers, a metrics backend declared in the registry), and
+the command's output, golden-tested on the demo as `mlops-tui demo` seeds it."""
 
 from __future__ import annotations
 
@@ -16,11 +16,13 @@ import pytest
 
 from mlops_tui.config import (
     LOCAL_RULES,
+    AirflowSettings,
     EnvironmentSettings,
     GateSettings,
     GitlabSettings,
     MaturitySettings,
     MlflowSettings,
+    RetrainSettings,
     Settings,
     VertexSettings,
 )
@@ -41,6 +43,7 @@ from mlops_tui.views.maturity import (
     read_maturity,
 )
 from tests.conftest import DemoCommandRun
+from tests.fakes.airflow_v1_server import FakeAirflowV1
 from tests.fakes.gitlab_server import TOKEN, FakeGitlab
 from tests.fakes.vertex_server import FakeVertex, seed_churn
 from tests.helpers import closed_port, run_cli, write_config
@@ -335,6 +338,30 @@ async def test_gitlab_schedules_count_as_automated_retraining(
     assert evidence(churn, "automated_training").endswith("; 1 scheduled pipeline(s) seen")
     assert statuses(fraud)["automated_retraining"] == "not_met"
     assert evidence(fraud, "automated_training").endswith("; no scheduled pipeline seen")
+
+
+async def test_a_scheduled_airflow_dag_run_counts_as_automated_retraining(
+    demo_store: MlflowSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On Airflow 2's API (its test server): the DAG `retrain_churn` names its model."""
+    monkeypatch.setenv("AIRFLOW_PASSWORD", "secret")
+    with FakeAirflowV1(username="admin", password="secret") as airflow:
+        airflow.add_dag("retrain_churn")
+        airflow.add_run("retrain_churn", "scheduled__2026-12-04T10:00:00+00:00")["run_type"] = "scheduled"
+        airflow.add_run("retrain_churn", "manual__2026-12-04T11:00:00+00:00")
+        table = AirflowSettings(
+            url=airflow.url,
+            api_version="v1",
+            dags=["retrain_churn"],
+            username="admin",
+            password_env="AIRFLOW_PASSWORD",
+        )
+        retrain = RetrainSettings(kind="airflow", dag="retrain_{model}")
+        found = by_model(await maturity(demo_settings(demo_store, tmp_path, airflow=table, retrain=retrain)))
+    churn = found["churn"]
+    assert evidence(churn, "pipelines").startswith("2 recent pipeline(s) of the model (airflow)")
+    assert evidence(churn, "automated_retraining") == "1 scheduled pipeline(s) of the model"
+    assert statuses(found["fraud"])["automated_retraining"] == "not_met"
 
 
 async def test_vertex_traffic_splits_are_a_controlled_release(
