@@ -399,6 +399,31 @@ async def test_vertex_traffic_splits_are_a_controlled_release(
 # -- the command ----------------------------------------------------------------------------------
 
 
+def test_over_a_real_mlflow_server_the_demo_has_the_same_spread(mlflow_server: str, tmp_path: Path) -> None:
+    server = {"tracking_uri": mlflow_server}
+    gated = {
+        "mlflow": server,
+        "models": ["churn", "fraud"],
+        "gates": {"required_tags": {"validation_status": "passed"}},
+    }
+    config = write_config(
+        tmp_path / "server.toml", {"demo": {"mlflow": server}, "prd": gated}, journal=str(tmp_path / "j.db")
+    )
+    result = run_cli("maturity", "--env", "demo", "--json", "--config", config)
+    assert result.code == ExitCode.OK, result
+    models = {m["model"]: m for m in result.json()["models"]}
+    assert {name: m["level"] for name, m in models.items()} == {"churn": 3, "fraud": 2, "demand": 1}
+    churn = {c["id"]: c for c in models["churn"]["criteria"]}
+    assert churn["automated_deployment"]["evidence"] == "1/1 (100 %) of the promotions made by CI (registry)"
+    assert churn["monitoring"] == {
+        "id": "monitoring",
+        "level": 4,
+        "title": "Monitoring and alerting",
+        "status": "not_met",
+        "evidence": "no alert source configured",
+    }
+
+
 def test_maturity_json_on_the_demo_is_golden(demo_command_seeded: DemoCommandRun) -> None:
     result = run_cli("maturity", "--all", "--json")
     assert result.code == ExitCode.OK, result
