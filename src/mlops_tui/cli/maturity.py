@@ -12,9 +12,8 @@ from typing import Any
 import click
 
 from mlops_tui.cli import render
-from mlops_tui.cli.helpers import Table, emit, load_and_warn
+from mlops_tui.cli.helpers import Table, emit, environments_chosen
 from mlops_tui.config import Settings
-from mlops_tui.errors import UsageError
 from mlops_tui.hub import Hub
 from mlops_tui.ops.journal import open_journal
 from mlops_tui.views.maturity import PHASES, Assessment, Judgement, Maturity, read_maturity
@@ -42,18 +41,12 @@ def maturity(
     """The MLOps maturity level (0-4, Microsoft's model) each model reaches in an environment (or
     --all), judged from the systems it runs on: every criterion met, not met or unknown (its source
     is not configured) with its evidence, and the next steps. The criteria of each model follow the
-    summary when one model is assessed (--model, or an environment holding one). Exit 1 when a
+    summary with --model (or when the environment holds one model). Exit 1 when a
     source could not be read (what could be is printed)."""
-    root_options = ctx.find_root().params
-    if every and (env or root_options.get("env")):
-        raise UsageError("give --env or --all, not both")
-    settings = load_and_warn(config or root_options.get("config"))
-    names = (
-        list(settings.environments) if every else [settings.environment(env or root_options.get("env"))[0]]
-    )
+    settings, names = environments_chosen(ctx, every, env, config)
     found = asyncio.run(_read(settings, names, model))
     data = maturity_json(found)
-    details = found.assessments if len(found.assessments) == 1 else []
+    details = found.assessments if model is not None or len(found.assessments) == 1 else []
     emit(
         data,
         ("MODEL", "ENV", "LEVEL", "NEXT STEP"),
