@@ -4,6 +4,7 @@
   (found by following the types from the file's top-level struct, wherever they are defined).
 - docs/keys.md: every key binding, from the catalogue of binding ids and the `BINDINGS` of every
   widget and screen of the `mlops_tui.tui` package (found by walking the package).
+- docs/maturity.md: the criteria of the maturity levels, from `mlops_tui.views.maturity.CRITERIA`.
 
 Each page keeps its prose; only the part between the GENERATED markers is rewritten.
 `tests/test_docs.py` regenerates both in memory and fails when a page is out of step.
@@ -89,9 +90,11 @@ def default_text(field: mi.Field) -> str:
     """The default as one would write it in TOML, `required`, or `—` for unset."""
     if field.required:
         return "required"
+    value = field.default_factory() if field.default_factory is not msgspec.NODEFAULT else field.default
+    if isinstance(value, msgspec.Struct):
+        return "its keys' defaults"
     if field.default_factory is not msgspec.NODEFAULT:
-        return f"`{msgspec.json.encode(field.default_factory()).decode()}`"
-    value = field.default
+        return f"`{msgspec.json.encode(value).decode()}`"
     if value is None:
         return "—"
     if isinstance(value, bool):
@@ -236,11 +239,33 @@ def keys_reference() -> str:
     return "\n".join(lines) + "\n"
 
 
+# -- maturity criteria --------------------------------------------------------------------------
+
+
+def maturity_criteria() -> str:
+    """Markdown: the levels, then one row per criterion with its signal, rule and next step."""
+    from mlops_tui.views.maturity import CRITERIA, LEVELS, PHASES
+
+    lines = ["| level | name | roadmap phase |", "|---|---|---|"]
+    lines += [f"| {n} | {name} | {PHASES.get(n, '—')} |" for n, name in LEVELS.items()]
+    lines += [
+        "",
+        "| level | id | criterion | signal (source) | met when | next step |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {c.level} | `{c.id}` | {_cell(c.title)} | {_cell(c.signal)} | {_cell(c.rule)} | {_cell(c.step)} |"
+        for c in CRITERIA
+    ]
+    return "\n".join(lines) + "\n"
+
+
 # -- pages --------------------------------------------------------------------------------------
 
 PAGES: dict[str, Callable[[], str]] = {
     "docs/configuration.md": configuration_reference,
     "docs/keys.md": keys_reference,
+    "docs/maturity.md": maturity_criteria,
 }
 """Page (relative to the repository) -> what goes between its GENERATED markers."""
 

@@ -1,11 +1,13 @@
 """Regenerate screenshots/*.svg from the real app on demo data (fixed clock, so they are stable).
 
-Run: ./scripts/screenshots
+Run: ./scripts/screenshots            (every screenshot)
+     ./scripts/screenshots fleet maturity   (only those named)
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import sys
 import tempfile
@@ -20,6 +22,7 @@ from textual.pilot import Pilot
 from mlops_tui.config import (
     LOCAL_RULES,
     EnvironmentSettings,
+    GateSettings,
     MlflowSettings,
     RetrainSettings,
     Settings,
@@ -31,6 +34,8 @@ from mlops_tui.tui import MlopsApp, make_app
 from mlops_tui.tui.panes.base import ResourcePane
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+WANTED = set(sys.argv[1:])
+"""The screenshots to make; none named: every one."""
 OUT = Path(__file__).resolve().parent.parent / "screenshots"
 
 
@@ -48,6 +53,8 @@ async def filled(pilot: Pilot[None]) -> None:
 async def shoot(
     settings: Settings, name: str, size: tuple[int, int], steps: Callable[[Pilot[None]], Awaitable[None]]
 ) -> None:
+    if WANTED and name not in WANTED:
+        return
     app: MlopsApp = make_app(settings, clock=lambda: NOW)
     async with app.run_test(size=size) as pilot:
         await filled(pilot)
@@ -162,6 +169,21 @@ async def main() -> None:
         await shoot(settings, "fleet", (120, 36), open_fleet)
         await shoot(settings, "compare", (120, 36), compare_runs)
         await shoot(settings, "compare-80x24", (80, 24), compare_runs)
+
+        async def open_maturity(pilot: Pilot[None]) -> None:
+            await pilot.press("L")
+            await filled(pilot)
+
+        # prd as the built-in local-prd is: it takes validated versions only (a promotion gate).
+        gated = msgspec.structs.replace(
+            settings.environments["prd"], gates=GateSettings(required_tags={"validation_status": "passed"})
+        )
+        await shoot(
+            dataclasses.replace(settings, environments={**settings.environments, "prd": gated}),
+            "maturity",
+            (120, 36),
+            open_maturity,
+        )
 
 
 if __name__ == "__main__":

@@ -82,8 +82,13 @@ def test_every_run_has_lineage_tags_and_params(runs: list[Any]) -> None:
         tags, params = run.data.tags, run.data.params
         commit = tags["mlflow.source.git.commit"]
         assert len(commit) == 40 and int(commit, 16) >= 0
-        assert tags["gitlab.pipeline_id"].isdigit()
-        assert tags["gitlab.project"] == "ml/models"
+        name = run.info.run_name
+        if name.startswith("demand-") and name != "demand-lgbm-012":
+            # demand's older runs were trained by hand (its maturity stays at level 1).
+            assert "gitlab.pipeline_id" not in tags and "gitlab.project" not in tags
+        else:
+            assert tags["gitlab.pipeline_id"].isdigit()
+            assert tags["gitlab.project"] == "ml/models"
         assert params["algorithm"] == tags["algorithm"]
         assert run.info.run_name.startswith(tags["mlflow.source.name"][len("train_") : -len(".py")])
     assert len({r.data.tags["mlflow.source.git.commit"] for r in runs}) == len(runs)

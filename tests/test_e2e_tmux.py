@@ -318,3 +318,46 @@ def test_approving_and_rejecting_without_colour_in_a_small_terminal(
     term.keys("Escape")
     term.wait_for(lambda s: "Runs" in s and "Models" in s, "the dashboard")
     quit_app(term)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (60, 20)], ids=["80x24", "60x20"])
+def test_maturity_without_colour_in_a_small_terminal(
+    tmp_path: Path, demo_store: MlflowSettings, terminal: Callable[..., Terminal], size: tuple[int, int]
+) -> None:
+    """`L` from the dashboard and from the fleet view: the levels, and the criteria in words (met,
+    not met, unknown), not in colours alone."""
+    config = write_config(
+        tmp_path / "mlops-tui.toml",
+        {
+            "dev": {"mlflow": written(demo_store), "rules": [written(rule) for rule in LOCAL_RULES]},
+            "prd": {
+                "protected": True,
+                "mlflow": written(demo_store),
+                "models": ["churn", "fraud"],
+                "gates": {"required_tags": {"validation_status": "passed"}},
+            },
+        },
+        journal=str(tmp_path / "journal.sqlite3"),
+    )
+    term = terminal(
+        [*mlops_tui_command(), "--config", str(config)], size, {"NO_COLOR": "1", "TERM": "screen"}
+    )
+    term.wait_for(lambda s: "Runs" in s and "Models" in s and "churn" in s, "the dashboard")
+    term.keys("L")
+    screen = term.wait_for(lambda s: "churn in dev: L3" in s, "the maturity screen")
+    assert "DEV" in screen.splitlines()[0]  # the header on the maturity screen too
+    assert "L3 Automated" in screen and "L1 DevOps" in screen
+    assert "L1 met      Code versioned" in screen
+    term.keys("Down")
+    term.wait_for(lambda s: "demand in dev: L1" in s, "the criteria of the next row")
+    term.keys("Escape")
+    term.wait_for(lambda s: "Runs" in s and "Models" in s, "the dashboard")
+    term.keys("f")
+    term.wait_for(lambda s: "Fleet" in s and "v3 champion" in s, "the fleet view")
+    term.keys("L")
+    term.wait_for(lambda s: "churn in dev: L3" in s, "the maturity screen over the fleet view")
+    term.keys("Escape")
+    term.wait_for(lambda s: "v3 champion" in s and "churn in dev" not in s, "the fleet view again")
+    term.keys("Escape")
+    term.wait_for(lambda s: "Runs" in s and "Models" in s, "the dashboard")
+    quit_app(term)

@@ -89,6 +89,13 @@ def test_http_commands_import_no_textual_vertex_or_mlflow(
     assert heavy(loaded, HTTPX_CLI) == []
 
 
+def test_maturity_over_http_imports_no_textual_vertex_or_mlflow(mlflow_server: str, tmp_path: Path) -> None:
+    config = write_config(tmp_path / "c.toml", {"remote": {"mlflow": {"tracking_uri": mlflow_server}}})
+    output, loaded = probe(tmp_path, "maturity", "--json", "--config", config)
+    assert isinstance(output, dict) and output["models"], "the command produced no data"
+    assert heavy(loaded) == []
+
+
 def test_sql_store_commands_import_mlflow_but_not_textual(demo_store_template: Path, tmp_path: Path) -> None:
     """The probe sees MLflow where it is needed (a filter is MLflow's to evaluate, on a SQLite
     store too): the check above is not vacuous."""

@@ -89,6 +89,7 @@ async def test_fleet_lines_up_every_environment_and_marks_the_unreachable_one(
             "prd protected",
             "Last pipeline",
             "Alerts",
+            "Maturity",
         ]
         rows = cells(app)
         # dev: aliases; qa: the same registry read in stage mode; prd: cannot be reached.

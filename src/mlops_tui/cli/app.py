@@ -17,6 +17,7 @@ from mlops_tui.cli import (
     endpoints,
     history,
     markers,
+    maturity,
     models,
     pipelines,
     runs,
@@ -79,6 +80,7 @@ root.add_command(pipelines.retrain)
 root.add_command(alerts.alerts)
 root.add_command(status.status)
 root.add_command(triage.triage)
+root.add_command(maturity.maturity)
 root.add_command(endpoints.endpoints)
 root.add_command(vertex.vertex)
 root.add_command(markers.markers)

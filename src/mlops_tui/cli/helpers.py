@@ -33,6 +33,7 @@ __all__ = [
     "apply",
     "common_options",
     "emit",
+    "environments_chosen",
     "expected_state",
     "headless_ask",
     "load_and_warn",
@@ -81,6 +82,24 @@ def with_hub(run: Callable[..., Awaitable[T]]) -> Callable[..., T]:
         return asyncio.run(body())
 
     return command
+
+
+def environments_chosen(
+    ctx: click.Context, every: bool, env: str | None, config: str | None
+) -> tuple[Settings, list[str]]:
+    """The settings, and the environments a command with `--env NAME | --all` acts on (the root's
+    `--env` and `--config` count too).
+
+    Raises:
+        UsageError: both `--env` and `--all`, or no such environment.
+    """
+    root_options = ctx.find_root().params
+    if every and (env or root_options.get("env")):
+        raise UsageError("give --env or --all, not both")
+    settings = load_and_warn(config or root_options.get("config"))
+    if every:
+        return settings, list(settings.environments)
+    return settings, [settings.environment(env or root_options.get("env"))[0]]
 
 
 def load_and_warn(path: str | None, *, check_ui: UiCheck | None = None) -> Settings:

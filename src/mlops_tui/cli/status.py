@@ -8,9 +8,8 @@ import sys
 import click
 
 from mlops_tui.cli import render
-from mlops_tui.cli.helpers import emit, load_and_warn
+from mlops_tui.cli.helpers import emit, environments_chosen
 from mlops_tui.config import Settings
-from mlops_tui.errors import UsageError
 from mlops_tui.hub import Hub
 from mlops_tui.views.health import (
     STATE_NAMES,
@@ -35,13 +34,7 @@ def status(ctx: click.Context, every: bool, env: str | None, config: str | None,
     Exit 0 healthy; 1 degraded (a critical alert firing, a pipeline failed in the last 24 hours,
     a source answering errors); 3 a backend unreachable.
     """
-    root_options = ctx.find_root().params
-    if every and (env or root_options.get("env")):
-        raise UsageError("give --env or --all, not both")
-    settings = load_and_warn(config or root_options.get("config"))
-    names = (
-        list(settings.environments) if every else [settings.environment(env or root_options.get("env"))[0]]
-    )
+    settings, names = environments_chosen(ctx, every, env, config)
     reports = asyncio.run(_check_all(settings, names))
     code = overall_code(reports)
     emit(

@@ -41,6 +41,7 @@ __all__ = [
     "GitlabSettings",
     "GrafanaMarkerSettings",
     "MarkerSettings",
+    "MaturitySettings",
     "MetricGate",
     "MlflowSettings",
     "PushgatewayMarkerSettings",
@@ -448,6 +449,40 @@ class EnvironmentSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=Tru
     """Deploy markers posted after each change of a serving slot (`[environments.NAME.markers]`)."""
 
 
+_Share = Annotated[float, msgspec.Meta(gt=0, le=1)]
+AUTOMATION_IDENTITIES = (
+    "gitlab-ci",
+    "*-ci",
+    "ci-*",
+    "ci@*",
+    "*[bot]",
+    "*@*.iam.gserviceaccount.com",
+    "service-account-*",
+    "airflow",
+    "scheduler",
+)
+"""The default `[maturity] automation` patterns: CI jobs, bots and service accounts."""
+
+
+def _automation() -> list[str]:
+    return list(AUTOMATION_IDENTITIES)
+
+
+class MaturitySettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """How `maturity` judges the criteria of the MLOps maturity levels (docs/maturity.md)."""
+
+    share: _Share = 0.8
+    """What "most" means: the share of a model's runs carrying a git commit, of its versions made
+    by a pipeline, and of its promotions made by CI, that meets those criteria."""
+    runs: PositiveInt = 200
+    """How many of a model's newest runs are read to judge the share carrying a git commit."""
+    automation: list[str] = msgspec.field(default_factory=_automation)
+    """Identities of automation, not people: patterns (`*` stands for any text, case does not
+    matter) matched against the operator the journal records (`MLOPS_TUI_OPERATOR` of a CI job)
+    and the promoter the registry's history names. A promotion or retraining made by one of them
+    counts as automated."""
+
+
 class _File(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     default_env: str | None = None
     """Environment opened when none is given on the command line."""
@@ -470,6 +505,8 @@ class _File(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=Tru
     """Textual theme of the TUI."""
     keymap: dict[str, str] = {}
     """Key binding overrides: binding id -> comma-separated keys."""
+    maturity: MaturitySettings = MaturitySettings()
+    """Thresholds of the maturity assessment (`mlops-tui maturity`)."""
     environments: dict[str, Any] = {}
     """Environments by name; validated one by one so errors name the environment."""
 
@@ -509,6 +546,8 @@ class Settings:
     journal_password_command: list[str] | None = None
     read_only: bool = False
     """Every environment read-only (`--read-only`), whatever the file says."""
+    maturity: MaturitySettings = MaturitySettings()
+    """Thresholds of the maturity assessment."""
     warnings: tuple[str, ...] = ()
     """What is risky about the file (its permissions); front ends show these."""
 
@@ -578,8 +617,9 @@ def trainer_command(*extra: str) -> list[str]:
 
 def local_settings() -> Settings:
     """The built-in environments, each an MLflow sqlite store under the XDG data directory:
-    `local` (the local runner, local alert rules) and `local-prd`, protected, a registry of its
-    own as a production one would be, so that the fleet view has environments to line up."""
+    `local` (the local runner, local alert rules) and `local-prd`, protected, with a promotion
+    gate (a `validation_status = "passed"` tag), a registry of its own as a production one would
+    be, so that the fleet view has environments to line up."""
     data = locations.data_dir()
     env = EnvironmentSettings(
         mlflow=MlflowSettings(
@@ -592,6 +632,8 @@ def local_settings() -> Settings:
     )
     prd = EnvironmentSettings(
         protected=True,
+        # A production registry takes validated versions only: the demo's maturity shows the gate.
+        gates=GateSettings(required_tags={"validation_status": "passed"}),
         mlflow=MlflowSettings(
             tracking_uri=f"sqlite:///{data / 'mlflow-prd.db'}",
             artifact_root=str(data / "artifacts-prd"),
@@ -752,6 +794,7 @@ def parse_settings(
         journal_url=_journal_url(top.journal, where) if top.journal and _is_url(top.journal) else None,
         journal_password_env=top.journal_password_env,
         journal_password_command=top.journal_password_command,
+        maturity=top.maturity,
     )
 
 

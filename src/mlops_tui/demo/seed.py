@@ -2,7 +2,9 @@
 
 Three teams' worth of work: experiments for churn, fraud and demand models, runs with parameters,
 metric histories over training steps and lineage tags (git commit, GitLab pipeline), and a registry
-where `churn` and `fraud` use aliases while `demand` still uses the legacy stages. Deterministic for a
+where `churn` and `fraud` use aliases while `demand` still uses the legacy stages. Their MLOps
+maturity differs (`mlops-tui maturity`): demand's older runs were trained by hand (level 1), fraud's
+champion was promoted by hand (level 2), churn's by CI (level 3). Deterministic for a
 given `now`, so screenshots and snapshot tests are stable. Seeding twice never duplicates: the last
 step marks the store complete, and a complete store is left alone.
 """
@@ -50,6 +52,11 @@ class _ModelPlan:
     champion_before: int | None = None
     """The version the champion alias held before, as promoting with mlops-tui records it, so that
     a rollback has somewhere to go."""
+    promoted_by: str | None = None
+    """Who promoted the champion by hand, as promoting with mlops-tui tags the version."""
+    trained_in_ci: int | None = None
+    """How many of the newest runs a pipeline trained; the older ones were trained by hand (no
+    pipeline tag). None: every run."""
 
 
 DEMO_MODELS = (
@@ -73,6 +80,7 @@ DEMO_MODELS = (
         3,
         {"champion": 2},
         {},
+        promoted_by="amira",
     ),
     _ModelPlan(
         "demand",
@@ -83,13 +91,16 @@ DEMO_MODELS = (
         3,
         {},
         {1: "Archived", 2: "Production", 3: "Staging"},
+        trained_in_ci=1,
     ),
 )
 
 
 PRD_MODELS = (
     _ModelPlan("churn", "churn-training", 5, "val_auc", ("lgbm",), 2, {"champion": 2}, {}, champion_before=1),
-    _ModelPlan("fraud", "fraud-detection", 4, "val_auc", ("xgb",), 1, {"champion": 1}, {}),
+    _ModelPlan(
+        "fraud", "fraud-detection", 4, "val_auc", ("xgb",), 1, {"champion": 1}, {}, promoted_by="amira"
+    ),
 )
 """The built-in `local-prd` environment's registry: what production serves, a version or two
 behind `local`'s."""
@@ -193,6 +204,8 @@ def _seed_run(
         if plan.model == "churn" and index == plan.runs - 1
         else ("FAILED" if index % 7 == 5 else "FINISHED")
     )
+    lineage = {"gitlab.pipeline_id": str(pipeline_id), "gitlab.project": "ml/models"}
+    by_hand = plan.trained_in_ci is not None and index < plan.runs - plan.trained_in_ci
     run = client.create_run(
         experiment_id,
         start_time=int(start.timestamp() * 1000),
@@ -201,8 +214,7 @@ def _seed_run(
             "mlflow.user": TEAM[(index + len(plan.model)) % len(TEAM)],
             "mlflow.source.git.commit": commit,
             "mlflow.source.name": f"train_{plan.model}.py",
-            "gitlab.pipeline_id": str(pipeline_id),
-            "gitlab.project": "ml/models",
+            **({} if by_hand else lineage),
             "algorithm": algorithm,
         },
     )
@@ -278,6 +290,14 @@ def _seed_registry(client: Any, plan: _ModelPlan, run_ids: list[str], now: datet
             client.transition_model_version_stage(plan.model, version.version, stage)
     for alias, number in plan.aliases.items():
         client.set_registered_model_alias(plan.model, alias, str(number))
+    if plan.promoted_by is not None and "champion" in plan.aliases:
+        champion = str(plan.aliases["champion"])
+        for key, value in (
+            ("mlops_tui.promoted_by", plan.promoted_by),
+            ("mlops_tui.promoted_at", format_rfc3339(now - timedelta(days=3), "seconds")),
+            ("mlops_tui.promoted_to", "promote to champion"),
+        ):
+            client.set_model_version_tag(plan.model, champion, key, value)
     if (history := champion_history(plan, now)) is not None:
         client.set_registered_model_tag(plan.model, CHAMPION_HISTORY_TAG, history)
     return len(sources)

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     import sqlalchemy as sa
 
 __all__ = [
+    "EXTERNAL_OPERATOR",
     "Journal",
     "SlotLock",
     "open_journal",

@@ -85,7 +85,7 @@ class MlopsApp(App[None]):
     AUTO_FOCUS = "DataTable"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
     BINDINGS: ClassVar[BindingList] = bindings(
-        "quit", "help", "switch_env", "fleet", "focus_alerts", "approvals", "refresh", "pause"
+        "quit", "help", "switch_env", "fleet", "maturity", "focus_alerts", "approvals", "refresh", "pause"
     )
 
     polling_paused: reactive[bool] = reactive(False, init=False)
@@ -323,7 +323,15 @@ class MlopsApp(App[None]):
             return
         hubs = {name: self.hub_for(name) for name in self.settings.environments}
         intervals = [env.mlflow.refresh_seconds for env in self.settings.environments.values() if env.mlflow]
-        self.push_screen(FleetScreen(self.hub, hubs, interval=min(intervals, default=30.0)))
+        self.push_screen(FleetScreen(self.hub, hubs, self.journal, interval=min(intervals, default=30.0)))
+
+    def action_maturity(self) -> None:
+        from mlops_tui.tui.screens.maturity import MaturityScreen
+
+        if isinstance(self.screen, MaturityScreen):
+            return
+        hubs = {name: self.hub_for(name) for name in self.settings.environments}
+        self.push_screen(MaturityScreen(self.hub, hubs, self.journal))
 
     @work(exclusive=True, group="switch-env")
     async def switch_environment(self, name: str, model: str | None = None) -> None:

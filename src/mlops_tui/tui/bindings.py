@@ -55,6 +55,14 @@ KEYS: dict[str, KeySpec] = {
     "help": KeySpec("question_mark", "keys", "Keys", "everywhere", "show or hide the keys"),
     "switch_env": KeySpec("e", "switch_env", "Env", "everywhere", "switch environment"),
     "fleet": KeySpec("f", "fleet", "Fleet", "everywhere", "every environment at once: the fleet view"),
+    "maturity": KeySpec(
+        "L",
+        "maturity",
+        "Maturity",
+        "everywhere",
+        "MLOps maturity level of every model, its criteria's evidence and next steps",
+        show=False,
+    ),
     "focus_alerts": KeySpec(
         "a", "focus_alerts", "Alerts", "everywhere", "the most severe alert (Enter: triage)"
     ),

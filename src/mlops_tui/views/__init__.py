@@ -1,2 +1,3 @@
 """What both front ends show that spans sources: health and status (`health`), the fleet of
-environments side by side (`fleet`), and an alert's triage (`triage`)."""
+environments side by side (`fleet`), an alert's triage (`triage`), and each model's MLOps maturity
+level with its evidence (`maturity`)."""

@@ -1,9 +1,11 @@
-"""The fleet view: every configured environment at once, one row per model; Enter on an environment's
-cell switches the app there and opens the model."""
+"""The fleet view: every configured environment at once, one row per model, with its MLOps maturity
+level; Enter on an environment's cell switches the app there and opens the model."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import ClassVar
 
 from rich.text import Text
@@ -13,41 +15,61 @@ from textual.widgets import DataTable, Footer, Static
 
 from mlops_tui.domain import Page
 from mlops_tui.hub import Hub
+from mlops_tui.ops.journal import Journal
 from mlops_tui.text import humanize
 from mlops_tui.tui.bindings import BindingList, bindings
 from mlops_tui.tui.header import EnvScreen
 from mlops_tui.tui.panes.base import Cell, ResourcePane, Row
 from mlops_tui.tui.requests import FleetRequests
+from mlops_tui.tui.screens.maturity import MATURITY_SECONDS, level_text
 from mlops_tui.tui.styles import env_label, pipeline_status_text
 from mlops_tui.views.fleet import FleetRow, ServedVersion, read_fleet
+from mlops_tui.views.maturity import read_maturity
 
 __all__ = ["FleetPane", "FleetScreen"]
 
-MODEL_COLUMN, PIPELINE_COLUMN, ALERTS_COLUMN = "Model", "Last pipeline", "Alerts"
+MODEL_COLUMN, PIPELINE_COLUMN, ALERTS_COLUMN, MATURITY_COLUMN = "Model", "Last pipeline", "Alerts", "Maturity"
 NOT_WATCHED = "–"
 """The alerts cell when no environment reports alerts."""
 
 
 class FleetPane(ResourcePane[FleetRow], FleetRequests):
-    """One row per model of interest: what each environment serves, the last pipeline, alerts."""
+    """One row per model of interest: what each environment serves, the last pipeline, alerts, and
+    its maturity level (the lowest and highest over the environments; `L` opens the details)."""
 
     title = "Fleet"
     filter_placeholder = "part of a model name"
     cursor_type = "cell"
 
-    def __init__(self, hub: Hub, hubs: Mapping[str, Hub], *, interval: float, id: str | None = None) -> None:
+    def __init__(
+        self, hub: Hub, hubs: Mapping[str, Hub], journal: Journal, *, interval: float, id: str | None = None
+    ) -> None:
         super().__init__(hub, interval=interval, id=id)
         self.hubs = dict(hubs)
+        self.journal = journal
         self.problems: dict[str, str] = {}
+        self.levels: dict[str, list[int]] = {}
+        """Model -> its maturity level in each environment assessing it."""
+        self._levels_at: datetime | None = None
 
     async def fetch(self, filter_text: str, page_token: str | None) -> Page[FleetRow]:
-        fleet = await read_fleet(self.hubs)
+        fleet, _ = await asyncio.gather(read_fleet(self.hubs), self._read_levels())
         self.problems = fleet.problems
         wanted = filter_text.lower()
         return Page(tuple(r for r in fleet.rows if wanted in r.model.lower()))
 
+    async def _read_levels(self) -> None:
+        """The maturity levels, read again once they are a minute old: they move in days."""
+        now = self.hub.clock()
+        if self._levels_at is not None and (now - self._levels_at).total_seconds() < MATURITY_SECONDS:
+            return
+        levels: dict[str, list[int]] = {}
+        for assessment in (await read_maturity(self.hubs, self.journal)).assessments:
+            levels.setdefault(assessment.model, []).append(assessment.level)
+        self.levels, self._levels_at = levels, now
+
     def columns_for(self, items: Sequence[FleetRow]) -> tuple[str, ...]:
-        return (MODEL_COLUMN, *self.hubs, PIPELINE_COLUMN, ALERTS_COLUMN)
+        return (MODEL_COLUMN, *self.hubs, PIPELINE_COLUMN, ALERTS_COLUMN, MATURITY_COLUMN)
 
     def column_label(self, column: str) -> Cell:
         if column in self.hubs:
@@ -65,7 +87,13 @@ class FleetPane(ResourcePane[FleetRow], FleetRequests):
         alerts: Cell = NOT_WATCHED if item.firing is None else _alerts(item.firing)
         return Row(
             item.model,
-            (item.model, *(_serving(item.serving[env]) for env in self.hubs), pipeline, alerts),
+            (
+                item.model,
+                *(_serving(item.serving[env]) for env in self.hubs),
+                pipeline,
+                alerts,
+                _levels(self.levels.get(item.model, [])),
+            ),
         )
 
     def status_parts(self) -> list[str]:
@@ -96,6 +124,13 @@ def _serving(serving: ServedVersion) -> Cell:
     return Text.assemble((serving.version, "bold"), (f" {serving.slot}", "dim"))
 
 
+def _levels(levels: list[int]) -> Cell:
+    if not levels:
+        return Text("—", style="dim")
+    low, high = min(levels), max(levels)
+    return level_text(low) if low == high else Text.assemble(level_text(low), "–", level_text(high))
+
+
 def _alerts(firing: int) -> Cell:
     return Text(f"{firing} firing", style="bold red") if firing else Text("0", style="green")
 
@@ -105,10 +140,11 @@ class FleetScreen(EnvScreen):
 
     BINDINGS: ClassVar[BindingList] = bindings("back", "reload")
 
-    def __init__(self, hub: Hub, hubs: Mapping[str, Hub], *, interval: float) -> None:
+    def __init__(self, hub: Hub, hubs: Mapping[str, Hub], journal: Journal, *, interval: float) -> None:
         super().__init__()
         self.hub = hub
         self.hubs = hubs
+        self.journal = journal
         self.interval = interval
 
     def body(self) -> ComposeResult:
@@ -116,11 +152,11 @@ class FleetScreen(EnvScreen):
             Text.assemble(
                 ("Fleet", "bold"),
                 f" of {humanize.count(len(self.hubs), 'environment')} · enter: open the model in the"
-                " highlighted one",
+                " highlighted one · L: maturity",
             ),
             classes="detail-title",
         )
-        yield FleetPane(self.hub, self.hubs, interval=self.interval, id="fleet")
+        yield FleetPane(self.hub, self.hubs, self.journal, interval=self.interval, id="fleet")
         yield Footer()
 
     def action_reload(self) -> None:
