@@ -32,7 +32,14 @@ from mlops_tui.config import (
 )
 from mlops_tui.config.naming import ModelNames
 from mlops_tui.errors import UsageError
-from mlops_tui.sources.base import AlertSource, PipelineSource, ServingSource, Source, TrackingSource
+from mlops_tui.sources.base import (
+    AlertSource,
+    MetricsSource,
+    PipelineSource,
+    ServingSource,
+    Source,
+    TrackingSource,
+)
 
 __all__ = [
     "ROLE_BASES",
@@ -50,8 +57,7 @@ __all__ = [
 
 
 class Role(StrEnum):
-    """What a backend does for an environment; each role but `metrics` (to come) has its abstract
-    base in `sources.base`."""
+    """What a backend does for an environment; each role has its abstract base in `sources.base`."""
 
     TRACKING = "tracking"
     """Experiments, runs and the model registry (`TrackingSource`)."""
@@ -62,7 +68,7 @@ class Role(StrEnum):
     SERVING = "serving"
     """Endpoints serving models, and their traffic (`ServingSource`)."""
     METRICS = "metrics"
-    """Time series of serving and training metrics."""
+    """Time series of serving metrics per model (`MetricsSource`)."""
 
 
 ROLE_BASES: dict[Role, type[Source]] = {
@@ -70,6 +76,7 @@ ROLE_BASES: dict[Role, type[Source]] = {
     Role.PIPELINES: PipelineSource,
     Role.ALERTS: AlertSource,
     Role.SERVING: ServingSource,
+    Role.METRICS: MetricsSource,
 }
 """The abstract base a source implements for each role it plays (the hub checks it)."""
 
