@@ -25,6 +25,7 @@ from mlops_tui.config import (
     AlertRule,
     EnvironmentSettings,
     GitlabSettings,
+    MetricsSettings,
     MlflowSettings,
     RetrainSettings,
     VertexSettings,
@@ -283,6 +284,22 @@ def _airflow_runs(pipeline_id: str) -> str:
     return lineage_filter(pipeline_id)
 
 
+def _prometheus(settings: MetricsSettings, context: BuildContext) -> Source:
+    from mlops_tui.sources.prometheus import PrometheusSource
+
+    return PrometheusSource(settings)
+
+
+def _mlflow_metrics(settings: MetricsSettings, context: BuildContext) -> Source:
+    from mlops_tui.sources.mlflow_metrics import MlflowMetricsSource
+
+    return MlflowMetricsSource(settings, context.tracking)
+
+
+def _metrics_of(kind: str) -> Callable[[EnvironmentSettings], MetricsSettings | None]:
+    return lambda env: env.metrics if env.metrics is not None and env.metrics.kind == kind else None
+
+
 def _matches(pattern: str) -> Callable[[str], bool]:
     shape = re.compile(pattern)
     return lambda text: shape.match(text) is not None
@@ -399,6 +416,29 @@ _BUILT_IN: tuple[Backend[Any], ...] = (
         owns_id=_matches(r"^[A-Za-z0-9_.-]+/(?!\d+(/|$))[^/\s]+(/[^/\s]+)?$"),
         id_shape="Airflow's DAG/RUN_ID",
     ),
+    Backend[MetricsSettings](
+        name="prometheus",
+        roles=frozenset({Role.METRICS}),
+        settings=MetricsSettings,
+        configured=_metrics_of("prometheus"),
+        factory=_prometheus,
+        refresh=_own_refresh,
+        panes=(),
+        table="[metrics] table",
+        hint="a Prometheus HTTP API ([environments.NAME.metrics])",
+    ),
+    Backend[MetricsSettings](
+        name="mlflow-metrics",
+        roles=frozenset({Role.METRICS}),
+        settings=MetricsSettings,
+        configured=_metrics_of("mlflow"),
+        factory=_mlflow_metrics,
+        refresh=_own_refresh,
+        panes=(),
+        table="[metrics] table",
+        hint='serving metrics logged to MLflow ([environments.NAME.metrics] kind = "mlflow")',
+        embedded=True,
+    ),
 )
 
 _registry: list[Backend[Any]] = list(_BUILT_IN)
@@ -469,7 +509,10 @@ def tables(role: Role) -> str:
     """What configures `role`, as `environment 'dev' has no ...` ends: `[alertmanager] table and no
     [[rules]]`."""
     pane = ROLE_PANES.get(role)
-    listed = [b.table for b in remote_first(backends(role)) if pane is None or b.hinted(pane)]
+    # Backends of one table (a kind of it each) name it once.
+    listed = list(
+        dict.fromkeys(b.table for b in remote_first(backends(role)) if pane is None or b.hinted(pane))
+    )
     if not listed:
         return f"{role} backend"
     return listed[0] if len(listed) == 1 else f"{', no '.join(listed[:-1])} and no {listed[-1]}"
