@@ -16,6 +16,7 @@ from mlops_tui.cli import (
     demo,
     endpoints,
     history,
+    metrics,
     models,
     pipelines,
     runs,
@@ -78,5 +79,6 @@ root.add_command(pipelines.retrain)
 root.add_command(alerts.alerts)
 root.add_command(status.status)
 root.add_command(triage.triage)
+root.add_command(metrics.metrics)
 root.add_command(endpoints.endpoints)
 root.add_command(vertex.vertex)

@@ -42,5 +42,13 @@ def demo(seed_only: bool, reset: bool) -> None:
             )
         else:
             click.echo(f"Demo data already in {name} ({mlflow_settings.tracking_uri}).", err=True)
+        metrics = settings.environments[name].metrics
+        if metrics is not None and metrics.kind == "mlflow":
+            logged = demo_data.seed_monitoring(mlflow_settings, plans=plans, experiment=metrics.experiment)
+            if logged:
+                click.echo(
+                    f"Logged {logged} monitoring runs of serving metrics in {name} ({metrics.experiment}).",
+                    err=True,
+                )
     if not seed_only:
         open_tui(settings, "local")

@@ -277,7 +277,7 @@ DEFAULT_SERIES: dict[str, dict[str, SeriesSettings]] = {
             query="1000 * histogram_quantile(0.95, sum by (le) "
             '(rate(model_request_duration_seconds_bucket{model="{model}"}[5m])))',
             unit="ms",
-            warn=250.0,
+            warn=200.0,
             critical=500.0,
         ),
         "error_rate": SeriesSettings(
@@ -295,7 +295,7 @@ DEFAULT_SERIES: dict[str, dict[str, SeriesSettings]] = {
         ),
     },
     "mlflow": {
-        "latency_p95": SeriesSettings(query="latency_p95_ms", unit="ms", warn=250.0, critical=500.0),
+        "latency_p95": SeriesSettings(query="latency_p95_ms", unit="ms", warn=200.0, critical=500.0),
         "error_rate": SeriesSettings(query="error_rate_pct", unit="%", warn=1.0, critical=5.0),
         "requests": SeriesSettings(query="requests_per_s", unit="req/s", worse="down"),
         "drift": SeriesSettings(query="prediction_drift", warn=0.1, critical=0.25),
@@ -623,8 +623,9 @@ def trainer_command(*extra: str) -> list[str]:
 
 def local_settings() -> Settings:
     """The built-in environments, each an MLflow sqlite store under the XDG data directory:
-    `local` (the local runner, local alert rules) and `local-prd`, protected, a registry of its
-    own as a production one would be, so that the fleet view has environments to line up."""
+    `local` (the local runner, local alert rules, serving metrics logged to MLflow) and
+    `local-prd`, protected, a registry of its own as a production one would be, so that the
+    fleet view has environments to line up."""
     data = locations.data_dir()
     env = EnvironmentSettings(
         mlflow=MlflowSettings(
@@ -634,6 +635,8 @@ def local_settings() -> Settings:
         ),
         retrain=RetrainSettings(kind="local", command=trainer_command("--env", "{env}")),
         rules=list(LOCAL_RULES),
+        # The demo's monitoring job logs serving metrics to the same store.
+        metrics=MetricsSettings(kind="mlflow", step_seconds=3600.0),
     )
     prd = EnvironmentSettings(
         protected=True,

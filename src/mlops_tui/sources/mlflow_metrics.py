@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
 from mlops_tui.config import MetricsSettings
-from mlops_tui.domain import MetricSubject, SeriesPoint
+from mlops_tui.domain import MetricSubject, Run, SeriesPoint
 from mlops_tui.errors import NotFound
 from mlops_tui.sources.base import MetricsSource, TrackingSource
 
@@ -47,14 +47,15 @@ class MlflowMetricsSource(MetricsSource):
         tracking = self._tracking()
         experiment = await self._experiment_of(tracking)
         # Runs cover a day: one started the day before `start` may still hold points inside it.
-        since = int((start - timedelta(days=1)).timestamp() * 1000)
-        quoted = subject.model.replace("'", "\\'")
-        page = await tracking.search_runs(
-            [experiment],
-            f"tags.`{MODEL_TAG}` = '{quoted}' and attributes.start_time >= {since}",
-            max_results=_RUNS_PER_READ,
-        )
-        histories = await asyncio.gather(*(tracking.metric_history(run.id, query) for run in page.items))
+        since = start - timedelta(days=1)
+        runs = [
+            run
+            for run in await self._runs(tracking, experiment)
+            if run.tags.get(MODEL_TAG) == subject.model
+            and run.start_time is not None
+            and since <= run.start_time <= end
+        ]
+        histories = await asyncio.gather(*(tracking.metric_history(run.id, query) for run in runs))
         points = sorted(
             (
                 SeriesPoint(point.timestamp, point.value)
@@ -65,6 +66,18 @@ class MlflowMetricsSource(MetricsSource):
             key=lambda p: p.time,
         )
         return bucketed(points, start, step)
+
+    async def _runs(self, tracking: TrackingSource, experiment: str) -> list[Run]:
+        """Every run of the experiment, newest first. Unfiltered, so that a SQLite store answers
+        from its fast read path (a filter costs MLflow's import); tags are compared here."""
+        runs: list[Run] = []
+        token: str | None = None
+        while True:
+            page = await tracking.search_runs([experiment], max_results=_RUNS_PER_READ, page_token=token)
+            runs += page.items
+            token = page.next_token
+            if token is None:
+                return runs
 
     async def _experiment_of(self, tracking: TrackingSource) -> str:
         if self._experiment_id is None:
