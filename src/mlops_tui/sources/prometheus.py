@@ -70,6 +70,7 @@ class PrometheusSource(MetricsSource):
             base_path="/api/v1",
             auth=auth,
             hint=hint,
+            transport=transport,
         )
 
     @property
@@ -129,8 +130,13 @@ class PrometheusSource(MetricsSource):
             body = response.json()
         except ValueError:
             body = None
-        if response.is_success and isinstance(body, Mapping) and body.get("status") == "success":
-            return body.get("data")
+        if response.is_success:
+            if isinstance(body, Mapping) and body.get("status") == "success":
+                return body.get("data")
+            raise BackendError(
+                SOURCE,
+                f"malformed answer to /api/v1/{path}: not a Prometheus API answer ({excerpt(response.text)})",
+            )
         said = _said(body) or excerpt(response.text) or response.reason_phrase
         if response.status_code in (400, 422):
             raise InvalidQuery(SOURCE, said)

@@ -34,7 +34,7 @@ from mlops_tui.domain import (
 from mlops_tui.errors import MlopsError, UsageError
 from mlops_tui.hub import Hub
 from mlops_tui.ops.journal import CHANGES, EXTERNAL_OPERATOR, Journal
-from mlops_tui.ops.registry import Slot, serving_slot
+from mlops_tui.ops.registry import Slot, serving_slot, slot_for
 from mlops_tui.sources.registry import Role
 from mlops_tui.text.rfc3339 import parse_rfc3339
 
@@ -43,7 +43,10 @@ __all__ = [
     "ModelMetrics",
     "SeriesBreach",
     "breaches",
+    "compare_around",
     "gather_metrics",
+    "journaled_changes",
+    "slot_changes",
     "metrics_settings",
     "summarize",
     "threshold_of",
@@ -133,19 +136,23 @@ async def gather_metrics(
             return default
 
     registered = hub.registered_name(model)
-    found = await part("registry", lambda: hub.model(registered), None)
-    slot: Slot | None = None
-    version: str | None = None
-    changes: list[SlotChange] = []
+    found = None
+    if hub.backends_for(Role.TRACKING):
+        found = await part("registry", lambda: hub.model(registered), None)
     endpoints: list[Endpoint] = []
     if hub.backends_for(Role.SERVING):
         endpoints = await part("endpoints", hub.endpoints, [])
+    version: str | None = None
     if found is not None:
         registered_model, versions = found
         slot = serving_slot(hub, registered_model)
         held = slot.read(registered_model)
         version = held.removeprefix("v") if held else None
-        changes = slot_changes(journal, hub.env_name, model, registered, registered_model, versions, slot)
+        changes = slot_changes(journal, hub.env_name, registered, registered_model, versions, slot)
+    else:
+        # No registry to read: the journal still knows what was done to the default slot.
+        slot = slot_for(hub, None, None)
+        changes = journaled_changes(journal, hub.env_name, slot.target(registered))
     changes = sorted(
         [*changes, *_serving_changes(journal, hub.env_name, model, registered, endpoints)], key=_at
     )
@@ -158,7 +165,7 @@ async def gather_metrics(
         end,
         step,
         version,
-        slot.target(registered) if slot else None,
+        slot.target(registered),
         series,
         changes,
         failures=failures,
@@ -167,7 +174,7 @@ async def gather_metrics(
     last = result.last_change
     if last is None:
         return result
-    summaries, more = await _before_after(hub, chosen, subject, last, end, window)
+    summaries, more = await compare_around(hub, chosen, subject, last, end, window)
     failures.update({k: v for k, v in more.items() if k not in failures})
     return replace(result, before_after=summaries)
 
@@ -196,7 +203,7 @@ async def _read_series(
     return series, failures
 
 
-async def _before_after(
+async def compare_around(
     hub: Hub,
     chosen: dict[str, SeriesSettings],
     subject: MetricSubject,
@@ -246,22 +253,9 @@ def summarize(
     )
 
 
-def slot_changes(
-    journal: Journal,
-    env: str,
-    model: str,
-    registered: str,
-    registered_model: RegisteredModel,
-    versions: Sequence[ModelVersion],
-    slot: Slot,
-) -> list[SlotChange]:
-    """The changes of `slot` of `registered` the journal and the registry know of, oldest first.
-
-    The registry's history tag (what mlops-tui wrote on each move) and the journal overlap: a move
-    both record is kept once, as the journal says it.
-    """
-    target = slot.target(registered)
-    journaled = [
+def journaled_changes(journal: Journal, env: str, target: str) -> list[SlotChange]:
+    """The changes of `target` (`churn@champion`) the journal recorded, newest first."""
+    return [
         SlotChange(
             at=entry.finished or entry.time,
             before=entry.before,
@@ -273,6 +267,22 @@ def slot_changes(
         for entry in journal.entries(environment=env, target=target, limit=-1)
         if entry.result in CHANGES
     ]
+
+
+def slot_changes(
+    journal: Journal,
+    env: str,
+    registered: str,
+    registered_model: RegisteredModel,
+    versions: Sequence[ModelVersion],
+    slot: Slot,
+) -> list[SlotChange]:
+    """The changes of `slot` of `registered` the journal and the registry know of, oldest first.
+
+    The registry's history tag (what mlops-tui wrote on each move) and the journal overlap: a move
+    both record is kept once, as the journal says it.
+    """
+    journaled = journaled_changes(journal, env, slot.target(registered))
     held = slot.read(registered_model)
     history = slot.history(registered_model)
     recorded: list[SlotChange] = []
