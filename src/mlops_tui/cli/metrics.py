@@ -185,6 +185,11 @@ def _change_json(change: SlotChange) -> dict[str, Any]:
     }
 
 
+def _rounded(value: float | None) -> float | None:
+    """A mean as JSON carries it: six decimals are more than any serving metric means."""
+    return None if value is None else round(value, 6)
+
+
 def metrics_json(found: ModelMetrics) -> dict[str, Any]:
     """The documented JSON of `metrics` (docs/headless.md)."""
     return {
@@ -215,9 +220,9 @@ def metrics_json(found: ModelMetrics) -> dict[str, Any]:
             {
                 "series": b.series,
                 "unit": b.unit,
-                "before": b.before,
-                "after": b.after,
-                "change": b.ratio,
+                "before": _rounded(b.before),
+                "after": _rounded(b.after),
+                "change": _rounded(b.ratio),
                 "worse": b.worse,
                 "window_seconds": b.window.total_seconds(),
                 "around": _change_json(b.change),

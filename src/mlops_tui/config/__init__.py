@@ -3,7 +3,6 @@
 
 from mlops_tui.config.settings import (
     CONFIG_ENV_VAR,
-    DEFAULT_SERIES,
     LOCAL_ENV,
     LOCAL_PRD_ENV,
     LOCAL_RULES,
@@ -39,7 +38,6 @@ __all__ = [
     "AlertRule",
     "AlertmanagerSettings",
     "CONFIG_ENV_VAR",
-    "DEFAULT_SERIES",
     "EnvironmentSettings",
     "GateSettings",
     "GitlabSettings",

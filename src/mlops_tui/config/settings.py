@@ -39,7 +39,6 @@ __all__ = [
     "EnvironmentSettings",
     "GateSettings",
     "GitlabSettings",
-    "DEFAULT_SERIES",
     "MetricGate",
     "MetricsSettings",
     "MlflowSettings",
@@ -766,7 +765,9 @@ def parse_settings(
                 )
             )
             continue
-        env = _convert(table, EnvironmentSettings, where, prefix, problems)
+        env = _convert(
+            _named_tables(table, where, prefix, problems), EnvironmentSettings, where, prefix, problems
+        )
         if env is not None:
             environments[name] = env
             for check in (_check_mlflow, _check_vertex, _check_gitlab, _check_airflow, _check_metrics):
@@ -801,6 +802,22 @@ def parse_settings(
         journal_password_env=top.journal_password_env,
         journal_password_command=top.journal_password_command,
     )
+
+
+def _named_tables(table: Any, where: str | None, prefix: str, problems: list[ConfigError]) -> Any:
+    """`table` with each named series (`[metrics.series.NAME]`) validated on its own, so that an
+    error names the series (msgspec says only `series[...]`); the bad ones are left out."""
+    metrics = table.get("metrics") if isinstance(table, dict) else None
+    if not isinstance(metrics, dict) or not isinstance(metrics.get("series"), dict):
+        return table
+    series: dict[str, Any] = metrics["series"]
+    kept = {}
+    for name, one in series.items():
+        found = len(problems)
+        if _convert(one, SeriesSettings, where, f"{prefix}.metrics.series.{name}", problems) is not None:
+            if len(problems) == found:
+                kept[name] = one
+    return {**table, "metrics": {**metrics, "series": kept}}
 
 
 def _collect(problems: list[ConfigError], check: Callable[..., Any], *args: Any) -> None:
@@ -857,7 +874,10 @@ def _line_of(lines: dict[str, int], key: str) -> int | None:
     while key:
         if key in lines:
             return lines[key]
-        key = re.sub(r"(\[\d+\]|\.?[^.\[]*)$", "", key)
+        shorter = re.sub(r"(\[\d+\]|\.?[^.\[]*)$", "", key)
+        if shorter == key:  # a path part no table is named by (msgspec's `[...]` of a dict value)
+            return None
+        key = shorter
     return None
 
 

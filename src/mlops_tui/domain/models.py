@@ -26,8 +26,6 @@ __all__ = [
     "Experiment",
     "GateCheck",
     "Job",
-    "Direction",
-    "Level",
     "MetricComparison",
     "MetricSubject",
     "Pipeline",

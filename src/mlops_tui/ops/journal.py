@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     import sqlalchemy as sa
 
 __all__ = [
+    "CHANGES",
+    "EXTERNAL_OPERATOR",
     "Journal",
     "SlotLock",
     "open_journal",

@@ -16,7 +16,7 @@ import httpx
 
 from mlops_tui.errors import BackendError, BackendUnreachable
 
-__all__ = ["CLOUD_PLATFORM_SCOPE", "GoogleAuth", "GoogleToken"]
+__all__ = ["GoogleAuth", "GoogleToken"]
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 

@@ -18,7 +18,7 @@ from mlops_tui.domain import MetricSubject, Run, SeriesPoint
 from mlops_tui.errors import NotFound
 from mlops_tui.sources.base import MetricsSource, TrackingSource
 
-__all__ = ["MODEL_TAG", "VERSION_TAG", "MlflowMetricsSource", "bucketed"]
+__all__ = ["MlflowMetricsSource"]
 
 SOURCE = "mlflow-metrics"
 MODEL_TAG = "model"

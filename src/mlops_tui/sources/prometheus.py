@@ -25,7 +25,7 @@ from mlops_tui.sources.http import HttpApi, decode, excerpt
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["MAX_POINTS", "PrometheusSource", "fill_template"]
+__all__ = ["PrometheusSource", "fill_template"]
 
 SOURCE = "prometheus"
 MAX_POINTS = 11_000

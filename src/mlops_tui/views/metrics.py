@@ -45,11 +45,6 @@ __all__ = [
     "breaches",
     "compare_around",
     "gather_metrics",
-    "journaled_changes",
-    "slot_changes",
-    "metrics_settings",
-    "summarize",
-    "threshold_of",
 ]
 
 T = TypeVar("T")
