@@ -83,6 +83,8 @@ def _config(tmp_path: Path, directory: Path, **metrics: Any) -> Path:
 def test_the_built_in_local_environment_reads_metrics_logged_to_mlflow() -> None:
     metrics = local_settings().environments[LOCAL_ENV].metrics
     assert metrics is not None and metrics.kind == "mlflow" and metrics.experiment == "monitoring"
+    # A store of its own: the monitoring job's daily runs stay out of the Runs pane.
+    assert metrics.tracking_uri.startswith("sqlite:///") and metrics.tracking_uri.endswith("/monitoring.db")
 
 
 async def test_the_mlflow_kind_reads_a_model_s_hourly_points(monitored_store: Path) -> None:
@@ -232,3 +234,19 @@ def test_a_series_overrides_the_default_of_its_name() -> None:
     series = settings.all_series()
     assert list(series) == ["latency_p95", "error_rate", "requests", "drift"]
     assert series["drift"].query == "max(psi)" and series["drift"].warn is None
+
+
+def test_the_demo_shows_churn_s_regression_on_local(demo_command_seeded: Any) -> None:
+    """As a newcomer runs it: `mlops-tui demo` then `metrics churn` on the built-in `local`."""
+    assert "Logged 25 monitoring runs of serving metrics for local (" in demo_command_seeded.result.stderr
+    result = run_cli("metrics", "churn", "--since", "3d", "--json")
+    assert result.code == ExitCode.OK, result
+    data = result.json()
+    assert (data["environment"], data["version"]) == ("local", "3")
+    latency = next(b for b in data["before_after"] if b["series"] == "latency_p95")
+    assert (latency["around"]["from"], latency["around"]["to"]) == ("v2", "v3")
+    assert latency["worse"] and latency["change"] > 1.5
+    # The monitoring runs are in a store of their own: the Runs pane lists the training runs alone.
+    from tests.helpers import DEMO_RUNS
+
+    assert len(run_cli("runs", "list", "--limit", "1000", "--json").json()["runs"]) == DEMO_RUNS

@@ -335,6 +335,9 @@ class MetricsSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, k
     """Environment variable holding the basic-auth password."""
     experiment: str = "monitoring"
     """The `mlflow` kind: the experiment the monitoring job logs its runs to."""
+    tracking_uri: str = ""
+    """The `mlflow` kind: the tracking server or store the monitoring job logs to, when it is not
+    this environment's (`[mlflow] tracking_uri`); the credentials above apply to it."""
     series: dict[str, SeriesSettings] = {}
     """Named series by name; each replaces the default of that name (`latency_p95`, `error_rate`,
     `requests`, `drift`) or adds one."""
@@ -634,8 +637,11 @@ def local_settings() -> Settings:
         ),
         retrain=RetrainSettings(kind="local", command=trainer_command("--env", "{env}")),
         rules=list(LOCAL_RULES),
-        # The demo's monitoring job logs serving metrics to the same store.
-        metrics=MetricsSettings(kind="mlflow", step_seconds=3600.0),
+        # The demo's monitoring job logs serving metrics to a store of its own, so that its daily
+        # runs stay out of the Runs pane.
+        metrics=MetricsSettings(
+            kind="mlflow", tracking_uri=f"sqlite:///{data / 'monitoring.db'}", step_seconds=3600.0
+        ),
     )
     prd = EnvironmentSettings(
         protected=True,
@@ -1045,10 +1051,11 @@ def _check_metrics(env: EnvironmentSettings, where: str | None, prefix: str) -> 
                 key=f"{key}.kind",
             )
         )
-    if metrics.kind == "mlflow" and env.mlflow is None:
+    if metrics.kind == "mlflow" and env.mlflow is None and not metrics.tracking_uri:
         problems.append(
             ConfigError(
-                f"the mlflow kind reads this environment's tracking server: add {prefix}.mlflow",
+                f"the mlflow kind reads this environment's tracking server: add {prefix}.mlflow, or "
+                "name the monitoring job's in tracking_uri",
                 path=where,
                 key=f"{key}.kind",
             )

@@ -311,13 +311,14 @@ def seed_monitoring(
     now: datetime | None = None,
     plans: tuple[_ModelPlan, ...] = DEMO_MODELS,
     experiment: str = MONITORING_EXPERIMENT,
+    registry: MlflowSettings | None = None,
 ) -> int:
     """Log a week of serving metrics the way a small team's monitoring job does: one run per day and
     served version in the `monitoring` experiment, tagged `model` and `version`, with hourly
     `latency_p95_ms`, `error_rate_pct`, `requests_per_s` and `prediction_drift`. Churn's serving
-    regressed after its latest promotion (when its champion history tag in the store says v2 was
-    replaced): latency and errors jump when v3 takes over. Returns how many runs it logged; none
-    when the experiment exists already.
+    regressed after its latest promotion (when its champion history tag in the `registry` store,
+    default the same, says v2 was replaced): latency and errors jump when v3 takes over. Returns
+    how many runs it logged; none when the experiment exists already.
     """
     from mlflow.entities import Metric
     from mlflow.tracking import MlflowClient
@@ -325,7 +326,11 @@ def seed_monitoring(
     from mlops_tui.sources.mlflow import quiet_mlflow
 
     quiet_mlflow()
+    if settings.tracking_uri.startswith("sqlite:///"):
+        Path(settings.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
+    registry_uri = (registry or settings).tracking_uri
+    models = MlflowClient(tracking_uri=registry_uri, registry_uri=registry_uri)
     if client.get_experiment_by_name(experiment) is not None:
         return 0
     now = (now or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0)
@@ -345,7 +350,7 @@ def seed_monitoring(
         )
         if serving is None:
             continue
-        promoted = _promoted_at(client, plan.model)
+        promoted = _promoted_at(models, plan.model)
         hours = [now - timedelta(hours=h) for h in range(MONITORING_DAYS * 24, -1, -1)]
         by_run: dict[tuple[str, str], list[datetime]] = {}
         for hour in hours:

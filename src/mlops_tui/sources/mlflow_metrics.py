@@ -34,10 +34,23 @@ class MlflowMetricsSource(MetricsSource):
     name: ClassVar[str] = SOURCE
     latest_window: ClassVar[timedelta] = timedelta(days=2)
 
-    def __init__(self, settings: MetricsSettings, tracking: Callable[[], TrackingSource]) -> None:
+    def __init__(
+        self,
+        settings: MetricsSettings,
+        tracking: Callable[[], TrackingSource],
+        *,
+        owned: TrackingSource | None = None,
+    ) -> None:
+        """`tracking`: the tracking source the runs are read through, the environment's or, when
+        the monitoring job logs elsewhere, one of its own it closes with itself (`owned`)."""
         self._experiment = settings.experiment
         self._tracking = tracking
+        self._owned = owned
         self._experiment_id: str | None = None
+
+    async def aclose(self) -> None:
+        if self._owned is not None:
+            await self._owned.aclose()
 
     async def series_range(
         self, query: str, subject: MetricSubject, start: datetime, end: datetime, step: timedelta

@@ -293,7 +293,21 @@ def _prometheus(settings: MetricsSettings, context: BuildContext) -> Source:
 def _mlflow_metrics(settings: MetricsSettings, context: BuildContext) -> Source:
     from mlops_tui.sources.mlflow_metrics import MlflowMetricsSource
 
-    return MlflowMetricsSource(settings, context.tracking)
+    if not settings.tracking_uri:
+        return MlflowMetricsSource(settings, context.tracking)
+    from mlops_tui.sources.mlflow import open_mlflow
+
+    own = open_mlflow(
+        MlflowSettings(
+            tracking_uri=settings.tracking_uri,
+            token_env=settings.token_env,
+            token_command=settings.token_command,
+            username_env=settings.username_env,
+            password_env=settings.password_env,
+            timeout_seconds=settings.timeout_seconds,
+        )
+    )
+    return MlflowMetricsSource(settings, lambda: own, owned=own)
 
 
 def _metrics_of(kind: str) -> Callable[[EnvironmentSettings], MetricsSettings | None]:
