@@ -250,3 +250,52 @@ def test_the_demo_shows_churn_s_regression_on_local(demo_command_seeded: Any) ->
     from tests.helpers import DEMO_RUNS
 
     assert len(run_cli("runs", "list", "--limit", "1000", "--json").json()["runs"]) == DEMO_RUNS
+
+
+def test_traffic_shifts_and_deployments_are_changes_of_a_served_model(
+    monitored_store: Path, tmp_path: Path
+) -> None:
+    from tests.fakes.vertex_server import FakeVertex, seed_churn
+
+    with FakeVertex("acme-ml", "us-central1") as vertex:
+        seed_churn(vertex)
+        config = write_config(
+            tmp_path / "mlops-tui.toml",
+            {
+                "local": {
+                    "mlflow": {"tracking_uri": template_settings(monitored_store).tracking_uri},
+                    "metrics": {"kind": "mlflow", "step_seconds": 3600},
+                    "vertex": {
+                        "project": "acme-ml",
+                        "location": "us-central1",
+                        "endpoints": ["churn-endpoint"],
+                        "api_endpoint": vertex.url,
+                        "credentials": "anonymous",
+                    },
+                }
+            },
+            journal=str(tmp_path / "journal.db"),
+        )
+        shifted = run_cli(
+            "endpoints",
+            "traffic",
+            "churn-endpoint",
+            "--split",
+            "11=50",
+            "--split",
+            "12=50",
+            "--yes",
+            "--config",
+            config,
+        )
+        assert shifted.code == ExitCode.OK, shifted
+        result = run_cli("metrics", "churn", "--series", "latency_p95", "--json", "--config", config)
+    assert result.code == ExitCode.OK, result
+    changes = result.json()["changes"]
+    serving = [c for c in changes if c["origin"] == "serving"]
+    assert [(c["action"], c["from"], c["to"]) for c in serving if c["action"] == "traffic"] == [
+        ("traffic", "11=90 12=10", "11=50 12=50")
+    ]
+    assert {c["to"] for c in serving if c["action"] == "deploy"} == {"churn-endpoint/11", "churn-endpoint/12"}
+    # The newest change is the shift: the before/after is around it.
+    assert changes[-1]["action"] == "traffic"

@@ -33,6 +33,7 @@ from mlops_tui.domain import (
 )
 from mlops_tui.errors import MlopsError, UsageError
 from mlops_tui.hub import Hub
+from mlops_tui.ops.endpoints import ENDPOINT_ACTIONS, target_of
 from mlops_tui.ops.journal import CHANGES, EXTERNAL_OPERATOR, Journal
 from mlops_tui.ops.registry import Slot, serving_slot, slot_for
 from mlops_tui.sources.registry import Role
@@ -52,8 +53,6 @@ BEFORE_AFTER_WINDOW = timedelta(hours=1)
 """The longest window either side of a change the before/after summary compares."""
 SAMPLES_PER_WINDOW = 60
 """How finely each before/after window is sampled."""
-TRAFFIC_ACTIONS = frozenset({"traffic", "undeploy"})
-"""Journal actions that change who serves a model on an endpoint."""
 
 
 @dataclass(frozen=True)
@@ -307,15 +306,18 @@ def slot_changes(
 def _serving_changes(
     journal: Journal, env: str, model: str, registered: str, endpoints: Sequence[Endpoint]
 ) -> list[SlotChange]:
-    """Traffic shifts the journal recorded for `model`, and deployments of it on endpoints."""
+    """On the endpoints serving `model`: the traffic shifts, traffic rollbacks and undeploys the
+    journal recorded, and each deployment of the model."""
+    serving = [e for e in endpoints if any(d.mlflow_model in (model, registered) for d in e.deployed_models)]
     shifts = [
         SlotChange(e.finished or e.time, e.before, e.after, e.action, e.operator, "serving")
-        for e in journal.entries(environment=env, subject=model, limit=-1)
-        if e.action in TRAFFIC_ACTIONS and e.result in CHANGES
+        for endpoint in serving
+        for e in journal.entries(environment=env, target=target_of(endpoint), limit=-1)
+        if e.action in ENDPOINT_ACTIONS and e.result in CHANGES
     ]
     deployed = [
         SlotChange(d.created, None, f"{endpoint.display_name}/{d.id}", "deploy", "", "serving")
-        for endpoint in endpoints
+        for endpoint in serving
         for d in endpoint.deployed_models
         if d.created and d.mlflow_model in (model, registered)
     ]
