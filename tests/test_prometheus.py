@@ -258,3 +258,16 @@ def test_google_auth_sends_an_adc_token(monkeypatch: pytest.MonkeyPatch) -> None
     (request,) = seen
     assert str(request.url).startswith(f"{base}/api/v1/query?")
     assert request.headers["authorization"] == "Bearer ya29.test"
+
+
+def test_the_metrics_command_stays_light(prometheus_server: PrometheusTestbed, tmp_path: Path) -> None:
+    """Against Prometheus: neither Textual, MLflow, the Vertex SDK nor google-auth is imported."""
+    from tests.test_import_hygiene import heavy, probe
+
+    config = _config(tmp_path, prometheus_server.url)
+    output, loaded = probe(
+        tmp_path, "metrics", "churn", "--series", "latency_p95", "--json", "--config", config
+    )
+    assert isinstance(output, dict) and output["series"]
+    assert heavy(loaded) == [] and "httpx" in loaded
+    assert not any(m.startswith("google") for m in loaded)
