@@ -138,6 +138,8 @@ def _tables(cls: type[Any], path: str, array: bool) -> Iterator[tuple[str, bool,
         held = _struct_of(field.type)
         if held is not None:
             yield from _tables(held[0], f"{path}.{field.encode_name}".lstrip("."), held[1])
+        elif isinstance(field.type, mi.DictType) and isinstance(field.type.value_type, mi.StructType):
+            yield from _tables(field.type.value_type.cls, f"{path}.{field.encode_name}.NAME", False)
         elif isinstance(field.type, mi.DictType) and isinstance(field.type.value_type, mi.AnyType):
             value = _loosely_typed(field.name)
             if value is not None:
@@ -181,7 +183,10 @@ def configuration_reference() -> str:
         for field in mi.type_info(cls).fields:  # type: ignore[attr-defined]
             held = _struct_of(field.type)
             if held is None and isinstance(field.type, mi.DictType):
-                loose = _loosely_typed(field.name)
+                value_type = field.type.value_type
+                loose = (
+                    value_type.cls if isinstance(value_type, mi.StructType) else _loosely_typed(field.name)
+                )
                 held = (loose, False) if loose is not None else None
             kind = type_name(field.type)
             if held is not None and held[0] in headings:

@@ -38,6 +38,7 @@ from tests.helpers import DEMO_NOW, DEMO_RUNS, CliResult, free_port, run_cli
 from tests.helpers.airflow import AirflowServer, running_airflow
 from tests.helpers.alertmanager import AlertmanagerTestbed, expire_all_silences, running_alertmanager
 from tests.helpers.postgres import PASSWORD, PASSWORD_ENV, Postgres, running_postgres
+from tests.helpers.prometheus import ModelExporter, PrometheusTestbed, running_prometheus_scraping
 from tests.helpers.services import running_service
 
 __all__ = ["DEMO_NOW", "DemoCommandRun", "isolate", "running_mlflow_server", "template_settings"]
@@ -331,6 +332,18 @@ def alertmanager_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
     base URL. Tests use it through `alertmanager`."""
     with running_alertmanager(tmp_path_factory.mktemp("alertmanager")) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def prometheus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusTestbed]:
+    """A real Prometheus for the whole session scraping every second a small exporter of two
+    models' serving metrics, churn's stepping for the worse a few seconds after it starts
+    (tests/helpers/prometheus.py)."""
+    with ModelExporter() as exporter:
+        target = exporter.url.removeprefix("http://")
+        with running_prometheus_scraping(tmp_path_factory.mktemp("prometheus"), target) as url:
+            exporter.wait_for_first_scrape()
+            yield PrometheusTestbed(url, exporter)
 
 
 @pytest.fixture

@@ -46,6 +46,7 @@ from tests.helpers import run_cli, write_config
 from tests.helpers.airflow import ADMIN_PASSWORD_ENV, AirflowServer
 from tests.helpers.alertmanager import post_alerts
 from tests.helpers.fault_proxy import Fault, FaultProxy
+from tests.helpers.prometheus import PrometheusTestbed
 from tests.helpers.tui import until
 
 TIMEOUT_SECONDS = 2.0
@@ -168,9 +169,23 @@ HEADLESS_BACKENDS = {
             }
         },
     ),
+    "prometheus": Backend(
+        "prometheus",
+        (),
+        ("metrics", "churn", "--since", "1m", "--json"),
+        "prometheus_url",
+        lambda url: {"metrics": {"url": url, "timeout_seconds": TIMEOUT_SECONDS}},
+    ),
 }
-"""The headless matrix also covers Airflow (a real Airflow 3, tests/helpers/airflow.py), whose
-panes the TUI does not declare yet."""
+"""The headless matrix also covers Airflow (a real Airflow 3, tests/helpers/airflow.py) and the
+metrics source (a real Prometheus, tests/helpers/prometheus.py), whose panes the TUI does not
+declare yet."""
+
+
+@pytest.fixture
+def prometheus_url(prometheus_server: PrometheusTestbed) -> str:
+    """The session's Prometheus scraping the serving exporter; its URL."""
+    return prometheus_server.url
 
 
 @pytest.fixture
@@ -285,6 +300,7 @@ FAULTS: dict[str, FaultCase] = {
                 "alertmanager": "500",
                 "vertex": "(HTTP 500)",
                 "airflow": "HTTP 500",
+                "prometheus": "HTTP 500",
             },
             "degraded",
         ),
@@ -301,6 +317,7 @@ FAULTS: dict[str, FaultCase] = {
                 "vertex": "Google rejected the credentials (401)",
                 "airflow": f"refused the credentials (HTTP 401); check the password of user 'admin' in "
                 f"${ADMIN_PASSWORD_ENV}",
+                "prometheus": "refused the credentials (HTTP 401)",
             },
             "degraded",
         ),
@@ -316,6 +333,7 @@ FAULTS: dict[str, FaultCase] = {
                 "alertmanager": "refused the credentials (HTTP 403)",
                 "vertex": "permission denied on",
                 "airflow": "user 'admin' may not list DAG runs (HTTP 403): that needs the permission",
+                "prometheus": "refused the credentials (HTTP 403)",
             },
             "degraded",
         ),
@@ -341,6 +359,7 @@ FAULTS: dict[str, FaultCase] = {
                 "alertmanager": "malformed answer",
                 "vertex": "malformed answer",
                 "airflow": "malformed answer",
+                "prometheus": "malformed answer",
             },
             "degraded",
         ),
@@ -362,6 +381,7 @@ FAULTS: dict[str, FaultCase] = {
                 "alertmanager": "malformed answer",
                 "vertex": "malformed answer",
                 "airflow": "malformed answer",
+                "prometheus": "malformed answer",
             },
             "degraded",
         ),

@@ -53,10 +53,22 @@ def every_backend(tmp_path: Any) -> EnvironmentSettings:
 def test_every_backend_is_declared_once_with_what_its_roles_need() -> None:
     declared = registry.backends()
     names = [b.name for b in declared]
-    assert names == ["mlflow", "gitlab", "local", "alertmanager", "rules", "vertex", "airflow"]
+    assert names == [
+        "mlflow",
+        "gitlab",
+        "local",
+        "alertmanager",
+        "rules",
+        "vertex",
+        "airflow",
+        "prometheus",
+        "mlflow-metrics",
+    ]
     assert len(set(names)) == len(names)
     for backend in declared:
-        assert backend.roles and backend.panes and backend.hint and backend.table
+        assert backend.roles and backend.hint and backend.table
+        # Serving metrics feed no pane of their own: they are drawn in others' (sparklines).
+        assert backend.panes or backend.roles == {Role.METRICS}, backend.name
         assert ":" not in backend.name
     for backend in registry.backends(Role.PIPELINES):
         lineage = backend.run_tag or backend.lineage
@@ -67,7 +79,8 @@ def test_every_backend_is_declared_once_with_what_its_roles_need() -> None:
         "vertex.pipeline_job_id": "vertex",
     }
     assert [b.name for b in registry.backends(Role.SERVING)] == ["vertex"]
-    assert registry.backends(Role.METRICS) == ()
+    assert [b.name for b in registry.backends(Role.METRICS)] == ["prometheus", "mlflow-metrics"]
+    assert registry.tables(Role.METRICS) == "[metrics] table"
     with pytest.raises(ValueError, match="already registered"):
         registry.register(registry.backend("gitlab"))
 

@@ -24,12 +24,14 @@ from mlops_tui.domain import (
     Experiment,
     Job,
     MetricPoint,
+    MetricSubject,
     ModelVersion,
     MonitoringJob,
     Page,
     Pipeline,
     RegisteredModel,
     Run,
+    SeriesPoint,
     Silence,
     SourceState,
     SourceStatus,
@@ -50,7 +52,14 @@ from mlops_tui.errors import (
 from mlops_tui.ops.markers import Markers
 from mlops_tui.ops.policy import Policy
 from mlops_tui.sources import registry
-from mlops_tui.sources.base import AlertSource, PipelineSource, ServingSource, Source, TrackingSource
+from mlops_tui.sources.base import (
+    AlertSource,
+    MetricsSource,
+    PipelineSource,
+    ServingSource,
+    Source,
+    TrackingSource,
+)
 from mlops_tui.sources.registry import Backend, BuildContext, Role
 from mlops_tui.text import humanize
 
@@ -267,6 +276,15 @@ class Hub:
             UsageError: the environment names no serving platform.
         """
         return cast(ServingSource, self._one(Role.SERVING))
+
+    @property
+    def metrics(self) -> MetricsSource:
+        """The metrics source (Prometheus, or a monitoring job's MLflow runs), built on first use.
+
+        Raises:
+            UsageError: the environment names no metrics source.
+        """
+        return cast(MetricsSource, self._one(Role.METRICS))
 
     async def _track(self, source: str, call: Awaitable[T]) -> T:
         """Await one backend call and record what it says about the backend's health."""
@@ -675,6 +693,20 @@ class Hub:
         """Model deployment monitoring jobs of the endpoints of interest."""
         serving = self.serving
         return await self._track(serving.name, serving.monitoring_jobs())
+
+    # -- serving metrics -------------------------------------------------------------------------
+
+    async def series_points(
+        self, query: str, subject: MetricSubject, start: datetime, end: datetime, step: timedelta
+    ) -> list[SeriesPoint]:
+        """One named series' points for `subject` (see `MetricsSource.series_range`)."""
+        metrics = self.metrics
+        return await self._track(metrics.name, metrics.series_range(query, subject, start, end, step))
+
+    async def series_latest(self, query: str, subject: MetricSubject) -> float | None:
+        """One named series' current value for `subject`, if any."""
+        metrics = self.metrics
+        return await self._track(metrics.name, metrics.latest(query, subject, self.clock()))
 
     # -- lineage ----------------------------------------------------------------------------
 

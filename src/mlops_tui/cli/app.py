@@ -18,6 +18,7 @@ from mlops_tui.cli import (
     history,
     markers,
     maturity,
+    metrics,
     models,
     pipelines,
     runs,
@@ -81,6 +82,7 @@ root.add_command(alerts.alerts)
 root.add_command(status.status)
 root.add_command(triage.triage)
 root.add_command(maturity.maturity)
+root.add_command(metrics.metrics)
 root.add_command(endpoints.endpoints)
 root.add_command(vertex.vertex)
 root.add_command(markers.markers)

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from mlops_tui.cli.helpers import open_tui
-from mlops_tui.config import LOCAL_ENV, LOCAL_PRD_ENV, local_settings
+from mlops_tui.config import LOCAL_ENV, LOCAL_PRD_ENV, MlflowSettings, local_settings
 
 __all__ = ["demo"]
 
@@ -42,5 +42,21 @@ def demo(seed_only: bool, reset: bool) -> None:
             )
         else:
             click.echo(f"Demo data already in {name} ({mlflow_settings.tracking_uri}).", err=True)
+        metrics = settings.environments[name].metrics
+        if metrics is not None and metrics.kind == "mlflow":
+            monitoring = MlflowSettings(tracking_uri=metrics.tracking_uri or mlflow_settings.tracking_uri)
+            if reset and metrics.tracking_uri:
+                demo_data.reset_store(monitoring)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                logged = demo_data.seed_monitoring(
+                    monitoring, plans=plans, experiment=metrics.experiment, registry=mlflow_settings
+                )
+            if logged:
+                click.echo(
+                    f"Logged {logged} monitoring runs of serving metrics for {name} "
+                    f"({monitoring.tracking_uri}, experiment {metrics.experiment}).",
+                    err=True,
+                )
     if not seed_only:
         open_tui(settings, "local")

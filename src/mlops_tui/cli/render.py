@@ -283,6 +283,17 @@ def health_json(health: EnvironmentHealth) -> dict[str, Any]:
         "alerts": {"firing": health.firing, "muted": health.muted},
         "failed_pipelines": [pipeline_json(p) for p in health.failed_pipelines],
         "serving": {"slot": health.slot, "versions": health.champions},
+        "breaches": [
+            {
+                "model": b.model,
+                "series": b.series,
+                "unit": b.unit,
+                "value": b.value,
+                "level": b.level,
+                "threshold": b.bound,
+            }
+            for b in health.breaches
+        ],
     }
 
 

@@ -43,9 +43,12 @@ __all__ = [
     "MarkerSettings",
     "MaturitySettings",
     "MetricGate",
+    "MetricsSettings",
     "MlflowSettings",
     "PushgatewayMarkerSettings",
     "RetrainSettings",
+    "SERIES_PLACEHOLDERS",
+    "SeriesSettings",
     "Settings",
     "UiCheck",
     "VertexSettings",
@@ -253,6 +256,113 @@ class AlertmanagerSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=Tr
     """Timeout of one request."""
 
 
+class SeriesSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """One named serving metric of a model (`[environments.NAME.metrics.series.latency_p95]`)."""
+
+    query: str
+    """Prometheus: a PromQL expression, `{model}`, `{version}`, `{env}` and `{deployed_model_id}`
+    filled in (as label values, escaped), e.g.
+    `sum(rate(model_requests_total{model="{model}"}[5m]))`; it should return one series. The
+    `mlflow` kind: the metric key the monitoring job logs, e.g. `latency_p95_ms`."""
+    unit: str = ""
+    """Unit shown beside values: `ms`, `%`, `req/s`, or empty."""
+    worse: Literal["up", "down"] = "up"
+    """Which way the metric gets worse: `up` (latency, errors, drift) or `down` (requests)."""
+    warn: float | None = None
+    """Value from which the series is marked as a warning (in the direction it gets worse)."""
+    critical: float | None = None
+    """Value from which the series is marked critical; `status` lists it as breached (exit 1)."""
+
+
+DEFAULT_SERIES: dict[str, dict[str, SeriesSettings]] = {
+    "prometheus": {
+        "latency_p95": SeriesSettings(
+            query="1000 * histogram_quantile(0.95, sum by (le) "
+            '(rate(model_request_duration_seconds_bucket{model="{model}"}[5m])))',
+            unit="ms",
+            warn=200.0,
+            critical=500.0,
+        ),
+        "error_rate": SeriesSettings(
+            query='100 * sum(rate(model_requests_total{model="{model}",status=~"5.."}[5m])) '
+            '/ sum(rate(model_requests_total{model="{model}"}[5m]))',
+            unit="%",
+            warn=1.0,
+            critical=5.0,
+        ),
+        "requests": SeriesSettings(
+            query='sum(rate(model_requests_total{model="{model}"}[5m]))', unit="req/s", worse="down"
+        ),
+        "drift": SeriesSettings(
+            query='max(model_prediction_drift{model="{model}"})', warn=0.1, critical=0.25
+        ),
+    },
+    "mlflow": {
+        "latency_p95": SeriesSettings(query="latency_p95_ms", unit="ms", warn=200.0, critical=500.0),
+        "error_rate": SeriesSettings(query="error_rate_pct", unit="%", warn=1.0, critical=5.0),
+        "requests": SeriesSettings(query="requests_per_s", unit="req/s", worse="down"),
+        "drift": SeriesSettings(query="prediction_drift", warn=0.1, critical=0.25),
+    },
+}
+"""The named series of each metrics kind unless the config overrides them: the shapes
+prometheus-client exporters commonly take (a request duration histogram and a request counter
+labelled `model` and `status`, a drift gauge), and the keys the demo's monitoring job logs."""
+
+SERIES_PLACEHOLDERS = ("model", "version", "env", "deployed_model_id")
+"""What a series template may name in braces."""
+
+
+class MetricsSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """Where this environment's serving metrics are read: any Prometheus HTTP API (Prometheus,
+    Thanos, Mimir, VictoriaMetrics, Google Cloud Managed Service for Prometheus), or the runs a
+    monitoring job logs to MLflow."""
+
+    kind: Literal["prometheus", "mlflow"] = "prometheus"
+    """`prometheus`: the HTTP API at `url` (`/api/v1/query`, `/api/v1/query_range`); `mlflow`: the
+    runs of `experiment` in this environment's tracking server, one per day and served version,
+    tagged `model` and `version`, their metrics logged with timestamps."""
+    url: str = ""
+    """Prometheus: the URL the API's `/api/v1/...` paths hang under, e.g. `http://prometheus:9090`,
+    `http://mimir:8080/prometheus`, or for Google Cloud
+    `https://monitoring.googleapis.com/v1/projects/PROJECT/location/global/prometheus`."""
+    auth: Literal["default", "google"] = "default"
+    """`default`: the token of `token_env`/`token_command` as a bearer token, else basic auth with
+    `username_env`/`password_env`, else none. `google`: an access token of Google's Application
+    Default Credentials (Google Cloud Managed Service for Prometheus)."""
+    token_env: str | None = None
+    """Environment variable holding a bearer token."""
+    token_command: list[str] | None = None
+    """Command (argument list, no shell) printing the bearer token on stdout."""
+    username_env: str | None = None
+    """Environment variable holding the basic-auth user name."""
+    password_env: str | None = None
+    """Environment variable holding the basic-auth password."""
+    experiment: str = "monitoring"
+    """The `mlflow` kind: the experiment the monitoring job logs its runs to."""
+    tracking_uri: str = ""
+    """The `mlflow` kind: the tracking server or store the monitoring job logs to, when it is not
+    this environment's (`[mlflow] tracking_uri`); the credentials above apply to it."""
+    series: dict[str, SeriesSettings] = {}
+    """Named series by name; each replaces the default of that name (`latency_p95`, `error_rate`,
+    `requests`, `drift`) or adds one."""
+    default_series: bool = True
+    """Whether the defaults of the kind are kept beside `series`; false: only `series`."""
+    headline: str = "latency_p95"
+    """The series shown where there is room for one (the Models pane, the fleet view)."""
+    step_seconds: PositiveFloat = 300.0
+    """Default step between two points of a range, in seconds."""
+    refresh_seconds: PositiveFloat = 60.0
+    """Seconds between the end of one poll and the start of the next."""
+    timeout_seconds: PositiveFloat = 10.0
+    """Timeout of one request."""
+
+    def all_series(self) -> dict[str, SeriesSettings]:
+        """The named series in effect: the kind's defaults (unless `default_series` is false),
+        then `series` over them."""
+        defaults = DEFAULT_SERIES[self.kind] if self.default_series else {}
+        return {**defaults, **self.series}
+
+
 class AlertRule(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     """A threshold on an MLflow metric of a model's serving version, evaluated at each refresh."""
 
@@ -433,6 +543,8 @@ class EnvironmentSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=Tru
     """The Vertex AI project and region serving this environment's models."""
     airflow: AirflowSettings | None = None
     """The Airflow deployment whose DAG runs train this environment's models."""
+    metrics: MetricsSettings | None = None
+    """Where this environment's serving metrics are read (Prometheus, or MLflow runs)."""
     rules: list[AlertRule] = []
     """Local alert rules on MLflow metrics, for teams with no Prometheus (and the demo)."""
     gates: GateSettings | None = None
@@ -617,9 +729,10 @@ def trainer_command(*extra: str) -> list[str]:
 
 def local_settings() -> Settings:
     """The built-in environments, each an MLflow sqlite store under the XDG data directory:
-    `local` (the local runner, local alert rules) and `local-prd`, protected, with a promotion
-    gate (a `validation_status = "passed"` tag), a registry of its own as a production one would
-    be, so that the fleet view has environments to line up."""
+    `local` (the local runner, local alert rules, serving metrics logged to MLflow) and
+    `local-prd`, protected, with a promotion gate (a `validation_status = "passed"` tag), a
+    registry of its own as a production one would be, so that the fleet view has environments
+    to line up."""
     data = locations.data_dir()
     env = EnvironmentSettings(
         mlflow=MlflowSettings(
@@ -629,6 +742,11 @@ def local_settings() -> Settings:
         ),
         retrain=RetrainSettings(kind="local", command=trainer_command("--env", "{env}")),
         rules=list(LOCAL_RULES),
+        # The demo's monitoring job logs serving metrics to a store of its own, so that its daily
+        # runs stay out of the Runs pane.
+        metrics=MetricsSettings(
+            kind="mlflow", tracking_uri=f"sqlite:///{data / 'monitoring.db'}", step_seconds=3600.0
+        ),
     )
     prd = EnvironmentSettings(
         protected=True,
@@ -760,10 +878,19 @@ def parse_settings(
                 )
             )
             continue
-        env = _convert(table, EnvironmentSettings, where, prefix, problems)
+        env = _convert(
+            _named_tables(table, where, prefix, problems), EnvironmentSettings, where, prefix, problems
+        )
         if env is not None:
             environments[name] = env
-            for check in (_check_mlflow, _check_vertex, _check_gitlab, _check_airflow, _check_markers):
+            for check in (
+                _check_mlflow,
+                _check_vertex,
+                _check_gitlab,
+                _check_airflow,
+                _check_markers,
+                _check_metrics,
+            ):
                 _collect(problems, check, env, where, prefix)
     for name, env in environments.items():
         _collect(problems, _check_gates, env, tables, where, f"environments.{name}")
@@ -796,6 +923,22 @@ def parse_settings(
         journal_password_command=top.journal_password_command,
         maturity=top.maturity,
     )
+
+
+def _named_tables(table: Any, where: str | None, prefix: str, problems: list[ConfigError]) -> Any:
+    """`table` with each named series (`[metrics.series.NAME]`) validated on its own, so that an
+    error names the series (msgspec says only `series[...]`); the bad ones are left out."""
+    metrics = table.get("metrics") if isinstance(table, dict) else None
+    if not isinstance(metrics, dict) or not isinstance(metrics.get("series"), dict):
+        return table
+    series: dict[str, Any] = metrics["series"]
+    kept = {}
+    for name, one in series.items():
+        found = len(problems)
+        if _convert(one, SeriesSettings, where, f"{prefix}.metrics.series.{name}", problems) is not None:
+            if len(problems) == found:
+                kept[name] = one
+    return {**table, "metrics": {**metrics, "series": kept}}
 
 
 def _collect(problems: list[ConfigError], check: Callable[..., Any], *args: Any) -> None:
@@ -852,7 +995,10 @@ def _line_of(lines: dict[str, int], key: str) -> int | None:
     while key:
         if key in lines:
             return lines[key]
-        key = re.sub(r"(\[\d+\]|\.?[^.\[]*)$", "", key)
+        shorter = re.sub(r"(\[\d+\]|\.?[^.\[]*)$", "", key)
+        if shorter == key:  # a path part no table is named by (msgspec's `[...]` of a dict value)
+            return None
+        key = shorter
     return None
 
 
@@ -1016,6 +1162,89 @@ def _check_markers(env: EnvironmentSettings, where: str | None, prefix: str) -> 
         raise ConfigError(
             "the Pushgateway's job cannot be empty", path=where, key=f"{prefix}.markers.pushgateway.job"
         )
+
+
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _check_metrics(env: EnvironmentSettings, where: str | None, prefix: str) -> None:
+    """What the types alone cannot say about the [metrics] table."""
+    metrics = env.metrics
+    if metrics is None:
+        return
+    problems = []
+    key = f"{prefix}.metrics"
+    if metrics.kind == "prometheus" and not metrics.url:
+        problems.append(
+            ConfigError(
+                "a Prometheus metrics source needs the URL of its HTTP API, e.g. "
+                'url = "http://prometheus:9090"',
+                path=where,
+                key=f"{key}.kind",
+            )
+        )
+    if metrics.kind == "mlflow" and env.mlflow is None and not metrics.tracking_uri:
+        problems.append(
+            ConfigError(
+                f"the mlflow kind reads this environment's tracking server: add {prefix}.mlflow, or "
+                "name the monitoring job's in tracking_uri",
+                path=where,
+                key=f"{key}.kind",
+            )
+        )
+    if metrics.token_env and metrics.token_command:
+        problems.append(ConfigError("name the token once: token_env or token_command", path=where, key=key))
+    if metrics.auth == "google" and (metrics.token_env or metrics.token_command or metrics.username_env):
+        problems.append(
+            ConfigError(
+                "google auth uses Application Default Credentials: remove token_env, token_command "
+                'and username_env, or use auth = "default"',
+                path=where,
+                key=f"{key}.auth",
+            )
+        )
+    if bool(metrics.username_env) != bool(metrics.password_env):
+        problems.append(
+            ConfigError("basic auth needs both username_env and password_env", path=where, key=key)
+        )
+    series = metrics.all_series()
+    if not series:
+        problems.append(
+            ConfigError("no series: add a [series.NAME] table or keep the defaults", path=where, key=key)
+        )
+    elif metrics.headline not in series:
+        problems.append(
+            ConfigError(
+                f"names {metrics.headline!r}, which is not a series ({', '.join(series)})",
+                path=where,
+                key=f"{key}.headline",
+            )
+        )
+    for name, one in metrics.series.items():
+        unknown = [p for p in _PLACEHOLDER.findall(one.query) if p not in SERIES_PLACEHOLDERS]
+        if unknown:
+            known = ", ".join(f"{{{p}}}" for p in SERIES_PLACEHOLDERS)
+            problems.append(
+                ConfigError(
+                    f"unknown placeholder {{{unknown[0]}}}; a template may name {known}",
+                    path=where,
+                    key=f"{key}.series.{name}.query",
+                )
+            )
+        if one.warn is not None and one.critical is not None:
+            order_ok = one.warn <= one.critical if one.worse == "up" else one.warn >= one.critical
+            if not order_ok:
+                relation = "above" if one.worse == "up" else "below"
+                problems.append(
+                    ConfigError(
+                        f"critical must be at or {relation} warn when the series gets worse "
+                        f"{one.worse} (worse = {one.worse!r})",
+                        path=where,
+                        key=f"{key}.series.{name}.critical",
+                    )
+                )
+    if problems:
+        raise ConfigError.several(problems)
 
 
 _MSGSPEC_ERROR = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<at>[^`]*)`)?$", re.S)

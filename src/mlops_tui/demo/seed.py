@@ -32,6 +32,7 @@ __all__ = [
     "champion_history",
     "reset_store",
     "seed",
+    "seed_monitoring",
 ]
 
 MARKER_TAG = "mlops_tui.demo"
@@ -310,3 +311,108 @@ def champion_history(plan: _ModelPlan, now: datetime) -> str | None:
         return None
     promoted = format_rfc3339(now - timedelta(days=2), "auto")
     return json.dumps([{"version": str(plan.champion_before), "by": "gitlab-ci", "at": promoted}])
+
+
+MONITORING_EXPERIMENT = "monitoring"
+MONITORING_DAYS = 7
+_MONITORED = {
+    # model: (latency p95 ms, error rate %, requests/s, drift) of its steady state
+    "churn": (82.0, 0.4, 42.0, 0.05),
+    "fraud": (35.0, 0.2, 180.0, 0.08),
+    "demand": (140.0, 0.6, 12.0, 0.04),
+}
+REGRESSION = {"latency_p95_ms": 2.95, "error_rate_pct": 6.0}
+"""How much worse churn's serving got after its latest promotion (a factor of the steady value)."""
+
+
+def seed_monitoring(
+    settings: MlflowSettings,
+    *,
+    now: datetime | None = None,
+    plans: tuple[_ModelPlan, ...] = DEMO_MODELS,
+    experiment: str = MONITORING_EXPERIMENT,
+    registry: MlflowSettings | None = None,
+) -> int:
+    """Log a week of serving metrics the way a small team's monitoring job does: one run per day and
+    served version in the `monitoring` experiment, tagged `model` and `version`, with hourly
+    `latency_p95_ms`, `error_rate_pct`, `requests_per_s` and `prediction_drift`. Churn's serving
+    regressed after its latest promotion (when its champion history tag in the `registry` store,
+    default the same, says v2 was replaced): latency and errors jump when v3 takes over. Returns
+    how many runs it logged; none when the experiment exists already.
+    """
+    from mlflow.entities import Metric
+    from mlflow.tracking import MlflowClient
+
+    from mlops_tui.sources.mlflow import quiet_mlflow
+
+    quiet_mlflow()
+    if settings.tracking_uri.startswith("sqlite:///"):
+        Path(settings.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
+    registry_uri = (registry or settings).tracking_uri
+    models = MlflowClient(tracking_uri=registry_uri, registry_uri=registry_uri)
+    if client.get_experiment_by_name(experiment) is not None:
+        return 0
+    now = (now or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0)
+    rng = random.Random(20261207)
+    experiment_id = client.create_experiment(
+        experiment,
+        artifact_location=_artifact_location(settings, experiment),
+        tags={"team": "ml-platform", "mlflow.note.content": "Serving metrics, logged daily."},
+    )
+    logged = 0
+    for plan in plans:
+        steady = _MONITORED.get(plan.model)
+        if steady is None:
+            continue
+        serving = plan.aliases.get("champion") or next(
+            (n for n, stage in plan.stages.items() if stage == "Production"), None
+        )
+        if serving is None:
+            continue
+        promoted = _promoted_at(models, plan.model)
+        hours = [now - timedelta(hours=h) for h in range(MONITORING_DAYS * 24, -1, -1)]
+        by_run: dict[tuple[str, str], list[datetime]] = {}
+        for hour in hours:
+            held = plan.champion_before if promoted is not None and hour < promoted else serving
+            by_run.setdefault((hour.date().isoformat(), str(held)), []).append(hour)
+        for (day, version), times in by_run.items():
+            regressed = promoted is not None and times[0] >= promoted
+            run = client.create_run(
+                experiment_id,
+                start_time=int(times[0].timestamp() * 1000),
+                run_name=f"monitor-{plan.model}-v{version}-{day}",
+                tags={"model": plan.model, "version": version, "mlflow.user": "monitoring-job"},
+            )
+            metrics = []
+            for at in times:
+                ms = int(at.timestamp() * 1000)
+                daily = 1 + 0.25 * math.sin((at.hour - 6) / 24 * 2 * math.pi)
+                values = {
+                    "latency_p95_ms": steady[0] * (0.9 + 0.2 * rng.random()),
+                    "error_rate_pct": steady[1] * (0.8 + 0.4 * rng.random()),
+                    "requests_per_s": steady[2] * daily * (0.9 + 0.2 * rng.random()),
+                    "prediction_drift": steady[3] + 0.01 * rng.random(),
+                }
+                for key, factor in REGRESSION.items():
+                    if regressed:
+                        values[key] *= factor
+                step = int((at - times[0]).total_seconds() // 3600)
+                metrics += [Metric(key, round(value, 3), ms, step) for key, value in values.items()]
+            client.log_batch(run.info.run_id, metrics=metrics)
+            client.set_terminated(
+                run.info.run_id, status="FINISHED", end_time=int(times[-1].timestamp() * 1000)
+            )
+            logged += 1
+    return logged
+
+
+def _promoted_at(client: Any, model: str) -> datetime | None:
+    """When the champion last moved, as the registry's champion history tag records it."""
+    from mlops_tui.text.rfc3339 import parse_rfc3339
+
+    try:
+        history = json.loads(client.get_registered_model(model).tags.get(CHAMPION_HISTORY_TAG, "[]"))
+        return parse_rfc3339(history[-1]["at"]) if history else None
+    except (ValueError, KeyError, TypeError, IndexError):
+        return None

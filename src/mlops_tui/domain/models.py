@@ -19,6 +19,7 @@ __all__ = [
     "PIPELINE_STATUSES",
     "Alert",
     "AuditEntry",
+    "BeforeAfter",
     "Change",
     "DeployMarker",
     "DeployedModel",
@@ -28,6 +29,7 @@ __all__ = [
     "Job",
     "MarkerResult",
     "MetricComparison",
+    "MetricSubject",
     "Pipeline",
     "TraceChunk",
     "MetricPoint",
@@ -37,8 +39,12 @@ __all__ = [
     "RegisteredModel",
     "Run",
     "SourceState",
+    "Series",
+    "SeriesPoint",
     "Silence",
+    "SlotChange",
     "SourceStatus",
+    "Threshold",
     "format_split",
     "label_fingerprint",
     "parse_split",
@@ -653,3 +659,135 @@ class MarkerResult:
     ok: bool
     detail: str
     """Where it went (`annotation 17 on https://grafana.example.com`), or why it failed."""
+
+
+# -- serving metrics ------------------------------------------------------------------------------
+
+Direction = Literal["up", "down"]
+"""Which way a metric gets worse: `up` (latency, errors, drift) or `down` (requests, accuracy)."""
+Level = Literal["ok", "warn", "critical"]
+"""Where a value stands against its thresholds."""
+
+
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    """When a series' value is bad: `warn` and `critical` bounds in the direction it gets worse."""
+
+    worse: Direction = "up"
+    warn: float | None = None
+    critical: float | None = None
+
+    def level(self, value: float | None) -> Level:
+        """`critical`, `warn` or `ok` for `value` (None, no value: `ok`)."""
+        if value is None:
+            return "ok"
+        for name, bound in (("critical", self.critical), ("warn", self.warn)):
+            if bound is not None and (value >= bound if self.worse == "up" else value <= bound):
+                return name  # type: ignore[return-value]
+        return "ok"
+
+    def is_worse(self, before: float, after: float) -> bool:
+        """Whether going from `before` to `after` is a change for the worse."""
+        return after > before if self.worse == "up" else after < before
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesPoint:
+    """One sample of a series."""
+
+    time: datetime
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSubject:
+    """What a series template is filled in for: a model in an environment, the version serving it,
+    and, where an endpoint serves it, the deployed model's id there (Vertex AI)."""
+
+    model: str
+    environment: str
+    version: str | None = None
+    """The serving version's number (`4`), where one is known."""
+    deployed_model_id: str | None = None
+
+    def placeholders(self) -> dict[str, str]:
+        """The values of the template placeholders `{model}`, `{version}`, `{env}` and
+        `{deployed_model_id}` (empty where unknown)."""
+        return {
+            "model": self.model,
+            "version": self.version or "",
+            "env": self.environment,
+            "deployed_model_id": self.deployed_model_id or "",
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """A named serving metric of one model over a window (`latency_p95` in ms), oldest point first."""
+
+    name: str
+    unit: str
+    points: tuple[SeriesPoint, ...]
+    threshold: Threshold = Threshold()
+
+    @property
+    def latest(self) -> float | None:
+        """The newest value, if any."""
+        return self.points[-1].value if self.points else None
+
+    @property
+    def level(self) -> Level:
+        """Where the newest value stands against the thresholds."""
+        return self.threshold.level(self.latest)
+
+    def between(self, start: datetime, end: datetime) -> tuple[SeriesPoint, ...]:
+        """The points with `start <= time < end`."""
+        return tuple(p for p in self.points if start <= p.time < end)
+
+
+@dataclass(frozen=True, slots=True)
+class SlotChange:
+    """A change of what a model's serving slot holds, from whichever record saw it: the journal
+    (promotions, rollbacks, external changes mlops-tui noticed), the registry (alias/stage history,
+    new versions) or the serving platform (a traffic split)."""
+
+    at: datetime
+    before: str | None
+    """What the slot held (`v3`; a split `11=90 12=10` for traffic); None: nothing or unknown."""
+    after: str | None
+    action: str
+    """`promote`, `rollback`, `external`, `traffic`, `register` (a new version), ..."""
+    operator: str = ""
+    origin: Literal["journal", "registry", "serving"] = "journal"
+    """Which record it comes from."""
+
+
+@dataclass(frozen=True, slots=True)
+class BeforeAfter:
+    """One series over equal windows either side of a change: `latency_p95 82 ms in the hour before
+    v4, 240 ms since: +193 %`."""
+
+    series: str
+    unit: str
+    window: timedelta
+    """The length of each window."""
+    change: SlotChange
+    before: float | None
+    """The mean over the window before the change; None: no samples."""
+    after: float | None
+    """The mean since the change (at most `window` long)."""
+    threshold: Threshold = Threshold()
+
+    @property
+    def ratio(self) -> float | None:
+        """`after / before - 1` (0.5 is +50 %); None where either side is missing or `before` is 0."""
+        if self.before is None or self.after is None or self.before == 0:
+            return None
+        return self.after / self.before - 1
+
+    @property
+    def worse(self) -> bool:
+        """Whether the change made the series worse (by its direction)."""
+        if self.before is None or self.after is None:
+            return False
+        return self.threshold.is_worse(self.before, self.after)

@@ -20,7 +20,14 @@ from mlops_tui.ops.journal import Journal, state_to_roll_back_to
 from mlops_tui.ops.policy import WriteAction
 from mlops_tui.sources.base import ServingSource
 
-__all__ = ["parse_split_args", "plan_traffic", "plan_traffic_rollback", "plan_undeploy", "target_of"]
+__all__ = [
+    "ENDPOINT_ACTIONS",
+    "parse_split_args",
+    "plan_traffic",
+    "plan_traffic_rollback",
+    "plan_undeploy",
+    "target_of",
+]
 
 ENDPOINT_ACTIONS = ("traffic", "traffic-rollback", "undeploy")
 """The journal's action names for endpoint changes: the history a traffic rollback replays."""

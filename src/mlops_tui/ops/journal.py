@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     import sqlalchemy as sa
 
 __all__ = [
+    "CHANGES",
     "EXTERNAL_OPERATOR",
     "Journal",
     "SlotLock",

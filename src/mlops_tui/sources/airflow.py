@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
-import threading
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -34,8 +33,9 @@ from urllib.parse import quote
 
 from mlops_tui.config import AirflowSettings, resolve_secret
 from mlops_tui.domain import Job, Pipeline, TraceChunk
-from mlops_tui.errors import BackendError, BackendUnreachable, NotFound, Refused, UsageError
+from mlops_tui.errors import BackendError, NotFound, Refused, UsageError
 from mlops_tui.sources.base import PipelineSource
+from mlops_tui.sources.google_token import GoogleToken
 from mlops_tui.sources.http import HttpApi, Method, decode, excerpt
 from mlops_tui.text.rfc3339 import parse_rfc3339
 
@@ -57,7 +57,6 @@ SOURCE = "airflow"
 PREFIX = f"{SOURCE}:"
 ApiVersion = Literal["v2", "v1"]
 _T = TypeVar("_T")
-_GOOGLE_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 _KEPT_LOG_TOKENS = 64
 """Continuation tokens kept: one per log being followed."""
 _PAGE = 100
@@ -158,20 +157,17 @@ class _Auth(httpx.Auth):
     def __init__(self, settings: AirflowSettings, root: str) -> None:
         self.version: ApiVersion | None = None
         self._root = root
-        self._google = settings.auth == "google"
+        self._google = GoogleToken(SOURCE) if settings.auth == "google" else None
         self._token = resolve_secret(settings.token_env, settings.token_command)
         self._username = settings.username
         self._password = (
             resolve_secret(settings.password_env, settings.password_command) if settings.username else None
         )
         self._jwt: str | None = None
-        self._credentials: Any = None
-        self._refreshing = threading.Lock()
-        """google-auth's credentials are refreshed by one worker thread at a time."""
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        if self._google:
-            request.headers["Authorization"] = f"Bearer {await asyncio.to_thread(self._google_token)}"
+        if self._google is not None:
+            request.headers["Authorization"] = f"Bearer {await self._google.token()}"
         elif self._token:
             request.headers["Authorization"] = f"Bearer {self._token}"
         elif self._username is not None and self._password is not None and self.version == "v1":
@@ -217,32 +213,6 @@ class _Auth(httpx.Auth):
         except (ValueError, KeyError, TypeError):
             raise BackendError(SOURCE, "malformed answer to POST /auth/token: no access_token") from None
         return True
-
-    def _google_token(self) -> str:
-        """An access token of the Application Default Credentials, refreshed when it expires
-        (google-auth's own HTTP calls, in this worker thread)."""
-        # Deferred: google-auth comes with the Vertex SDK and is needed by Composer alone.
-        import google.auth
-        import google.auth.exceptions
-        from google.auth.transport.requests import Request
-
-        try:
-            with self._refreshing:
-                if self._credentials is None:
-                    self._credentials, _ = google.auth.default(scopes=[_GOOGLE_SCOPE])
-                if not self._credentials.valid:
-                    self._credentials.refresh(Request())
-                return str(self._credentials.token)
-        except google.auth.exceptions.DefaultCredentialsError as exc:
-            raise BackendError(
-                SOURCE,
-                f"no Google application default credentials ({exc}); run `gcloud auth "
-                "application-default login` or set GOOGLE_APPLICATION_CREDENTIALS",
-            ) from None
-        except google.auth.exceptions.TransportError as exc:
-            raise BackendUnreachable(SOURCE, f"cannot refresh the Google access token: {exc}") from None
-        except google.auth.exceptions.RefreshError as exc:
-            raise BackendError(SOURCE, f"Google refused to refresh the access token: {exc}") from None
 
 
 class AirflowSource(PipelineSource):

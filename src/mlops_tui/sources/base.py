@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import ClassVar
 
 from mlops_tui.domain import (
@@ -13,19 +13,21 @@ from mlops_tui.domain import (
     Experiment,
     Job,
     MetricPoint,
+    MetricSubject,
     ModelVersion,
     MonitoringJob,
     Page,
     Pipeline,
     RegisteredModel,
     Run,
+    SeriesPoint,
     Silence,
     TraceChunk,
 )
 from mlops_tui.domain.matchers import Matcher
 from mlops_tui.errors import NotFound, UsageError
 
-__all__ = ["AlertSource", "PipelineSource", "ServingSource", "Source", "TrackingSource"]
+__all__ = ["AlertSource", "MetricsSource", "PipelineSource", "ServingSource", "Source", "TrackingSource"]
 
 
 class Source(ABC):
@@ -297,3 +299,32 @@ class ServingSource(Source):
     async def monitoring_jobs(self) -> list[MonitoringJob]:
         """Jobs monitoring the deployed models (skew, drift), where the platform has them."""
         return []
+
+
+class MetricsSource(Source):
+    """Serving metrics of models over time: a Prometheus HTTP API, the runs a monitoring job logs
+    to MLflow. What to read is a named series' query (`SeriesSettings.query`): a PromQL template,
+    an MLflow metric key; the source fills it in for one model (`MetricSubject`)."""
+
+    latest_window: ClassVar[timedelta] = timedelta(days=1)
+    """How far back `latest` looks for a value, by default."""
+
+    @abstractmethod
+    async def series_range(
+        self, query: str, subject: MetricSubject, start: datetime, end: datetime, step: timedelta
+    ) -> list[SeriesPoint]:
+        """The points of `query` for `subject` from `start` to `end`, about every `step`, oldest first;
+        empty where the backend holds none.
+
+        Raises:
+            InvalidQuery: the backend refused the query (its message as it words it).
+            BackendError: any other failure. BackendUnreachable: no answer.
+        """
+
+    async def latest(self, query: str, subject: MetricSubject, at: datetime) -> float | None:
+        """The value of `query` for `subject` at `at` (the newest within `latest_window`), if any.
+
+        Raises: as `series_range`.
+        """
+        points = await self.series_range(query, subject, at - self.latest_window, at, timedelta(minutes=5))
+        return points[-1].value if points else None

@@ -25,6 +25,7 @@ from mlops_tui.config import (
     AlertRule,
     EnvironmentSettings,
     GitlabSettings,
+    MetricsSettings,
     MlflowSettings,
     RetrainSettings,
     VertexSettings,
@@ -32,7 +33,14 @@ from mlops_tui.config import (
 )
 from mlops_tui.config.naming import ModelNames
 from mlops_tui.errors import UsageError
-from mlops_tui.sources.base import AlertSource, PipelineSource, ServingSource, Source, TrackingSource
+from mlops_tui.sources.base import (
+    AlertSource,
+    MetricsSource,
+    PipelineSource,
+    ServingSource,
+    Source,
+    TrackingSource,
+)
 
 __all__ = [
     "ROLE_BASES",
@@ -50,8 +58,7 @@ __all__ = [
 
 
 class Role(StrEnum):
-    """What a backend does for an environment; each role but `metrics` (to come) has its abstract
-    base in `sources.base`."""
+    """What a backend does for an environment; each role has its abstract base in `sources.base`."""
 
     TRACKING = "tracking"
     """Experiments, runs and the model registry (`TrackingSource`)."""
@@ -62,7 +69,7 @@ class Role(StrEnum):
     SERVING = "serving"
     """Endpoints serving models, and their traffic (`ServingSource`)."""
     METRICS = "metrics"
-    """Time series of serving and training metrics."""
+    """Time series of serving metrics per model (`MetricsSource`)."""
 
 
 ROLE_BASES: dict[Role, type[Source]] = {
@@ -70,6 +77,7 @@ ROLE_BASES: dict[Role, type[Source]] = {
     Role.PIPELINES: PipelineSource,
     Role.ALERTS: AlertSource,
     Role.SERVING: ServingSource,
+    Role.METRICS: MetricsSource,
 }
 """The abstract base a source implements for each role it plays (the hub checks it)."""
 
@@ -276,6 +284,36 @@ def _airflow_runs(pipeline_id: str) -> str:
     return lineage_filter(pipeline_id)
 
 
+def _prometheus(settings: MetricsSettings, context: BuildContext) -> Source:
+    from mlops_tui.sources.prometheus import PrometheusSource
+
+    return PrometheusSource(settings)
+
+
+def _mlflow_metrics(settings: MetricsSettings, context: BuildContext) -> Source:
+    from mlops_tui.sources.mlflow_metrics import MlflowMetricsSource
+
+    if not settings.tracking_uri:
+        return MlflowMetricsSource(settings, context.tracking)
+    from mlops_tui.sources.mlflow import open_mlflow
+
+    own = open_mlflow(
+        MlflowSettings(
+            tracking_uri=settings.tracking_uri,
+            token_env=settings.token_env,
+            token_command=settings.token_command,
+            username_env=settings.username_env,
+            password_env=settings.password_env,
+            timeout_seconds=settings.timeout_seconds,
+        )
+    )
+    return MlflowMetricsSource(settings, lambda: own, owned=own)
+
+
+def _metrics_of(kind: str) -> Callable[[EnvironmentSettings], MetricsSettings | None]:
+    return lambda env: env.metrics if env.metrics is not None and env.metrics.kind == kind else None
+
+
 def _matches(pattern: str) -> Callable[[str], bool]:
     shape = re.compile(pattern)
     return lambda text: shape.match(text) is not None
@@ -392,6 +430,29 @@ _BUILT_IN: tuple[Backend[Any], ...] = (
         owns_id=_matches(r"^[A-Za-z0-9_.-]+/(?!\d+(/|$))[^/\s]+(/[^/\s]+)?$"),
         id_shape="Airflow's DAG/RUN_ID",
     ),
+    Backend[MetricsSettings](
+        name="prometheus",
+        roles=frozenset({Role.METRICS}),
+        settings=MetricsSettings,
+        configured=_metrics_of("prometheus"),
+        factory=_prometheus,
+        refresh=_own_refresh,
+        panes=(),
+        table="[metrics] table",
+        hint="a Prometheus HTTP API ([environments.NAME.metrics])",
+    ),
+    Backend[MetricsSettings](
+        name="mlflow-metrics",
+        roles=frozenset({Role.METRICS}),
+        settings=MetricsSettings,
+        configured=_metrics_of("mlflow"),
+        factory=_mlflow_metrics,
+        refresh=_own_refresh,
+        panes=(),
+        table="[metrics] table",
+        hint='serving metrics logged to MLflow ([environments.NAME.metrics] kind = "mlflow")',
+        embedded=True,
+    ),
 )
 
 _registry: list[Backend[Any]] = list(_BUILT_IN)
@@ -462,7 +523,10 @@ def tables(role: Role) -> str:
     """What configures `role`, as `environment 'dev' has no ...` ends: `[alertmanager] table and no
     [[rules]]`."""
     pane = ROLE_PANES.get(role)
-    listed = [b.table for b in remote_first(backends(role)) if pane is None or b.hinted(pane)]
+    # Backends of one table (a kind of it each) name it once.
+    listed = list(
+        dict.fromkeys(b.table for b in remote_first(backends(role)) if pane is None or b.hinted(pane))
+    )
     if not listed:
         return f"{role} backend"
     return listed[0] if len(listed) == 1 else f"{', no '.join(listed[:-1])} and no {listed[-1]}"

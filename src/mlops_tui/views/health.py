@@ -8,6 +8,7 @@ answers with errors. Unreachable (exit 3): a source cannot be reached at all.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ from mlops_tui.domain import Pipeline, SourceState, SourceStatus
 from mlops_tui.errors import ExitCode, MlopsError
 from mlops_tui.hub import Hub
 from mlops_tui.ops.registry import serving_slot, slot_for
+from mlops_tui.sources.registry import Role
+from mlops_tui.views.metrics import SeriesBreach, breaches
 
 __all__ = [
     "STATE_NAMES",
@@ -49,6 +52,8 @@ class EnvironmentHealth:
     champions: dict[str, str | None] = field(default_factory=dict)
     """Model -> its serving version (`v3`), None where nothing serves."""
     slot: str = "champion"
+    breaches: Sequence[SeriesBreach] = ()
+    """Serving series past a threshold (`warn` or `critical`) now; a critical one degrades."""
 
     @property
     def problems(self) -> list[str]:
@@ -62,6 +67,12 @@ class EnvironmentHealth:
             found.append(f"{critical} critical alert(s) firing")
         found.extend(
             f"{p.source} pipeline {p.id} failed ({p.ref or 'no ref'})" for p in self.failed_pipelines
+        )
+        found.extend(
+            f"{b.model} {b.series} {b.value:g}{' ' + b.unit if b.unit else ''} is past its critical "
+            f"threshold {b.bound:g}"
+            for b in self.breaches
+            if b.level == "critical"
         )
         return found
 
@@ -92,11 +103,21 @@ async def check_health(hub: Hub) -> EnvironmentHealth:
     firing: Counter[str] = Counter()
     muted = 0
     failed: list[Pipeline] = []
+    breached: list[SeriesBreach] = []
 
     async def read_champions() -> None:
         page = await hub.models()
         for model in page.items:
             champions[hub.model_name(model.name)] = serving_slot(hub, model).read(model)
+
+    async def read_series() -> None:
+        if "mlflow" in configured:
+            # A registry that does not answer is its source's status; the environment's models of
+            # interest stand in for those it would have said serve.
+            with contextlib.suppress(MlopsError):
+                await read_champions()
+        models = [m for m, v in champions.items() if v] or list(hub.env.models)
+        breached.extend(await breaches(hub, models))
 
     async def read_alerts() -> None:
         nonlocal muted
@@ -116,7 +137,9 @@ async def check_health(hub: Hub) -> EnvironmentHealth:
     # fail (a token variable not set), and that is the source's status, not the command's end.
     configured = set(hub.statuses)
     reads: list[Callable[[], Awaitable[None]]] = []
-    if "mlflow" in configured:
+    if hub.backends_for(Role.METRICS):
+        reads.append(read_series)  # the serving versions first: which models serve
+    elif "mlflow" in configured:
         reads.append(read_champions)
     if configured & {"alertmanager", "rules", "vertex"}:
         reads.append(read_alerts)
@@ -134,4 +157,5 @@ async def check_health(hub: Hub) -> EnvironmentHealth:
         failed_pipelines=failed,
         champions=champions,
         slot=slot.name,
+        breaches=breached,
     )
