@@ -7,6 +7,7 @@ from urllib.parse import urlparse
 
 import msgspec
 import pytest
+from textual._compositor import LayoutUpdate
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 from textual.widgets import DataTable, OptionList
@@ -257,3 +258,35 @@ async def test_a_changed_cell_repaints_that_cell_alone() -> None:
         assert {r.height for r in table._repaint_regions} == {table.outer_size.height}
         await pilot.pause()
         assert "5m ago" in str(table.render_line(3 + table.header_height))
+
+
+async def test_a_frame_textual_drops_in_a_batch_is_drawn_again_whole(demo_store: MlflowSettings) -> None:
+    """Textual sends nothing while a batch of updates is open, yet counts that frame as drawn. On a
+    loaded machine, frames landing in a footer's recompose left alert names cut and toasts on
+    screen; the app draws the whole screen again once the batch closes."""
+    app = demo_app(Settings({"dev": EnvironmentSettings(mlflow=demo_store)}, "dev"))
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: rows(app, "models") > 0, "the models listed")
+        await pilot.pause()
+        frames: list[object] = []
+        display = app._display
+
+        def sent(screen: object, renderable: object) -> None:
+            if renderable is not None and not app._batch_count:
+                frames.append(renderable)
+            display(screen, renderable)  # type: ignore[arg-type]
+
+        app._display = sent  # type: ignore[method-assign]
+        table = pane(app, "models").table
+        with app.batch_update():
+            # A frame drawn while a batch is open, as Textual's layout refresh can.
+            table.refresh()
+            app.screen._compositor.update_widgets({table})
+            app.screen._compositor_refresh()
+        assert frames == []
+        await until(
+            pilot,
+            lambda: any(isinstance(f, LayoutUpdate) and f.region == app.screen.region for f in frames),
+            "the whole screen sent once the batch closed",
+            timeout=20,
+        )
