@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tests.fakes.loopback import LoopbackServer
 from tests.helpers import free_port
-from tests.helpers.alertmanager import START_SECONDS, _binary
+from tests.helpers.alertmanager import START_SECONDS, binary
 from tests.helpers.services import running_service
 
 __all__ = ["BUCKETS", "LATENCY_QUERY", "ModelExporter", "PrometheusTestbed", "running_prometheus_scraping"]
@@ -66,7 +66,9 @@ class ModelExporter(LoopbackServer):
     def serve(self, handler: BaseHTTPRequestHandler) -> None:
         now = time.time()
         if self.started is None:
-            self.started = now
+            # Whole milliseconds, as the samples' stamps: the step then falls on a millisecond, and
+            # no sample stamped before it (a stamp is its time rounded down) reads the new values.
+            self.started = int(now * 1000) / 1000
         body = self.exposition(now).encode()
         handler.send_response(200)
         handler.send_header("Content-Type", "text/plain; version=0.0.4")
@@ -148,7 +150,7 @@ scrape_configs:
     )
     url = f"http://127.0.0.1:{free_port()}"
     command = [
-        _binary("prometheus", "prometheus"),
+        binary("prometheus", "prometheus"),
         f"--config.file={directory / 'prometheus.yml'}",
         f"--storage.tsdb.path={directory / 'data'}",
         f"--web.listen-address={url.removeprefix('http://')}",
