@@ -16,13 +16,13 @@ import pytest
 
 from mlops_tui.config import MetricsSettings, SeriesSettings, Settings, parse_settings
 from mlops_tui.domain import MetricSubject, Series, SlotChange, SourceState
-from mlops_tui.errors import ExitCode, InvalidQuery
+from mlops_tui.errors import BackendUnreachable, ExitCode, InvalidQuery
 from mlops_tui.hub import Hub
 from mlops_tui.sources.prometheus import PrometheusSource, batchable, fill_models, fill_template
 from mlops_tui.views.metrics import compare_around, headline_batch
 from tests.fakes.google_metadata import FakeMetadata, use_metadata_server
 from tests.fakes.monitoring_server import FakeCloudMonitoring
-from tests.helpers import run_cli, write_config
+from tests.helpers import free_port, run_cli, write_config
 from tests.helpers.prometheus import LATENCY_QUERY, PrometheusTestbed
 
 CHURN = MetricSubject("churn", "dev", "3")
@@ -262,6 +262,20 @@ async def test_headline_batch_reads_every_model_s_headline(prometheus_server: Pr
     assert fraud.latest == 0.08
     assert found["nobody"] == Series("drift", "", (), churn.threshold)
     assert hub.statuses["prometheus"].state == SourceState.OK
+
+
+async def test_a_batch_that_cannot_reach_prometheus_marks_it_down() -> None:
+    settings = parse_settings(
+        {"environments": {"dev": {"metrics": {"url": f"http://127.0.0.1:{free_port()}"}}}}
+    )
+    hub = Hub(settings, "dev")
+    now = datetime.now(UTC)
+    try:
+        found = await headline_batch(hub, BATCH, now - timedelta(hours=1), now, timedelta(minutes=5))
+    finally:
+        await hub.aclose()
+    assert all(isinstance(answer, BackendUnreachable) for answer in found.values())
+    assert hub.statuses["prometheus"].state == SourceState.DOWN
 
 
 async def test_before_and_after_the_step_over_equal_windows(prometheus_server: PrometheusTestbed) -> None:
