@@ -204,6 +204,20 @@ async def test_a_batch_answers_as_one_query_per_model_does(
     assert latest_batched[2] is None and latest_batched[3] is None
 
 
+async def test_very_many_models_take_a_few_queries(
+    counted: tuple[PrometheusSource, CountingTransport],
+) -> None:
+    source, transport = counted
+    await until_value(source, LATENCY_QUERY, FRAUD, 35.0)
+    others = [MetricSubject(f"a-model-with-a-long-name-{n:03d}", "dev") for n in range(150)]
+    transport.queries.clear()
+    values = await source.latest_many(BATCHED_LATENCY, [*others, CHURN, FRAUD], datetime.now(UTC))
+    # 150 names of 30 characters or so: over the 2,000 characters one query takes.
+    assert len(transport.queries) == 3
+    assert values[:150] == [None] * 150
+    assert values[150] in (80.0, 240.0) and values[151] == 35.0
+
+
 async def test_a_template_naming_one_model_is_read_model_by_model(
     counted: tuple[PrometheusSource, CountingTransport],
 ) -> None:
