@@ -234,6 +234,12 @@ def test_an_unknown_key_of_a_series_is_named(tmp_path: Path) -> None:
     assert "unknown key; expected one of: critical, query, unit, warn, worse" in error.message
 
 
+def test_the_model_label_must_be_a_label_name(tmp_path: Path) -> None:
+    error = _load(tmp_path, {"url": "http://p:9090", "model_label": "model-name"})
+    assert error.key == "environments.dev.metrics.model_label"
+    assert "'model-name' is not a Prometheus label name" in error.message
+
+
 def test_the_headline_must_be_a_series(tmp_path: Path) -> None:
     error = _load(
         tmp_path, {"url": "http://p:9090", "default_series": False, "series": {"p99": {"query": "x"}}}

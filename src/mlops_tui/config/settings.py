@@ -1176,6 +1176,7 @@ def _check_markers(env: EnvironmentSettings, where: str | None, prefix: str) -> 
 
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
 
 def _check_metrics(env: EnvironmentSettings, where: str | None, prefix: str) -> None:
@@ -1217,6 +1218,14 @@ def _check_metrics(env: EnvironmentSettings, where: str | None, prefix: str) -> 
     if bool(metrics.username_env) != bool(metrics.password_env):
         problems.append(
             ConfigError("basic auth needs both username_env and password_env", path=where, key=key)
+        )
+    if not _LABEL_NAME.fullmatch(metrics.model_label):
+        problems.append(
+            ConfigError(
+                f"{metrics.model_label!r} is not a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*)",
+                path=where,
+                key=f"{key}.model_label",
+            )
         )
     series = metrics.all_series()
     if not series:
