@@ -26,7 +26,7 @@ POLL_SECONDS = 2.0
 
 @click.group()
 def pipelines() -> None:
-    """GitLab CI/CD pipelines and local training runs."""
+    """Pipelines of every runner: GitLab CI/CD, the local runner, Vertex AI, Airflow DAG runs."""
 
 
 @pipelines.command("list")
