@@ -26,7 +26,7 @@ POLL_SECONDS = 2.0
 
 @click.group()
 def pipelines() -> None:
-    """Pipelines of every runner: GitLab CI/CD, the local runner, Vertex AI, Airflow DAG runs."""
+    """Pipelines of every runner (GitLab, local, Vertex AI, Airflow)."""
 
 
 @pipelines.command("list")
@@ -134,7 +134,7 @@ async def pipelines_trace(hub: Hub, job_id: str, follow: bool) -> None:
         await asyncio.sleep(POLL_SECONDS)
 
 
-@pipelines.command("retry")
+@pipelines.command("retry", short_help="Retry a pipeline's failed jobs (--all: every job).")
 @click.argument("item_id", metavar="ID")
 @click.option("--job", is_flag=True, help="ID is a job, not a pipeline.")
 @click.option(
