@@ -2,7 +2,7 @@
 
 Starts a real Airflow 3 as the tests do (tests/helpers/airflow.py, `.venv-airflow` installed by
 ./scripts/test), seeds N finished runs of one DAG (default 10,000) through Airflow's own models
-in its venv (benchmarks/scripts/airflow_seed.py), then measures, median of `--repeat` runs:
+in its venv (`seed_runs`, tests/airflow_dags/seed_runs.py), then measures, median of `--repeat` runs:
 
 A. the Pipelines pane's first page through `Hub.pipelines()` (what the pane asks): in a fresh Hub
    (API version, JWT and the page) and again in the same Hub; one page is held, not 10,000 runs;
@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.helpers import write_config  # noqa: E402
-from tests.helpers.airflow import ADMIN_PASSWORD_ENV, AIRFLOW_VENV, running_airflow  # noqa: E402
+from tests.helpers.airflow import ADMIN_PASSWORD_ENV, running_airflow, seed_runs  # noqa: E402
 
 from common import (  # noqa: E402
     SCRIPTS,
@@ -75,27 +75,6 @@ def client_python() -> Path:
     return python
 
 
-def seed(home: Path, count: int) -> float:
-    """Seconds to insert `count` finished runs of DAG into the server's database."""
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "PYTHON", "VIRTUAL_ENV"))},
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-    }
-    started = time.perf_counter()
-    done = subprocess.run(
-        [str(AIRFLOW_VENV / "bin" / "python"), str(SCRIPTS / "airflow_seed.py"), str(count), DAG],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise BenchmarkError(f"seeding failed: {done.stderr[-2000:]}")
-    return time.perf_counter() - started
-
-
 async def first_page(config: Path, repeat: int) -> tuple[list[float], list[float], int]:
     """Samples of the pane's first page in a fresh Hub and in the same Hub, and the rows held."""
     settings = load_settings(config)
@@ -134,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             work / "airflow", mlflow_uri="http://127.0.0.1:9", trainer_python=sys.executable
         ) as server:
             print(f"Airflow ready in {server.startup_seconds:.0f} s", flush=True)
-            seconds = seed(server.home, args.runs)
+            seconds = seed_runs(server, args.runs, DAG)
             print(f"seeded {args.runs:,} DAG runs in {seconds:.1f} s", flush=True)
             config = write_config(
                 work / "mlops-tui.toml",

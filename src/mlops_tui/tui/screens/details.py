@@ -516,7 +516,7 @@ class TraceScreen(EnvScreen):
         if action == "step_try":
             shown, tries = self.shown_try, self.tries
             if shown is None or tries is None:
-                return None
+                return False  # a runner without tries (or not known yet): not in the footer
             delta = parameters[0] if parameters and isinstance(parameters[0], int) else 0
             return True if 1 <= shown + delta <= tries else None
         return True
