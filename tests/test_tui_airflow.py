@@ -192,3 +192,58 @@ async def test_the_log_steps_from_try_to_try_and_the_running_one_is_followed_liv
             assert len(ones) == 1, text  # read from its start once, nothing repeated
     finally:
         await source.cancel_pipeline(run)
+
+
+@pytest.mark.parametrize("key", ["X", "P", "U"])
+async def test_protected_the_airflow_keys_ask_for_the_name_and_read_only_greys_them(
+    key: str,
+    airflow: AirflowSettings,
+    airflow_server: AirflowServer,
+    source: AirflowSource,
+    tmp_path: Path,
+) -> None:
+    """The policy of tests/test_tui_policy.py for the keys only an Airflow run answers."""
+    run = await trigger(source, "slow", lines=1)
+    await wait_for(source, run, "success")
+    if key == "U":
+        await source.set_paused("slow", True)  # something to unpause
+    paused = held_paused(airflow_server, "slow")
+    tries = held_tries(airflow_server, run)
+    try:
+        await _refused_in_protected_and_read_only(key, run, airflow, tmp_path)
+        assert held_paused(airflow_server, "slow") == paused  # nothing written
+    finally:
+        await source.set_paused("slow", False)
+    assert held_tries(airflow_server, run) == tries
+    assert Journal(tmp_path / "journal.db").entries() == []
+
+
+async def _refused_in_protected_and_read_only(
+    key: str, run: str, airflow: AirflowSettings, tmp_path: Path
+) -> None:
+    settings = Settings(
+        {
+            "prd": EnvironmentSettings(airflow=airflow, protected=True),
+            "ro": EnvironmentSettings(airflow=airflow, read_only=True),
+        },
+        "prd",
+        journal=tmp_path / "journal.db",
+    )
+    protected = make_app(settings)
+    async with protected.run_test(size=SIZE) as pilot:
+        await select_run(pilot, protected, run)
+        await pilot.press(key)
+        dialog = await shown(pilot, ConfirmDialog)
+        assert dialog.expected == dialog.change.subject  # the name to type
+        assert protected.screen.query_one("#confirm-typed").has_focus
+        await click(pilot, "#confirm")  # nothing typed: refused
+        await pilot.press("escape")
+        await until(pilot, lambda: idle(protected), "the write given up")
+    read_only = make_app(settings, "ro")
+    async with read_only.run_test(size=SIZE) as pilot:
+        await select_run(pilot, read_only, run)
+        action = {"X": "retry_all", "P": "pause_dag", "U": "unpause_dag"}[key]
+        assert pane(read_only, "pipelines").check_action(action, ()) is None  # greyed out
+        await pilot.press(key)
+        await pilot.pause(0.5)
+        assert not isinstance(read_only.screen, ConfirmDialog)

@@ -58,18 +58,19 @@ class PipelinesPane(ResourcePane[Pipeline], PipelineRequests):
             self.post_message(self.ChangeRequested(self.hub, item, "retry", whole=True))
 
     def action_pause_dag(self) -> None:
-        self._pause(paused=True)
+        if item := self._chosen():
+            self.post_message(self.PauseRequested(self.hub, f"{item.source}:{item.id}", paused=True))
 
     def action_unpause_dag(self) -> None:
-        self._pause(paused=False)
+        if item := self._chosen():
+            self.post_message(self.PauseRequested(self.hub, f"{item.source}:{item.id}", paused=False))
 
-    def _pause(self, *, paused: bool) -> None:
-        if (key := self.selected()) and (item := self.item(key)):
-            self.post_message(self.PauseRequested(self.hub, f"{item.source}:{item.id}", paused=paused))
+    def _chosen(self) -> Pipeline | None:
+        key = self.selected()
+        return self.item(key) if key else None
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in WRITE_ACTIONS:
-            key = self.selected()
-            item = self.item(key) if key else None
+            item = self._chosen()
             return pipeline_action_possible(self.hub, action, item.source if item else None)
         return super().check_action(action, parameters)

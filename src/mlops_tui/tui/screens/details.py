@@ -403,16 +403,12 @@ class PipelineScreen(DetailScreen, PipelineRequests):
             self.post_message(self.ChangeRequested(self.hub, self.pipeline.id, "retry", whole=True))
 
     def action_pause_dag(self) -> None:
-        self._pause(paused=True)
+        if (pipeline := self.pipeline) is not None:
+            self.post_message(self.PauseRequested(self.hub, f"{pipeline.source}:{pipeline.id}", paused=True))
 
     def action_unpause_dag(self) -> None:
-        self._pause(paused=False)
-
-    def _pause(self, *, paused: bool) -> None:
         if (pipeline := self.pipeline) is not None:
-            self.post_message(
-                self.PauseRequested(self.hub, f"{pipeline.source}:{pipeline.id}", paused=paused)
-            )
+            self.post_message(self.PauseRequested(self.hub, f"{pipeline.source}:{pipeline.id}", paused=False))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("cancel", "retry"):
