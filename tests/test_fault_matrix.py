@@ -22,8 +22,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
+import httpx
 import pytest
 from textual.widgets import Static
 
@@ -181,7 +182,18 @@ def airflow_run(airflow_server: AirflowServer) -> str:
     with airflow_server.client() as client:
         answer = client.post("dags/slow/dagRuns", json={"logical_date": None, "conf": {"lines": 1}})
         answer.raise_for_status()
-        return f"slow/{answer.json()['dag_run_id']}"
+        run_id = answer.json()["dag_run_id"]
+        # Until it has ended: a run going on keeps Airflow's SQLite busy past the cells' 2 s timeout.
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            try:
+                state = client.get(f"dags/slow/dagRuns/{quote(run_id, safe='')}").json()["state"]
+            except httpx.TimeoutException:
+                state = "unknown"
+            if state in ("success", "failed"):
+                break
+            time.sleep(1)
+        return f"slow/{run_id}"
 
 
 @pytest.fixture
