@@ -161,6 +161,9 @@ class PipelineSource(Source):
     """Whether `retry_pipeline` and `retry_job` are supported."""
     can_pause: ClassVar[bool] = False
     """Whether `is_paused` and `set_paused` are supported (Airflow pauses a DAG's runs)."""
+    can_rerun: ClassVar[bool] = False
+    """Whether `rerun_pipeline` is supported: every job of a pipeline run again, not only the
+    failed ones (Airflow clears a whole DAG run)."""
     canceled_statuses: ClassVar[frozenset[str]] = frozenset({"canceled", "canceling"})
     """The statuses a cancelled pipeline or job reads (Airflow's cancel marks a run failed)."""
 
@@ -212,6 +215,16 @@ class PipelineSource(Source):
     async def retry_job(self, job_id: str) -> Job:
         """Retry one job. Raises: UsageError where not supported."""
         raise UsageError(f"{self.name} jobs cannot be retried")
+
+    async def rerun_pipeline(self, pipeline_id: str) -> Pipeline:
+        """Run every job of a pipeline again; returns it as it is afterwards. Raises: UsageError
+        where not supported."""
+        raise UsageError(f"{self.name} pipelines cannot be run again whole; retry the failed jobs")
+
+    def try_id(self, job_id: str, try_number: int) -> str | None:
+        """The id whose log is one try of a job (`read_trace` reads that try's log); None where
+        a job's log is its latest try's only."""
+        return None
 
     def pausable(self, item_id: str) -> str:
         """What pausing `item_id` (a pipeline, a job, or what schedules them) pauses, by name:

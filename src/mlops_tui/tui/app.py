@@ -395,7 +395,11 @@ class MlopsApp(App[None]):
 
     @on(PipelineRequests.ChangeRequested)
     def _change_pipeline(self, request: PipelineRequests.ChangeRequested) -> None:
-        self.writes.change_pipeline(request.hub, request.item_id, request.verb, request.job)
+        self.writes.change_pipeline(request.hub, request.item_id, request.verb, request.job, request.whole)
+
+    @on(PipelineRequests.PauseRequested)
+    def _pause_pipelines(self, request: PipelineRequests.PauseRequested) -> None:
+        self.writes.pause(request.hub, request.item_id, request.paused)
 
     @on(AlertRequests.SilenceRequested)
     def _silence(self, request: AlertRequests.SilenceRequested) -> None:

@@ -11,6 +11,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.coordinate import Coordinate
+from textual.timer import Timer
 from textual.widgets import DataTable, Footer, RichLog, Static
 
 from mlops_tui.domain import Job, ModelVersion, Pipeline, RegisteredModel, Run, tags_in_order
@@ -19,10 +20,17 @@ from mlops_tui.hub import Hub, RunDetail
 from mlops_tui.ops.journal import Journal
 from mlops_tui.text import humanize
 from mlops_tui.text.sanitize import terminal_log
-from mlops_tui.tui.bindings import MODEL_ACTIONS, PIPELINE_ACTIONS, WRITE_ACTIONS, BindingList, bindings
+from mlops_tui.tui.bindings import (
+    MODEL_ACTIONS,
+    PIPELINE_ACTIONS,
+    TRACE_ACTIONS,
+    WRITE_ACTIONS,
+    BindingList,
+    bindings,
+)
 from mlops_tui.tui.chart import MetricChart, Series
 from mlops_tui.tui.header import EnvScreen
-from mlops_tui.tui.requests import ModelRequests, PipelineRequests, write_possible
+from mlops_tui.tui.requests import ModelRequests, PipelineRequests, pipeline_action_possible, write_possible
 from mlops_tui.tui.screens.base import DetailScreen, detail_table
 from mlops_tui.tui.styles import pipeline_status_text, status_text
 from mlops_tui.tui.terminal_safe import url_text
@@ -318,7 +326,8 @@ class HistoryScreen(DetailScreen):
 
 
 class PipelineScreen(DetailScreen, PipelineRequests):
-    """A pipeline's jobs by stage; Enter opens a job's log; `c` and `R` cancel and retry a job."""
+    """A pipeline's jobs by stage; Enter opens a job's log; `c` and `R` cancel and retry a job;
+    `X` runs the whole pipeline again; `P` and `U` pause and unpause its Airflow DAG."""
 
     BINDINGS = PIPELINE_ACTIONS
 
@@ -389,9 +398,24 @@ class PipelineScreen(DetailScreen, PipelineRequests):
         if job := self.selected_job():
             self.post_message(self.ChangeRequested(self.hub, job, "retry", job=True))
 
+    def action_retry_all(self) -> None:
+        if self.pipeline is not None:
+            self.post_message(self.ChangeRequested(self.hub, self.pipeline.id, "retry", whole=True))
+
+    def action_pause_dag(self) -> None:
+        if (pipeline := self.pipeline) is not None:
+            self.post_message(self.PauseRequested(self.hub, f"{pipeline.source}:{pipeline.id}", paused=True))
+
+    def action_unpause_dag(self) -> None:
+        if (pipeline := self.pipeline) is not None:
+            self.post_message(self.PauseRequested(self.hub, f"{pipeline.source}:{pipeline.id}", paused=False))
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in WRITE_ACTIONS:
+        if action in ("cancel", "retry"):
             return write_possible(self.hub, chosen=self.selected_job() is not None)
+        if action in WRITE_ACTIONS:
+            source = self.pipeline.source if self.pipeline else None
+            return pipeline_action_possible(self.hub, action, source)
         return True
 
     @on(DataTable.RowSelected, "#jobs")
@@ -407,9 +431,11 @@ class PipelineScreen(DetailScreen, PipelineRequests):
 
 
 class TraceScreen(EnvScreen):
-    """A job's log, followed live while the job runs: only the new part is read each time."""
+    """A job's log, followed live while the job runs: only the new part is read each time. Where
+    the runner keeps each try's log (Airflow), `[` and `]` step to the previous and next try; the
+    latest one is followed live."""
 
-    BINDINGS: ClassVar[BindingList] = bindings("back")
+    BINDINGS: ClassVar[BindingList] = [*bindings("back"), *TRACE_ACTIONS]
     FOLLOW_SECONDS = 1.0
 
     @property
@@ -426,18 +452,48 @@ class TraceScreen(EnvScreen):
         self.pipeline = pipeline
         self.log_offset = 0
         self.complete = False
+        self.try_number: int | None = None
+        """The try shown when it is not the latest (None: the latest, followed while it runs)."""
+        self._follow: Timer | None = None
+
+    @property
+    def tries(self) -> int | None:
+        """How many tries the job has had, where its runner reads each try's log; else None."""
+        if self.job is None or not self.job.attempt:
+            return None
+        try:
+            source, bare = self.hub.pipeline_ref(self.job_id)
+        except MlopsError:
+            return None
+        return self.job.attempt if source.try_id(bare, 1) is not None else None
+
+    @property
+    def shown_try(self) -> int | None:
+        """The try whose log is shown, where the runner has tries."""
+        tries = self.tries
+        return None if tries is None else self.try_number or tries
+
+    def log_id(self) -> str:
+        """The id whose log is read: the job's, or one try of it (qualified by its runner)."""
+        if self.try_number is None:
+            return self.job_id
+        source, bare = self.hub.pipeline_ref(self.job_id)
+        return f"{source.name}:{source.try_id(bare, self.try_number)}"
 
     def heading(self) -> Text:
-        """`Log of job gate (validate) · gitlab pipeline 1234 · failed`, as much as is known."""
+        """`Log of job gate (validate) · try 2 of 3 · gitlab pipeline 1234 · failed`, as much as
+        is known."""
         job, pipeline = self.job, self.pipeline
         text = Text(f"Log of job {job.name} ({job.id})" if job else f"Log of job {self.job_id}", style="bold")
+        if (shown := self.shown_try) is not None:
+            text.append(f" · try {shown} of {self.tries}")
         if pipeline:
             text.append(f" · {pipeline.source} pipeline {pipeline.id}")
             if pipeline.sha:
                 text.append(f" at {pipeline.sha[:8]}", style="dim")
         if not self.complete:
             text.append(" · following…", style="dim")
-        elif job:
+        elif job and self.try_number is None:
             text.append(" · ")
             text.append_text(pipeline_status_text(job.status))
         else:
@@ -452,22 +508,56 @@ class TraceScreen(EnvScreen):
     def on_mount(self) -> None:
         self.read_more()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "step_try":
+            shown, tries = self.shown_try, self.tries
+            if shown is None or tries is None:
+                return False  # a runner without tries (or not known yet): not in the footer
+            delta = parameters[0] if parameters and isinstance(parameters[0], int) else 0
+            return True if 1 <= shown + delta <= tries else None
+        return True
+
+    def action_step_try(self, delta: int) -> None:
+        """Show the log of the previous (-1) or next (1) try; the latest is followed live."""
+        shown, tries = self.shown_try, self.tries
+        if shown is None or tries is None or not 1 <= shown + delta <= tries:
+            self.app.bell()
+            return
+        wanted = shown + delta
+        self.try_number = None if wanted == tries else wanted
+        if self._follow is not None:
+            self._follow.stop()
+            self._follow = None
+        self.log_offset, self.complete = 0, False
+        self.query_one(RichLog).clear()
+        self.query_one(".detail-title", Static).update(self.heading())
+        self.refresh_bindings()
+        self.read_more()
+
     @work(exclusive=True, group="trace", exit_on_error=False)
     async def read_more(self) -> None:
+        self._follow = None
         try:
-            chunk = await self.hub.trace(self.job_id, self.log_offset)
+            chunk = await self.hub.trace(self.log_id(), self.log_offset)
         except MlopsError as exc:
             self.query_one(".detail-title", Static).update(Text(exc.message, style="bold red"))
         else:
             if chunk.text:
                 self.query_one(RichLog).write(Text.from_ansi(terminal_log(humanize.clean_trace(chunk.text))))
             self.log_offset = chunk.next_offset
-            if chunk.complete and not self.complete and self.job and not self.job.done:
+            if (
+                chunk.complete
+                and not self.complete
+                and self.job
+                and not self.job.done
+                and self.try_number is None
+            ):
                 await self._read_final_status(self.job)
             self.complete = chunk.complete
             self.query_one(".detail-title", Static).update(self.heading())
+            self.refresh_bindings()
         if not self.complete:
-            self.set_timer(self.FOLLOW_SECONDS, self.read_more)
+            self._follow = self.set_timer(self.FOLLOW_SECONDS, self.read_more)
 
     async def _read_final_status(self, job: Job) -> None:
         """The job ended while its log was followed: how (the status it was opened with is old)."""
