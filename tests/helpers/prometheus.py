@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tests.fakes.loopback import LoopbackServer
 from tests.helpers import free_port
-from tests.helpers.alertmanager import START_SECONDS, _binary
+from tests.helpers.alertmanager import START_SECONDS, binary
 from tests.helpers.services import running_service
 
 __all__ = ["BUCKETS", "LATENCY_QUERY", "ModelExporter", "PrometheusTestbed", "running_prometheus_scraping"]
@@ -148,7 +148,7 @@ scrape_configs:
     )
     url = f"http://127.0.0.1:{free_port()}"
     command = [
-        _binary("prometheus", "prometheus"),
+        binary("prometheus", "prometheus"),
         f"--config.file={directory / 'prometheus.yml'}",
         f"--storage.tsdb.path={directory / 'data'}",
         f"--web.listen-address={url.removeprefix('http://')}",
