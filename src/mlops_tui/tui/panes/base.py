@@ -136,6 +136,10 @@ class ResourcePane(Vertical, WebRequests, Generic[T], can_focus=False):
         """More to say in the status line below the table."""
         return []
 
+    def filled(self) -> None:
+        """A poll just filled the table: a second step may start here (what the rows show beside
+        their items), so that it never delays the rows."""
+
     # -- layout -----------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
@@ -193,6 +197,7 @@ class ResourcePane(Vertical, WebRequests, Generic[T], can_focus=False):
             self._mark_stale(False)
             self._apply(page.items)
             self._show_status(page.problem)
+            self.filled()
         finally:
             self.post_message(self.Polled())
             self._reschedule()

@@ -1,0 +1,110 @@
+"""Serving metrics in the TUI, on the demo's monitoring runs (the `mlflow` kind): the Models pane's
+headline sparklines with their threshold marks, the model screen's series with a marker at each
+change of the slot, triage's before/after around the last change, the fleet's headline values and
+the header's metrics source."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from rich.text import Text
+
+from mlops_tui.config import LOCAL_ENV, EnvironmentSettings, MetricsSettings, SeriesSettings, Settings
+from mlops_tui.domain import Series, SeriesPoint, Threshold
+from mlops_tui.errors import BackendUnreachable
+from mlops_tui.tui import MlopsApp
+from mlops_tui.tui.chart import headline_text, sparkline
+from mlops_tui.tui.header import EnvBar
+from mlops_tui.tui.panes.models import ModelsPane
+from tests.conftest import template_settings
+from tests.helpers import DEMO_NOW
+from tests.helpers.tui import demo_app, loaded, until
+
+
+def monitored_settings(store: Path, tmp_path: Path, **metrics: object) -> Settings:
+    """`local` on a copy of the demo store holding the monitoring runs, read as the `mlflow` kind."""
+    return Settings(
+        environments={
+            LOCAL_ENV: EnvironmentSettings(
+                mlflow=template_settings(store),
+                metrics=MetricsSettings(kind="mlflow", step_seconds=3600, **metrics),  # type: ignore[arg-type]
+            )
+        },
+        default_env=LOCAL_ENV,
+        journal=tmp_path / "journal.db",
+    )
+
+
+def serving_cells(app: MlopsApp) -> dict[str, str]:
+    """Model -> the Models pane's serving cell, as plain text (what NO_COLOR shows)."""
+    models = app.query_one(ModelsPane)
+    table = models.table
+    cells = {}
+    for index in range(table.row_count):
+        row = table.get_row_at(index)
+        cells[str(row[0])] = row[-1].plain if isinstance(row[-1], Text) else str(row[-1])
+    return cells
+
+
+def headlines_in(app: MlopsApp) -> bool:
+    cells = serving_cells(app)
+    return bool(cells) and all(c != "…" for c in cells.values())
+
+
+def test_a_sparkline_spans_low_to_high_and_averages_to_fit() -> None:
+    assert sparkline([1, 2, 3, 4, 5, 6, 7, 8], 8) == "▁▂▃▄▅▆▇█"
+    assert sparkline([1, 1, 8, 8], 2) == "▁█"
+    assert sparkline([5, 5, 5], 10) == "▄▄▄"
+    assert sparkline([], 10) == ""
+
+
+async def test_the_models_pane_shows_each_models_headline_marked_by_threshold(
+    monitored_store: Path, tmp_path: Path
+) -> None:
+    app = demo_app(monitored_settings(monitored_store, tmp_path))
+    async with app.run_test(size=(160, 36)) as pilot:
+        await until(pilot, loaded(app))
+        await until(pilot, lambda: headlines_in(app), "the headlines drawn")
+        cells = serving_cells(app)
+        # churn regressed after v3's promotion: ~240 ms, past the 200 ms warning (marked `!`).
+        churn = cells["churn"]
+        value = float(churn.split()[1])
+        assert 200 < value < 300 and churn.endswith(" ms !"), churn
+        assert not cells["fraud"].endswith("!") and " ms" in cells["fraud"]
+        label = app.query_one(ModelsPane).table.columns["Serving"].label.plain
+        assert label == "latency_p95 24h"
+        # Polling the metrics source for the headlines tells the header how it is.
+        await until(pilot, lambda: "mlflow-metrics ● ok" in str(app.query_one(EnvBar).render()))
+
+
+async def test_a_critical_threshold_is_marked_twice(monitored_store: Path, tmp_path: Path) -> None:
+    series = {"latency_p95": SeriesSettings(query="latency_p95_ms", unit="ms", warn=100.0, critical=150.0)}
+    app = demo_app(monitored_settings(monitored_store, tmp_path, series=series))
+    async with app.run_test(size=(160, 36)) as pilot:
+        await until(pilot, lambda: headlines_in(app), "the headlines drawn")
+        assert serving_cells(app)["churn"].endswith(" ms !!")
+
+
+async def test_a_failing_metrics_source_marks_the_headlines_and_leaves_the_rows(
+    monitored_store: Path, tmp_path: Path
+) -> None:
+    app = demo_app(monitored_settings(monitored_store, tmp_path, experiment="no-such-experiment"))
+    async with app.run_test(size=(160, 36)) as pilot:
+        await until(pilot, loaded(app))
+        await until(pilot, lambda: headlines_in(app), "the headlines answered")
+        models = app.query_one(ModelsPane)
+        assert set(serving_cells(app).values()) == {"? unavailable"}
+        status = str(models.query_one(".pane-status").render())
+        assert "metrics: no experiment 'no-such-experiment'" in status
+        assert models.table.row_count > 0 and not models.stale
+
+
+def test_a_headline_kept_from_before_a_failure_is_marked_stale() -> None:
+    points = tuple(SeriesPoint(DEMO_NOW - timedelta(hours=h), v) for h, v in ((2, 80.0), (1, 600.0)))
+    series = Series("latency_p95", "ms", points, Threshold(warn=200.0, critical=500.0))
+    failure = BackendUnreachable("mlflow-metrics", "connection refused")
+    assert headline_text(series).plain == "▁█ 600 ms !!"
+    assert headline_text(failure, kept=series).plain == "▁█ 600 ms !! stale"
+    assert headline_text(failure).plain == "? unavailable"
+    assert headline_text(None).plain == "…"
