@@ -9,14 +9,19 @@ from datetime import timedelta
 from pathlib import Path
 
 from rich.text import Text
+from textual.pilot import Pilot
+from textual.widget import Widget
+from textual.widgets import DataTable, Static
 
 from mlops_tui.config import LOCAL_ENV, EnvironmentSettings, MetricsSettings, SeriesSettings, Settings
 from mlops_tui.domain import Series, SeriesPoint, Threshold
 from mlops_tui.errors import BackendUnreachable
 from mlops_tui.tui import MlopsApp
-from mlops_tui.tui.chart import headline_text, sparkline
+from mlops_tui.tui.chart import MARKER, MetricChart, headline_text, sparkline
 from mlops_tui.tui.header import EnvBar
 from mlops_tui.tui.panes.models import ModelsPane
+from mlops_tui.tui.screens.details import ModelScreen
+from mlops_tui.tui.serving import ServingChart
 from tests.conftest import template_settings
 from tests.helpers import DEMO_NOW
 from tests.helpers.tui import demo_app, loaded, until
@@ -108,3 +113,54 @@ def test_a_headline_kept_from_before_a_failure_is_marked_stale() -> None:
     assert headline_text(failure, kept=series).plain == "▁█ 600 ms !! stale"
     assert headline_text(failure).plain == "? unavailable"
     assert headline_text(None).plain == "…"
+
+
+def rendered(widget: Widget) -> str:
+    shown = widget.render()
+    return shown.plain if isinstance(shown, Text) else str(shown)
+
+
+async def open_churn(pilot: Pilot[None]) -> ModelScreen:
+    app = pilot.app
+    assert isinstance(app, MlopsApp)
+    await until(pilot, loaded(app))
+    app.query_one(ModelsPane).table.focus()
+    await pilot.press("enter")  # churn
+    await until(
+        pilot,
+        lambda: isinstance(app.screen, ModelScreen) and app.screen.serving is not None,
+        "churn's serving series read",
+    )
+    assert isinstance(app.screen, ModelScreen)
+    return app.screen
+
+
+async def test_the_model_screen_charts_each_series_with_a_marker_at_each_change(
+    monitored_store: Path, tmp_path: Path
+) -> None:
+    app = demo_app(monitored_settings(monitored_store, tmp_path))
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_churn(pilot)
+        table = screen.query_one("#model-series", DataTable)
+        cells = {str(table.get_row_at(i)[0]): table.get_row_at(i)[2].plain for i in range(table.row_count)}
+        assert set(cells) == {"latency_p95", "error_rate", "requests", "drift"}
+        assert cells["latency_p95"].endswith(" ms !") and cells["error_rate"].endswith(" % !")
+        chart = screen.query_one("#model-chart", ServingChart)
+        label = rendered(chart.query_one(".serving-label", Static))
+        assert label.startswith("latency_p95 over 24h: now ") and "(warn 200 ms, critical 500 ms)" in label
+        # Over 24h the promotion two days ago is out of view; over 7d it is marked.
+        assert MARKER not in rendered(chart.query_one(MetricChart))
+        assert rendered(chart.query_one(".serving-changes", Static)) == "no change of the slot in this window"
+        await pilot.press("v")  # 24h -> 7d
+        await until(pilot, lambda: "over 7d" in rendered(chart.query_one(".serving-label", Static)))
+        await until(pilot, lambda: MARKER in rendered(chart.query_one(MetricChart)), "the promotion marked")
+        changes = rendered(chart.query_one(".serving-changes", Static))
+        assert changes == f"{MARKER} promote v2 → v3 by gitlab-ci 2d ago"
+        # The window cycles on: 1h next.
+        await pilot.press("v")
+        await until(pilot, lambda: "over 1h" in rendered(chart.query_one(".serving-label", Static)))
+        # Another series, charted once highlighted.
+        table.focus()
+        await pilot.press("down")
+        label_of = chart.query_one(".serving-label", Static)
+        await until(pilot, lambda: "error_rate over 1h" in rendered(label_of))

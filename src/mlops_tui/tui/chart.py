@@ -118,14 +118,23 @@ def headline_text(
     if not series.points:
         text = Text("no data", style="dim")
     else:
-        level = series.level
-        style = LEVEL_STYLES[level]
-        text = Text(sparkline([p.value for p in series.points], width), style=style)
-        text.append(f" {value_text(series.latest, series.unit)}", style=style if level != "ok" else "")
-        if mark := LEVEL_MARKS[level]:
-            text.append(f" {mark}", style=f"bold {style}")
+        text = Text(sparkline([p.value for p in series.points], width), style=LEVEL_STYLES[series.level])
+        text.append(" ")
+        text.append_text(now_text(series))
     if isinstance(found, MlopsError):
         text.append(" stale", style="dim italic")
+    return text
+
+
+def now_text(series: ServingSeries) -> Text:
+    """A series' newest value, coloured and marked by threshold: `240 ms !!`; `no data`."""
+    if series.latest is None:
+        return Text("no data", style="dim")
+    level = series.level
+    style = LEVEL_STYLES[level]
+    text = Text(value_text(series.latest, series.unit), style=style if level != "ok" else "")
+    if mark := LEVEL_MARKS[level]:
+        text.append(f" {mark}", style=f"bold {style}")
     return text
 
 

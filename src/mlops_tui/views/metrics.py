@@ -53,6 +53,7 @@ __all__ = [
     "gather_metrics",
     "headline_settings",
     "headlines",
+    "metrics_around",
     "value_text",
 ]
 
@@ -238,6 +239,35 @@ async def gather_metrics(
     summaries, more = await compare_around(hub, chosen, subject, last, end, window)
     failures.update({k: v for k, v in more.items() if k not in failures})
     return replace(result, before_after=summaries)
+
+
+AROUND_MARGIN = timedelta(hours=1)
+"""How much of the series `metrics_around` shows before the alert or the last change."""
+AROUND_MOST = timedelta(days=7)
+
+
+async def metrics_around(
+    hub: Hub, journal: Journal, model: str, at: datetime | None, *, least: timedelta = timedelta(hours=6)
+) -> ModelMetrics:
+    """`model`'s metrics around a moment (an alert's start, None: unknown) and the slot's last change
+    before it: the series from an hour before the earlier of the two (at least `least`, at most a
+    week) up to now, so that a chart of them shows both.
+
+    Raises: as `gather_metrics`.
+    """
+    now = hub.clock()
+
+    def since(moment: datetime | None) -> timedelta:
+        if moment is None:
+            return least
+        return min(max(now - moment + AROUND_MARGIN, least), AROUND_MOST)
+
+    found = await gather_metrics(hub, journal, model, since=since(at))
+    last = found.last_change
+    if last is not None and last.at < found.start and since(last.at) > found.end - found.start:
+        # The change came before the alert: read again from before it, so that both are in view.
+        found = await gather_metrics(hub, journal, model, since=since(last.at))
+    return found
 
 
 async def _read_series(
