@@ -8,18 +8,28 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import msgspec
 from rich.text import Text
 from textual.pilot import Pilot
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
-from mlops_tui.config import LOCAL_ENV, EnvironmentSettings, MetricsSettings, SeriesSettings, Settings
+from mlops_tui.config import (
+    LOCAL_ENV,
+    LOCAL_RULES,
+    EnvironmentSettings,
+    MetricsSettings,
+    SeriesSettings,
+    Settings,
+)
 from mlops_tui.domain import Series, SeriesPoint, Threshold
 from mlops_tui.errors import BackendUnreachable
 from mlops_tui.tui import MlopsApp
 from mlops_tui.tui.chart import MARKER, MetricChart, headline_text, sparkline
 from mlops_tui.tui.header import EnvBar
+from mlops_tui.tui.panes.base import ResourcePane
 from mlops_tui.tui.panes.models import ModelsPane
+from mlops_tui.tui.screens.alerts import TriageScreen
 from mlops_tui.tui.screens.details import ModelScreen
 from mlops_tui.tui.serving import ServingChart
 from tests.conftest import template_settings
@@ -164,3 +174,51 @@ async def test_the_model_screen_charts_each_series_with_a_marker_at_each_change(
         await pilot.press("down")
         label_of = chart.query_one(".serving-label", Static)
         await until(pilot, lambda: "error_rate over 1h" in rendered(label_of))
+
+
+def triage_settings(store: Path, tmp_path: Path) -> Settings:
+    """`local` on the monitored demo store with the shipped alert rules, as on a fresh machine."""
+    settings = monitored_settings(store, tmp_path)
+    env = settings.environments[LOCAL_ENV]
+    return Settings(
+        {LOCAL_ENV: msgspec.structs.replace(env, rules=list(LOCAL_RULES))},
+        LOCAL_ENV,
+        journal=tmp_path / "journal.db",
+        operator="priya",
+    )
+
+
+async def open_triage(pilot: Pilot[None]) -> TriageScreen:
+    app = pilot.app
+    await until(pilot, lambda: app.query_one("#alerts", ResourcePane).table.row_count > 0, "alerts shown")
+    await pilot.press("a", "enter")
+    await until(
+        pilot,
+        lambda: isinstance(app.screen, TriageScreen) and app.screen.serving is not None,
+        "triage's serving metrics read",
+    )
+    assert isinstance(app.screen, TriageScreen)
+    return app.screen
+
+
+async def test_triage_shows_the_series_around_the_last_change_and_before_and_after(
+    monitored_store: Path, tmp_path: Path
+) -> None:
+    app = demo_app(triage_settings(monitored_store, tmp_path))
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_triage(pilot)
+        assert screen.triage is not None and screen.triage.model == "churn"
+        lines = rendered(screen.query_one("#triage-before-after", Static)).splitlines()
+        latency = lines[0]
+        assert latency.startswith("latency_p95 ") and " in the hour before v3, " in latency
+        assert latency.endswith(" since: +198 % (worse) !"), latency
+        assert lines[1].startswith("error_rate ") and lines[1].endswith("(worse) !")
+        assert not lines[2].endswith("(worse)")  # requests barely moved
+        chart = screen.query_one("#triage-chart", ServingChart)
+        # The series the change made worst, charted from before the change, marked where it happened.
+        assert rendered(chart.query_one(".serving-label", Static)).startswith("error_rate over ")
+        assert MARKER in rendered(chart.query_one(MetricChart))
+        changes = rendered(chart.query_one(".serving-changes", Static))
+        assert changes == f"{MARKER} promote v2 → v3 by gitlab-ci 2d ago"
+        # Roll back stays a key away.
+        assert screen.check_action("rollback", ()) is True

@@ -242,7 +242,8 @@ async def gather_metrics(
 
 
 AROUND_MARGIN = timedelta(hours=1)
-"""How much of the series `metrics_around` shows before the alert or the last change."""
+"""How much of the series `metrics_around` shows before the alert or the last change, at least (a
+third of the time since, where that is more)."""
 AROUND_MOST = timedelta(days=7)
 
 
@@ -250,8 +251,8 @@ async def metrics_around(
     hub: Hub, journal: Journal, model: str, at: datetime | None, *, least: timedelta = timedelta(hours=6)
 ) -> ModelMetrics:
     """`model`'s metrics around a moment (an alert's start, None: unknown) and the slot's last change
-    before it: the series from an hour before the earlier of the two (at least `least`, at most a
-    week) up to now, so that a chart of them shows both.
+    before it: the series from a while before the earlier of the two (`AROUND_MARGIN`; at least
+    `least`, at most a week in all) up to now, so that a chart of them shows both.
 
     Raises: as `gather_metrics`.
     """
@@ -260,7 +261,8 @@ async def metrics_around(
     def since(moment: datetime | None) -> timedelta:
         if moment is None:
             return least
-        return min(max(now - moment + AROUND_MARGIN, least), AROUND_MOST)
+        since = now - moment
+        return min(max(since + max(AROUND_MARGIN, since / 3), least), AROUND_MOST)
 
     found = await gather_metrics(hub, journal, model, since=since(at))
     last = found.last_change
