@@ -5,10 +5,12 @@ the header's metrics source."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 import msgspec
+import pytest
 from rich.text import Text
 from textual.pilot import Pilot
 from textual.widget import Widget
@@ -34,7 +36,7 @@ from mlops_tui.tui.screens.details import ModelScreen
 from mlops_tui.tui.serving import ServingChart
 from tests.conftest import template_settings
 from tests.helpers import DEMO_NOW
-from tests.helpers.tui import demo_app, loaded, until
+from tests.helpers.tui import demo_app, loaded, measured, until
 
 
 def monitored_settings(store: Path, tmp_path: Path, **metrics: object) -> Settings:
@@ -58,7 +60,8 @@ def serving_cells(app: MlopsApp) -> dict[str, str]:
     cells = {}
     for index in range(table.row_count):
         row = table.get_row_at(index)
-        cells[str(row[0])] = row[-1].plain if isinstance(row[-1], Text) else str(row[-1])
+        serving = row[list(table.columns).index("Serving")]
+        cells[str(row[0])] = serving.plain if isinstance(serving, Text) else str(serving)
     return cells
 
 
@@ -222,3 +225,38 @@ async def test_triage_shows_the_series_around_the_last_change_and_before_and_aft
         assert changes == f"{MARKER} promote v2 → v3 by gitlab-ci 2d ago"
         # Roll back stays a key away.
         assert screen.check_action("rollback", ()) is True
+
+
+SNAPSHOT_SIZES = [(80, 24), (120, 36)]
+# The model screen has no snapshot: its versions table shows run ids, new at every seeding of the
+# demo store; its tests assert on what it draws instead.
+
+
+@pytest.mark.parametrize("size", SNAPSHOT_SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_models_pane_headlines_snapshot(
+    snap_compare: Callable[..., bool], monitored_store: Path, tmp_path: Path, size: tuple[int, int]
+) -> None:
+    app = demo_app(monitored_settings(monitored_store, tmp_path))
+
+    async def filled(pilot: Pilot[None]) -> None:
+        await until(pilot, loaded(app))
+        await until(pilot, lambda: headlines_in(app), "the headlines drawn")
+        await until(pilot, lambda: "mlflow-metrics ● ok" in str(app.query_one(EnvBar).render()))
+        await measured(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=filled)
+
+
+@pytest.mark.parametrize("size", SNAPSHOT_SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_triage_before_after_snapshot(
+    snap_compare: Callable[..., bool], monitored_store: Path, tmp_path: Path, size: tuple[int, int]
+) -> None:
+    app = demo_app(triage_settings(monitored_store, tmp_path))
+
+    async def opened(pilot: Pilot[None]) -> None:
+        screen = await open_triage(pilot)
+        chart = screen.query_one("#triage-chart", ServingChart)
+        await until(pilot, lambda: MARKER in rendered(chart.query_one(MetricChart)), "the change marked")
+        await measured(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=opened)

@@ -223,11 +223,12 @@ class MetricChart(Widget):
                 if (column, row) in ends and len(plotted) > 1:
                     index = ends[(column, row)]
                     text.append(str(index + 1)[-1], style=f"bold {SERIES_STYLES[index % len(SERIES_STYLES)]}")
+                elif column in marked and (row == 0 or (column, row) not in cells):
+                    # The top row always shows the marker, where a line would hide it otherwise.
+                    text.append(MARKER, style="bold yellow")
                 elif (column, row) in cells:
                     style = SERIES_STYLES[owner[(column, row)] % len(SERIES_STYLES)]
                     text.append(chr(_BRAILLE + cells[(column, row)]), style=style)
-                elif column in marked:
-                    text.append(MARKER, style="bold yellow")
                 else:
                     text.append(" ")
             if row < height - 1:

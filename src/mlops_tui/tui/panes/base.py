@@ -21,6 +21,7 @@ from textual.geometry import Region
 from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import DataTable, Input, Static
+from textual.widgets.data_table import ColumnKey
 
 from mlops_tui.domain import Page
 from mlops_tui.errors import InvalidQuery, MlopsError
@@ -61,7 +62,12 @@ class PaneTable(SafeTable[Cell]):
         super().action_select_cursor()
 
     def update_cell_alone(self, row_key: str, column_key: str, value: Cell) -> None:
-        """Change one cell and redraw that cell only (its column keeps its width)."""
+        """Change one cell and redraw that cell only (its column keeps its width, unless the new
+        value is wider: then the column widens and the table is drawn again)."""
+        width = value.cell_len if isinstance(value, Text) else len(value)
+        if width > self.columns[ColumnKey(column_key)].content_width:
+            self.update_cell(row_key, column_key, value, update_width=True)
+            return
         self._cell_update = True
         try:
             self.update_cell(row_key, column_key, value)

@@ -23,6 +23,9 @@ from mlops_tui.views.metrics import HEADLINE_WINDOW, Headline, headline_settings
 
 __all__ = ["ModelsPane"]
 
+SPARK_WIDTH = 8
+"""Characters of a headline's sparkline: the pane fits 80 columns with it."""
+
 
 class ModelsPane(ResourcePane[RegisteredModel], ModelRequests):
     """Registered models with their aliases (or stages), latest version and serving headline."""
@@ -73,8 +76,9 @@ class ModelsPane(ResourcePane[RegisteredModel], ModelRequests):
         return await self.hub.models(filter_text, page_token=page_token)
 
     def columns_for(self, items: Sequence[RegisteredModel]) -> tuple[str, ...]:
-        columns = ("Model", "Aliases / stages", "Latest", "Updated")
-        return (*columns, "Serving") if self.metrics_interval is not None else columns
+        if self.metrics_interval is None:
+            return ("Model", "Aliases / stages", "Latest", "Updated")
+        return ("Model", "Aliases / stages", "Serving", "Latest", "Updated")
 
     def column_label(self, column: str) -> Cell:
         if column == "Serving":
@@ -96,15 +100,23 @@ class ModelsPane(ResourcePane[RegisteredModel], ModelRequests):
             labels.append(stage, style="bold green" if stage == "Production" else "yellow")
             labels.append(f" v{version}  ")
         labels.rstrip()
-        cells: tuple[Cell, ...] = (
-            item.name,
-            labels,
-            f"v{item.latest_version}" if item.latest_version else "",
-            humanize.age(item.updated, self.hub.clock()),
-        )
+        serving: tuple[Cell, ...] = ()
         if self.metrics_interval is not None:
-            cells = (*cells, headline_text(self.headlines.get(item.name), kept=self._kept.get(item.name)))
-        return Row(item.name, cells)
+            serving = (
+                headline_text(
+                    self.headlines.get(item.name), kept=self._kept.get(item.name), width=SPARK_WIDTH
+                ),
+            )
+        return Row(
+            item.name,
+            (
+                item.name,
+                labels,
+                *serving,
+                f"v{item.latest_version}" if item.latest_version else "",
+                humanize.age(item.updated, self.hub.clock()),
+            ),
+        )
 
     def status_parts(self) -> list[str]:
         return [f"metrics: {self._metrics_problem}"] if self._metrics_problem else []

@@ -254,9 +254,12 @@ class TriageScreen(DetailScreen, ModelRequests, AlertRequests):
                 show_sources()
         self.serving = found
         last = found.last_change
-        lines = [
-            before_after_text(b) for b in found.before_after if b.before is not None or b.after is not None
-        ]
+        # The changes for the worse first: a short terminal shows the first two lines.
+        summaries = sorted(
+            (b for b in found.before_after if b.before is not None or b.after is not None),
+            key=lambda b: not b.worse,
+        )
+        lines = [before_after_text(b) for b in summaries]
         if last is None:
             lines = [Text("no change of the slot on record", style="dim")]
         lines += [Text(f"{name}: {failure.message}", style="red") for name, failure in found.failures.items()]

@@ -218,6 +218,7 @@ class ModelScreen(DetailScreen, ModelRequests):
 
     def on_mount(self) -> None:
         if self.metrics_interval is not None:
+            self.add_class("-metrics")
             self.query_one("#model-series").border_title = "Serving metrics · v: window"
         super().on_mount()
 
