@@ -21,6 +21,7 @@ from mlops_tui.config import (
     LOCAL_RULES,
     EnvironmentSettings,
     MetricsSettings,
+    RetrainSettings,
     SeriesSettings,
     Settings,
 )
@@ -260,3 +261,34 @@ def test_triage_before_after_snapshot(
         await measured(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=opened)
+
+
+@pytest.mark.parametrize("width", [80, 60])
+async def test_the_header_fits_in_one_line(monitored_store: Path, tmp_path: Path, width: int) -> None:
+    """Four sources (the built-in `local` has as many): in full at 80 columns where they fit, each
+    as its name and a mark without colour at 60."""
+    settings = triage_settings(monitored_store, tmp_path)
+    env = settings.environments[LOCAL_ENV]
+    settings = Settings(
+        {LOCAL_ENV: msgspec.structs.replace(env, retrain=RetrainSettings(kind="local", command=["true"]))},
+        LOCAL_ENV,
+        journal=tmp_path / "journal.db",
+    )
+    app = demo_app(settings)
+    async with app.run_test(size=(width, 24)) as pilot:
+        bar = app.query_one(EnvBar)
+        await until(pilot, lambda: "mlflow-metrics ●" in rendered(bar), "the metrics source polled")
+        shown = rendered(bar)
+        assert "\n" not in shown and len(shown) <= bar.content_size.width, shown
+        if width == 60:
+            assert shown.split() == [
+                "LOCAL",
+                "mlflow",
+                "●",
+                "local",
+                "○?",
+                "rules",
+                "●",
+                "mlflow-metrics",
+                "●",
+            ]

@@ -29,6 +29,33 @@ STATE_STYLES = {
 }
 
 
+COMPACT_MARKS = {
+    SourceState.OK: "●",
+    SourceState.DEGRADED: "◐!",
+    SourceState.DOWN: "✗!",
+    SourceState.UNKNOWN: "○?",
+}
+"""A source's state in one mark where the header has no room for its word (distinct without colour)."""
+
+
+def _sources(statuses: Iterable[SourceStatus], now: datetime, *, compact: bool) -> Text:
+    """`mlflow ● ok   gitlab ● down (data 4m ago)`; compact: `mlflow ● gitlab ✗!`."""
+    text = Text()
+    for status in statuses:
+        symbol, style = STATE_STYLES[status.state]
+        text.append(f"{status.name} ")
+        if compact:
+            text.append(COMPACT_MARKS[status.state], style=style)
+            text.append(" ")
+            continue
+        text.append(symbol, style=style)
+        text.append(f" {status.state.value}")
+        if status.last_success is not None and status.state is not SourceState.OK:
+            text.append(f" (data {humanize.age(status.last_success, now)})", style="dim")
+        text.append("   ")
+    return text
+
+
 class EnvBar(Static):
     """`mlops-tui  PRD · protected │ mlflow ● ok 2m  gitlab ○ …`; the protected badge is red."""
 
@@ -42,6 +69,13 @@ class EnvBar(Static):
         self.read_only = read_only
         self.set_class(protected, "-protected")
         self._shown = Text()
+        self._last: tuple[list[SourceStatus], datetime, bool, int | None, bool] | None = None
+
+    def on_resize(self) -> None:
+        # The room changed: the sources may fit in full again, or need their compact form.
+        if self._last is not None:
+            statuses, now, paused, approvals, unshared = self._last
+            self.show(statuses, now, paused=paused, approvals=approvals, unshared=unshared)
 
     def on_mount(self) -> None:
         # Drawn at once on a screen just pushed, not at the next poll.
@@ -68,16 +102,16 @@ class EnvBar(Static):
         if approvals:
             text.append(f" · {approvals} to approve (A)", style="bold reverse")
         text.append("  ")
-        for status in statuses:
-            symbol, style = STATE_STYLES[status.state]
-            text.append(f"{status.name} ")
-            text.append(symbol, style=style)
-            text.append(f" {status.state.value}")
-            if status.last_success is not None and status.state is not SourceState.OK:
-                text.append(f" (data {humanize.age(status.last_success, now)})", style="dim")
-            text.append("   ")
+        listed = list(statuses)
+        sources = _sources(listed, now, compact=False)
+        room = self.content_size.width
+        if room and text.cell_len + sources.cell_len + (16 if paused else 0) > room:
+            # A narrow terminal: each source as its name and one mark, so the line still fits.
+            sources = _sources(listed, now, compact=True)
+        text.append_text(sources)
         if paused:
             text.append("⏸ polling paused", style="bold yellow")
+        self._last = (listed, now, paused, approvals, unshared)
         if text != self._shown:
             # Unchanged health redraws nothing: little output over a slow link.
             self._shown = text
