@@ -277,7 +277,11 @@ async def test_the_header_fits_in_one_line(monitored_store: Path, tmp_path: Path
     app = demo_app(settings)
     async with app.run_test(size=(width, 24)) as pilot:
         bar = app.query_one(EnvBar)
-        await until(pilot, lambda: "mlflow-metrics ●" in rendered(bar), "the metrics source polled")
+        await until(
+            pilot,
+            lambda: "mlflow-metrics ●" in rendered(bar) and "○" not in rendered(bar),
+            "every source polled",
+        )
         shown = rendered(bar)
         assert "\n" not in shown and len(shown) <= bar.content_size.width, shown
         if width == 60:
@@ -286,7 +290,7 @@ async def test_the_header_fits_in_one_line(monitored_store: Path, tmp_path: Path
                 "mlflow",
                 "●",
                 "local",
-                "○?",
+                "●",
                 "rules",
                 "●",
                 "mlflow-metrics",
