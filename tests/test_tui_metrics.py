@@ -296,3 +296,34 @@ async def test_the_header_fits_in_one_line(monitored_store: Path, tmp_path: Path
                 "mlflow-metrics",
                 "●",
             ]
+
+
+async def test_the_fleet_shows_each_environments_headline_and_the_promote_dialog_what_it_replaces(
+    monitored_store: Path, tmp_path: Path
+) -> None:
+    from mlops_tui.tui.screens.dialogs import PromoteDialog
+    from mlops_tui.tui.screens.fleet import FleetPane
+
+    app = demo_app(monitored_settings(monitored_store, tmp_path))
+    async with app.run_test(size=(160, 40)) as pilot:
+        await until(pilot, loaded(app))
+        await until(pilot, lambda: headlines_in(app), "the headlines drawn")
+        await pilot.press("f")
+
+        def churn_in_fleet() -> str:
+            table = app.screen.query_one(FleetPane).table
+            row = next(
+                table.get_row_at(i) for i in range(table.row_count) if table.get_row_at(i)[0] == "churn"
+            )
+            return row[1].plain if isinstance(row[1], Text) else str(row[1])
+
+        await until(pilot, lambda: " ms" in churn_in_fleet(), "churn's headline in the fleet")
+        assert churn_in_fleet().startswith("v3 champion 2") and churn_in_fleet().endswith(" ms !")
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, PromoteDialog) and loaded(app)())
+        app.query_one(ModelsPane).table.focus()
+        await pilot.press("p")  # churn
+        await until(pilot, lambda: isinstance(app.screen, PromoteDialog), "the promote dialog")
+        replaced = app.screen.query_one("#promote-replaced", Static)
+        await until(pilot, lambda: rendered(replaced).startswith("replacing v3 (champion): "))
+        assert rendered(replaced).endswith(" ms !"), rendered(replaced)
