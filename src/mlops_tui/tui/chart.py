@@ -69,6 +69,8 @@ LEVEL_STYLES: dict[str, str] = {"ok": "green", "warn": "yellow", "critical": "bo
 LEVEL_MARKS: dict[str, str] = {"ok": "", "warn": "!", "critical": "!!"}
 """What marks a value past a threshold without colour (NO_COLOR): `240 ms !!`."""
 _BARS = "▁▂▃▄▅▆▇█"
+VALUE_WIDTH = 10
+"""A headline's value and mark are padded to this: the sparklines of a column line up."""
 
 
 def span_label(window: timedelta) -> str:
@@ -105,7 +107,7 @@ def sparkline(values: Sequence[float], width: int) -> str:
 def headline_text(
     found: ServingSeries | MlopsError | None, *, kept: ServingSeries | None = None, width: int = 12
 ) -> Text:
-    """A headline series in a cell: `▁▂▁▃▇█ 240 ms !!`, coloured and marked by threshold.
+    """A headline series in a cell: `240 ms !! ▁▂▁▃▇█`, coloured and marked by threshold.
 
     `found`: the newest answer (None: none yet); `kept`: the last series read, shown marked
     `stale` when the newest answer is an error.
@@ -118,9 +120,10 @@ def headline_text(
     if not series.points:
         text = Text("no data", style="dim")
     else:
-        text = Text(sparkline([p.value for p in series.points], width), style=LEVEL_STYLES[series.level])
-        text.append(" ")
-        text.append_text(now_text(series))
+        # The value and its mark first: a narrow pane still shows them.
+        text = now_text(series)
+        text.append(" " * max(1, VALUE_WIDTH - text.cell_len))
+        text.append(sparkline([p.value for p in series.points], width), style=LEVEL_STYLES[series.level])
     if isinstance(found, MlopsError):
         text.append(" stale", style="dim italic")
     return text
