@@ -15,11 +15,11 @@ import httpx
 import pytest
 
 from mlops_tui.config import MetricsSettings, SeriesSettings, Settings, parse_settings
-from mlops_tui.domain import MetricSubject, SlotChange
+from mlops_tui.domain import MetricSubject, Series, SlotChange
 from mlops_tui.errors import ExitCode, InvalidQuery
 from mlops_tui.hub import Hub
 from mlops_tui.sources.prometheus import PrometheusSource, fill_template
-from mlops_tui.views.metrics import compare_around
+from mlops_tui.views.metrics import compare_around, headlines
 from tests.helpers import run_cli, write_config
 from tests.helpers.prometheus import LATENCY_QUERY, PrometheusTestbed
 
@@ -162,6 +162,31 @@ def _scraped_past_step(testbed: PrometheusTestbed) -> None:
             await source.aclose()
 
     asyncio.run(wait())
+
+
+async def test_the_headlines_of_several_models_in_one_call(
+    source: PrometheusSource, prometheus_server: PrometheusTestbed
+) -> None:
+    """What the Models pane draws: each model's headline series with its threshold, a model
+    without series empty, through the one entry point the pane calls."""
+    await until_value(source, LATENCY_QUERY, CHURN, 240.0)
+    await until_value(source, LATENCY_QUERY, FRAUD, 35.0)
+    now = datetime.now(UTC)
+    hub = Hub(_settings(prometheus_server.url), "dev", clock=lambda: now)
+    try:
+        found = await headlines(
+            hub, {"churn": "3", "fraud": "1", "nobody": None}, now=now, window=timedelta(minutes=1)
+        )
+        status = hub.statuses["prometheus"]
+    finally:
+        await hub.aclose()
+    churn, fraud, nobody = found["churn"], found["fraud"], found["nobody"]
+    assert isinstance(churn, Series) and isinstance(fraud, Series) and isinstance(nobody, Series)
+    assert churn.name == "latency_p95" and churn.unit == "ms"
+    assert churn.latest == 240.0 and churn.level == "warn"  # past the step: 240 ms, warn from 200
+    assert fraud.latest == 35.0 and fraud.level == "ok"
+    assert nobody.points == ()
+    assert status.state.value == "ok"  # the header's metrics source, polled
 
 
 def _settings(url: str) -> Settings:

@@ -38,13 +38,14 @@ COMPACT_MARKS = {
 """A source's state in one mark where the header has no room for its word (distinct without colour)."""
 
 
-def _sources(statuses: Iterable[SourceStatus], now: datetime, *, compact: bool) -> Text:
-    """`mlflow ● ok   gitlab ● down (data 4m ago)`; compact: `mlflow ● gitlab ✗!`."""
+def _sources(statuses: Iterable[SourceStatus], now: datetime, *, gap: int) -> Text:
+    """`mlflow ● ok   gitlab ● down (data 4m ago)`, `gap` spaces apart; gap 0, compact:
+    `mlflow ● gitlab ✗!`."""
     text = Text()
     for status in statuses:
         symbol, style = STATE_STYLES[status.state]
         text.append(f"{status.name} ")
-        if compact:
+        if not gap:
             text.append(COMPACT_MARKS[status.state], style=style)
             text.append(" ")
             continue
@@ -52,7 +53,7 @@ def _sources(statuses: Iterable[SourceStatus], now: datetime, *, compact: bool) 
         text.append(f" {status.state.value}")
         if status.last_success is not None and status.state is not SourceState.OK:
             text.append(f" (data {humanize.age(status.last_success, now)})", style="dim")
-        text.append("   ")
+        text.append(" " * gap)
     return text
 
 
@@ -103,11 +104,13 @@ class EnvBar(Static):
             text.append(f" · {approvals} to approve (A)", style="bold reverse")
         text.append("  ")
         listed = list(statuses)
-        sources = _sources(listed, now, compact=False)
         room = self.content_size.width
-        if room and text.cell_len + sources.cell_len + (16 if paused else 0) > room:
-            # A narrow terminal: each source as its name and one mark, so the line still fits.
-            sources = _sources(listed, now, compact=True)
+        for gap in (3, 1, 0):
+            # Where the line has no room: the sources closer together, then (gap 0) each as its
+            # name and one mark, so that it still fits.
+            sources = _sources(listed, now, gap=gap)
+            if not room or text.cell_len + sources.cell_len + (16 if paused else 0) <= room:
+                break
         text.append_text(sources)
         if paused:
             text.append("⏸ polling paused", style="bold yellow")
