@@ -21,6 +21,7 @@ from mlops_tui.config import (
     LOCAL_RULES,
     EnvironmentSettings,
     MetricsSettings,
+    MlflowSettings,
     RetrainSettings,
     SeriesSettings,
     Settings,
@@ -235,9 +236,26 @@ SNAPSHOT_SIZES = [(80, 24), (120, 36)]
 
 @pytest.mark.parametrize("size", SNAPSHOT_SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_models_pane_headlines_snapshot(
-    snap_compare: Callable[..., bool], monitored_store: Path, tmp_path: Path, size: tuple[int, int]
+    snap_compare: Callable[..., bool],
+    monitored_store: Path,
+    demo_store: MlflowSettings,
+    tmp_path: Path,
+    size: tuple[int, int],
 ) -> None:
-    app = demo_app(monitored_settings(monitored_store, tmp_path))
+    # The monitoring runs read from a store of their own, as the built-in `local` does: the Runs
+    # pane keeps to the demo's training runs (monitoring runs share start times: no stable order).
+    settings = monitored_settings(monitored_store, tmp_path)
+    env = settings.environments[LOCAL_ENV]
+    metrics = msgspec.structs.replace(
+        env.metrics, tracking_uri=template_settings(monitored_store).tracking_uri
+    )
+    app = demo_app(
+        Settings(
+            {LOCAL_ENV: msgspec.structs.replace(env, mlflow=demo_store, metrics=metrics)},
+            LOCAL_ENV,
+            journal=tmp_path / "journal.db",
+        )
+    )
 
     async def filled(pilot: Pilot[None]) -> None:
         await until(pilot, loaded(app))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -38,22 +39,42 @@ COMPACT_MARKS = {
 """A source's state in one mark where the header has no room for its word (distinct without colour)."""
 
 
-def _sources(statuses: Iterable[SourceStatus], now: datetime, *, gap: int) -> Text:
-    """`mlflow ● ok   gitlab ● down (data 4m ago)`, `gap` spaces apart; gap 0, compact:
+@dataclass(frozen=True)
+class _Form:
+    gap: int
+    """Spaces between two sources."""
+    marked: frozenset[SourceState]
+    """States drawn as a mark alone (`COMPACT_MARKS`), not in words."""
+    ages: bool = True
+    """Whether a source not ok says the age of its last good data."""
+
+
+_FORMS = (
+    _Form(3, frozenset()),
+    _Form(1, frozenset()),
+    _Form(1, frozenset({SourceState.OK})),
+    _Form(1, frozenset({SourceState.OK}), ages=False),
+    _Form(1, frozenset(SourceState)),
+)
+"""The header's forms, from the fullest to the most compact; the first that fits is drawn."""
+
+
+def _sources(statuses: Iterable[SourceStatus], now: datetime, form: _Form) -> Text:
+    """`mlflow ● ok   gitlab ● down (data 4m ago)`, or as compact as `form` says:
     `mlflow ● gitlab ✗!`."""
     text = Text()
     for status in statuses:
         symbol, style = STATE_STYLES[status.state]
         text.append(f"{status.name} ")
-        if not gap:
+        if status.state in form.marked:
             text.append(COMPACT_MARKS[status.state], style=style)
-            text.append(" ")
+            text.append(" " * form.gap)
             continue
         text.append(symbol, style=style)
         text.append(f" {status.state.value}")
-        if status.last_success is not None and status.state is not SourceState.OK:
+        if form.ages and status.last_success is not None and status.state is not SourceState.OK:
             text.append(f" (data {humanize.age(status.last_success, now)})", style="dim")
-        text.append(" " * gap)
+        text.append(" " * form.gap)
     return text
 
 
@@ -105,10 +126,12 @@ class EnvBar(Static):
         text.append("  ")
         listed = list(statuses)
         room = self.content_size.width
-        for gap in (3, 1, 0):
-            # Where the line has no room: the sources closer together, then (gap 0) each as its
-            # name and one mark, so that it still fits.
-            sources = _sources(listed, now, gap=gap)
+        for form in _FORMS:
+            # Where the line has no room: the sources closer together, then the healthy ones as
+            # their name and a mark, then without the age of the last good data, then every one
+            # as its name and a mark, so that it still fits (a source in trouble keeps its word
+            # longest).
+            sources = _sources(listed, now, form)
             if not room or text.cell_len + sources.cell_len + (16 if paused else 0) <= room:
                 break
         text.append_text(sources)

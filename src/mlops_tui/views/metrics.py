@@ -42,7 +42,6 @@ from mlops_tui.text.rfc3339 import parse_rfc3339
 
 __all__ = [
     "BEFORE_AFTER_WINDOW",
-    "HEADLINE_POINTS",
     "HEADLINE_WINDOW",
     "Headline",
     "ModelMetrics",

@@ -126,7 +126,7 @@ class ModelsPane(ResourcePane[RegisteredModel], ModelRequests):
     def filled(self) -> None:
         if self.metrics_interval is None:
             return
-        if [key for key, _ in self.shown()] != self._asked or self._metrics_timer is None:
+        if [key for key, _ in self.shown()] != self._asked:
             # New rows (a filter, a page, the first fill): their headlines now, not at the next tick.
             self.poll_headlines()
 
