@@ -17,12 +17,12 @@ from mlops_tui.config import (
     Settings,
     local_settings,
 )
-from mlops_tui.domain import MetricSubject
+from mlops_tui.domain import MetricSubject, Series
 from mlops_tui.errors import ConfigError, ExitCode
 from mlops_tui.hub import Hub
 from mlops_tui.ops.journal import Journal
 from mlops_tui.sources.mlflow_metrics import MlflowMetricsSource
-from mlops_tui.views.metrics import gather_metrics
+from mlops_tui.views.metrics import gather_metrics, headline_batch
 from tests.conftest import template_settings
 from tests.helpers import DEMO_NOW, run_cli, toml_document, write_config
 from tests.test_cli import assert_golden, normalize
@@ -70,6 +70,27 @@ async def test_the_mlflow_kind_reads_a_model_s_hourly_points(monitored_store: Pa
     assert every_minute == points
     assert all(200 < p.value < 300 for p in points)  # churn regressed after v3's promotion
     assert len(two_hourly) == 4  # averaged over each step
+
+
+async def test_the_mlflow_kind_reads_many_models_as_one_by_one(monitored_store: Path) -> None:
+    """The Models pane's refresh: every model's headline from one listing of the monitoring runs,
+    the same points as each model read alone; a model that logs nothing reads empty."""
+    settings = Settings(environments={LOCAL_ENV: _env(monitored_store)}, default_env=LOCAL_ENV)
+    hub = Hub(settings, clock=lambda: DEMO_NOW)
+    subjects = [CHURN, *(MetricSubject(m, LOCAL_ENV) for m in ("fraud", "demand", "nobody"))]
+    start, step = DEMO_NOW - timedelta(days=2), timedelta(hours=4)
+    try:
+        source = hub.metrics
+        alone = [await source.series_range("latency_p95_ms", s, start, DEMO_NOW, step) for s in subjects]
+        found = await headline_batch(hub, subjects, start, DEMO_NOW, step)
+        latest = await source.latest_many("latency_p95_ms", subjects, DEMO_NOW)
+        latest_alone = [await source.latest("latency_p95_ms", s, DEMO_NOW) for s in subjects]
+    finally:
+        await hub.aclose()
+    assert [s.model for s in subjects] == list(found)
+    assert [list(s.points) for s in found.values() if isinstance(s, Series)] == alone
+    assert alone[0] and alone[1] and alone[2] and alone[3] == []
+    assert latest == latest_alone and latest[3] is None
 
 
 async def test_before_and_after_churn_s_latest_promotion(monitored_store: Path, tmp_path: Path) -> None:
@@ -175,6 +196,12 @@ def test_an_unknown_key_of_a_series_is_named(tmp_path: Path) -> None:
     error = _load(tmp_path, {"url": "http://prometheus:9090", "series": series})
     assert error.key == "environments.dev.metrics.series.drift.treshold"
     assert "unknown key; expected one of: critical, query, unit, warn, worse" in error.message
+
+
+def test_the_model_label_must_be_a_label_name(tmp_path: Path) -> None:
+    error = _load(tmp_path, {"url": "http://p:9090", "model_label": "model-name"})
+    assert error.key == "environments.dev.metrics.model_label"
+    assert "'model-name' is not a Prometheus label name" in error.message
 
 
 def test_the_headline_must_be_a_series(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ from urllib.parse import urlparse
 
 import msgspec
 import pytest
+from textual._compositor import LayoutUpdate
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 from textual.widgets import DataTable, OptionList
@@ -257,3 +258,59 @@ async def test_a_changed_cell_repaints_that_cell_alone() -> None:
         assert {r.height for r in table._repaint_regions} == {table.outer_size.height}
         await pilot.pause()
         assert "5m ago" in str(table.render_line(3 + table.header_height))
+
+
+async def test_a_frame_textual_drops_in_a_batch_is_drawn_again_whole(demo_store: MlflowSettings) -> None:
+    """Textual sends nothing while a batch of updates is open, yet counts that frame as drawn. On a
+    loaded machine, frames landing in a footer's recompose left alert names cut and toasts on
+    screen; the app draws the whole screen again once the batch closes."""
+    app = demo_app(Settings({"dev": EnvironmentSettings(mlflow=demo_store)}, "dev"))
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: rows(app, "models") > 0, "the models listed")
+        await pilot.pause()
+        frames: list[object] = []
+        display = app._display
+
+        def sent(screen: object, renderable: object) -> None:
+            if renderable is not None and not app._batch_count:
+                frames.append(renderable)
+            display(screen, renderable)  # type: ignore[arg-type]
+
+        app._display = sent  # type: ignore[method-assign]
+        table = pane(app, "models").table
+        with app.batch_update():
+            # A frame drawn while a batch is open, as Textual's layout refresh can.
+            table.refresh()
+            app.screen._compositor.update_widgets({table})
+            app.screen._compositor_refresh()
+        assert frames == []
+        await until(
+            pilot,
+            lambda: any(isinstance(f, LayoutUpdate) and f.region == app.screen.region for f in frames),
+            "the whole screen sent once the batch closed",
+            timeout=20,
+        )
+
+
+async def test_rows_drawn_before_they_were_measured_are_drawn_again_at_their_width() -> None:
+    """A table measures new rows when idle; on a loaded machine a frame can be drawn before that,
+    with every column as wide as its label, and Textual kept those lines cached: alert names stayed
+    cut to `Champ` until a cell of theirs changed. Once measured, rows are drawn at their width."""
+
+    class TwoTables(App[None]):
+        CSS = "PaneTable { width: 1fr; height: 5; }"
+
+        def compose(self) -> ComposeResult:
+            yield PaneTable(id="focused")  # as the Runs pane holds the focus over the Alerts pane
+            yield PaneTable(id="alerts")
+
+    app = TwoTables()
+    async with app.run_test(size=(60, 12)) as pilot:
+        await until(pilot, lambda: app.focused is app.query_one("#focused"), "the first table focused")
+        table = app.query_one("#alerts", PaneTable)
+        table.add_columns(("Alert", "alert"), ("Model", "model"))
+        table.add_row("ChampionAucLow", "churn", key="a")
+        early = table.render_line(1).text  # a frame drawn before the table went idle
+        assert "ChampionAucLow" not in early
+        await until(pilot, lambda: not table._require_update_dimensions, "the new row measured")
+        assert "ChampionAucLow" in table.render_line(1).text

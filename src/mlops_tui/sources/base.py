@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from mlops_tui.domain import (
     Alert,
@@ -25,9 +26,11 @@ from mlops_tui.domain import (
     TraceChunk,
 )
 from mlops_tui.domain.matchers import Matcher
-from mlops_tui.errors import NotFound, UsageError
+from mlops_tui.errors import MlopsError, NotFound, UsageError
 
 __all__ = ["AlertSource", "MetricsSource", "PipelineSource", "ServingSource", "Source", "TrackingSource"]
+
+T = TypeVar("T")
 
 
 class Source(ABC):
@@ -328,3 +331,38 @@ class MetricsSource(Source):
         """
         points = await self.series_range(query, subject, at - self.latest_window, at, timedelta(minutes=5))
         return points[-1].value if points else None
+
+    async def series_range_many(
+        self,
+        query: str,
+        subjects: Sequence[MetricSubject],
+        start: datetime,
+        end: datetime,
+        step: timedelta,
+    ) -> list[list[SeriesPoint] | MlopsError]:
+        """`series_range` of one template for each of `subjects`, in their order: each subject's
+        points, or the error that kept them from being read. By default one `series_range` per
+        subject, all at once; a source that can ask for many subjects in one request does.
+
+        Raises: only what is not an MlopsError (a bug).
+        """
+        return await each(subjects, lambda subject: self.series_range(query, subject, start, end, step))
+
+    async def latest_many(
+        self, query: str, subjects: Sequence[MetricSubject], at: datetime
+    ) -> list[float | None | MlopsError]:
+        """`latest` of one template for each of `subjects`, in their order (a value, None for none,
+        or the error), as `series_range_many` does.
+
+        Raises: only what is not an MlopsError (a bug).
+        """
+        return await each(subjects, lambda subject: self.latest(query, subject, at))
+
+
+async def each(items: Sequence[T], call: Callable[[T], Awaitable[object]]) -> list[Any]:
+    """`call` for every item at once: each one's answer, or the MlopsError it raised, in order."""
+    answers = await asyncio.gather(*(call(item) for item in items), return_exceptions=True)
+    for answer in answers:
+        if isinstance(answer, BaseException) and not isinstance(answer, MlopsError):
+            raise answer
+    return answers

@@ -9,6 +9,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any, ClassVar
 
+from rich.console import RenderableType
 from textual import actions, on, work
 from textual.actions import ActionParseResult
 from textual.app import App, ComposeResult, SystemCommand
@@ -90,6 +91,7 @@ class MlopsApp(App[None]):
     )
 
     polling_paused: reactive[bool] = reactive(False, init=False)
+    _frame_dropped = False
 
     def __init__(
         self,
@@ -126,6 +128,22 @@ class MlopsApp(App[None]):
         if sys.platform == "darwin" or os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
             self.open_url(link)
         self.notify(f"{link} (copied)", title="Web page", timeout=8)
+
+    def _display(self, screen: Screen[Any], renderable: RenderableType | None) -> None:
+        # Textual sends nothing to the terminal while a batch of updates is open (a footer being
+        # recomposed, screens being popped), yet its compositor counts what it would have sent as
+        # drawn. On a loaded machine a frame landed in such a batch now and then, and what it held
+        # stayed off screen until those cells changed again: alert names cut to the width of their
+        # column's label, a notification's place never cleared, a footer naming another pane's keys.
+        if renderable is not None and self._batch_count:
+            self._frame_dropped = True
+        super()._display(screen, renderable)
+
+    def _end_batch(self) -> None:
+        super()._end_batch()
+        if self._frame_dropped and not self._batch_count:
+            self._frame_dropped = False
+            self.screen.refresh()  # the whole screen, drawn again as it is now
 
     def get_line_filters(self) -> list[LineFilter]:
         """Textual's filters (NO_COLOR among them), then the one that keeps backend text from

@@ -50,6 +50,7 @@ __all__ = [
     "breaches",
     "compare_around",
     "gather_metrics",
+    "headline_batch",
     "headline_settings",
     "headlines",
     "metrics_around",
@@ -107,6 +108,49 @@ def threshold_of(settings: SeriesSettings) -> Threshold:
     return Threshold(worse=settings.worse, warn=settings.warn, critical=settings.critical)
 
 
+async def series_batch(
+    hub: Hub,
+    name: str,
+    subjects: Sequence[MetricSubject],
+    start: datetime,
+    end: datetime,
+    step: timedelta,
+) -> dict[str, Series | MlopsError]:
+    """Series `name` of each of `subjects` from `start` to `end` every `step`, by model: one query
+    for them all where the source and template allow (`MetricsSource.series_range_many`). A model
+    whose series cannot be read gets its error instead.
+
+    Raises:
+        UsageError: no [metrics] table, or no series `name`.
+    """
+    configured = metrics_settings(hub).all_series()
+    if name not in configured:
+        raise UsageError(f"no series {name!r}; configured: {', '.join(configured)}")
+    settings = configured[name]
+    if not subjects:
+        return {}
+    answers = await hub.series_points_many(settings.query, subjects, start, end, step)
+    return {
+        subject.model: answer
+        if isinstance(answer, MlopsError)
+        else Series(name, settings.unit, tuple(answer), threshold_of(settings))
+        for subject, answer in zip(subjects, answers, strict=True)
+    }
+
+
+async def headline_batch(
+    hub: Hub, subjects: Sequence[MetricSubject], start: datetime, end: datetime, step: timedelta
+) -> dict[str, Series | MlopsError]:
+    """The headline series (`metrics.headline`) of each of `subjects`, by model, in one query where
+    the source and template allow: the refresh of every model's headline at once (the Models pane,
+    the fleet). See `series_batch`.
+
+    Raises:
+        UsageError: the environment has no [metrics] table.
+    """
+    return await series_batch(hub, metrics_settings(hub).headline, subjects, start, end, step)
+
+
 Headline = Series | MlopsError
 """A model's headline series, or why it could not be read."""
 
@@ -143,23 +187,11 @@ async def headlines(
     Raises:
         UsageError: no [metrics] table, or its headline names no configured series.
     """
-    name, settings = headline_settings(hub)
+    headline_settings(hub)  # its headline names a configured series
     versions = dict(models) if isinstance(models, Mapping) else dict.fromkeys(models)
-    step = window / HEADLINE_POINTS
     subjects = [MetricSubject(model, hub.env_name, version) for model, version in versions.items()]
-    answers = await asyncio.gather(
-        *(hub.series_points(settings.query, s, now - window, now, step) for s in subjects),
-        return_exceptions=True,
-    )
-    found: dict[str, Headline] = {}
-    for subject, answer in zip(subjects, answers, strict=True):
-        if isinstance(answer, MlopsError):
-            found[subject.model] = answer
-        elif isinstance(answer, BaseException):
-            raise answer
-        else:
-            found[subject.model] = Series(name, settings.unit, tuple(answer), threshold_of(settings))
-    return found
+    # One query for all the models where the source and the template allow.
+    return await headline_batch(hub, subjects, now - window, now, window / HEADLINE_POINTS)
 
 
 async def gather_metrics(
@@ -480,16 +512,32 @@ async def breaches(hub: Hub, models: Sequence[str]) -> list[SeriesBreach]:
     """
     settings = metrics_settings(hub)
     bounded = {n: s for n, s in settings.all_series().items() if s.warn is not None or s.critical is not None}
-    asks = [(m, n, s) for m in models for n, s in bounded.items()]
-    values = await asyncio.gather(
-        *(hub.series_latest(s.query, MetricSubject(m, hub.env_name)) for m, _, s in asks),
-        return_exceptions=True,
+    subjects = [MetricSubject(m, hub.env_name) for m in models]
+    if not subjects:
+        return []
+    # One read per series for every model at once (one query each where the source can batch).
+    per_series = await asyncio.gather(
+        *(hub.series_latest_many(s.query, subjects) for s in bounded.values()), return_exceptions=True
     )
     found: list[SeriesBreach] = []
-    for (model, name, series), value in zip(asks, values, strict=True):
-        if isinstance(value, BaseException):
-            if not isinstance(value, MlopsError):
-                raise value
+    for (name, series), values in zip(bounded.items(), per_series, strict=True):
+        if isinstance(values, BaseException):
+            if not isinstance(values, MlopsError):
+                raise values
+            continue
+        found += _breached(models, name, series, values)
+    # As before batching: by model, then by series in the order configured.
+    order = {n: i for i, n in enumerate(bounded)}
+    rank = {m: i for i, m in enumerate(models)}
+    return sorted(found, key=lambda b: (rank[b.model], order[b.series]))
+
+
+def _breached(
+    models: Sequence[str], name: str, series: SeriesSettings, values: Sequence[float | None | MlopsError]
+) -> list[SeriesBreach]:
+    found: list[SeriesBreach] = []
+    for model, value in zip(models, values, strict=True):
+        if isinstance(value, MlopsError):
             continue
         level = threshold_of(series).level(value)
         if value is None or level == "ok":
