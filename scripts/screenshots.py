@@ -30,6 +30,7 @@ from mlops_tui.config import (
     AirflowSettings,
     EnvironmentSettings,
     GateSettings,
+    MetricsSettings,
     MlflowSettings,
     RetrainSettings,
     Settings,
@@ -196,6 +197,36 @@ async def main() -> None:
             (120, 36),
             open_maturity,
         )
+
+        # Serving metrics as the built-in local environment reads them: a monitoring job's runs in
+        # a store of their own (churn regressed after its latest promotion).
+        monitoring = MlflowSettings(
+            tracking_uri=f"sqlite:///{scratch}/monitoring.db", artifact_root=f"{scratch}/monitoring"
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            demo.seed_monitoring(monitoring, now=NOW, registry=store)
+        metrics = MetricsSettings(kind="mlflow", tracking_uri=monitoring.tracking_uri, step_seconds=3600.0)
+        served = msgspec.structs.replace(settings.environments["local"], metrics=metrics)
+        serving = dataclasses.replace(settings, environments={**settings.environments, "local": served})
+
+        async def model_series(pilot: Pilot[None]) -> None:
+            await open_model(pilot)
+            await pilot.pause(1.0)
+            await pilot.app.workers.wait_for_complete()
+            await pilot.press("v")  # 7d: the promotion marked
+            await pilot.pause(1.0)
+            await pilot.app.workers.wait_for_complete()
+
+        async def triage_serving(pilot: Pilot[None]) -> None:
+            await triage(pilot)
+            await pilot.pause(1.0)
+            await pilot.app.workers.wait_for_complete()
+
+        await shoot(serving, "dashboard-serving", (120, 36), nothing)
+        await shoot(serving, "model-serving", (120, 36), model_series)
+        await shoot(serving, "triage-serving", (120, 36), triage_serving)
+        await shoot(serving, "triage-serving-80x24", (80, 24), triage_serving)
 
 
 async def shoot_airflow(store: MlflowSettings) -> None:

@@ -469,3 +469,48 @@ def test_airflow_pause_unpause_and_tries_without_colour_in_a_small_terminal(
     term.keys("Escape")
     term.wait_for(lambda s: "flaky/" in s and "prepare" not in s, "the dashboard")
     quit_app(term)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (60, 20)], ids=["80x24", "60x20"])
+def test_serving_metrics_without_colour_in_a_small_terminal(
+    tmp_path: Path, monitored_until_now: Path, terminal: Callable[..., Terminal], size: tuple[int, int]
+) -> None:
+    """The demo's monitoring runs read as the `mlflow` kind: churn's regressed latency marked `!`
+    in the Models pane, the model screen's series and window, triage's serving metrics; the
+    header's metrics source polled, and the header in one line."""
+    store = {"tracking_uri": f"sqlite:///{monitored_until_now / 'mlflow.db'}"}
+    config = write_config(
+        tmp_path / "mlops-tui.toml",
+        {
+            "local": {
+                "mlflow": store,
+                "rules": [written(rule) for rule in LOCAL_RULES],
+                "metrics": {"kind": "mlflow", "step_seconds": 3600},
+            }
+        },
+        journal=str(tmp_path / "journal.sqlite3"),
+    )
+    term = terminal(
+        [*mlops_tui_command(), "--config", str(config)], size, {"NO_COLOR": "1", "TERM": "screen"}
+    )
+    screen = term.wait_for(lambda s: "mlflow-metrics ●" in s and " ms !" in s, "churn's headline marked")
+    # The header: one line, the metrics source polled (`● ok`, or `●` alone where room is short).
+    header = screen.splitlines()[0]
+    assert header.startswith("  LOCAL") and header.rstrip().endswith(
+        ("mlflow-metrics ● ok", "mlflow-metrics ●")
+    )
+    churn = next(line for line in screen.splitlines() if line.lstrip().startswith("churn"))
+    assert " ms !" in churn
+    # Triage of churn's alert: its serving metrics beside the rest, the rollback key at hand.
+    term.keys("a")
+    term.wait_for(lambda s: "Silence" in s.splitlines()[-1], "the Alerts pane focused")
+    term.keys("Enter")
+    screen = term.wait_for(lambda s: "ChampionAucLow" in s and ": now " in s, "triage's serving series")
+    assert "Serving metrics" in screen and "Roll back" in screen.splitlines()[-1]
+    # The model screen from there: every series, the charted one's window cycled with `v`.
+    term.keys("m")
+    screen = term.wait_for(lambda s: "latency_p95 over 24h: now" in s, "churn's serving series charted")
+    assert "error_rate" in screen and "requests" in screen
+    term.keys("v")
+    term.wait_for(lambda s: "latency_p95 over 7d: now" in s, "the 7d window")
+    quit_app(term)

@@ -19,7 +19,7 @@ from mlops_tui.domain import MetricSubject, Series, SlotChange, SourceState
 from mlops_tui.errors import BackendUnreachable, ExitCode, InvalidQuery
 from mlops_tui.hub import Hub
 from mlops_tui.sources.prometheus import PrometheusSource, batchable, fill_models, fill_template
-from mlops_tui.views.metrics import compare_around, headline_batch
+from mlops_tui.views.metrics import compare_around, headline_batch, headlines
 from tests.fakes.google_metadata import FakeMetadata, use_metadata_server
 from tests.fakes.monitoring_server import FakeCloudMonitoring
 from tests.helpers import free_port, run_cli, write_config
@@ -322,6 +322,31 @@ def _scraped_past_step(testbed: PrometheusTestbed) -> None:
             await source.aclose()
 
     asyncio.run(wait())
+
+
+async def test_the_headlines_of_several_models_in_one_call(
+    source: PrometheusSource, prometheus_server: PrometheusTestbed
+) -> None:
+    """What the Models pane draws: each model's headline series with its threshold, a model
+    without series empty, through the one entry point the pane calls."""
+    await until_value(source, LATENCY_QUERY, CHURN, 240.0)
+    await until_value(source, LATENCY_QUERY, FRAUD, 35.0)
+    now = datetime.now(UTC)
+    hub = Hub(_settings(prometheus_server.url), "dev", clock=lambda: now)
+    try:
+        found = await headlines(
+            hub, {"churn": "3", "fraud": "1", "nobody": None}, now=now, window=timedelta(minutes=1)
+        )
+        status = hub.statuses["prometheus"]
+    finally:
+        await hub.aclose()
+    churn, fraud, nobody = found["churn"], found["fraud"], found["nobody"]
+    assert isinstance(churn, Series) and isinstance(fraud, Series) and isinstance(nobody, Series)
+    assert churn.name == "latency_p95" and churn.unit == "ms"
+    assert churn.latest == 240.0 and churn.level == "warn"  # past the step: 240 ms, warn from 200
+    assert fraud.latest == 35.0 and fraud.level == "ok"
+    assert nobody.points == ()
+    assert status.state.value == "ok"  # the header's metrics source, polled
 
 
 def _settings(url: str) -> Settings:

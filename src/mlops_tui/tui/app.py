@@ -85,6 +85,7 @@ class MlopsApp(App[None]):
     TITLE = "mlops-tui"
     AUTO_FOCUS = "DataTable"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
     BINDINGS: ClassVar[BindingList] = bindings(
         "quit", "help", "switch_env", "fleet", "maturity", "focus_alerts", "approvals", "refresh", "pause"
     )

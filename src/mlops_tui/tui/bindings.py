@@ -220,6 +220,13 @@ KEYS: dict[str, KeySpec] = {
         "escape,backspace", "app.pop_screen", "Back", "screens, dialogs", "back, or close the dialog"
     ),
     "reload": KeySpec("r", "reload", "Reload", "detail screens", "load again"),
+    "series_window": KeySpec(
+        "v",
+        "cycle_window",
+        "Window",
+        "model screen",
+        "chart the serving series over the next window: 1h, 6h, 24h, 7d",
+    ),
 }
 """Binding id -> its default keys and documentation, in the order the README lists them."""
 

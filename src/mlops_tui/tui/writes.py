@@ -85,6 +85,7 @@ class WriteActions:
                 mode=mode,
                 environment=hub.env_name,
                 environments=list(app.settings.environments),
+                hub=hub,
             )
         )
         if choice is None:

@@ -4,7 +4,8 @@ job's live log."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar
+from datetime import timedelta
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -18,6 +19,7 @@ from mlops_tui.domain import Job, ModelVersion, Pipeline, RegisteredModel, Run, 
 from mlops_tui.errors import MlopsError
 from mlops_tui.hub import Hub, RunDetail
 from mlops_tui.ops.journal import Journal
+from mlops_tui.sources.registry import Role
 from mlops_tui.text import humanize
 from mlops_tui.text.sanitize import terminal_log
 from mlops_tui.tui.bindings import (
@@ -28,12 +30,14 @@ from mlops_tui.tui.bindings import (
     BindingList,
     bindings,
 )
-from mlops_tui.tui.chart import MetricChart, Series
+from mlops_tui.tui.chart import LEVEL_STYLES, MetricChart, Series, now_text, span_label, sparkline
 from mlops_tui.tui.header import EnvScreen
 from mlops_tui.tui.requests import ModelRequests, PipelineRequests, pipeline_action_possible, write_possible
 from mlops_tui.tui.screens.base import DetailScreen, detail_table
+from mlops_tui.tui.serving import ServingChart
 from mlops_tui.tui.styles import pipeline_status_text, status_text
 from mlops_tui.tui.terminal_safe import url_text
+from mlops_tui.views.metrics import ModelMetrics, gather_metrics, headline_settings
 
 __all__ = ["HistoryScreen", "ModelScreen", "PipelineScreen", "RunScreen", "TraceScreen"]
 
@@ -170,10 +174,19 @@ class RunScreen(DetailScreen):
             self.app.push_screen(ModelScreen(self.hub, name))
 
 
-class ModelScreen(DetailScreen, ModelRequests):
-    """A registered model's versions: aliases, stages, tags and source run; Enter opens the run."""
+SERIES_WINDOWS = (timedelta(hours=1), timedelta(hours=6), timedelta(hours=24), timedelta(days=7))
+"""The windows the model screen charts serving series over, in the order `v` cycles them."""
+DEFAULT_WINDOW = 2
+"""The window first shown (24h: a day of a daily monitoring job's hourly points)."""
+SPARK_WIDTH = 16
 
-    BINDINGS = MODEL_ACTIONS
+
+class ModelScreen(DetailScreen, ModelRequests):
+    """A registered model's versions: aliases, stages, tags and source run; Enter opens the run.
+    Where the environment has a metrics source: its serving series, each as a sparkline, and the
+    highlighted one charted with a marker at each change of the slot."""
+
+    BINDINGS = [*MODEL_ACTIONS, *bindings("series_window")]
 
     @property
     def subject(self) -> object:
@@ -184,6 +197,15 @@ class ModelScreen(DetailScreen, ModelRequests):
         self.model_name = name
         self.versions: list[ModelVersion] = []
         self.model: RegisteredModel | None = None
+        metrics = hub.backends_for(Role.METRICS)
+        self.metrics_interval = metrics[0].refresh_in(hub.env) if metrics else None
+        """Seconds between two reads of the serving series; None: no metrics source."""
+        self.window = SERIES_WINDOWS[DEFAULT_WINDOW]
+        self.serving: ModelMetrics | None = None
+        """The serving series last read, with the slot's changes."""
+        self.charted: str | None = None
+        """The series charted (None: the headline)."""
+        self._metrics_timer: Timer | None = None
 
     def web_item(self) -> object | None:
         return self.model
@@ -193,9 +215,19 @@ class ModelScreen(DetailScreen, ModelRequests):
         yield detail_table(
             "Version", "Aliases", "Stage", "Status", "Created", "Run", "Tags", id="model-versions"
         )
+        if self.metrics_interval is not None:
+            with Vertical(id="model-metrics"):
+                yield detail_table("Series", "Trend", "Now", id="model-series")
+                yield ServingChart(id="model-chart")
         with VerticalScroll(id="version-detail"):
             yield Static("", id="version-text")
         yield Footer()
+
+    def on_mount(self) -> None:
+        if self.metrics_interval is not None:
+            self.add_class("-metrics")
+            self.query_one("#model-series").border_title = "Serving metrics · v: window"
+        super().on_mount()
 
     async def show(self) -> None:
         model, versions = await self.hub.model(self.model_name)
@@ -224,6 +256,100 @@ class ModelScreen(DetailScreen, ModelRequests):
                 " ".join(f"{k}={val}" for k, val in tags_in_order(v.tags)),
                 key=v.version,
             )
+        if self.metrics_interval is not None:
+            # A second step: the versions are shown without waiting for the metrics source.
+            self.read_series()
+
+    # -- serving metrics --------------------------------------------------------------------
+
+    def read_series(self) -> None:
+        """Read the serving series over the window, now (then again at the source's refresh)."""
+        if self._metrics_timer is not None:
+            self._metrics_timer.stop()
+            self._metrics_timer = None
+        self._read_series()
+
+    def _series_due(self) -> None:
+        self._metrics_timer = None
+        if self.app.screen is not self or getattr(self.app, "polling_paused", False):
+            self._reschedule_series()
+        else:
+            self._read_series()
+
+    def _reschedule_series(self) -> None:
+        if self._metrics_timer is None and self.is_mounted and self.metrics_interval is not None:
+            self._metrics_timer = self.set_timer(self.metrics_interval, self._series_due)
+
+    @work(exclusive=True, group="series", exit_on_error=False)
+    async def _read_series(self) -> None:
+        journal: Journal = self.app.journal  # type: ignore[attr-defined]
+        chart = self.query_one("#model-chart", ServingChart)
+        try:
+            found = await gather_metrics(
+                self.hub, journal, self.hub.model_name(self.model_name), since=self.window
+            )
+        except MlopsError as exc:
+            chart.show_problem(f"serving metrics: {exc.message}")
+            return
+        finally:
+            self._reschedule_series()
+            show_sources = getattr(self.app, "show_sources", None)
+            if show_sources is not None:
+                show_sources()
+        self.serving = found
+        table = self.query_one("#model-series", DataTable)
+        rows = {s.name: s for s in found.series}
+        if list(rows) != [str(k.value) for k in table.rows]:
+            table.clear()
+            for name in rows:
+                table.add_row(name, "", "", key=name)
+            for name, failure in found.failures.items():
+                table.add_row(name, Text(failure.message, style="red"), "", key=name)
+        for name, series in rows.items():
+            values = [p.value for p in series.points]
+            spark = Text(sparkline(values, SPARK_WIDTH), style=LEVEL_STYLES[series.level])
+            # Only cells whose text changed are drawn again: an unchanged answer draws nothing.
+            self._set_cell(table, name, 1, spark)
+            self._set_cell(table, name, 2, now_text(series))
+        self.query_one(
+            "#model-series"
+        ).border_title = f"Serving metrics over {span_label(self.window)} · v: window"
+        self._chart()
+
+    @staticmethod
+    def _set_cell(table: DataTable[Any], row: str, column: int, value: Text) -> None:
+        key = table.ordered_columns[column].key
+        if table.get_cell(row, key) != value:
+            table.update_cell(row, key, value, update_width=True)
+
+    def _chart(self) -> None:
+        found = self.serving
+        if found is None:
+            return
+        by_name = {s.name: s for s in found.series}
+        name = self.charted if self.charted in by_name else None
+        if name is None:
+            try:
+                name = headline_settings(self.hub)[0]
+            except MlopsError:
+                name = next(iter(by_name), None)
+        chart = self.query_one("#model-chart", ServingChart)
+        if name not in by_name:
+            failure = found.failures.get(name or "")
+            chart.show_problem(f"{name}: {failure.message}" if failure else "no serving series")
+            return
+        chart.show(by_name[name], found.start, found.end, found.changes, now=self.hub.clock())
+
+    @on(DataTable.RowHighlighted, "#model-series")
+    def _series_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key.value and self.query_one("#model-series").has_focus:
+            self.charted = event.row_key.value
+            self._chart()
+
+    def action_cycle_window(self) -> None:
+        index = SERIES_WINDOWS.index(self.window) if self.window in SERIES_WINDOWS else DEFAULT_WINDOW
+        self.window = SERIES_WINDOWS[(index + 1) % len(SERIES_WINDOWS)]
+        self.read_series()
 
     @on(DataTable.RowHighlighted, "#model-versions")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -262,6 +388,8 @@ class ModelScreen(DetailScreen, ModelRequests):
             return False
         if action in WRITE_ACTIONS:
             return write_possible(self.hub, chosen=bool(self.versions))
+        if action == "cycle_window":
+            return self.metrics_interval is not None
         return True
 
     @on(DataTable.RowSelected, "#model-versions")
