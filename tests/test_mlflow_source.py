@@ -134,7 +134,10 @@ async def test_runs_newest_first_with_params_metrics_and_lineage_tags(
         assert {"train_loss", "val_loss"} <= set(run.metrics)
         commit = run.tags["mlflow.source.git.commit"]
         assert len(commit) == 40 and set(commit) <= HEX40
-        assert run.tags["gitlab.pipeline_id"].isdigit()
+        if run.name.startswith("demand-") and run.name != "demand-lgbm-012":
+            assert "gitlab.pipeline_id" not in run.tags  # trained by hand: demand's maturity is level 1
+        else:
+            assert run.tags["gitlab.pipeline_id"].isdigit()
         assert run.user in {"amira", "jonas", "priya", "tom"}
         assert run.name.split("-")[0] in {"churn", "fraud", "demand"}
     finished = [r for r in runs if r.status == "FINISHED"]
