@@ -382,3 +382,11 @@ def shared_journal_url(postgres_server: Postgres, monkeypatch: pytest.MonkeyPatc
         db.execute(f"CREATE DATABASE {name}")
     monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
     return f"postgresql+psycopg://mlops@127.0.0.1:{postgres_server.port}/{name}"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests sharing a server that takes a minute to start run on one worker (`./scripts/test` runs
+    the suite on several, `--dist loadgroup`): one Airflow for the session, not one per worker."""
+    for item in items:
+        if "airflow_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("airflow"))
