@@ -14,7 +14,10 @@ its anchor where there is one (see benchmarks/README.md):
 7. idle: CPU with default refresh intervals, bytes written by a refresh that changes nothing;
 8. isolation: one backend answering 3 s late does not delay the other panes;
 9. connection handling against the MLflow server: fresh vs kept-alive connections;
-10. headless reads on a SQLite store (the embedded kind), vs the same reads through MlflowClient.
+10. headless reads on a SQLite store (the embedded kind), vs the same reads through MlflowClient;
+11. serving metrics: 20 models' headline series against a real Prometheus seeded with a day of
+    data, one query per series template vs one per model; `status --json` over them;
+12. a 7-day range at 5-minute steps (2,016 points) drawn by the TUI's chart renderer.
 
 Prints the machine, then a table (median of N runs each), and writes benchmarks/results/latest.json.
 Figures are reported, never asserted.
@@ -36,6 +39,7 @@ from pathlib import Path
 import httpx
 
 import machine
+import metrics_measures
 import scale
 import setup_data
 import tui_measures
@@ -456,6 +460,9 @@ def main(argv: list[str] | None = None) -> int:
         _guarded(results, "7", lambda: tui_measures.measure_idle(
             plan, ws, markers, _metric_changer(url, _newest_run_id(url, list_id))))  # fmt: skip
         _guarded(results, "8", lambda: tui_measures.measure_isolation(plan, ws, markers))
+        _guarded(results, "11", lambda: metrics_measures.measure_headlines(
+            plan.repeat, plan.quick, ws.root / "metrics", ws.cli_env, warmup=plan.warmup))  # fmt: skip
+        _guarded(results, "12", lambda: metrics_measures.measure_chart(plan.repeat))
         try:
             wait_step(tui_seed, ws.log("demo-seed.log"), "the demo seed of the TUI store")
             _guarded(results, "5", lambda: tui_measures.measure_demo_startup(plan, ws))

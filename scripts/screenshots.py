@@ -1,5 +1,11 @@
 """Regenerate screenshots/*.svg from the real app on demo data (fixed clock, so they are stable).
 
+Airflow's two (its runs in the Pipelines pane, a task's live log) come from a real Airflow 3, the
+tests' (tests/helpers/airflow.py, `.venv-airflow`, which ./scripts/test installs; without it they
+are left as they are): finished runs seeded at fixed times before the fixed clock, so the pane's
+shot is stable, and one real run of the tests' `slow` DAG whose log is followed while it runs, so
+that shot shows the real run's id and times, which change each time.
+
 Run: ./scripts/screenshots            (every screenshot)
      ./scripts/screenshots fleet maturity   (only those named)
 """
@@ -13,7 +19,7 @@ import sys
 import tempfile
 import warnings
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import msgspec
@@ -21,22 +27,27 @@ from textual.pilot import Pilot
 
 from mlops_tui.config import (
     LOCAL_RULES,
+    AirflowSettings,
     EnvironmentSettings,
     GateSettings,
+    MetricsSettings,
     MlflowSettings,
     RetrainSettings,
     Settings,
     trainer_command,
 )
 from mlops_tui.demo import seed as demo
+from mlops_tui.errors import MlopsError
 from mlops_tui.hub import Hub
+from mlops_tui.sources.airflow import AirflowSource
 from mlops_tui.tui import MlopsApp, make_app
 from mlops_tui.tui.panes.base import ResourcePane
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 WANTED = set(sys.argv[1:])
 """The screenshots to make; none named: every one."""
-OUT = Path(__file__).resolve().parent.parent / "screenshots"
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "screenshots"
 
 
 async def filled(pilot: Pilot[None]) -> None:
@@ -164,6 +175,8 @@ async def main() -> None:
             await pilot.pause(1.0)
             await pilot.app.workers.wait_for_complete()
 
+        await shoot_airflow(store)
+
         await shoot(settings, "triage", (120, 36), triage)
         await shoot(settings, "triage-80x24", (80, 24), triage)
         await shoot(settings, "fleet", (120, 36), open_fleet)
@@ -184,6 +197,100 @@ async def main() -> None:
             (120, 36),
             open_maturity,
         )
+
+        # Serving metrics as the built-in local environment reads them: a monitoring job's runs in
+        # a store of their own (churn regressed after its latest promotion).
+        monitoring = MlflowSettings(
+            tracking_uri=f"sqlite:///{scratch}/monitoring.db", artifact_root=f"{scratch}/monitoring"
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            demo.seed_monitoring(monitoring, now=NOW, registry=store)
+        metrics = MetricsSettings(kind="mlflow", tracking_uri=monitoring.tracking_uri, step_seconds=3600.0)
+        served = msgspec.structs.replace(settings.environments["local"], metrics=metrics)
+        serving = dataclasses.replace(settings, environments={**settings.environments, "local": served})
+
+        async def model_series(pilot: Pilot[None]) -> None:
+            await open_model(pilot)
+            await pilot.pause(1.0)
+            await pilot.app.workers.wait_for_complete()
+            await pilot.press("v")  # 7d: the promotion marked
+            await pilot.pause(1.0)
+            await pilot.app.workers.wait_for_complete()
+
+        async def triage_serving(pilot: Pilot[None]) -> None:
+            await triage(pilot)
+            await pilot.pause(1.0)
+            await pilot.app.workers.wait_for_complete()
+
+        await shoot(serving, "dashboard-serving", (120, 36), nothing)
+        await shoot(serving, "model-serving", (120, 36), model_series)
+        await shoot(serving, "triage-serving", (120, 36), triage_serving)
+        await shoot(serving, "triage-serving-80x24", (80, 24), triage_serving)
+
+
+async def shoot_airflow(store: MlflowSettings) -> None:
+    """The Pipelines pane with Airflow's runs, and a running task's log followed live."""
+    if WANTED and not WANTED & {"pipelines-airflow", "airflow-task-log"}:
+        return
+    sys.path.insert(0, str(ROOT))  # the tests' Airflow helpers
+    from tests.helpers.airflow import ADMIN_PASSWORD_ENV, AIRFLOW_VENV, running_airflow, seed_runs
+
+    if not (AIRFLOW_VENV / "bin" / "airflow").exists():
+        print(
+            f"screenshots: no {AIRFLOW_VENV.name} (./scripts/test installs it): Airflow's kept",
+            file=sys.stderr,
+        )
+        return
+    with tempfile.TemporaryDirectory() as scratch:
+        home = Path(scratch) / "airflow"
+        home.mkdir()
+        with running_airflow(home, mlflow_uri=store.tracking_uri, trainer_python=sys.executable) as server:
+            seed_runs(server, 14, "mlops_tui_retrain", oldest=NOW - timedelta(hours=40), step_minutes=170)
+            os.environ[ADMIN_PASSWORD_ENV] = server.passwords["admin"]
+            airflow = AirflowSettings(
+                url=server.url,
+                dag_tags=["mlops-tui"],
+                username="admin",
+                password_env=ADMIN_PASSWORD_ENV,
+                timeout_seconds=30,
+            )
+            env = EnvironmentSettings(mlflow=store, airflow=airflow, rules=list(LOCAL_RULES))
+            settings = Settings({"dev": env}, "dev", journal=Path(scratch) / "journal.db")
+
+            async def focus_pipelines(pilot: Pilot[None]) -> None:
+                pilot.app.query_one("#pipelines", ResourcePane).table.focus()
+
+            await shoot(settings, "pipelines-airflow", (120, 36), focus_pipelines)
+
+            source = AirflowSource(msgspec.structs.replace(airflow, dags=["slow"]), dag_template="slow")
+            try:
+                started = await source.start({"lines": "40"}, model="slow")
+                job = f"{started.id}/count"
+                while True:
+                    try:
+                        if (await source.read_trace(job)).text.count("line ") >= 6:
+                            break
+                    except MlopsError:  # no task instance yet
+                        pass
+                    await asyncio.sleep(0.5)
+                live = Settings(
+                    {"dev": EnvironmentSettings(airflow=msgspec.structs.replace(airflow, dags=["slow"]))},
+                    "dev",
+                    journal=Path(scratch) / "journal.db",
+                )
+
+                async def follow_log(pilot: Pilot[None]) -> None:
+                    pilot.app.query_one("#pipelines", ResourcePane).table.focus()
+                    await pilot.press("enter")
+                    await pilot.pause(1.5)
+                    await pilot.press("enter")
+                    await pilot.pause(2.5)
+
+                await shoot(live, "airflow-task-log", (120, 36), follow_log)
+                await source.cancel_pipeline(started.id)
+            finally:
+                await source.aclose()
 
 
 if __name__ == "__main__":

@@ -136,6 +136,40 @@ def demo_settings(demo_store: MlflowSettings) -> Settings:
 
 
 @pytest.fixture(scope="session")
+def monitored_store(demo_store_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A copy of the demo store with the week of monitoring runs the demo logs, up to DEMO_NOW."""
+    import warnings
+
+    from mlops_tui.demo.seed import seed_monitoring
+
+    directory = tmp_path_factory.mktemp("monitored")
+    shutil.copyfile(demo_store_template / "mlflow.db", directory / "mlflow.db")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        logged = seed_monitoring(template_settings(directory), now=DEMO_NOW)
+    # churn: v2 for five days, v3 since its promotion two days ago (a day served by both); fraud
+    # and demand: one version all week, 8 calendar days each.
+    assert logged == 9 + 8 + 8
+    assert seed_monitoring(template_settings(directory), now=DEMO_NOW) == 0  # only once
+    yield directory
+
+
+@pytest.fixture(scope="session")
+def monitored_until_now(demo_store_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the demo store whose monitoring runs come up to now (what `status` reads)."""
+    import warnings
+
+    from mlops_tui.demo.seed import seed_monitoring
+
+    directory = tmp_path_factory.mktemp("monitored-now")
+    shutil.copyfile(demo_store_template / "mlflow.db", directory / "mlflow.db")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        assert seed_monitoring(template_settings(directory)) > 0
+    return directory
+
+
+@pytest.fixture(scope="session")
 def demo_run_ids(demo_store_template: Path) -> dict[str, str]:
     """Run name (`churn-lgbm-016`, ...) -> run id in the demo store (and the server's copy)."""
     from mlflow.tracking import MlflowClient

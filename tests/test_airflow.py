@@ -6,10 +6,12 @@ failed, a paused DAG refusing a trigger, and refused credentials named."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -19,7 +21,8 @@ from mlops_tui.hub import Hub
 from mlops_tui.ops.journal import Journal
 from mlops_tui.ops.pipelines import plan_pause
 from mlops_tui.ops.policy import Approval, perform
-from mlops_tui.sources.airflow import AirflowSource, parse_id
+from mlops_tui.sources.airflow import UNPAUSE_KEY, AirflowSource, parse_id
+from mlops_tui.tui.bindings import KEYS
 from tests.helpers import run_cli, write_config
 from tests.helpers.airflow import ADMIN_PASSWORD_ENV, VIEWER_PASSWORD_ENV, AirflowServer
 
@@ -288,6 +291,106 @@ async def test_a_paused_dag_refuses_a_trigger_and_names_how_to_unpause(
         await hub.aclose()
     # Newest first.
     assert [(e.action, e.result) for e in journal.entries()] == [("pause", "ok"), ("unpause", "ok")]
+
+
+def held_paused(server: AirflowServer, dag: str) -> bool:
+    """Whether Airflow itself holds `dag` paused (its API, not the source under test)."""
+    with server.client() as client:
+        answer = client.get(f"dags/{dag}")
+        answer.raise_for_status()
+        return bool(answer.json()["is_paused"])
+
+
+def held_tries(server: AirflowServer, run: str) -> dict[str, tuple[str, int]]:
+    """Each task instance of a DAG run as Airflow holds it: its state and try number."""
+    dag, run_id = run.split("/", 1)
+    with server.client() as client:
+        answer = client.get(f"dags/{dag}/dagRuns/{quote(run_id, safe='')}/taskInstances")
+        answer.raise_for_status()
+        return {ti["task_id"]: (ti["state"], ti["try_number"]) for ti in answer.json()["task_instances"]}
+
+
+async def test_the_paused_refusal_names_the_key_and_the_command_that_unpause(
+    source: AirflowSource, airflow_server: AirflowServer, config: Path, tmp_path: Path
+) -> None:
+    refused = run_cli("--env", "paused", "retrain", "churn", "--yes", "--config", config)
+    assert refused.code == 4, refused.stderr
+    message = " ".join(refused.stderr.split())
+    # The key as the TUI binds it, and the command as the CLI has it: both taken from the message.
+    assert KEYS["unpause_dag"].keys == UNPAUSE_KEY
+    assert f"the key {UNPAUSE_KEY} on one of its runs in the Pipelines pane" in message
+    command = re.search(r"`mlops-tui (pipelines unpause \S+)`", message)
+    assert command is not None, message
+    unpaused = run_cli(*command[1].split(), "--env", "paused", "--yes", "--json", "--config", config)
+    try:
+        assert unpaused.code == 0, unpaused.stderr
+        assert held_paused(airflow_server, "paused") is False
+    finally:
+        await source.set_paused("paused", True)
+
+
+async def test_pause_and_unpause_headless_by_dag_or_by_one_of_its_runs(
+    source: AirflowSource, airflow_server: AirflowServer, config: Path, tmp_path: Path
+) -> None:
+    run = await trigger(source, "slow", lines=1)
+    await wait_for(source, run, "success")
+    try:
+        paused = run_cli("pipelines", "pause", f"airflow:{run}", "--yes", "--json", "--config", config)
+        assert paused.code == 0, paused.stderr
+        assert paused.json()["target"] == "airflow DAG slow"
+        assert held_paused(airflow_server, "slow") is True
+        again = run_cli("pipelines", "pause", "airflow:slow", "--yes", "--config", config)
+        assert again.code == 0 and "already paused" in again.stderr + again.stdout
+        dry = run_cli("pipelines", "unpause", "airflow:slow", "--dry-run", "--config", config)
+        assert dry.code == 0 and held_paused(airflow_server, "slow") is True
+        unpaused = run_cli("pipelines", "unpause", "airflow:slow", "--yes", "--config", config)
+        assert unpaused.code == 0, unpaused.stderr
+        assert held_paused(airflow_server, "slow") is False
+    finally:
+        await source.set_paused("slow", False)
+    results = [(e.action, e.target, e.before, e.after) for e in Journal(tmp_path / "journal.db").entries()]
+    assert results == [
+        ("unpause", "airflow DAG slow", "paused", "active"),
+        ("pause", "airflow DAG slow", "active", "paused"),
+    ]
+    unknown = run_cli("pipelines", "pause", "airflow:no_such_dag", "--yes", "--config", config)
+    assert unknown.code != 0 and "DAG no_such_dag not found" in unknown.stderr
+
+
+async def test_retry_all_clears_every_task_of_an_ended_run(
+    source: AirflowSource, airflow_server: AirflowServer, config: Path, tmp_path: Path
+) -> None:
+    run = await trigger(source, "flaky")
+    assert await wait_for(source, run, "success", "failed") == "failed"
+    retried = run_cli("pipelines", "retry", run, "--yes", "--config", config)  # the failed ones
+    assert retried.code == 0, retried.stderr
+    assert await wait_for(source, run, "success", "failed") == "success"
+    not_whole = run_cli("pipelines", "retry", run, "--yes", "--config", config)
+    assert not_whole.code == 4 and "only failed" in not_whole.stderr
+
+    before = held_tries(airflow_server, run)
+    assert before["prepare"] == ("success", 2)
+    whole = run_cli("pipelines", "retry", run, "--all", "--yes", "--json", "--config", config)
+    assert whole.code == 0, whole.stderr
+    assert "every job runs again, not only the failed ones" in whole.json()["details"]
+    assert await wait_for(source, run, "success", "failed") == "success"
+    # What Airflow holds: every task ran once more, the one that had succeeded too.
+    assert held_tries(airflow_server, run) == {
+        task: ("success", number + 1) for task, (_, number) in before.items()
+    }
+    # (The run ended success, not as the first retry left it: the journal notes that as external.)
+    entries = [(e.action, e.result) for e in Journal(tmp_path / "journal.db").entries()]
+    assert entries == [("retry", "ok"), ("external", "external"), ("retry", "ok")]
+
+    running = await trigger(source, "slow", lines=60)
+    await wait_for(source, running, "running")
+    try:
+        early = run_cli("pipelines", "retry", running, "--all", "--yes", "--config", config)
+        assert early.code == 4 and "runs again whole once it has ended" in early.stderr
+        job = run_cli("pipelines", "retry", f"{running}/count", "--job", "--all", "--config", config)
+        assert job.code == 2 and "--all" in job.stderr
+    finally:
+        await source.cancel_pipeline(running)
 
 
 async def test_a_wrong_password_names_its_variable(

@@ -5,11 +5,8 @@ server: no network)."""
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import AsyncIterator, Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -17,7 +14,7 @@ from mlops_tui.config import AirflowSettings
 from mlops_tui.errors import BackendError
 from mlops_tui.sources.airflow import AirflowSource
 from tests.fakes.airflow_v1_server import FakeAirflowV1
-from tests.fakes.loopback import LoopbackServer
+from tests.fakes.google_metadata import FakeMetadata, use_metadata_server
 
 RUN = "manual__2026-12-04T10:00:00+00:00"
 LOG = "[2026-12-04, 10:00:01 UTC] {bash.py:1} INFO - try {try}\nline one\nline two ü\n"
@@ -129,55 +126,13 @@ async def test_airflow_2_refusing_the_password_names_its_variable(
     assert "check the password of user 'admin' in $AIRFLOW_PASSWORD (password_env)" in refused.value.message
 
 
-class FakeMetadata(LoopbackServer):
-    """The Compute Engine metadata server as google-auth asks it (`Metadata-Flavor: Google`):
-    the default service account's access token, standing for Google's token service."""
-
-    def __init__(self, token: str) -> None:
-        self.token = token
-        self.asked: list[str] = []
-
-    def serve(self, handler: BaseHTTPRequestHandler) -> None:
-        self.asked.append(handler.path)
-        path = handler.path.split("?")[0]
-        body: Any
-        if path.endswith("/service-accounts/default/token"):
-            body = {"access_token": self.token, "expires_in": 3599, "token_type": "Bearer"}
-        elif "/service-accounts/default" in path:
-            body = {
-                "email": "composer@acme-ml.iam.gserviceaccount.com",
-                "scopes": ["https://www.googleapis.com/auth/cloud-platform"],
-                "aliases": ["default"],
-            }
-        elif path.endswith("/project/project-id"):
-            body = "acme-ml"
-        else:
-            body = ""
-        data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
-        handler.send_response(200)
-        handler.send_header("Metadata-Flavor", "Google")
-        handler.send_header("Content-Type", "application/json" if not isinstance(body, str) else "text/plain")
-        handler.send_header("Content-Length", str(len(data)))
-        handler.end_headers()
-        handler.wfile.write(data)
-
-
 async def test_cloud_composer_sends_the_access_token_of_the_application_default_credentials(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     token = "ya29.local-test-token"
     with FakeMetadata(token) as metadata, FakeAirflowV1(token=token) as composer:
         seed(composer)
-        host = metadata.url.removeprefix("http://")
-        monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
-        monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))  # no gcloud login here
-        monkeypatch.setenv("GCE_METADATA_HOST", host)
-        monkeypatch.setenv("GCE_METADATA_IP", host)
-        # google-auth reads GCE_METADATA_HOST once, when first imported (an earlier test may have
-        # imported it): what a fresh process would read from the variable set above.
-        from google.auth.compute_engine import _metadata
-
-        monkeypatch.setattr(_metadata, "_GCE_METADATA_HOST", host)
+        use_metadata_server(monkeypatch, metadata, tmp_path)
         source = AirflowSource(AirflowSettings(url=composer.url, auth="google", dags=["retrain_churn"]))
         try:
             (pipeline,) = await source.list_pipelines()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 import json
 import re
+import tomllib
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,6 +29,8 @@ from mlops_tui.ops.journal import Journal
 from tests.fakes.gitlab_server import TOKEN, FakeGitlab
 from tests.fakes.vertex_server import FakeVertex, seed_churn
 from tests.helpers import CliResult, Registry, run_cli, write_config
+from tests.helpers.airflow import ADMIN_PASSWORD_ENV, AirflowServer
+from tests.test_airflow import held_paused
 
 OPERATOR = "ci-bot"
 RULES = [{"name": "ChampionAucLow", "metric": "val_auc", "op": "<", "threshold": 2.0, "models": ["churn"]}]
@@ -464,6 +467,8 @@ WRITE_ARGS = {
     "retrain": ["churn"],
     "pipelines retry": ["1"],
     "pipelines cancel": ["2"],
+    "pipelines pause": ["airflow:slow"],
+    "pipelines unpause": ["airflow:paused"],  # paused since its creation
     "alerts silence": ['alertname="ChampionAucLow"', "--duration", "2h", "--comment", "retraining"],
     "alerts expire": ["{silence}"],
     "endpoints traffic": ["churn-endpoint", "--split", "11=50", "--split", "12=50"],
@@ -478,6 +483,22 @@ that rollbacks have somewhere to go); `{silence}` is an active silence of the en
 command missing here fails `test_no_way_past_the_policy` below."""
 
 WRITE_COMMANDS = sorted(write_commands())
+AIRFLOW_WRITES = {"pipelines pause", "pipelines unpause"}
+"""Write commands only Airflow can do: their cells add the session's real Airflow to every
+environment of the config (and are marked `airflow`)."""
+
+
+def with_airflow(config: Path, server: AirflowServer) -> Path:
+    """`config` with every environment's `[airflow]` the session's Airflow, as its admin."""
+    environments = tomllib.loads(config.read_text(encoding="utf-8"))["environments"]
+    tables = "".join(
+        f'\n[environments.{name}.airflow]\nurl = "{server.url}"\nusername = "admin"\n'
+        f'password_env = "{ADMIN_PASSWORD_ENV}"\ntimeout_seconds = 30\n'
+        for name in environments
+    )
+    config.write_text(config.read_text(encoding="utf-8") + tables, encoding="utf-8")
+    return config
+
 
 SCENARIOS: dict[str, tuple[Callable[[list[str], list[str]], list[str]], str]] = {
     "root --read-only": (lambda path, args: ["--read-only", *path, *args, "--yes"], "dev is read-only"),
@@ -501,7 +522,10 @@ def test_the_write_commands_are_found() -> None:
 
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
-@pytest.mark.parametrize("command", WRITE_COMMANDS)
+@pytest.mark.parametrize(
+    "command",
+    [pytest.param(c, marks=pytest.mark.airflow) if c in AIRFLOW_WRITES else c for c in WRITE_COMMANDS],
+)
 def test_no_way_past_the_policy(
     command: str,
     scenario: str,
@@ -510,9 +534,17 @@ def test_no_way_past_the_policy(
     journal_path: Path,
     gitlab: FakeGitlab,
     vertex: FakeVertex,
+    request: pytest.FixtureRequest,
 ) -> None:
     if command not in WRITE_ARGS:
         pytest.fail(f"write command `{command}` has no arguments in WRITE_ARGS: add them so it is tested")
+    cli_env = GITLAB_ENV
+    if command in AIRFLOW_WRITES:
+        airflow: AirflowServer = request.getfixturevalue("airflow_server")
+        config = with_airflow(config, airflow)
+        cli_env = {**GITLAB_ENV, ADMIN_PASSWORD_ENV: airflow.passwords["admin"]}
+        dag = WRITE_ARGS[command][0].removeprefix("airflow:")
+        paused_before = held_paused(airflow, dag)
     registry.client.set_registered_model_alias("churn", "champion", "4")
     registry.client.set_registered_model_tag(
         "churn", CHAMPION_HISTORY, json.dumps([{"version": "3", "by": "x", "at": "2026-11-01T00:00:00Z"}])
@@ -534,7 +566,7 @@ def test_no_way_past_the_policy(
         environment = line[line.index("--env") + 1] if "--env" in line else "dev"
         args = [someones_request(journal_path, environment) if a == "{request}" else a for a in args]
     done = journaled(journal_path)
-    result = run_cli(*argv(command.split(), args), "--config", config, env=GITLAB_ENV)
+    result = run_cli(*argv(command.split(), args), "--config", config, env=cli_env)
     refused(result, reason)
     assert result.stdout == ""
     assert registry.snapshot() == before
@@ -542,6 +574,8 @@ def test_no_way_past_the_policy(
     assert vertex.writes() == []
     assert journaled(journal_path) == done
     assert [r.decisions for r in Journal(journal_path).approval_requests()] in ([], [()])
+    if command in AIRFLOW_WRITES:
+        assert held_paused(airflow, dag) == paused_before
 
 
 def someones_request(journal_path: Path, environment: str) -> str:

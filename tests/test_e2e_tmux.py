@@ -13,14 +13,18 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import quote
 
+import httpx
 import msgspec
 import pytest
 
 from mlops_tui.config import LOCAL_RULES, MlflowSettings
 from mlops_tui.ops.journal import Journal
 from tests.helpers import CI_VARIABLES, Registry, mlflow_telemetry_file, mlops_tui_command, write_config
+from tests.helpers.airflow import ADMIN_PASSWORD_ENV, AirflowServer
 from tests.helpers.alertmanager import AlertmanagerTestbed
+from tests.test_airflow import held_paused
 
 pytestmark = [
     pytest.mark.e2e,
@@ -360,4 +364,153 @@ def test_maturity_without_colour_in_a_small_terminal(
     term.wait_for(lambda s: "v3 champion" in s and "churn in dev" not in s, "the fleet view again")
     term.keys("Escape")
     term.wait_for(lambda s: "Runs" in s and "Models" in s, "the dashboard")
+
+
+def _until(condition: Callable[[], bool], what: str, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"not reached in {seconds} s: {what}"
+        time.sleep(0.5)
+
+
+@pytest.fixture(scope="module")
+def retried_flaky_run(airflow_server: AirflowServer) -> str:
+    """A run of the `flaky` DAG whose first task failed its try 1 and succeeded as try 2."""
+    with airflow_server.client() as client:
+        started = client.post("dags/flaky/dagRuns", json={"logical_date": None})
+        started.raise_for_status()
+        run_id = started.json()["dag_run_id"]
+        path = f"dags/flaky/dagRuns/{quote(run_id, safe='')}"
+
+        def state() -> str:
+            try:
+                answer = client.get(path)
+            except httpx.TimeoutException:
+                return "unknown"  # a loaded machine: ask again
+            answer.raise_for_status()
+            return str(answer.json()["state"])
+
+        _until(lambda: state() == "failed", "the flaky run failed")
+        cleared = client.post(
+            "dags/flaky/clearTaskInstances",
+            json={"dry_run": False, "dag_run_id": run_id, "only_failed": True, "reset_dag_runs": True},
+        )
+        cleared.raise_for_status()
+        _until(lambda: state() == "success", "the flaky run retried to success")
+    return f"flaky/{run_id}"
+
+
+def _flat(screen: str) -> str:
+    """The screen's words on one line: a narrow terminal wraps a heading."""
+    return " ".join(screen.split())
+
+
+@pytest.mark.airflow
+@pytest.mark.parametrize("size", [(80, 24), (60, 20)], ids=["80x24", "60x20"])
+def test_airflow_pause_unpause_and_tries_without_colour_in_a_small_terminal(
+    tmp_path: Path,
+    airflow_server: AirflowServer,
+    retried_flaky_run: str,
+    terminal: Callable[..., Terminal],
+    size: tuple[int, int],
+) -> None:
+    """Over SSH with NO_COLOR: P and U on an Airflow run ask first, then pause and unpause its DAG
+    in Airflow; the task log's heading says which try it shows, and [ and ] step between tries."""
+    config = write_config(
+        tmp_path / "mlops-tui.toml",
+        {
+            "af": {
+                "airflow": {
+                    "url": airflow_server.url,
+                    "dags": ["flaky"],
+                    "username": "admin",
+                    "password_env": ADMIN_PASSWORD_ENV,
+                    "timeout_seconds": 30,
+                }
+            }
+        },
+        operator="oncall",
+        journal=str(tmp_path / "journal.sqlite3"),
+    )
+    term = terminal(
+        [*mlops_tui_command(), "--config", str(config)],
+        size,
+        {"NO_COLOR": "1", "TERM": "screen", ADMIN_PASSWORD_ENV: airflow_server.passwords["admin"]},
+    )
+    term.wait_for(lambda s: "flaky/" in s, "the Airflow run in the Pipelines pane", seconds=120)
+    try:
+        term.keys("P")
+        screen = term.wait_for(
+            lambda s: "Pause" in s and "Cancel" in s and "airflow DAG flaky" in _flat(s), "the pause's dialog"
+        )
+        assert "active → paused" in _flat(screen)
+        term.keys("Enter")
+        _until(lambda: held_paused(airflow_server, "flaky"), "the DAG paused in Airflow")
+        term.wait_for(lambda s: "target" not in s, "the dialog closed")
+        term.keys("U")
+        term.wait_for(lambda s: "Unpause" in s and "paused → active" in _flat(s), "the unpause's dialog")
+        term.keys("Enter")
+        _until(lambda: not held_paused(airflow_server, "flaky"), "the DAG active again in Airflow")
+        term.wait_for(lambda s: "target" not in s, "the dialog closed")
+    finally:
+        with airflow_server.client() as client:
+            client.patch("dags/flaky", params={"update_mask": "is_paused"}, json={"is_paused": False})
+
+    term.keys("Enter")  # the run's tasks
+    term.wait_for(lambda s: "prepare" in s and "report" in s, "the run's tasks")
+    term.keys("Enter")  # prepare's log: its latest try (the log's end in view: no words of ours)
+    # (At 60 columns the heading's end, the run and its status, is cut: the try is before them.)
+    term.wait_for(lambda s: "try 2 of 2" in _flat(s) and "INFO" in s, "try 2's log, named in the heading")
+    term.type("[")
+    term.wait_for(lambda s: "try 1 of 2" in _flat(s) and "INFO" in s, "try 1's log")
+    term.type("]")
+    term.wait_for(lambda s: "try 2 of 2" in _flat(s) and "INFO" in s, "try 2's log again")
+    term.keys("Escape")
+    term.keys("Escape")
+    term.wait_for(lambda s: "flaky/" in s and "prepare" not in s, "the dashboard")
+    quit_app(term)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (60, 20)], ids=["80x24", "60x20"])
+def test_serving_metrics_without_colour_in_a_small_terminal(
+    tmp_path: Path, monitored_until_now: Path, terminal: Callable[..., Terminal], size: tuple[int, int]
+) -> None:
+    """The demo's monitoring runs read as the `mlflow` kind: churn's regressed latency marked `!`
+    in the Models pane, the model screen's series and window, triage's serving metrics; the
+    header's metrics source polled, and the header in one line."""
+    store = {"tracking_uri": f"sqlite:///{monitored_until_now / 'mlflow.db'}"}
+    config = write_config(
+        tmp_path / "mlops-tui.toml",
+        {
+            "local": {
+                "mlflow": store,
+                "rules": [written(rule) for rule in LOCAL_RULES],
+                "metrics": {"kind": "mlflow", "step_seconds": 3600},
+            }
+        },
+        journal=str(tmp_path / "journal.sqlite3"),
+    )
+    term = terminal(
+        [*mlops_tui_command(), "--config", str(config)], size, {"NO_COLOR": "1", "TERM": "screen"}
+    )
+    screen = term.wait_for(lambda s: "mlflow-metrics ●" in s and " ms !" in s, "churn's headline marked")
+    # The header: one line, the metrics source polled (`● ok`, or `●` alone where room is short).
+    header = screen.splitlines()[0]
+    assert header.startswith("  LOCAL") and header.rstrip().endswith(
+        ("mlflow-metrics ● ok", "mlflow-metrics ●")
+    )
+    churn = next(line for line in screen.splitlines() if line.lstrip().startswith("churn"))
+    assert " ms !" in churn
+    # Triage of churn's alert: its serving metrics beside the rest, the rollback key at hand.
+    term.keys("a")
+    term.wait_for(lambda s: "Silence" in s.splitlines()[-1], "the Alerts pane focused")
+    term.keys("Enter")
+    screen = term.wait_for(lambda s: "ChampionAucLow" in s and ": now " in s, "triage's serving series")
+    assert "Serving metrics" in screen and "Roll back" in screen.splitlines()[-1]
+    # The model screen from there: every series, the charted one's window cycled with `v`.
+    term.keys("m")
+    screen = term.wait_for(lambda s: "latency_p95 over 24h: now" in s, "churn's serving series charted")
+    assert "error_rate" in screen and "requests" in screen
+    term.keys("v")
+    term.wait_for(lambda s: "latency_p95 over 7d: now" in s, "the 7d window")
     quit_app(term)

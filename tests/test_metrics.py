@@ -4,8 +4,6 @@ command's JSON (golden), `status` listing breached thresholds, and the [metrics]
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -19,52 +17,18 @@ from mlops_tui.config import (
     Settings,
     local_settings,
 )
-from mlops_tui.domain import MetricSubject
+from mlops_tui.domain import MetricSubject, Series
 from mlops_tui.errors import ConfigError, ExitCode
 from mlops_tui.hub import Hub
 from mlops_tui.ops.journal import Journal
 from mlops_tui.sources.mlflow_metrics import MlflowMetricsSource
-from mlops_tui.views.metrics import gather_metrics
+from mlops_tui.views.metrics import gather_metrics, headline_batch
 from tests.conftest import template_settings
 from tests.helpers import DEMO_NOW, run_cli, toml_document, write_config
 from tests.test_cli import assert_golden, normalize
 
 CHURN = MetricSubject("churn", LOCAL_ENV, "3")
 UNTIL = DEMO_NOW.isoformat().replace("+00:00", "Z")
-
-
-@pytest.fixture(scope="module")
-def monitored_store(demo_store_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A copy of the demo store with the week of monitoring runs the demo logs, up to DEMO_NOW."""
-    import warnings
-
-    from mlops_tui.demo.seed import seed_monitoring
-
-    directory = tmp_path_factory.mktemp("monitored")
-    shutil.copyfile(demo_store_template / "mlflow.db", directory / "mlflow.db")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        logged = seed_monitoring(template_settings(directory), now=DEMO_NOW)
-    # churn: v2 for five days, v3 since its promotion two days ago (a day served by both); fraud
-    # and demand: one version all week, 8 calendar days each.
-    assert logged == 9 + 8 + 8
-    assert seed_monitoring(template_settings(directory), now=DEMO_NOW) == 0  # only once
-    yield directory
-
-
-@pytest.fixture(scope="module")
-def monitored_until_now(demo_store_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the demo store whose monitoring runs come up to now (what `status` reads)."""
-    import warnings
-
-    from mlops_tui.demo.seed import seed_monitoring
-
-    directory = tmp_path_factory.mktemp("monitored-now")
-    shutil.copyfile(demo_store_template / "mlflow.db", directory / "mlflow.db")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        assert seed_monitoring(template_settings(directory)) > 0
-    return directory
 
 
 def _env(directory: Path, **metrics: Any) -> EnvironmentSettings:
@@ -106,6 +70,27 @@ async def test_the_mlflow_kind_reads_a_model_s_hourly_points(monitored_store: Pa
     assert every_minute == points
     assert all(200 < p.value < 300 for p in points)  # churn regressed after v3's promotion
     assert len(two_hourly) == 4  # averaged over each step
+
+
+async def test_the_mlflow_kind_reads_many_models_as_one_by_one(monitored_store: Path) -> None:
+    """The Models pane's refresh: every model's headline from one listing of the monitoring runs,
+    the same points as each model read alone; a model that logs nothing reads empty."""
+    settings = Settings(environments={LOCAL_ENV: _env(monitored_store)}, default_env=LOCAL_ENV)
+    hub = Hub(settings, clock=lambda: DEMO_NOW)
+    subjects = [CHURN, *(MetricSubject(m, LOCAL_ENV) for m in ("fraud", "demand", "nobody"))]
+    start, step = DEMO_NOW - timedelta(days=2), timedelta(hours=4)
+    try:
+        source = hub.metrics
+        alone = [await source.series_range("latency_p95_ms", s, start, DEMO_NOW, step) for s in subjects]
+        found = await headline_batch(hub, subjects, start, DEMO_NOW, step)
+        latest = await source.latest_many("latency_p95_ms", subjects, DEMO_NOW)
+        latest_alone = [await source.latest("latency_p95_ms", s, DEMO_NOW) for s in subjects]
+    finally:
+        await hub.aclose()
+    assert [s.model for s in subjects] == list(found)
+    assert [list(s.points) for s in found.values() if isinstance(s, Series)] == alone
+    assert alone[0] and alone[1] and alone[2] and alone[3] == []
+    assert latest == latest_alone and latest[3] is None
 
 
 async def test_before_and_after_churn_s_latest_promotion(monitored_store: Path, tmp_path: Path) -> None:
@@ -211,6 +196,12 @@ def test_an_unknown_key_of_a_series_is_named(tmp_path: Path) -> None:
     error = _load(tmp_path, {"url": "http://prometheus:9090", "series": series})
     assert error.key == "environments.dev.metrics.series.drift.treshold"
     assert "unknown key; expected one of: critical, query, unit, warn, worse" in error.message
+
+
+def test_the_model_label_must_be_a_label_name(tmp_path: Path) -> None:
+    error = _load(tmp_path, {"url": "http://p:9090", "model_label": "model-name"})
+    assert error.key == "environments.dev.metrics.model_label"
+    assert "'model-name' is not a Prometheus label name" in error.message
 
 
 def test_the_headline_must_be_a_series(tmp_path: Path) -> None:

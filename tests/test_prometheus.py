@@ -15,12 +15,14 @@ import httpx
 import pytest
 
 from mlops_tui.config import MetricsSettings, SeriesSettings, Settings, parse_settings
-from mlops_tui.domain import MetricSubject, SlotChange
-from mlops_tui.errors import ExitCode, InvalidQuery
+from mlops_tui.domain import MetricSubject, Series, SlotChange, SourceState
+from mlops_tui.errors import BackendUnreachable, ExitCode, InvalidQuery
 from mlops_tui.hub import Hub
-from mlops_tui.sources.prometheus import PrometheusSource, fill_template
-from mlops_tui.views.metrics import compare_around
-from tests.helpers import run_cli, write_config
+from mlops_tui.sources.prometheus import PrometheusSource, batchable, fill_models, fill_template
+from mlops_tui.views.metrics import compare_around, headline_batch, headlines
+from tests.fakes.google_metadata import FakeMetadata, use_metadata_server
+from tests.fakes.monitoring_server import FakeCloudMonitoring
+from tests.helpers import free_port, run_cli, write_config
 from tests.helpers.prometheus import LATENCY_QUERY, PrometheusTestbed
 
 CHURN = MetricSubject("churn", "dev", "3")
@@ -132,6 +134,164 @@ async def test_a_template_answering_several_series_is_refused(source: Prometheus
         await source.latest("model_latency_ms", CHURN, datetime.now(UTC))
 
 
+BATCHED_LATENCY = 'max by (model) (model_latency_ms{model=~"{models}"})'
+"""LATENCY_QUERY for many models in one query: `{models}`, the model label kept."""
+# `chur.` would match churn unless escaped as a regex; `nobody` has no series at all.
+DEFAULTS = MetricsSettings(url="http://prometheus:9090").all_series()
+"""The default series: every one a `{models}` template."""
+BATCH = [CHURN, FRAUD, MetricSubject("nobody", "dev", "1"), MetricSubject("chur.", "dev", "1")]
+
+
+class CountingTransport(httpx.AsyncHTTPTransport):
+    """httpx's own transport, counting the queries it sends to the real Prometheus."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.queries: list[str] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.queries.append(request.url.params["query"])
+        return await super().handle_async_request(request)
+
+
+@pytest.fixture
+async def counted(
+    prometheus_server: PrometheusTestbed,
+) -> AsyncIterator[tuple[PrometheusSource, CountingTransport]]:
+    transport = CountingTransport()
+    source = PrometheusSource(MetricsSettings(url=prometheus_server.url), transport=transport)
+    try:
+        yield source, transport
+    finally:
+        await source.aclose()
+
+
+def test_models_are_filled_in_as_an_escaped_regex_alternation() -> None:
+    subjects = [
+        MetricSubject("churn", "prd"),
+        MetricSubject('fr"aud.v2', "prd"),
+        MetricSubject("churn", "prd"),
+    ]
+    assert fill_models('sum by (model) (x{model=~"{models}",env="{env}"})', subjects) == (
+        'sum by (model) (x{model=~"churn|fr\\"aud\\\\.v2",env="prd"})'
+    )
+    assert batchable(BATCHED_LATENCY, subjects)
+    assert not batchable(LATENCY_QUERY, subjects)  # {model}: one model a query
+    assert not batchable('x{model=~"{models}",version="{version}"}', [CHURN, FRAUD])  # versions differ
+    assert batchable('x{model=~"{models}",version="{version}"}', [CHURN, MetricSubject("fraud", "dev", "3")])
+
+
+@pytest.mark.parametrize(
+    "promql", [BATCHED_LATENCY, *(s.query for s in DEFAULTS.values())], ids=["latency_gauge", *DEFAULTS]
+)
+async def test_a_batch_answers_as_one_query_per_model_does(
+    counted: tuple[PrometheusSource, CountingTransport], prometheus_server: PrometheusTestbed, promql: str
+) -> None:
+    source, transport = counted
+    prometheus_server.wait_past_step()
+    # A window that ended a few seconds ago: every sample in it is scraped by now, so both reads
+    # see the same data.
+    end = datetime.now(UTC) - timedelta(seconds=3)
+    start, step = end - timedelta(seconds=30), timedelta(seconds=2)
+    one_by_one = [await source.series_range(promql, s, start, end, step) for s in BATCH]
+    latest_one_by_one = [await source.latest(promql, s, end) for s in BATCH]
+    transport.queries.clear()
+    batched = await source.series_range_many(promql, BATCH, start, end, step)
+    latest_batched = await source.latest_many(promql, BATCH, end)
+    assert len(transport.queries) == 2  # one range query and one instant query for all four
+    assert batched == one_by_one and latest_batched == latest_one_by_one
+    assert batched[0] and batched[1] and batched[2] == [] and batched[3] == []
+    assert latest_batched[2] is None and latest_batched[3] is None
+
+
+async def test_very_many_models_take_a_few_queries(
+    counted: tuple[PrometheusSource, CountingTransport],
+) -> None:
+    source, transport = counted
+    await until_value(source, LATENCY_QUERY, FRAUD, 35.0)
+    others = [MetricSubject(f"a-model-with-a-long-name-{n:03d}", "dev") for n in range(150)]
+    transport.queries.clear()
+    values = await source.latest_many(BATCHED_LATENCY, [*others, CHURN, FRAUD], datetime.now(UTC))
+    # 150 names of 30 characters or so: over the 2,000 characters one query takes.
+    assert len(transport.queries) == 3
+    assert values[:150] == [None] * 150
+    assert values[150] in (80.0, 240.0) and values[151] == 35.0
+
+
+async def test_a_template_naming_one_model_is_read_model_by_model(
+    counted: tuple[PrometheusSource, CountingTransport],
+) -> None:
+    source, transport = counted
+    await until_value(source, LATENCY_QUERY, FRAUD, 35.0)
+    transport.queries.clear()
+    values = await source.latest_many(LATENCY_QUERY, [CHURN, FRAUD], datetime.now(UTC))
+    assert sorted(transport.queries) == [
+        'max(model_latency_ms{model="churn"})',
+        'max(model_latency_ms{model="fraud"})',
+    ]
+    assert values[0] in (80.0, 240.0) and values[1] == 35.0
+
+
+async def test_a_batched_template_must_keep_the_model_label(
+    counted: tuple[PrometheusSource, CountingTransport],
+) -> None:
+    source, _ = counted
+    await until_value(source, LATENCY_QUERY, FRAUD, 35.0)
+    answers = await source.latest_many(
+        'max(model_latency_ms{model=~"{models}"})', [CHURN, FRAUD], datetime.now(UTC)
+    )
+    assert all(isinstance(a, InvalidQuery) and "without the label 'model'" in a.message for a in answers)
+
+
+async def test_a_refused_batch_is_each_model_s_error(
+    counted: tuple[PrometheusSource, CountingTransport],
+) -> None:
+    source, transport = counted
+    now = datetime.now(UTC)
+    answers = await source.series_range_many(
+        'sum by (model) (rate(x{model=~"{models}"}[5m])',
+        BATCH,
+        now - timedelta(minutes=1),
+        now,
+        timedelta(seconds=5),
+    )
+    assert len(transport.queries) == 1
+    assert all(isinstance(a, InvalidQuery) and "bad_data" in a.message for a in answers)
+
+
+async def test_headline_batch_reads_every_model_s_headline(prometheus_server: PrometheusTestbed) -> None:
+    now = prometheus_server.wait_past_step()
+    settings = parse_settings(
+        {"environments": {"dev": {"metrics": {"url": prometheus_server.url, "headline": "drift"}}}}
+    )
+    hub = Hub(settings, "dev", clock=lambda: now)
+    try:
+        found = await headline_batch(hub, BATCH, now - timedelta(seconds=20), now, timedelta(seconds=5))
+    finally:
+        await hub.aclose()
+    assert set(found) == {"churn", "fraud", "nobody", "chur."}
+    churn, fraud = found["churn"], found["fraud"]
+    assert isinstance(churn, Series) and isinstance(fraud, Series)
+    assert (churn.name, churn.latest, churn.level) == ("drift", 0.05, "ok")
+    assert fraud.latest == 0.08
+    assert found["nobody"] == Series("drift", "", (), churn.threshold)
+    assert hub.statuses["prometheus"].state == SourceState.OK
+
+
+async def test_a_batch_that_cannot_reach_prometheus_marks_it_down() -> None:
+    settings = parse_settings(
+        {"environments": {"dev": {"metrics": {"url": f"http://127.0.0.1:{free_port()}"}}}}
+    )
+    hub = Hub(settings, "dev")
+    now = datetime.now(UTC)
+    try:
+        found = await headline_batch(hub, BATCH, now - timedelta(hours=1), now, timedelta(minutes=5))
+    finally:
+        await hub.aclose()
+    assert all(isinstance(answer, BackendUnreachable) for answer in found.values())
+    assert hub.statuses["prometheus"].state == SourceState.DOWN
+
+
 async def test_before_and_after_the_step_over_equal_windows(prometheus_server: PrometheusTestbed) -> None:
     now = prometheus_server.wait_past_step(12.0)
     settings = _settings(prometheus_server.url)
@@ -162,6 +322,31 @@ def _scraped_past_step(testbed: PrometheusTestbed) -> None:
             await source.aclose()
 
     asyncio.run(wait())
+
+
+async def test_the_headlines_of_several_models_in_one_call(
+    source: PrometheusSource, prometheus_server: PrometheusTestbed
+) -> None:
+    """What the Models pane draws: each model's headline series with its threshold, a model
+    without series empty, through the one entry point the pane calls."""
+    await until_value(source, LATENCY_QUERY, CHURN, 240.0)
+    await until_value(source, LATENCY_QUERY, FRAUD, 35.0)
+    now = datetime.now(UTC)
+    hub = Hub(_settings(prometheus_server.url), "dev", clock=lambda: now)
+    try:
+        found = await headlines(
+            hub, {"churn": "3", "fraud": "1", "nobody": None}, now=now, window=timedelta(minutes=1)
+        )
+        status = hub.statuses["prometheus"]
+    finally:
+        await hub.aclose()
+    churn, fraud, nobody = found["churn"], found["fraud"], found["nobody"]
+    assert isinstance(churn, Series) and isinstance(fraud, Series) and isinstance(nobody, Series)
+    assert churn.name == "latency_p95" and churn.unit == "ms"
+    assert churn.latest == 240.0 and churn.level == "warn"  # past the step: 240 ms, warn from 200
+    assert fraud.latest == 35.0 and fraud.level == "ok"
+    assert nobody.points == ()
+    assert status.state.value == "ok"  # the header's metrics source, polled
 
 
 def _settings(url: str) -> Settings:
@@ -241,37 +426,32 @@ def test_an_unknown_series_is_a_usage_error(prometheus_server: PrometheusTestbed
     assert "no series 'nope'; configured: latency_p95" in result.stderr
 
 
-def test_google_auth_sends_an_adc_token(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_google_auth_sends_an_adc_token(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Cloud Monitoring's PromQL endpoint: the API path under the project's URL and a bearer token
-    of Application Default Credentials (google-auth's credentials, no network)."""
-    import google.auth
-    from google.oauth2.credentials import Credentials
-
-    credentials = Credentials(
-        token="ya29.test", expiry=datetime.now(UTC).replace(tzinfo=None) + timedelta(hours=1)
-    )
-    monkeypatch.setattr(google.auth, "default", lambda scopes=None: (credentials, "acme-ml"))
-    seen: list[httpx.Request] = []
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(200, json={"status": "success", "data": {"resultType": "vector", "result": []}})
-
-    base = "https://monitoring.googleapis.com/v1/projects/acme-ml/location/global/prometheus"
-
-    async def ask() -> float | None:
-        source = PrometheusSource(
-            MetricsSettings(url=base, auth="google"), transport=httpx.MockTransport(answer)
-        )
+    of Application Default Credentials, which google-auth's own code fetches from a local metadata
+    server (as on a GCE VM); a local server stands for monitoring.googleapis.com."""
+    token = "ya29.local-monitoring-token"
+    now = datetime.now(UTC)
+    with FakeMetadata(token) as metadata, FakeCloudMonitoring(token, project="acme-ml") as monitoring:
+        use_metadata_server(monkeypatch, metadata, tmp_path)
+        monitoring.series = [({"model": "churn"}, 82.0)]
+        source = PrometheusSource(MetricsSettings(url=monitoring.base, auth="google"))
         try:
-            return await source.latest(LATENCY_QUERY, CHURN, datetime.now(UTC))
+            points = await source.series_range(
+                LATENCY_QUERY, CHURN, now - timedelta(minutes=10), now, timedelta(minutes=5)
+            )
+            latest = await source.latest(LATENCY_QUERY, CHURN, now)
         finally:
             await source.aclose()
-
-    assert asyncio.run(ask()) is None
-    (request,) = seen
-    assert str(request.url).startswith(f"{base}/api/v1/query?")
-    assert request.headers["authorization"] == "Bearer ya29.test"
+    assert [p.value for p in points] == [82.0, 82.0, 82.0] and latest == 82.0
+    ranged, instant = monitoring.requests
+    assert ranged.path == "/v1/projects/acme-ml/location/global/prometheus/api/v1/query_range"
+    assert ranged.params["query"] == ['max(model_latency_ms{model="churn"})']
+    assert ranged.params["step"] == ["300"]
+    assert instant.path == "/v1/projects/acme-ml/location/global/prometheus/api/v1/query"
+    assert all(r.headers["authorization"] == f"Bearer {token}" for r in monitoring.requests)
+    # One token for both calls: refreshed only when it expires.
+    assert sum(path.split("?")[0].endswith("/token") for path in metadata.asked) == 1
 
 
 def test_the_metrics_command_stays_light(prometheus_server: PrometheusTestbed, tmp_path: Path) -> None:

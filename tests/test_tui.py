@@ -290,3 +290,27 @@ async def test_a_frame_textual_drops_in_a_batch_is_drawn_again_whole(demo_store:
             "the whole screen sent once the batch closed",
             timeout=20,
         )
+
+
+async def test_rows_drawn_before_they_were_measured_are_drawn_again_at_their_width() -> None:
+    """A table measures new rows when idle; on a loaded machine a frame can be drawn before that,
+    with every column as wide as its label, and Textual kept those lines cached: alert names stayed
+    cut to `Champ` until a cell of theirs changed. Once measured, rows are drawn at their width."""
+
+    class TwoTables(App[None]):
+        CSS = "PaneTable { width: 1fr; height: 5; }"
+
+        def compose(self) -> ComposeResult:
+            yield PaneTable(id="focused")  # as the Runs pane holds the focus over the Alerts pane
+            yield PaneTable(id="alerts")
+
+    app = TwoTables()
+    async with app.run_test(size=(60, 12)) as pilot:
+        await until(pilot, lambda: app.focused is app.query_one("#focused"), "the first table focused")
+        table = app.query_one("#alerts", PaneTable)
+        table.add_columns(("Alert", "alert"), ("Model", "model"))
+        table.add_row("ChampionAucLow", "churn", key="a")
+        early = table.render_line(1).text  # a frame drawn before the table went idle
+        assert "ChampionAucLow" not in early
+        await until(pilot, lambda: not table._require_update_dimensions, "the new row measured")
+        assert "ChampionAucLow" in table.render_line(1).text

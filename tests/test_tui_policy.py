@@ -44,6 +44,9 @@ from tests.fakes.vertex_server import FakeVertex, seed_churn
 from tests.helpers.tui import SIZE, click, demo_app, loaded, pane, shown, until
 
 NEVER_PRESSED = {"quit"}
+AIRFLOW_ONLY = {"retry_all", "pause_dag", "unpause_dag"}
+"""Write keys only an Airflow run answers: asked for the name in a protected environment and
+greyed out in a read-only one against a real Airflow, in tests/test_tui_airflow.py."""
 
 
 def tui_bindings() -> list[tuple[type[DOMNode], Binding]]:
@@ -339,7 +342,7 @@ async def test_protected_every_write_binding_asks_for_the_name(
         )
         tried = set()
         for cls, binding in tui_bindings():
-            if binding.action not in WRITE_ACTIONS:
+            if binding.action not in WRITE_ACTIONS or binding.action in AIRFLOW_ONLY:
                 continue
             if cls.__name__ == "ModelScreen":
                 pane(app, "models").table.focus()
@@ -396,7 +399,7 @@ async def test_protected_every_write_binding_asks_for_the_name(
             while len(app.screen_stack) > 1:
                 app.pop_screen()
                 await pilot.pause()
-        assert tried == WRITE_ACTIONS
+        assert tried == WRITE_ACTIONS - AIRFLOW_ONLY
     assert Journal(journal).entries() == history
     assert [r.decisions for r in Journal(journal).approval_requests()] == [()]
     assert gitlab_writes(gitlab) == []

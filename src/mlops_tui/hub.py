@@ -708,6 +708,42 @@ class Hub:
         metrics = self.metrics
         return await self._track(metrics.name, metrics.latest(query, subject, self.clock()))
 
+    async def series_points_many(
+        self,
+        query: str,
+        subjects: Sequence[MetricSubject],
+        start: datetime,
+        end: datetime,
+        step: timedelta,
+    ) -> list[list[SeriesPoint] | MlopsError]:
+        """One named series' points for each of `subjects`, in one query per template where the
+        source can (see `MetricsSource.series_range_many`): each one's points, or its error."""
+        metrics = self.metrics
+        answers = await self._track(
+            metrics.name, metrics.series_range_many(query, subjects, start, end, step)
+        )
+        self._track_answers(metrics.name, answers)
+        return answers
+
+    async def series_latest_many(
+        self, query: str, subjects: Sequence[MetricSubject]
+    ) -> list[float | None | MlopsError]:
+        """One named series' current value for each of `subjects` (see `series_points_many`)."""
+        metrics = self.metrics
+        answers = await self._track(metrics.name, metrics.latest_many(query, subjects, self.clock()))
+        self._track_answers(metrics.name, answers)
+        return answers
+
+    def _track_answers(self, source: str, answers: Sequence[object]) -> None:
+        """Record in `source`'s status the worst failure among the answers of a batched read."""
+        failures = [a for a in answers if isinstance(a, BackendError)]
+        down = [a for a in failures if isinstance(a, BackendUnreachable)]
+        if failures:
+            worst = (down or failures)[0]
+            status = self.statuses.get(source) or SourceStatus(source)
+            state = SourceState.DOWN if down else SourceState.DEGRADED
+            self.statuses[source] = replace(status, state=state, last_error=worst.reason)
+
     # -- lineage ----------------------------------------------------------------------------
 
     def lineage_of(self, run: Run) -> tuple[str, str] | None:

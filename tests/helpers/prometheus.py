@@ -66,7 +66,9 @@ class ModelExporter(LoopbackServer):
     def serve(self, handler: BaseHTTPRequestHandler) -> None:
         now = time.time()
         if self.started is None:
-            self.started = now
+            # Whole milliseconds, as the samples' stamps: the step then falls on a millisecond, and
+            # no sample stamped before it (a stamp is its time rounded down) reads the new values.
+            self.started = int(now * 1000) / 1000
         body = self.exposition(now).encode()
         handler.send_response(200)
         handler.send_header("Content-Type", "text/plain; version=0.0.4")

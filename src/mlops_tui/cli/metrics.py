@@ -11,13 +11,19 @@ import click
 
 from mlops_tui.cli import render
 from mlops_tui.cli.helpers import Table, common_options, emit, with_hub
-from mlops_tui.domain import BeforeAfter, Series, SlotChange
+from mlops_tui.domain import Series, SlotChange
 from mlops_tui.errors import PartlyAnswered
 from mlops_tui.hub import Hub
 from mlops_tui.ops.journal import open_journal
 from mlops_tui.text import humanize
 from mlops_tui.text.rfc3339 import parse_rfc3339
-from mlops_tui.views.metrics import BEFORE_AFTER_WINDOW, ModelMetrics, gather_metrics
+from mlops_tui.views.metrics import (
+    BEFORE_AFTER_WINDOW,
+    ModelMetrics,
+    before_after_line,
+    gather_metrics,
+    value_text,
+)
 
 __all__ = ["before_after_line", "metrics", "metrics_json", "value_text"]
 
@@ -135,27 +141,6 @@ async def metrics(
         raise PartlyAnswered(list(found.failures.values()))
     if found.problems:
         raise SystemExit(1)
-
-
-def value_text(value: float | None, unit: str) -> str:
-    """`240 ms`, `1.2 %`, `0.13`; `-` for no value."""
-    if value is None:
-        return "-"
-    text = f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
-    return f"{text} {unit}" if unit else text
-
-
-def before_after_line(summary: BeforeAfter) -> str:
-    """`latency_p95 82 ms in the hour before v4, 240 ms since: +193 %`."""
-    target = summary.change.after or "the change"
-    span = "the hour" if summary.window == timedelta(hours=1) else humanize.duration(summary.window)
-    line = (
-        f"{summary.series} {value_text(summary.before, summary.unit)} in {span} before {target}, "
-        f"{value_text(summary.after, summary.unit)} since"
-    )
-    if summary.ratio is not None:
-        line += f": {summary.ratio * 100:+.0f} %"
-    return line + (" (worse)" if summary.worse else "")
 
 
 def _series_row(series: Series) -> tuple[str, ...]:

@@ -14,7 +14,7 @@ from mlops_tui.cli.helpers import Table, apply, common_options, emit, with_hub, 
 from mlops_tui.domain import Job, utcnow
 from mlops_tui.errors import MlopsError, UsageError
 from mlops_tui.hub import Hub
-from mlops_tui.ops.pipelines import plan_pipeline_change, plan_retrain
+from mlops_tui.ops.pipelines import plan_pause, plan_pipeline_change, plan_retrain
 from mlops_tui.text import humanize
 from mlops_tui.text.sanitize import terminal_log
 
@@ -26,7 +26,7 @@ POLL_SECONDS = 2.0
 
 @click.group()
 def pipelines() -> None:
-    """GitLab CI/CD pipelines and local training runs."""
+    """Pipelines of every runner (GitLab, local, Vertex AI, Airflow)."""
 
 
 @pipelines.command("list")
@@ -134,24 +134,69 @@ async def pipelines_trace(hub: Hub, job_id: str, follow: bool) -> None:
         await asyncio.sleep(POLL_SECONDS)
 
 
-def _pipeline_write(verb: str) -> Callable[..., Any]:
+@pipelines.command("retry", short_help="Retry a pipeline's failed jobs (--all: every job).")
+@click.argument("item_id", metavar="ID")
+@click.option("--job", is_flag=True, help="ID is a job, not a pipeline.")
+@click.option(
+    "--all",
+    "whole",
+    is_flag=True,
+    help="Run every job of the ended pipeline again, not only the failed ones (Airflow: clear the run).",
+)
+@write_options
+@common_options
+@with_hub
+async def pipelines_retry(
+    hub: Hub,
+    item_id: str,
+    job: bool,
+    whole: bool,
+    yes: bool,
+    confirm: str | None,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Retry a pipeline's failed jobs (with --all, every job; with --job, one job)."""
+    action = await plan_pipeline_change(hub, item_id, verb="retry", job=job, whole=whole)
+    await apply(hub, action, yes=yes, confirm=confirm, dry_run=dry_run, as_json=as_json)
+
+
+@pipelines.command("cancel")
+@click.argument("item_id", metavar="ID")
+@click.option("--job", is_flag=True, help="ID is a job, not a pipeline.")
+@write_options
+@common_options
+@with_hub
+async def pipelines_cancel(
+    hub: Hub, item_id: str, job: bool, yes: bool, confirm: str | None, dry_run: bool, as_json: bool
+) -> None:
+    """Cancel a pipeline (or, with --job, one job)."""
+    action = await plan_pipeline_change(hub, item_id, verb="cancel", job=job)
+    await apply(hub, action, yes=yes, confirm=confirm, dry_run=dry_run, as_json=as_json)
+
+
+def _pause_write(paused: bool) -> Callable[..., Any]:
     @click.argument("item_id", metavar="ID")
-    @click.option("--job", is_flag=True, help="ID is a job, not a pipeline.")
     @write_options
     @common_options
     @with_hub
     async def command(
-        hub: Hub, item_id: str, job: bool, yes: bool, confirm: str | None, dry_run: bool, as_json: bool
+        hub: Hub, item_id: str, yes: bool, confirm: str | None, dry_run: bool, as_json: bool
     ) -> None:
-        action = await plan_pipeline_change(hub, item_id, verb=verb, job=job)  # type: ignore[arg-type]
+        action = await plan_pause(hub, item_id, paused=paused)
         await apply(hub, action, yes=yes, confirm=confirm, dry_run=dry_run, as_json=as_json)
 
-    command.__doc__ = f"{verb.capitalize()} a pipeline (or, with --job, one job)."
+    command.__doc__ = (
+        f"{'Pause' if paused else 'Unpause'} the Airflow DAG of ID: `airflow:DAG`, or one of its runs "
+        "or tasks" + (" (its runs wait, queued, until it is unpaused)." if paused else " (it runs again).")
+    )
     return command
 
 
-pipelines.command("retry")(_pipeline_write("retry"))
-pipelines.command("cancel")(_pipeline_write("cancel"))
+pipelines.command("pause", short_help="Pause an Airflow DAG: its runs wait until it is unpaused.")(
+    _pause_write(True)
+)
+pipelines.command("unpause", short_help="Unpause an Airflow DAG.")(_pause_write(False))
 
 
 @click.command("retrain", short_help="Start the retraining pipeline of MODEL.")

@@ -262,8 +262,11 @@ class SeriesSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw
     query: str
     """Prometheus: a PromQL expression, `{model}`, `{version}`, `{env}` and `{deployed_model_id}`
     filled in (as label values, escaped), e.g.
-    `sum(rate(model_requests_total{model="{model}"}[5m]))`; it should return one series. The
-    `mlflow` kind: the metric key the monitoring job logs, e.g. `latency_p95_ms`."""
+    `sum(rate(model_requests_total{model="{model}"}[5m]))`; it should return one series. A
+    template matching the model with `{models}` in a regex matcher and keeping the model's label
+    (`metrics.model_label`) is read for many models in one query:
+    `sum by (model) (rate(model_requests_total{model=~"{models}"}[5m]))`. The `mlflow` kind: the
+    metric key the monitoring job logs, e.g. `latency_p95_ms`."""
     unit: str = ""
     """Unit shown beside values: `ms`, `%`, `req/s`, or empty."""
     worse: Literal["up", "down"] = "up"
@@ -277,24 +280,26 @@ class SeriesSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw
 DEFAULT_SERIES: dict[str, dict[str, SeriesSettings]] = {
     "prometheus": {
         "latency_p95": SeriesSettings(
-            query="1000 * histogram_quantile(0.95, sum by (le) "
-            '(rate(model_request_duration_seconds_bucket{model="{model}"}[5m])))',
+            query="1000 * histogram_quantile(0.95, sum by (model, le) "
+            '(rate(model_request_duration_seconds_bucket{model=~"{models}"}[5m])))',
             unit="ms",
             warn=200.0,
             critical=500.0,
         ),
         "error_rate": SeriesSettings(
-            query='100 * sum(rate(model_requests_total{model="{model}",status=~"5.."}[5m])) '
-            '/ sum(rate(model_requests_total{model="{model}"}[5m]))',
+            query='100 * sum by (model) (rate(model_requests_total{model=~"{models}",status=~"5.."}[5m])) '
+            '/ sum by (model) (rate(model_requests_total{model=~"{models}"}[5m]))',
             unit="%",
             warn=1.0,
             critical=5.0,
         ),
         "requests": SeriesSettings(
-            query='sum(rate(model_requests_total{model="{model}"}[5m]))', unit="req/s", worse="down"
+            query='sum by (model) (rate(model_requests_total{model=~"{models}"}[5m]))',
+            unit="req/s",
+            worse="down",
         ),
         "drift": SeriesSettings(
-            query='max(model_prediction_drift{model="{model}"})', warn=0.1, critical=0.25
+            query='max by (model) (model_prediction_drift{model=~"{models}"})', warn=0.1, critical=0.25
         ),
     },
     "mlflow": {
@@ -306,10 +311,13 @@ DEFAULT_SERIES: dict[str, dict[str, SeriesSettings]] = {
 }
 """The named series of each metrics kind unless the config overrides them: the shapes
 prometheus-client exporters commonly take (a request duration histogram and a request counter
-labelled `model` and `status`, a drift gauge), and the keys the demo's monitoring job logs."""
+labelled `model` and `status`, a drift gauge), and the keys the demo's monitoring job logs. The
+Prometheus ones match models with `{models}` and keep the `model` label: one query reads them
+for every model at once."""
 
-SERIES_PLACEHOLDERS = ("model", "version", "env", "deployed_model_id")
-"""What a series template may name in braces."""
+SERIES_PLACEHOLDERS = ("model", "models", "version", "env", "deployed_model_id")
+"""What a series template may name in braces: `{models}` is a regex alternation of the escaped
+model names (one name when read for one model), for a `=~` matcher."""
 
 
 class MetricsSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
@@ -347,6 +355,9 @@ class MetricsSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, k
     `requests`, `drift`) or adds one."""
     default_series: bool = True
     """Whether the defaults of the kind are kept beside `series`; false: only `series`."""
+    model_label: str = "model"
+    """Prometheus: the label naming the model in the answer of a `{models}` template (one query
+    for many models, its answer split by this label); the template keeps it (`sum by (model)`)."""
     headline: str = "latency_p95"
     """The series shown where there is room for one (the Models pane, the fleet view)."""
     step_seconds: PositiveFloat = 300.0
@@ -1165,6 +1176,7 @@ def _check_markers(env: EnvironmentSettings, where: str | None, prefix: str) -> 
 
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
 
 def _check_metrics(env: EnvironmentSettings, where: str | None, prefix: str) -> None:
@@ -1206,6 +1218,14 @@ def _check_metrics(env: EnvironmentSettings, where: str | None, prefix: str) -> 
     if bool(metrics.username_env) != bool(metrics.password_env):
         problems.append(
             ConfigError("basic auth needs both username_env and password_env", path=where, key=key)
+        )
+    if not _LABEL_NAME.fullmatch(metrics.model_label):
+        problems.append(
+            ConfigError(
+                f"{metrics.model_label!r} is not a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*)",
+                path=where,
+                key=f"{key}.model_label",
+            )
         )
     series = metrics.all_series()
     if not series:

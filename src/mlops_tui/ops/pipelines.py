@@ -103,14 +103,25 @@ Verb = Literal["cancel", "retry"]
 
 
 class PipelineChange(WriteAction):
-    """Cancel or retry a pipeline or one job; refused if its status moved since it was decided."""
+    """Cancel or retry a pipeline or one job; refused if its status moved since it was decided.
+    `whole`: a retry runs every job of the pipeline again, not only the failed ones."""
 
-    def __init__(self, source: PipelineSource, change: Change, *, verb: Verb, job: bool, item_id: str):
+    def __init__(
+        self,
+        source: PipelineSource,
+        change: Change,
+        *,
+        verb: Verb,
+        job: bool,
+        item_id: str,
+        whole: bool = False,
+    ):
         self.source = source
         self.change = change
         self.verb = verb
         self.job = job
         self.item_id = item_id
+        self.whole = whole
         self.result: Pipeline | Job | None = None
 
     async def _read(self) -> Pipeline | Job:
@@ -124,6 +135,8 @@ class PipelineChange(WriteAction):
     async def apply(self) -> None:
         if self.verb == "cancel":
             call = self.source.cancel_job if self.job else self.source.cancel_pipeline
+        elif self.whole:
+            call = self.source.rerun_pipeline
         else:
             call = self.source.retry_job if self.job else self.source.retry_pipeline
         self.result = await call(self.item_id)
@@ -141,18 +154,24 @@ class PipelineChange(WriteAction):
 
 
 async def plan_pipeline_change(
-    scope: PipelineScope, item_id: str, *, verb: Verb, job: bool
+    scope: PipelineScope, item_id: str, *, verb: Verb, job: bool, whole: bool = False
 ) -> PipelineChange:
     """Decide to cancel or retry a pipeline (or a job), on the status it has now. `item_id` is
-    bare (`1234`) or qualified by its runner (`gitlab:1234`).
+    bare (`1234`) or qualified by its runner (`gitlab:1234`). `whole`: retry every job of the
+    pipeline, once it has ended however it ended (Airflow clears the whole DAG run).
 
     Raises:
-        NotFound: no such pipeline or job. UsageError: the runner cannot retry.
-        Refused: nothing to do in the state it is in (cancel a finished one, retry a success).
+        NotFound: no such pipeline or job. UsageError: the runner cannot retry (or not whole).
+        Refused: nothing to do in the state it is in (cancel a finished one, retry a success,
+        run again one that has not ended).
     """
     source, item_id = scope.pipeline_ref(item_id)
     if verb == "retry" and not source.can_retry:
         raise UsageError(f"{source.name} pipelines cannot be retried; start a new one (retrain)")
+    if whole and (verb != "retry" or job):
+        raise UsageError("only a pipeline's retry can take every job (--all), not a cancel or one job's")
+    if whole and not source.can_rerun:
+        raise UsageError(f"{source.name} pipelines cannot be run again whole; retry the failed jobs")
     kind = "job" if job else "pipeline"
     action = PipelineChange(
         source,
@@ -163,15 +182,19 @@ async def plan_pipeline_change(
             subject=item_id,
             before=None,
             after="canceled" if verb == "cancel" else "running again",
+            details=("every job runs again, not only the failed ones",) if whole else (),
         ),
         verb=verb,
         job=job,
         item_id=item_id,
+        whole=whole,
     )
     status = await action.current()
     if verb == "cancel" and status in FINISHED_STATUSES:
         raise Refused(f"{action.change.target} already ended ({status}): nothing to cancel")
-    if verb == "retry" and status not in ("failed", "canceled"):
+    if whole and status not in FINISHED_STATUSES:
+        raise Refused(f"{action.change.target} is {status}: a pipeline runs again whole once it has ended")
+    if verb == "retry" and not whole and status not in ("failed", "canceled"):
         raise Refused(f"{action.change.target} is {status}: only failed or canceled ones are retried")
     action.change = replace(action.change, before=status)
     return action

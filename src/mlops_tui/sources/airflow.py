@@ -85,6 +85,9 @@ _ID = re.compile(
     r"^(?P<dag>[^/]+)/(?P<run>[^/]+)(?:/(?P<task>[^/\[#]+)(?:\[(?P<map>\d+)\])?(?:#(?P<try>\d+))?)?$"
 )
 _DAG_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
+UNPAUSE_KEY = "U"
+"""The TUI's default key of `unpause_dag`, which a paused DAG's refusal names (a test holds the
+two together; the sources do not import the TUI)."""
 _LINEAGE_DAG = "airflow.dag_id"
 _LINEAGE_RUN = "airflow.dag_run_id"
 
@@ -220,6 +223,7 @@ class AirflowSource(PipelineSource):
 
     name: ClassVar[str] = SOURCE
     can_pause: ClassVar[bool] = True
+    can_rerun: ClassVar[bool] = True
     canceled_statuses: ClassVar[frozenset[str]] = frozenset({"failed"})
 
     def __init__(
@@ -500,6 +504,11 @@ class AirflowSource(PipelineSource):
             lambda raw: (_log_text(raw["content"]), raw.get("continuation_token")),
         )
 
+    def try_id(self, job_id: str, try_number: int) -> str | None:
+        """`DAG/RUN/TASK#TRY`: the log of that try of the task instance."""
+        ref = parse_id(job_id, job=True)
+        return f"{ref.job_id}#{try_number}"
+
     def pausable(self, item_id: str) -> str:
         """The DAG of `item_id`: `airflow:DAG`, or one of its runs or task instances."""
         bare = item_id.removeprefix(PREFIX)
@@ -537,7 +546,8 @@ class AirflowSource(PipelineSource):
         if await self.is_paused(dag):
             raise Refused(
                 f"DAG {dag} is paused in Airflow: a run triggered now would stay queued until it is "
-                f"unpaused; unpause it first (mlops-tui's unpause action, or `airflow dags unpause {dag}`)"
+                f"unpaused; unpause it first: `mlops-tui pipelines unpause {PREFIX}{dag}`, or the key "
+                f"{UNPAUSE_KEY} on one of its runs in the Pipelines pane"
             )
 
     async def start(
@@ -583,6 +593,10 @@ class AirflowSource(PipelineSource):
         """Clear the run's failed tasks (and upstream-failed ones): Airflow runs them again as
         their next try, and the run is running again."""
         return await self.clear_run(pipeline_id, only_failed=True)
+
+    async def rerun_pipeline(self, pipeline_id: str) -> Pipeline:
+        """Clear every task of the run: Airflow runs the whole run again, each task as its next try."""
+        return await self.clear_run(pipeline_id, only_failed=False)
 
     async def clear_run(self, pipeline_id: str, *, only_failed: bool) -> Pipeline:
         """Clear the run's failed tasks, or (`only_failed=False`) every task: the whole run again."""

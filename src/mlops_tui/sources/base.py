@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from mlops_tui.domain import (
     Alert,
@@ -25,9 +26,11 @@ from mlops_tui.domain import (
     TraceChunk,
 )
 from mlops_tui.domain.matchers import Matcher
-from mlops_tui.errors import NotFound, UsageError
+from mlops_tui.errors import MlopsError, NotFound, UsageError
 
 __all__ = ["AlertSource", "MetricsSource", "PipelineSource", "ServingSource", "Source", "TrackingSource"]
+
+T = TypeVar("T")
 
 
 class Source(ABC):
@@ -158,6 +161,9 @@ class PipelineSource(Source):
     """Whether `retry_pipeline` and `retry_job` are supported."""
     can_pause: ClassVar[bool] = False
     """Whether `is_paused` and `set_paused` are supported (Airflow pauses a DAG's runs)."""
+    can_rerun: ClassVar[bool] = False
+    """Whether `rerun_pipeline` is supported: every job of a pipeline run again, not only the
+    failed ones (Airflow clears a whole DAG run)."""
     canceled_statuses: ClassVar[frozenset[str]] = frozenset({"canceled", "canceling"})
     """The statuses a cancelled pipeline or job reads (Airflow's cancel marks a run failed)."""
 
@@ -209,6 +215,16 @@ class PipelineSource(Source):
     async def retry_job(self, job_id: str) -> Job:
         """Retry one job. Raises: UsageError where not supported."""
         raise UsageError(f"{self.name} jobs cannot be retried")
+
+    async def rerun_pipeline(self, pipeline_id: str) -> Pipeline:
+        """Run every job of a pipeline again; returns it as it is afterwards. Raises: UsageError
+        where not supported."""
+        raise UsageError(f"{self.name} pipelines cannot be run again whole; retry the failed jobs")
+
+    def try_id(self, job_id: str, try_number: int) -> str | None:
+        """The id whose log is one try of a job (`read_trace` reads that try's log); None where
+        a job's log is its latest try's only."""
+        return None
 
     def pausable(self, item_id: str) -> str:
         """What pausing `item_id` (a pipeline, a job, or what schedules them) pauses, by name:
@@ -328,3 +344,38 @@ class MetricsSource(Source):
         """
         points = await self.series_range(query, subject, at - self.latest_window, at, timedelta(minutes=5))
         return points[-1].value if points else None
+
+    async def series_range_many(
+        self,
+        query: str,
+        subjects: Sequence[MetricSubject],
+        start: datetime,
+        end: datetime,
+        step: timedelta,
+    ) -> list[list[SeriesPoint] | MlopsError]:
+        """`series_range` of one template for each of `subjects`, in their order: each subject's
+        points, or the error that kept them from being read. By default one `series_range` per
+        subject, all at once; a source that can ask for many subjects in one request does.
+
+        Raises: only what is not an MlopsError (a bug).
+        """
+        return await each(subjects, lambda subject: self.series_range(query, subject, start, end, step))
+
+    async def latest_many(
+        self, query: str, subjects: Sequence[MetricSubject], at: datetime
+    ) -> list[float | None | MlopsError]:
+        """`latest` of one template for each of `subjects`, in their order (a value, None for none,
+        or the error), as `series_range_many` does.
+
+        Raises: only what is not an MlopsError (a bug).
+        """
+        return await each(subjects, lambda subject: self.latest(query, subject, at))
+
+
+async def each(items: Sequence[T], call: Callable[[T], Awaitable[object]]) -> list[Any]:
+    """`call` for every item at once: each one's answer, or the MlopsError it raised, in order."""
+    answers = await asyncio.gather(*(call(item) for item in items), return_exceptions=True)
+    for answer in answers:
+        if isinstance(answer, BaseException) and not isinstance(answer, MlopsError):
+            raise answer
+    return answers

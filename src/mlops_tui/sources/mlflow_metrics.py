@@ -9,13 +9,13 @@ those of every run of the model, read through the environment's tracking source.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
 from mlops_tui.config import MetricsSettings
 from mlops_tui.domain import MetricSubject, Run, SeriesPoint
-from mlops_tui.errors import NotFound
+from mlops_tui.errors import MlopsError, NotFound
 from mlops_tui.sources.base import MetricsSource, TrackingSource
 
 __all__ = ["MlflowMetricsSource"]
@@ -57,6 +57,43 @@ class MlflowMetricsSource(MetricsSource):
     ) -> list[SeriesPoint]:
         """Metric `query` of every monitoring run of the model, from `start` to `end`, averaged
         over each `step` where the job logged more often."""
+        (points,) = await self._read(query, [subject], start, end, step)
+        return points
+
+    async def series_range_many(
+        self,
+        query: str,
+        subjects: Sequence[MetricSubject],
+        start: datetime,
+        end: datetime,
+        step: timedelta,
+    ) -> list[list[SeriesPoint] | MlopsError]:
+        """As `series_range` for each subject, the experiment's runs listed once for them all."""
+        try:
+            return list(await self._read(query, subjects, start, end, step))
+        except MlopsError as exc:
+            return [exc] * len(subjects)
+
+    async def latest_many(
+        self, query: str, subjects: Sequence[MetricSubject], at: datetime
+    ) -> list[float | None | MlopsError]:
+        """As `latest` for each subject, the experiment's runs listed once for them all."""
+        ranges = await self.series_range_many(
+            query, subjects, at - self.latest_window, at, timedelta(minutes=5)
+        )
+        return [
+            answer if isinstance(answer, MlopsError) else answer[-1].value if answer else None
+            for answer in ranges
+        ]
+
+    async def _read(
+        self,
+        query: str,
+        subjects: Sequence[MetricSubject],
+        start: datetime,
+        end: datetime,
+        step: timedelta,
+    ) -> list[list[SeriesPoint]]:
         tracking = self._tracking()
         experiment = await self._experiment_of(tracking)
         # Runs cover a day: one started the day before `start` may still hold points inside it.
@@ -64,10 +101,34 @@ class MlflowMetricsSource(MetricsSource):
         runs = [
             run
             for run in await self._runs(tracking, experiment)
-            if run.tags.get(MODEL_TAG) == subject.model
-            and run.start_time is not None
-            and since <= run.start_time <= end
+            if run.start_time is not None and since <= run.start_time <= end
         ]
+        return list(
+            await asyncio.gather(
+                *(
+                    self._points(
+                        tracking,
+                        query,
+                        [r for r in runs if r.tags.get(MODEL_TAG) == s.model],
+                        start,
+                        end,
+                        step,
+                    )
+                    for s in subjects
+                )
+            )
+        )
+
+    async def _points(
+        self,
+        tracking: TrackingSource,
+        query: str,
+        runs: Sequence[Run],
+        start: datetime,
+        end: datetime,
+        step: timedelta,
+    ) -> list[SeriesPoint]:
+        """Metric `query` of `runs` from `start` to `end`, bucketed by `step`."""
         histories = await asyncio.gather(*(tracking.metric_history(run.id, query) for run in runs))
         points = sorted(
             (

@@ -3,41 +3,70 @@ Cloud Managed Service for Prometheus (Cloud Monitoring's PromQL endpoint, with a
 Application Default Credentials).
 
 Each named series is a PromQL template; `{model}`, `{version}`, `{env}` and `{deployed_model_id}`
-are filled in as escaped label values. Ranges come from `/api/v1/query_range`, current values from
-`/api/v1/query`. A query Prometheus refuses (HTTP 400 `bad_data`, 422 `execution`) is an
+are filled in as escaped label values, `{models}` as a regex alternation of escaped model names.
+Ranges come from `/api/v1/query_range`, current values from `/api/v1/query`. A `{models}` template
+is read for many models in one query (a few, for very many), its answer split by the model's label
+(`model_label`); other templates, or subjects differing in another placeholder the template names,
+are read one model at a time. A query Prometheus refuses (HTTP 400 `bad_data`, 422 `execution`) is an
 InvalidQuery in Prometheus's own words (`{"status": "error", "errorType": ..., "error": ...}`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from mlops_tui.config import SERIES_PLACEHOLDERS, MetricsSettings
 from mlops_tui.domain import MetricSubject, SeriesPoint
-from mlops_tui.errors import BackendError, InvalidQuery
+from mlops_tui.errors import BackendError, InvalidQuery, MlopsError
 from mlops_tui.sources.base import MetricsSource
 from mlops_tui.sources.http import HttpApi, decode, excerpt
 
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["PrometheusSource", "fill_template"]
+__all__ = ["PrometheusSource", "batchable", "fill_template", "fill_models"]
+
+T = TypeVar("T")
 
 SOURCE = "prometheus"
 MAX_POINTS = 11_000
 """Prometheus refuses a range of more points than this per series: a longer range gets a wider step."""
+MODELS_PER_QUERY = 2_000
+"""Characters of `{models}` alternation in one query at most; more models take several queries
+(a URL of the query stays well under the 8 KB many proxies allow)."""
 _PLACEHOLDER = re.compile(r"\{(" + "|".join(SERIES_PLACEHOLDERS) + r")\}")
+_MODELS = "models"
 
 
 def fill_template(template: str, subject: MetricSubject) -> str:
     """`template` with its placeholders replaced by `subject`'s values, escaped for a PromQL string
-    literal (`{model="{model}"}` stays a label matcher)."""
-    values = subject.placeholders()
+    literal (`{model="{model}"}` stays a label matcher; `{models}` is the one model's name as a
+    regex)."""
+    return fill_models(template, [subject])
+
+
+def fill_models(template: str, subjects: Sequence[MetricSubject]) -> str:
+    """`template` filled in for all of `subjects` at once: `{models}` as the alternation of their
+    model names, each escaped as a regex (`churn|fraud\\.v2`); the other placeholders from the
+    first subject (see `batchable`). Every value is escaped for a PromQL string literal."""
+    values = subjects[0].placeholders()
+    values[_MODELS] = "|".join(dict.fromkeys(re.escape(s.model) for s in subjects))
     return _PLACEHOLDER.sub(lambda m: _escape(values[m[1]]), template)
+
+
+def batchable(template: str, subjects: Sequence[MetricSubject]) -> bool:
+    """Whether one query of `template` answers for all of `subjects`: it names `{models}`, and the
+    subjects agree on every other placeholder it names (`{env}`, `{version}`...)."""
+    named = set(_PLACEHOLDER.findall(template))
+    if _MODELS not in named:
+        return False
+    others = sorted(named - {_MODELS})
+    return len({tuple(s.placeholders()[p] for p in others) for s in subjects}) <= 1
 
 
 def _escape(value: str) -> str:
@@ -53,6 +82,7 @@ class PrometheusSource(MetricsSource):
         self, settings: MetricsSettings, *, transport: httpx.AsyncBaseTransport | None = None
     ) -> None:
         """Raises: ConfigError when a named secret cannot be resolved."""
+        self._model_label = settings.model_label
         auth = None
         hint = None
         if settings.auth == "google":
@@ -120,6 +150,74 @@ class PrometheusSource(MetricsSource):
         found = await self.query(promql, at)
         value = _one(promql, [value for _, value in found])
         return value if value is not None and math.isfinite(value) else None
+
+    async def series_range_many(
+        self,
+        query: str,
+        subjects: Sequence[MetricSubject],
+        start: datetime,
+        end: datetime,
+        step: timedelta,
+    ) -> list[list[SeriesPoint] | MlopsError]:
+        """One range query of a `{models}` template for every subject (see `batchable`), its
+        series split by the model's label; one query per subject otherwise."""
+        if len(subjects) < 2 or not batchable(query, subjects):
+            return await super().series_range_many(query, subjects, start, end, step)
+        answers = await self._batched(
+            query, subjects, lambda promql: self.query_range(promql, start, end, step)
+        )
+        return [[] if answer is None else answer for answer in answers]
+
+    async def latest_many(
+        self, query: str, subjects: Sequence[MetricSubject], at: datetime
+    ) -> list[float | None | MlopsError]:
+        """One instant query of a `{models}` template for every subject, as `series_range_many`."""
+        if len(subjects) < 2 or not batchable(query, subjects):
+            return await super().latest_many(query, subjects, at)
+        answers = await self._batched(query, subjects, lambda promql: self.query(promql, at))
+        return [None if isinstance(a, float) and not math.isfinite(a) else a for a in answers]
+
+    async def _batched(
+        self,
+        template: str,
+        subjects: Sequence[MetricSubject],
+        ask: Callable[[str], Awaitable[list[tuple[dict[str, str], T]]]],
+    ) -> list[T | None | MlopsError]:
+        """Each subject's one series of `template`, asked for groups of models at once: None for
+        none, an InvalidQuery for several; a group's failure is each of its subjects'."""
+        groups = _groups(subjects)
+        asked = await asyncio.gather(
+            *(ask(fill_models(template, group)) for group in groups), return_exceptions=True
+        )
+        by_model: dict[str, T | None | MlopsError] = {}
+        for group, answer in zip(groups, asked, strict=True):
+            if isinstance(answer, BaseException) and not isinstance(answer, MlopsError):
+                raise answer
+            promql = fill_models(template, group)
+            for subject in group:
+                if isinstance(answer, MlopsError):
+                    by_model[subject.model] = answer
+                    continue
+                try:
+                    by_model[subject.model] = _one(promql, self._of(promql, answer, subject.model))
+                except InvalidQuery as exc:
+                    by_model[subject.model] = exc
+        return [by_model[subject.model] for subject in subjects]
+
+    def _of(self, promql: str, answer: list[tuple[dict[str, str], T]], model: str) -> list[T]:
+        """The answers of `model` among those of a batched query, by the model's label.
+
+        Raises: InvalidQuery: a series without the label (the template aggregates it away).
+        """
+        label = self._model_label
+        if any(label not in labels for labels, _ in answer):
+            raise InvalidQuery(
+                SOURCE,
+                f"{promql} returns a series without the label {label!r}, so it cannot be read for "
+                f"several models at once: keep the label (sum by ({label}) (...)), or set "
+                "metrics.model_label",
+            )
+        return [value for labels, value in answer if labels[label] == model]
 
     async def aclose(self) -> None:
         await self._api.aclose()
@@ -201,3 +299,18 @@ def _one(promql: str, answers: list[Any]) -> Any:
             "(sum(...), max(...))",
         )
     return answers[0] if answers else None
+
+
+def _groups(subjects: Sequence[MetricSubject]) -> list[list[MetricSubject]]:
+    """`subjects`, one per model, in groups whose `{models}` alternation stays within
+    `MODELS_PER_QUERY` characters."""
+    groups: list[list[MetricSubject]] = [[]]
+    size = 0
+    for subject in {s.model: s for s in subjects}.values():
+        length = len(re.escape(subject.model)) + 1
+        if groups[-1] and size + length > MODELS_PER_QUERY:
+            groups.append([])
+            size = 0
+        groups[-1].append(subject)
+        size += length
+    return groups

@@ -85,6 +85,7 @@ class MlopsApp(App[None]):
     TITLE = "mlops-tui"
     AUTO_FOCUS = "DataTable"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
     BINDINGS: ClassVar[BindingList] = bindings(
         "quit", "help", "switch_env", "fleet", "maturity", "focus_alerts", "approvals", "refresh", "pause"
     )
@@ -395,7 +396,11 @@ class MlopsApp(App[None]):
 
     @on(PipelineRequests.ChangeRequested)
     def _change_pipeline(self, request: PipelineRequests.ChangeRequested) -> None:
-        self.writes.change_pipeline(request.hub, request.item_id, request.verb, request.job)
+        self.writes.change_pipeline(request.hub, request.item_id, request.verb, request.job, request.whole)
+
+    @on(PipelineRequests.PauseRequested)
+    def _pause_pipelines(self, request: PipelineRequests.PauseRequested) -> None:
+        self.writes.pause(request.hub, request.item_id, request.paused)
 
     @on(AlertRequests.SilenceRequested)
     def _silence(self, request: AlertRequests.SilenceRequested) -> None:

@@ -25,6 +25,7 @@ __all__ = [
     "MODEL_ACTIONS",
     "PIPELINE_ACTIONS",
     "SILENCE_ACTIONS",
+    "TRACE_ACTIONS",
     "WRITE_ACTIONS",
     "BindingList",
     "KeySpec",
@@ -103,6 +104,36 @@ KEYS: dict[str, KeySpec] = {
     "retrain": KeySpec("t", "retrain", "Retrain", "Models, model screen", "start the retraining pipeline"),
     "cancel": KeySpec("c", "cancel", "Cancel", "Pipelines, pipeline screen", "cancel the pipeline (or job)"),
     "retry": KeySpec("R", "retry", "Retry", "Pipelines, pipeline screen", "retry the pipeline (or job)"),
+    "retry_all": KeySpec(
+        "X",
+        "retry_all",
+        "Run all again",
+        "Pipelines, pipeline screen",
+        "run every job of the ended pipeline again, not only the failed ones (Airflow: clear the whole run)",
+        show=False,
+    ),
+    "pause_dag": KeySpec(
+        "P",
+        "pause_dag",
+        "Pause DAG",
+        "Pipelines, pipeline screen",
+        "pause the pipeline's Airflow DAG: new runs wait, queued, until it is unpaused",
+        show=False,
+    ),
+    "unpause_dag": KeySpec(
+        "U",
+        "unpause_dag",
+        "Unpause DAG",
+        "Pipelines, pipeline screen",
+        "unpause the pipeline's Airflow DAG",
+        show=False,
+    ),
+    "prev_try": KeySpec(
+        "left_square_bracket", "step_try(-1)", "Prev try", "job log", "the log of the job's previous try"
+    ),
+    "next_try": KeySpec(
+        "right_square_bracket", "step_try(1)", "Next try", "job log", "the log of the job's next try"
+    ),
     "open_pipeline": KeySpec("g", "open_pipeline", "Pipeline", "run screen", "open the pipeline that ran it"),
     "differences": KeySpec(
         "d", "toggle_differences", "Differences", "comparison", "show only what differs, or everything"
@@ -189,6 +220,13 @@ KEYS: dict[str, KeySpec] = {
         "escape,backspace", "app.pop_screen", "Back", "screens, dialogs", "back, or close the dialog"
     ),
     "reload": KeySpec("r", "reload", "Reload", "detail screens", "load again"),
+    "series_window": KeySpec(
+        "v",
+        "cycle_window",
+        "Window",
+        "model screen",
+        "chart the serving series over the next window: 1h, 6h, 24h, 7d",
+    ),
 }
 """Binding id -> its default keys and documentation, in the order the README lists them."""
 
@@ -199,6 +237,9 @@ WRITE_ACTIONS = frozenset(
         "retrain",
         "cancel",
         "retry",
+        "retry_all",
+        "pause_dag",
+        "unpause_dag",
         "silence",
         "expire",
         "shift_traffic",
@@ -249,7 +290,8 @@ def bindings(*ids: str, action: str | None = None, keys: str | None = None) -> B
 
 
 MODEL_ACTIONS = bindings("promote", "rollback", "history", "retrain")
-PIPELINE_ACTIONS = bindings("cancel", "retry")
+PIPELINE_ACTIONS = bindings("cancel", "retry", "retry_all", "pause_dag", "unpause_dag")
+TRACE_ACTIONS = bindings("prev_try", "next_try")
 ALERT_ACTIONS = bindings("silence", "open_model", "silences")
 SILENCE_ACTIONS = bindings("expire")
 APPROVAL_ACTIONS = bindings("approve", "reject")

@@ -1,22 +1,41 @@
 """`MetricChart`: one or more metric histories drawn together over their steps, in braille dots.
 
-The run screen draws one history, the comparison screen several on one shared scale. Each series has
-its own colour and ends in its number (1, 2, ...), which the legend names, so the chart reads
-without colour too (NO_COLOR).
+The run screen draws one history, the comparison screen several on one shared scale; the model
+screen and triage a serving series over time (`time_series`), with a marker at each change of the
+serving slot. Each series has its own colour and ends in its number (1, 2, ...), which the legend
+names, and markers are drawn as their own character, so the chart reads without colour too
+(NO_COLOR). `sparkline` and `headline_text` draw a serving series in one table cell.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from rich.text import Text
 from textual.widget import Widget
 
-from mlops_tui.domain import MetricPoint
+from mlops_tui.domain import MetricPoint, SeriesPoint
+from mlops_tui.domain import Series as ServingSeries
+from mlops_tui.errors import MlopsError
 from mlops_tui.text import humanize
+from mlops_tui.views.metrics import value_text
 
-__all__ = ["SERIES_STYLES", "MetricChart", "Series", "legend"]
+__all__ = [
+    "LEVEL_MARKS",
+    "LEVEL_STYLES",
+    "MARKER",
+    "SERIES_STYLES",
+    "Marker",
+    "MetricChart",
+    "Series",
+    "headline_text",
+    "legend",
+    "span_label",
+    "sparkline",
+    "time_series",
+]
 
 SERIES_STYLES = ("cyan", "magenta", "yellow", "green", "blue", "red")
 """Series colours, in order (cycled beyond six)."""
@@ -35,6 +54,93 @@ class Series:
     points: Sequence[MetricPoint]
 
 
+@dataclass(frozen=True)
+class Marker:
+    """A vertical mark at `at` on the step axis (a change of the serving slot)."""
+
+    at: int
+    label: str = ""
+
+
+MARKER = "┊"
+"""The character a marker is drawn with, where no series passes."""
+LEVEL_STYLES: dict[str, str] = {"ok": "green", "warn": "yellow", "critical": "bold red"}
+"""How a value looks by where it stands against its thresholds."""
+LEVEL_MARKS: dict[str, str] = {"ok": "", "warn": "!", "critical": "!!"}
+"""What marks a value past a threshold without colour (NO_COLOR): `240 ms !!`."""
+_BARS = "▁▂▃▄▅▆▇█"
+VALUE_WIDTH = 10
+"""A headline's value and mark are padded to this: the sparklines of a column line up."""
+
+
+def span_label(window: timedelta) -> str:
+    """`1h`, `6h`, `24h`, `7d`: a window as its tabs and headers name it."""
+    hours = window.total_seconds() / 3600
+    if hours >= 48 and hours % 24 == 0:
+        return f"{hours / 24:g}d"
+    return f"{hours:g}h" if hours >= 1 else f"{window.total_seconds() / 60:g}m"
+
+
+def time_series(label: str, points: Sequence[SeriesPoint]) -> Series:
+    """A serving series as a history to chart: its step axis is time, in seconds."""
+    return Series(label, [MetricPoint(int(p.time.timestamp()), p.value, p.time) for p in points])
+
+
+def sparkline(values: Sequence[float], width: int) -> str:
+    """`values` as a line of bars at most `width` wide (neighbours averaged where there are more)."""
+    if not values or width < 1:
+        return ""
+    if len(values) > width:
+        size = len(values) / width
+        values = [
+            sum(chunk) / len(chunk)
+            for i in range(width)
+            if (chunk := values[round(i * size) : round((i + 1) * size)])
+        ]
+    low, high = min(values), max(values)
+    if high == low:
+        return _BARS[len(_BARS) // 2 - 1] * len(values)
+    top = len(_BARS) - 1
+    return "".join(_BARS[round((v - low) / (high - low) * top)] for v in values)
+
+
+def headline_text(
+    found: ServingSeries | MlopsError | None, *, kept: ServingSeries | None = None, width: int = 12
+) -> Text:
+    """A headline series in a cell: `240 ms !! ▁▂▁▃▇█`, coloured and marked by threshold.
+
+    `found`: the newest answer (None: none yet); `kept`: the last series read, shown marked
+    `stale` when the newest answer is an error.
+    """
+    series = found if isinstance(found, ServingSeries) else kept
+    if series is None:
+        if isinstance(found, MlopsError):
+            return Text("? unavailable", style="red")
+        return Text("…", style="dim")
+    if not series.points:
+        text = Text("no data", style="dim")
+    else:
+        # The value and its mark first: a narrow pane still shows them.
+        text = now_text(series)
+        text.append(" " * max(1, VALUE_WIDTH - text.cell_len))
+        text.append(sparkline([p.value for p in series.points], width), style=LEVEL_STYLES[series.level])
+    if isinstance(found, MlopsError):
+        text.append(" stale", style="dim italic")
+    return text
+
+
+def now_text(series: ServingSeries) -> Text:
+    """A series' newest value, coloured and marked by threshold: `240 ms !!`; `no data`."""
+    if series.latest is None:
+        return Text("no data", style="dim")
+    level = series.level
+    style = LEVEL_STYLES[level]
+    text = Text(value_text(series.latest, series.unit), style=style if level != "ok" else "")
+    if mark := LEVEL_MARKS[level]:
+        text.append(f" {mark}", style=f"bold {style}")
+    return text
+
+
 class MetricChart(Widget):
     """Histories as lines over a shared step axis and value scale, with the scale on the left."""
 
@@ -47,10 +153,22 @@ class MetricChart(Widget):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.series: tuple[Series, ...] = ()
+        self.markers: tuple[Marker, ...] = ()
+        self.span: tuple[int, int] | None = None
 
-    def plot(self, series: Sequence[Series]) -> None:
-        """Draw these histories instead of the ones shown."""
-        self.series = tuple(series)
+    def plot(
+        self,
+        series: Sequence[Series],
+        *,
+        markers: Sequence[Marker] = (),
+        span: tuple[int, int] | None = None,
+    ) -> None:
+        """Draw these histories instead of the ones shown, with `markers`, over `span` of the step
+        axis (None: from the first step drawn to the last). The same again redraws nothing."""
+        shown = (tuple(series), tuple(markers), span)
+        if shown == (self.series, self.markers, self.span):
+            return
+        self.series, self.markers, self.span = shown
         self.refresh()
 
     @property
@@ -68,17 +186,24 @@ class MetricChart(Widget):
             return Text("no history" if width >= 10 else "", style="dim")
         steps = [p.step for _, s in plotted for p in s.points]
         values = [p.value for _, s in plotted for p in s.points]
-        low_step, high_step = min(steps), max(steps)
+        low_step, high_step = self.span or (min(steps), max(steps))
         low, high = min(values), max(values)
         dots_x, dots_y = plot_width * 2, height * 4
         cells: dict[tuple[int, int], int] = {}
         owner: dict[tuple[int, int], int] = {}
+        marked = {
+            round((m.at - low_step) * (dots_x - 1) / (high_step - low_step)) // 2
+            for m in self.markers
+            if high_step > low_step and low_step <= m.at <= high_step
+        }
 
         def to_dot(point: MetricPoint) -> tuple[int, int]:
             x = (
                 0
                 if high_step == low_step
-                else (point.step - low_step) * (dots_x - 1) / (high_step - low_step)
+                else (min(max(point.step, low_step), high_step) - low_step)
+                * (dots_x - 1)
+                / (high_step - low_step)
             )
             y = dots_y / 2 if high == low else (high - point.value) * (dots_y - 1) / (high - low)
             return round(x), round(y)
@@ -101,6 +226,9 @@ class MetricChart(Widget):
                 if (column, row) in ends and len(plotted) > 1:
                     index = ends[(column, row)]
                     text.append(str(index + 1)[-1], style=f"bold {SERIES_STYLES[index % len(SERIES_STYLES)]}")
+                elif column in marked and (row == 0 or (column, row) not in cells):
+                    # The top row always shows the marker, where a line would hide it otherwise.
+                    text.append(MARKER, style="bold yellow")
                 elif (column, row) in cells:
                     style = SERIES_STYLES[owner[(column, row)] % len(SERIES_STYLES)]
                     text.append(chr(_BRAILLE + cells[(column, row)]), style=style)

@@ -26,6 +26,7 @@ __all__ = [
     "PipelineRequests",
     "SilenceRequests",
     "WebRequests",
+    "pipeline_action_possible",
     "write_possible",
 ]
 
@@ -97,17 +98,44 @@ class AlertRequests:
 
 
 class PipelineRequests:
-    """Mixed into what shows pipelines: cancelling or retrying one, or one of its jobs."""
+    """Mixed into what shows pipelines: cancelling or retrying one, or one of its jobs, and
+    pausing what schedules it."""
 
     class ChangeRequested(_Request):
-        """Cancel or retry a pipeline, or a job with `job`."""
+        """Cancel or retry a pipeline, or a job with `job`; `whole`: retry every job."""
 
-        def __init__(self, hub: Hub, item_id: str, verb: str, *, job: bool = False) -> None:
+        def __init__(
+            self, hub: Hub, item_id: str, verb: str, *, job: bool = False, whole: bool = False
+        ) -> None:
             super().__init__(hub)
             self.item_id = item_id
             self.verb = verb
             """`cancel` or `retry`."""
             self.job = job
+            self.whole = whole
+
+    class PauseRequested(_Request):
+        """Pause (or unpause) what schedules a pipeline: its Airflow DAG."""
+
+        def __init__(self, hub: Hub, item_id: str, *, paused: bool) -> None:
+            super().__init__(hub)
+            self.item_id = item_id
+            """The pipeline, qualified by its runner (`airflow:DAG/RUN`)."""
+            self.paused = paused
+
+
+def pipeline_action_possible(hub: Hub, action: str, source: str | None) -> bool | None:
+    """`check_action`'s answer for a pipeline write key on a pipeline of runner `source` (None:
+    nothing chosen): greyed out (None) too where the runner cannot pause or run a whole pipeline
+    again."""
+    possible = write_possible(hub, chosen=source is not None)
+    if not possible or source is None or action not in _CAPABILITY:
+        return possible
+    runner = hub.pipeline_sources.get(source)
+    return True if runner is not None and getattr(runner, _CAPABILITY[action]) else None
+
+
+_CAPABILITY = {"pause_dag": "can_pause", "unpause_dag": "can_pause", "retry_all": "can_rerun"}
 
 
 class SilenceRequests:

@@ -9,6 +9,7 @@ named `[@click=app.quit]x` shows those characters.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
@@ -90,7 +91,19 @@ def cell(value: Any) -> Any:
 
 
 class SafeTable(DataTable[CellType]):
-    """A DataTable whose cells and column labels are text, escaped, never markup."""
+    """A DataTable whose cells and column labels are text, escaped, never markup, and whose rows
+    are drawn at the width they were measured at."""
+
+    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
+        # Textual measures new rows when the table is idle, and caches drawn lines under keys that
+        # leave the columns' widths out. A frame drawn before that measurement (a loaded machine)
+        # stayed cached with every column as wide as its label: alert names cut to `Champ` until
+        # one of their cells changed.
+        widths = [column.get_render_width(self) for column in self.ordered_columns]
+        super()._update_dimensions(new_rows)
+        if widths != [column.get_render_width(self) for column in self.ordered_columns]:
+            self._clear_caches()
+            self.refresh()
 
     def add_column(
         self,

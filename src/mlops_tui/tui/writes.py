@@ -21,7 +21,7 @@ from mlops_tui.ops.approvals import approve, find_request, reject
 from mlops_tui.ops.endpoints import plan_traffic, plan_traffic_rollback, plan_undeploy
 from mlops_tui.ops.flow import Written, run_write
 from mlops_tui.ops.markers import failure_text
-from mlops_tui.ops.pipelines import plan_pipeline_change, plan_retrain
+from mlops_tui.ops.pipelines import plan_pause, plan_pipeline_change, plan_retrain
 from mlops_tui.ops.policy import Approval, WriteAction
 from mlops_tui.ops.registry import plan_cross_env_promotion, plan_promotion, plan_rollback
 
@@ -85,6 +85,7 @@ class WriteActions:
                 mode=mode,
                 environment=hub.env_name,
                 environments=list(app.settings.environments),
+                hub=hub,
             )
         )
         if choice is None:
@@ -121,12 +122,19 @@ class WriteActions:
         await self._write(hub, lambda: _ready(plan_retrain(hub, name, {})))
 
     @_write_worker
-    async def change_pipeline(self, hub: Hub, item_id: str, verb: str, job: bool = False) -> None:
-        """Cancel or retry a pipeline (or one of its jobs), confirmed first."""
+    async def change_pipeline(
+        self, hub: Hub, item_id: str, verb: str, job: bool = False, whole: bool = False
+    ) -> None:
+        """Cancel or retry a pipeline (or one of its jobs; or, `whole`, every job), confirmed first."""
         await self._write(
             hub,
-            lambda: plan_pipeline_change(hub, item_id, verb=verb, job=job),  # type: ignore[arg-type]
+            lambda: plan_pipeline_change(hub, item_id, verb=verb, job=job, whole=whole),  # type: ignore[arg-type]
         )
+
+    @_write_worker
+    async def pause(self, hub: Hub, item_id: str, paused: bool) -> None:
+        """Pause or unpause the Airflow DAG of a pipeline, confirmed first."""
+        await self._write(hub, lambda: plan_pause(hub, item_id, paused=paused))
 
     @_write_worker
     async def silence(self, hub: Hub, alert: Alert) -> None:

@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from mlops_tui.domain import Pipeline
+from mlops_tui.domain import Pipeline, Series
 from mlops_tui.errors import BackendUnreachable, MlopsError
 from mlops_tui.hub import Hub
 from mlops_tui.ops.registry import serving_slot, slot_for
+from mlops_tui.sources.registry import Role
+from mlops_tui.views.metrics import headlines
 
 __all__ = ["FleetRow", "ServedVersion", "read_fleet"]
 
@@ -31,6 +33,9 @@ class ServedVersion:
     """The environment's registry holds the model."""
     problem: str | None = None
     """`unreachable` or `error` when the environment could not be read."""
+    headline: Series | None = None
+    """The headline serving series of the model there (`metrics.headline`), where the environment
+    has a metrics source that answered for it."""
 
 
 @dataclass(frozen=True)
@@ -65,7 +70,7 @@ class _Reading:
     problem: MlopsError | None
 
 
-async def _read(hub: Hub) -> _Reading:
+async def _read(hub: Hub, with_headlines: bool) -> _Reading:
     configured = list(hub.env.models)
     pipelines, firing = await asyncio.gather(_pipelines(hub), _firing(hub))
     if hub.env.mlflow is None:
@@ -79,7 +84,23 @@ async def _read(hub: Hub) -> _Reading:
         for m in page.items
         for slot in (serving_slot(hub, m),)
     }
+    if with_headlines and hub.backends_for(Role.METRICS):
+        serving = await _with_headlines(hub, serving)
     return _Reading(configured or list(serving), serving, pipelines, firing, None)
+
+
+async def _with_headlines(hub: Hub, serving: dict[str, ServedVersion]) -> dict[str, ServedVersion]:
+    """Each served model's headline series beside it; a metrics source that fails leaves them out
+    (the header shows its status)."""
+    served = {m: s.version.removeprefix("v") for m, s in serving.items() if s.version is not None}
+    try:
+        found = await headlines(hub, served, now=hub.clock())
+    except MlopsError:
+        return serving
+    return {
+        model: replace(s, headline=h) if isinstance(h := found.get(model), Series) else s
+        for model, s in serving.items()
+    }
 
 
 async def _pipelines(hub: Hub) -> list[Pipeline]:
@@ -101,9 +122,13 @@ async def _firing(hub: Hub) -> Counter[str] | None:
     return Counter(model for a in alerts if (model := hub.alert_model(a)) is not None)
 
 
-async def read_fleet(hubs: Mapping[str, Hub]) -> Fleet:
-    """Read every environment concurrently and line their models up."""
-    readings = dict(zip(hubs, await asyncio.gather(*(_read(h) for h in hubs.values())), strict=True))
+async def read_fleet(hubs: Mapping[str, Hub], *, with_headlines: bool = True) -> Fleet:
+    """Read every environment concurrently and line their models up; with each served model's
+    headline serving series where an environment has a metrics source (unless `with_headlines`
+    is false: they are read at the metrics source's own pace)."""
+    readings = dict(
+        zip(hubs, await asyncio.gather(*(_read(h, with_headlines) for h in hubs.values())), strict=True)
+    )
     models: list[str] = []
     for reading in readings.values():
         models.extend(m for m in reading.models if m not in models)

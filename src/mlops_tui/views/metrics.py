@@ -14,7 +14,7 @@ Each part is read on its own: a source that fails leaves its part empty and says
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -37,15 +37,24 @@ from mlops_tui.ops.endpoints import ENDPOINT_ACTIONS, target_of
 from mlops_tui.ops.journal import CHANGES, EXTERNAL_OPERATOR, Journal
 from mlops_tui.ops.registry import Slot, serving_slot, slot_for
 from mlops_tui.sources.registry import Role
+from mlops_tui.text import humanize
 from mlops_tui.text.rfc3339 import parse_rfc3339
 
 __all__ = [
     "BEFORE_AFTER_WINDOW",
+    "HEADLINE_WINDOW",
+    "Headline",
     "ModelMetrics",
     "SeriesBreach",
+    "before_after_line",
     "breaches",
     "compare_around",
     "gather_metrics",
+    "headline_batch",
+    "headline_settings",
+    "headlines",
+    "metrics_around",
+    "value_text",
 ]
 
 T = TypeVar("T")
@@ -53,6 +62,10 @@ BEFORE_AFTER_WINDOW = timedelta(hours=1)
 """The longest window either side of a change the before/after summary compares."""
 SAMPLES_PER_WINDOW = 60
 """How finely each before/after window is sampled."""
+HEADLINE_WINDOW = timedelta(hours=24)
+"""How far back a headline series (the Models pane's sparkline, the fleet's value) reaches."""
+HEADLINE_POINTS = 24
+"""How many points a headline series holds at most (one per `HEADLINE_WINDOW / HEADLINE_POINTS`)."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +106,92 @@ def metrics_settings(hub: Hub) -> MetricsSettings:
 def threshold_of(settings: SeriesSettings) -> Threshold:
     """The thresholds a series' settings declare."""
     return Threshold(worse=settings.worse, warn=settings.warn, critical=settings.critical)
+
+
+async def series_batch(
+    hub: Hub,
+    name: str,
+    subjects: Sequence[MetricSubject],
+    start: datetime,
+    end: datetime,
+    step: timedelta,
+) -> dict[str, Series | MlopsError]:
+    """Series `name` of each of `subjects` from `start` to `end` every `step`, by model: one query
+    for them all where the source and template allow (`MetricsSource.series_range_many`). A model
+    whose series cannot be read gets its error instead.
+
+    Raises:
+        UsageError: no [metrics] table, or no series `name`.
+    """
+    configured = metrics_settings(hub).all_series()
+    if name not in configured:
+        raise UsageError(f"no series {name!r}; configured: {', '.join(configured)}")
+    settings = configured[name]
+    if not subjects:
+        return {}
+    answers = await hub.series_points_many(settings.query, subjects, start, end, step)
+    return {
+        subject.model: answer
+        if isinstance(answer, MlopsError)
+        else Series(name, settings.unit, tuple(answer), threshold_of(settings))
+        for subject, answer in zip(subjects, answers, strict=True)
+    }
+
+
+async def headline_batch(
+    hub: Hub, subjects: Sequence[MetricSubject], start: datetime, end: datetime, step: timedelta
+) -> dict[str, Series | MlopsError]:
+    """The headline series (`metrics.headline`) of each of `subjects`, by model, in one query where
+    the source and template allow: the refresh of every model's headline at once (the Models pane,
+    the fleet). See `series_batch`.
+
+    Raises:
+        UsageError: the environment has no [metrics] table.
+    """
+    return await series_batch(hub, metrics_settings(hub).headline, subjects, start, end, step)
+
+
+Headline = Series | MlopsError
+"""A model's headline series, or why it could not be read."""
+
+
+def headline_settings(hub: Hub) -> tuple[str, SeriesSettings]:
+    """The name and settings of the environment's headline series (`metrics.headline`).
+
+    Raises:
+        UsageError: no [metrics] table, or its headline names no configured series.
+    """
+    settings = metrics_settings(hub)
+    configured = settings.all_series()
+    if settings.headline not in configured:
+        raise UsageError(
+            f"metrics.headline {settings.headline!r} is no series; configured: {', '.join(configured)}"
+        )
+    return settings.headline, configured[settings.headline]
+
+
+async def headlines(
+    hub: Hub,
+    models: Mapping[str, str | None] | Sequence[str],
+    *,
+    now: datetime,
+    window: timedelta = HEADLINE_WINDOW,
+) -> dict[str, Headline]:
+    """The headline series of each of `models` over the `window` up to `now`: the one entry point
+    every view showing headlines goes through (the Models pane, the fleet, the promote dialog).
+
+    `models`: model names, or model name -> the version serving it (`4`; None: unknown), which
+    templates using `{version}` need. A model whose series cannot be read gets the error instead,
+    the others their series.
+
+    Raises:
+        UsageError: no [metrics] table, or its headline names no configured series.
+    """
+    headline_settings(hub)  # its headline names a configured series
+    versions = dict(models) if isinstance(models, Mapping) else dict.fromkeys(models)
+    subjects = [MetricSubject(model, hub.env_name, version) for model, version in versions.items()]
+    # One query for all the models where the source and the template allow.
+    return await headline_batch(hub, subjects, now - window, now, window / HEADLINE_POINTS)
 
 
 async def gather_metrics(
@@ -171,6 +270,37 @@ async def gather_metrics(
     summaries, more = await compare_around(hub, chosen, subject, last, end, window)
     failures.update({k: v for k, v in more.items() if k not in failures})
     return replace(result, before_after=summaries)
+
+
+AROUND_MARGIN = timedelta(hours=1)
+"""How much of the series `metrics_around` shows before the alert or the last change, at least (a
+third of the time since, where that is more)."""
+AROUND_MOST = timedelta(days=7)
+
+
+async def metrics_around(
+    hub: Hub, journal: Journal, model: str, at: datetime | None, *, least: timedelta = timedelta(hours=6)
+) -> ModelMetrics:
+    """`model`'s metrics around a moment (an alert's start, None: unknown) and the slot's last change
+    before it: the series from a while before the earlier of the two (`AROUND_MARGIN`; at least
+    `least`, at most a week in all) up to now, so that a chart of them shows both.
+
+    Raises: as `gather_metrics`.
+    """
+    now = hub.clock()
+
+    def since(moment: datetime | None) -> timedelta:
+        if moment is None:
+            return least
+        since = now - moment
+        return min(max(since + max(AROUND_MARGIN, since / 3), least), AROUND_MOST)
+
+    found = await gather_metrics(hub, journal, model, since=since(at))
+    last = found.last_change
+    if last is not None and last.at < found.start and since(last.at) > found.end - found.start:
+        # The change came before the alert: read again from before it, so that both are in view.
+        found = await gather_metrics(hub, journal, model, since=since(last.at))
+    return found
 
 
 async def _read_series(
@@ -335,6 +465,27 @@ def _deployed_model_id(endpoints: Sequence[Endpoint], registered: str, version: 
     return max(candidates)[1] if candidates else None
 
 
+def value_text(value: float | None, unit: str) -> str:
+    """`240 ms`, `1.2 %`, `0.13`; `-` for no value."""
+    if value is None:
+        return "-"
+    text = f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
+    return f"{text} {unit}" if unit else text
+
+
+def before_after_line(summary: BeforeAfter) -> str:
+    """`latency_p95 82 ms in the hour before v4, 240 ms since: +193 %`."""
+    target = summary.change.after or "the change"
+    span = "the hour" if summary.window == timedelta(hours=1) else humanize.duration(summary.window)
+    line = (
+        f"{summary.series} {value_text(summary.before, summary.unit)} in {span} before {target}, "
+        f"{value_text(summary.after, summary.unit)} since"
+    )
+    if summary.ratio is not None:
+        line += f": {summary.ratio * 100:+.0f} %"
+    return line + (" (worse)" if summary.worse else "")
+
+
 def _at(change: SlotChange) -> datetime:
     return change.at
 
@@ -361,16 +512,32 @@ async def breaches(hub: Hub, models: Sequence[str]) -> list[SeriesBreach]:
     """
     settings = metrics_settings(hub)
     bounded = {n: s for n, s in settings.all_series().items() if s.warn is not None or s.critical is not None}
-    asks = [(m, n, s) for m in models for n, s in bounded.items()]
-    values = await asyncio.gather(
-        *(hub.series_latest(s.query, MetricSubject(m, hub.env_name)) for m, _, s in asks),
-        return_exceptions=True,
+    subjects = [MetricSubject(m, hub.env_name) for m in models]
+    if not subjects:
+        return []
+    # One read per series for every model at once (one query each where the source can batch).
+    per_series = await asyncio.gather(
+        *(hub.series_latest_many(s.query, subjects) for s in bounded.values()), return_exceptions=True
     )
     found: list[SeriesBreach] = []
-    for (model, name, series), value in zip(asks, values, strict=True):
-        if isinstance(value, BaseException):
-            if not isinstance(value, MlopsError):
-                raise value
+    for (name, series), values in zip(bounded.items(), per_series, strict=True):
+        if isinstance(values, BaseException):
+            if not isinstance(values, MlopsError):
+                raise values
+            continue
+        found += _breached(models, name, series, values)
+    # As before batching: by model, then by series in the order configured.
+    order = {n: i for i, n in enumerate(bounded)}
+    rank = {m: i for i, m in enumerate(models)}
+    return sorted(found, key=lambda b: (rank[b.model], order[b.series]))
+
+
+def _breached(
+    models: Sequence[str], name: str, series: SeriesSettings, values: Sequence[float | None | MlopsError]
+) -> list[SeriesBreach]:
+    found: list[SeriesBreach] = []
+    for model, value in zip(models, values, strict=True):
+        if isinstance(value, MlopsError):
             continue
         level = threshold_of(series).level(value)
         if value is None or level == "ok":

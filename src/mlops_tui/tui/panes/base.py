@@ -21,6 +21,7 @@ from textual.geometry import Region
 from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import DataTable, Input, Static
+from textual.widgets.data_table import ColumnKey
 
 from mlops_tui.domain import Page
 from mlops_tui.errors import InvalidQuery, MlopsError
@@ -61,7 +62,12 @@ class PaneTable(SafeTable[Cell]):
         super().action_select_cursor()
 
     def update_cell_alone(self, row_key: str, column_key: str, value: Cell) -> None:
-        """Change one cell and redraw that cell only (its column keeps its width)."""
+        """Change one cell and redraw that cell only (its column keeps its width, unless the new
+        value is wider: then the column widens and the table is drawn again)."""
+        width = value.cell_len if isinstance(value, Text) else len(value)
+        if width > self.columns[ColumnKey(column_key)].content_width:
+            self.update_cell(row_key, column_key, value, update_width=True)
+            return
         self._cell_update = True
         try:
             self.update_cell(row_key, column_key, value)
@@ -136,6 +142,10 @@ class ResourcePane(Vertical, WebRequests, Generic[T], can_focus=False):
         """More to say in the status line below the table."""
         return []
 
+    def filled(self) -> None:
+        """A poll just filled the table: a second step may start here (what the rows show beside
+        their items), so that it never delays the rows."""
+
     # -- layout -----------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
@@ -193,6 +203,7 @@ class ResourcePane(Vertical, WebRequests, Generic[T], can_focus=False):
             self._mark_stale(False)
             self._apply(page.items)
             self._show_status(page.problem)
+            self.filled()
         finally:
             self.post_message(self.Polled())
             self._reschedule()

@@ -8,7 +8,7 @@ from mlops_tui.domain import Page, Pipeline
 from mlops_tui.text import humanize
 from mlops_tui.tui.bindings import PIPELINE_ACTIONS, WRITE_ACTIONS
 from mlops_tui.tui.panes.base import ResourcePane, Row
-from mlops_tui.tui.requests import PipelineRequests, write_possible
+from mlops_tui.tui.requests import PipelineRequests, pipeline_action_possible
 from mlops_tui.tui.styles import pipeline_status_text
 
 __all__ = ["PipelinesPane"]
@@ -53,7 +53,24 @@ class PipelinesPane(ResourcePane[Pipeline], PipelineRequests):
         if item := self.selected():
             self.post_message(self.ChangeRequested(self.hub, item, "retry"))
 
+    def action_retry_all(self) -> None:
+        if item := self.selected():
+            self.post_message(self.ChangeRequested(self.hub, item, "retry", whole=True))
+
+    def action_pause_dag(self) -> None:
+        if item := self._chosen():
+            self.post_message(self.PauseRequested(self.hub, f"{item.source}:{item.id}", paused=True))
+
+    def action_unpause_dag(self) -> None:
+        if item := self._chosen():
+            self.post_message(self.PauseRequested(self.hub, f"{item.source}:{item.id}", paused=False))
+
+    def _chosen(self) -> Pipeline | None:
+        key = self.selected()
+        return self.item(key) if key else None
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in WRITE_ACTIONS:
-            return write_possible(self.hub, chosen=self.selected() is not None)
+            item = self._chosen()
+            return pipeline_action_possible(self.hub, action, item.source if item else None)
         return super().check_action(action, parameters)

@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Footer, Static
 
-from mlops_tui.domain import Alert, Silence, SourceState
-from mlops_tui.errors import NotFound
+from mlops_tui.domain import Alert, Series, Silence, SourceState
+from mlops_tui.errors import MlopsError, NotFound
 from mlops_tui.hub import Hub
 from mlops_tui.ops.journal import Journal
+from mlops_tui.sources.registry import Role
 from mlops_tui.text import humanize
 from mlops_tui.tui.bindings import ALERT_ACTIONS, SILENCE_ACTIONS, TRIAGE_ACTIONS, WRITE_ACTIONS
 from mlops_tui.tui.requests import AlertRequests, ModelRequests, SilenceRequests, write_possible
 from mlops_tui.tui.screens.base import DetailScreen, detail_table
 from mlops_tui.tui.screens.details import PipelineScreen, TraceScreen
+from mlops_tui.tui.serving import ServingChart, before_after_text
 from mlops_tui.tui.styles import alert_state_text, pipeline_status_text, severity_text
 from mlops_tui.tui.terminal_safe import url_text
+from mlops_tui.views.metrics import ModelMetrics, metrics_around
 from mlops_tui.views.triage import Triage, gather_triage
 
 __all__ = ["AlertScreen", "SilencesScreen", "TriageScreen"]
@@ -191,6 +194,8 @@ class TriageScreen(DetailScreen, ModelRequests, AlertRequests):
         self.journal = journal
         self.alert = alert
         self.triage: Triage | None = None
+        self.serving: ModelMetrics | None = None
+        """The alerted model's serving series around the alert and the last change."""
         self.fired: Triage | None = None
         """The triage as first gathered: the incident's context (the version serving when the alert
         fired, its pipeline, its failing job), kept beside the new state after a rollback."""
@@ -198,6 +203,10 @@ class TriageScreen(DetailScreen, ModelRequests, AlertRequests):
     def body(self) -> ComposeResult:
         yield Static("", classes="detail-title")
         yield Static("", id="triage-alert")
+        if self.hub.backends_for(Role.METRICS):
+            with Vertical(id="triage-serving"):
+                yield Static(Text("serving metrics: loading…", style="dim"), id="triage-before-after")
+                yield ServingChart(id="triage-chart")
         with Horizontal(id="triage-middle"):
             yield detail_table("Metric", "serving", "previous", id="triage-versions")
             yield detail_table("Pipeline", "Status", "Ref", "Created", id="triage-pipelines")
@@ -210,6 +219,8 @@ class TriageScreen(DetailScreen, ModelRequests, AlertRequests):
             "#triage-pipelines": "Recent pipelines · enter opens",
             "#triage-journal": "Audit journal of this model",
         }
+        if self.hub.backends_for(Role.METRICS):
+            titles["#triage-serving"] = "Serving metrics around the last change"
         for selector, title in titles.items():
             self.query_one(selector).border_title = title
         super().on_mount()
@@ -224,6 +235,41 @@ class TriageScreen(DetailScreen, ModelRequests, AlertRequests):
         self._draw_pipelines(triage)
         self._draw_journal(triage)
         self.refresh_bindings()
+        if triage.model and self.hub.backends_for(Role.METRICS):
+            # A second step: the rest of triage is shown without waiting for the metrics source.
+            self._read_serving(triage.model)
+
+    @work(exclusive=True, group="serving", exit_on_error=False)
+    async def _read_serving(self, model: str) -> None:
+        summary = self.query_one("#triage-before-after", Static)
+        chart = self.query_one("#triage-chart", ServingChart)
+        try:
+            found = await metrics_around(self.hub, self.journal, model, self.alert.starts_at)
+        except MlopsError as exc:
+            summary.update(Text(f"serving metrics: {exc.message}", style="red"))
+            return
+        finally:
+            show_sources = getattr(self.app, "show_sources", None)
+            if show_sources is not None:
+                show_sources()
+        self.serving = found
+        last = found.last_change
+        # The changes for the worse first: a short terminal shows the first two lines.
+        summaries = sorted(
+            (b for b in found.before_after if b.before is not None or b.after is not None),
+            key=lambda b: not b.worse,
+        )
+        lines = [before_after_text(b) for b in summaries]
+        if last is None:
+            lines = [Text("no change of the slot on record", style="dim")]
+        lines += [Text(f"{name}: {failure.message}", style="red") for name, failure in found.failures.items()]
+        lines += [Text(problem, style="red") for problem in found.problems]
+        summary.update(Text("\n").join(lines))
+        series = _charted(found)
+        if series is None:
+            chart.show_problem("no serving series")
+        else:
+            chart.show(series, found.start, found.end, [last] if last else [], now=self.hub.clock())
 
     def _draw_alert(self) -> None:
         alert, triage = self.alert, self.triage
@@ -369,3 +415,15 @@ class TriageScreen(DetailScreen, ModelRequests, AlertRequests):
             p.id for p in (self.triage.pipelines if self.triage else [])
         }:
             self.app.push_screen(PipelineScreen(self.hub, event.row_key.value))
+
+
+def _charted(found: ModelMetrics) -> Series | None:
+    """The series triage charts: the one the last change made worst, else the first."""
+    worse = sorted(
+        (b for b in found.before_after if b.worse and b.ratio is not None), key=lambda b: -abs(b.ratio or 0)
+    )
+    by_name = {s.name: s for s in found.series}
+    for summary in worse:
+        if summary.series in by_name:
+            return by_name[summary.series]
+    return found.series[0] if found.series else None

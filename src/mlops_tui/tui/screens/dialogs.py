@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import ClassVar, TypeVar
 
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
@@ -17,12 +17,17 @@ from textual.widgets.button import ButtonVariant
 from mlops_tui.domain import Alert, Change, Endpoint, ModelVersion
 from mlops_tui.domain.matchers import Matcher, parse_matchers
 from mlops_tui.errors import MlopsError
+from mlops_tui.hub import Hub
 from mlops_tui.ops.gates import plan_notes
 from mlops_tui.ops.policy import Approval
+from mlops_tui.ops.registry import serving_slot
+from mlops_tui.sources.registry import Role
 from mlops_tui.text import humanize
 from mlops_tui.text.sanitize import printable
 from mlops_tui.tui.bindings import BindingList, bindings
+from mlops_tui.tui.chart import headline_text
 from mlops_tui.tui.styles import env_badge
+from mlops_tui.views.metrics import headlines
 
 __all__ = [
     "ReasonDialog",
@@ -167,7 +172,10 @@ class PromoteDialog(Dialog[PromoteChoice | None]):
         mode: str,
         environment: str,
         environments: list[str],
+        hub: Hub | None = None,
     ) -> None:
+        """`hub`: the environment's, to show the live headline series of what the slot serves now
+        (what the promotion replaces), where it has a metrics source."""
         super().__init__()
         self.model = model
         self.versions = versions
@@ -175,6 +183,7 @@ class PromoteDialog(Dialog[PromoteChoice | None]):
         self.mode = mode
         self.environment = environment
         self.environments = environments
+        self.hub = hub if hub is not None and hub.backends_for(Role.METRICS) else None
 
     def heading(self) -> Text:
         return Text.assemble("Promote ", (self.model, "bold"))
@@ -206,6 +215,32 @@ class PromoteDialog(Dialog[PromoteChoice | None]):
             id="promote-env",
         )
         yield self.hint("Another environment gets a copy of the version, as its incoming alias.")
+        if self.hub is not None:
+            yield Static(Text("serving now: reading its metrics…", style="dim"), id="promote-replaced")
+
+    def on_mount(self) -> None:
+        if self.hub is not None:
+            self._read_replaced(self.hub)
+
+    @work(exclusive=True, group="replaced", exit_on_error=False)
+    async def _read_replaced(self, hub: Hub) -> None:
+        """What the slot serves now, and its headline serving series: what would be replaced."""
+        shown = self.query_one("#promote-replaced", Static)
+        try:
+            registered, _ = await hub.model(self.model)
+            slot = serving_slot(hub, registered)
+            held = slot.read(registered)
+            if held is None:
+                shown.update(Text(f"nothing serves as {slot.name} yet", style="dim"))
+                return
+            name = hub.model_name(registered.name)
+            found = (await headlines(hub, {name: held.removeprefix("v")}, now=hub.clock()))[name]
+        except MlopsError as exc:
+            shown.update(Text(f"serving metrics: {exc.message}", style="red"))
+            return
+        line = Text.assemble("replacing ", (held, "bold"), f" ({slot.name}): ")
+        line.append_text(headline_text(found, width=12))
+        shown.update(line)
 
     @on(Button.Pressed, "#plan")
     @on(Input.Submitted)

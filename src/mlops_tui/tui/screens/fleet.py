@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import ClassVar
 
@@ -13,11 +14,13 @@ from textual import on
 from textual.app import ComposeResult
 from textual.widgets import DataTable, Footer, Static
 
-from mlops_tui.domain import Page
+from mlops_tui.domain import Page, Series
 from mlops_tui.hub import Hub
 from mlops_tui.ops.journal import Journal
+from mlops_tui.sources.registry import Role
 from mlops_tui.text import humanize
 from mlops_tui.tui.bindings import BindingList, bindings
+from mlops_tui.tui.chart import now_text
 from mlops_tui.tui.header import EnvScreen
 from mlops_tui.tui.panes.base import Cell, ResourcePane, Row
 from mlops_tui.tui.requests import FleetRequests
@@ -51,12 +54,37 @@ class FleetPane(ResourcePane[FleetRow], FleetRequests):
         self.levels: dict[str, list[int]] = {}
         """Model -> its maturity level in each environment assessing it."""
         self._levels_at: datetime | None = None
+        self._headlines: dict[tuple[str, str], Series | None] = {}
+        self._headlines_at: datetime | None = None
+        refreshes = [b.refresh_in(h.env) for h in self.hubs.values() for b in h.backends_for(Role.METRICS)]
+        self._metrics_seconds = min(refreshes, default=0.0)
+        """The headlines are read again once this old (the fastest metrics source's refresh)."""
 
     async def fetch(self, filter_text: str, page_token: str | None) -> Page[FleetRow]:
-        fleet, _ = await asyncio.gather(read_fleet(self.hubs), self._read_levels())
+        now = self.hub.clock()
+        due = (
+            self._headlines_at is None or (now - self._headlines_at).total_seconds() >= self._metrics_seconds
+        )
+        fleet, _ = await asyncio.gather(read_fleet(self.hubs, with_headlines=due), self._read_levels())
         self.problems = fleet.problems
+        if due:
+            self._headlines_at = now
+            self._headlines = {
+                (row.model, env): served.headline for row in fleet.rows for env, served in row.serving.items()
+            }
+        rows = [self._with_kept_headlines(r) for r in fleet.rows]
         wanted = filter_text.lower()
-        return Page(tuple(r for r in fleet.rows if wanted in r.model.lower()))
+        return Page(tuple(r for r in rows if wanted in r.model.lower()))
+
+    def _with_kept_headlines(self, row: FleetRow) -> FleetRow:
+        """The row with the headlines last read (they are read at the metrics sources' pace)."""
+        serving = {
+            env: served
+            if served.headline
+            else replace(served, headline=self._headlines.get((row.model, env)))
+            for env, served in row.serving.items()
+        }
+        return replace(row, serving=serving)
 
     async def _read_levels(self) -> None:
         """The maturity levels, read again once they are a minute old: they move in days."""
@@ -121,7 +149,12 @@ def _serving(serving: ServedVersion) -> Cell:
         return Text("—", style="dim")
     if serving.version is None:
         return Text(f"no {serving.slot}", style="yellow")
-    return Text.assemble((serving.version, "bold"), (f" {serving.slot}", "dim"))
+    cell = Text.assemble((serving.version, "bold"), (f" {serving.slot}", "dim"))
+    if serving.headline is not None and serving.headline.points:
+        # The environment's headline value beside what it serves: `v3 champion 224 ms !`.
+        cell.append(" ")
+        cell.append_text(now_text(serving.headline))
+    return cell
 
 
 def _levels(levels: list[int]) -> Cell:
