@@ -94,6 +94,11 @@ def template_settings(directory: Path) -> MlflowSettings:
     )
 
 
+# A pytest-xdist worker is given COLUMNS=80 and LINES=24. A command started in a terminal (tmux) of
+# another size would believe them, and wrap every line of a 60-column terminal.
+for _name in ("COLUMNS", "LINES"):
+    os.environ.pop(_name, None)
+
 @pytest.fixture(scope="session")
 def demo_store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A directory holding the demo seeded once for the session (`mlflow.db`, `artifacts/`).
