@@ -94,6 +94,11 @@ def template_settings(directory: Path) -> MlflowSettings:
     )
 
 
+# A pytest-xdist worker is given COLUMNS=80 and LINES=24. A command started in a terminal (tmux) of
+# another size would believe them, and wrap every line of a 60-column terminal.
+for _name in ("COLUMNS", "LINES"):
+    os.environ.pop(_name, None)
+
 @pytest.fixture(scope="session")
 def demo_store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A directory holding the demo seeded once for the session (`mlflow.db`, `artifacts/`).
@@ -416,3 +421,11 @@ def shared_journal_url(postgres_server: Postgres, monkeypatch: pytest.MonkeyPatc
         db.execute(f"CREATE DATABASE {name}")
     monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
     return f"postgresql+psycopg://mlops@127.0.0.1:{postgres_server.port}/{name}"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests sharing a server that takes a minute to start run on one worker (`./scripts/test` runs
+    the suite on several, `--dist loadgroup`): one Airflow for the session, not one per worker."""
+    for item in items:
+        if "airflow_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("airflow"))
