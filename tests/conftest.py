@@ -99,6 +99,7 @@ def template_settings(directory: Path) -> MlflowSettings:
 for _name in ("COLUMNS", "LINES"):
     os.environ.pop(_name, None)
 
+
 @pytest.fixture(scope="session")
 def demo_store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A directory holding the demo seeded once for the session (`mlflow.db`, `artifacts/`).
