@@ -91,8 +91,8 @@ def test_the_readme_keeps_the_quick_start_and_team_set_up() -> None:
     assert (
         "./scripts/demo     # install mlops-tui (runtime deps only), fill the local demo store, "
         "open the TUI\n"
-        "./scripts/test     # install the test dependencies (full MLflow; tmux, Alertmanager, Prometheus), "
-        "run the whole test suite\n"
+        "./scripts/test     # install what the tests run (full MLflow, Airflow in a venv of its own; tmux, "
+        "Alertmanager, Prometheus, Pushgateway, PostgreSQL), run the whole suite\n"
     ) in readme
     assert "\n## Working as a team\n" in readme
     assert 'journal = "postgresql+psycopg://' in readme
