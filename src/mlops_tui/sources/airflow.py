@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from collections.abc import Generator
 
 __all__ = [
+    "UNPAUSE_KEY",
     "AirflowSource",
     "lineage_filter",
     "parse_id",
