@@ -20,15 +20,17 @@ started only when an Airflow test asks for it.
 
 from __future__ import annotations
 
+import fcntl
+import json
 import logging
 import os
 import shutil
 import sys
 import uuid
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pytest
@@ -100,6 +102,24 @@ for _name in ("COLUMNS", "LINES"):
     os.environ.pop(_name, None)
 
 
+def built_once(factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]) -> Path:
+    """A directory `build` fills once for the whole run: under `./scripts/test`'s workers, the first
+    to ask builds it under a lock and the others wait, then share it (read-only)."""
+    root = factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the run's own directory, parent of every worker's
+    directory = root / name
+    with (root / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        built = root / f"{name}.built"
+        if not built.exists():
+            shutil.rmtree(directory, ignore_errors=True)
+            directory.mkdir()
+            build(directory)
+            built.touch()
+    return directory
+
+
 @pytest.fixture(scope="session")
 def demo_store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A directory holding the demo seeded once for the session (`mlflow.db`, `artifacts/`).
@@ -112,14 +132,16 @@ def demo_store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    directory = tmp_path_factory.mktemp("demo-template")
-    with warnings.catch_warnings():
-        # The demand model uses the legacy stages on purpose; MLflow warns about them.
-        warnings.simplefilter("ignore", FutureWarning)
-        report = seed(template_settings(directory), now=DEMO_NOW)
-    assert report.created and report.runs == DEMO_RUNS, report
-    assert not (directory / "mlflow.db-wal").exists()  # a plain file copy is a full copy
-    return directory
+
+    def build(directory: Path) -> None:
+        with warnings.catch_warnings():
+            # The demand model uses the legacy stages on purpose; MLflow warns about them.
+            warnings.simplefilter("ignore", FutureWarning)
+            report = seed(template_settings(directory), now=DEMO_NOW)
+        assert report.created and report.runs == DEMO_RUNS, report
+        assert not (directory / "mlflow.db-wal").exists()  # a plain file copy is a full copy
+
+    return built_once(tmp_path_factory, "demo-template", build)
 
 
 @pytest.fixture
@@ -148,16 +170,17 @@ def monitored_store(demo_store_template: Path, tmp_path_factory: pytest.TempPath
 
     from mlops_tui.demo.seed import seed_monitoring
 
-    directory = tmp_path_factory.mktemp("monitored")
-    shutil.copyfile(demo_store_template / "mlflow.db", directory / "mlflow.db")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        logged = seed_monitoring(template_settings(directory), now=DEMO_NOW)
-    # churn: v2 for five days, v3 since its promotion two days ago (a day served by both); fraud
-    # and demand: one version all week, 8 calendar days each.
-    assert logged == 9 + 8 + 8
-    assert seed_monitoring(template_settings(directory), now=DEMO_NOW) == 0  # only once
-    yield directory
+    def build(directory: Path) -> None:
+        shutil.copyfile(demo_store_template / "mlflow.db", directory / "mlflow.db")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            logged = seed_monitoring(template_settings(directory), now=DEMO_NOW)
+        # churn: v2 for five days, v3 since its promotion two days ago (a day served by both);
+        # fraud and demand: one version all week, 8 calendar days each.
+        assert logged == 9 + 8 + 8
+        assert seed_monitoring(template_settings(directory), now=DEMO_NOW) == 0  # only once
+
+    yield built_once(tmp_path_factory, "monitored", build)
 
 
 @pytest.fixture(scope="session")
@@ -208,10 +231,15 @@ def demo_command_run(tmp_path_factory: pytest.TempPathFactory) -> DemoCommandRun
 
     Read-only: tests go on from it in their own copy of its data, through `demo_command_seeded`.
     """
-    directory = tmp_path_factory.mktemp("demo-command")
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        isolate(directory, monkeypatch)
-        result = run_cli("demo", "--seed-only")
+
+    def build(directory: Path) -> None:
+        with pytest.MonkeyPatch.context() as monkeypatch:
+            isolate(directory, monkeypatch)
+            result = run_cli("demo", "--seed-only")
+        (directory / "result.json").write_text(json.dumps(asdict(result)))
+
+    directory = built_once(tmp_path_factory, "demo-command", build)
+    result = CliResult(**json.loads((directory / "result.json").read_text()))
     return DemoCommandRun(result, directory / "xdg_data_home")
 
 
@@ -358,12 +386,15 @@ def restore_demo_registry(tracking_uri: str) -> None:
 def airflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowServer]:
     """A real Airflow (tests/helpers/airflow.py) whose tasks train against an MLflow server of
     their own, empty at the start of the session (`AirflowServer.mlflow_uri`)."""
-    mlflow_home = tmp_path_factory.mktemp("airflow-mlflow")
-    with running_mlflow_server(mlflow_home) as mlflow_uri:
-        with running_airflow(
-            tmp_path_factory.mktemp("airflow"), mlflow_uri=mlflow_uri, trainer_python=sys.executable
-        ) as server:
-            yield server
+    with ExitStack() as services:
+        mlflow_uri = services.enter_context(running_mlflow_server(tmp_path_factory.mktemp("airflow-mlflow")))
+        server = services.enter_context(
+            running_airflow(
+                tmp_path_factory.mktemp("airflow"), mlflow_uri=mlflow_uri, trainer_python=sys.executable
+            )
+        )
+        _STOPPED_AFTER_THEIR_LAST_TEST["airflow_server"] = services.close
+        yield server
 
 
 @pytest.fixture(scope="session")
@@ -424,9 +455,35 @@ def shared_journal_url(postgres_server: Postgres, monkeypatch: pytest.MonkeyPatc
     return f"postgresql+psycopg://mlops@127.0.0.1:{postgres_server.port}/{name}"
 
 
+# -- the order of the run ---------------------------------------------------------------------------
+
+_STOPPED_AFTER_THEIR_LAST_TEST: dict[str, Callable[[], None]] = {}
+"""Session services that keep a core busy while idle (Airflow's scheduler and DAG processor), by
+fixture name: stopped once the last test using them is done (they run together, first)."""
+
+
+def _uses(item: pytest.Item | None, fixture: str) -> bool:
+    return item is not None and fixture in getattr(item, "fixturenames", ())
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own, which reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests sharing a server that takes a minute to start run on one worker (`./scripts/test` runs
-    the suite on several, `--dist loadgroup`): one Airflow for the session, not one per worker."""
+    the suite on several, `--dist loadgroup`): one Airflow for the session, not one per worker.
+
+    They come first and together, then the end-to-end tier: the longest tests start early instead
+    of leaving one worker busy after the others are done."""
     for item in items:
-        if "airflow_server" in getattr(item, "fixturenames", ()):
+        if _uses(item, "airflow_server"):
             item.add_marker(pytest.mark.xdist_group("airflow"))
+    items.sort(
+        key=lambda item: 0 if _uses(item, "airflow_server") else 1 if item.get_closest_marker("e2e") else 2
+    )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    yield
+    for fixture in list(_STOPPED_AFTER_THEIR_LAST_TEST):
+        if _uses(item, fixture) and not _uses(nextitem, fixture):
+            _STOPPED_AFTER_THEIR_LAST_TEST.pop(fixture)()

@@ -22,7 +22,7 @@ from mlops_tui.tui.screens.details import ModelScreen
 from mlops_tui.tui.screens.dialogs import ConfirmDialog, SilenceDialog
 from tests.helpers import closed_port, eventually, run_cli, write_config
 from tests.helpers.alertmanager import AlertmanagerTestbed
-from tests.helpers.tui import SIZE, click, idle, shown, until
+from tests.helpers.tui import SIZE, click, idle, row_cells, shown, until
 
 DRIFT = {"summary": "churn drifted", "runbook_url": "https://runbooks.example.com/drift"}
 
@@ -129,12 +129,15 @@ async def test_alertmanager_alerts_in_the_tui_silenced_from_it(
     async with app.run_test(size=SIZE) as pilot:
         alerts = app.query_one("#alerts", AlertsPane)
         await until(pilot, lambda: alerts.table.row_count == 1)
-        assert [str(c) for c in alerts.table.get_row_at(0)[:4]] == [
-            "critical",
-            "ModelDrift",
-            "churn",
-            "active",
-        ]
+        assert row_cells(alerts.table, 0) | {"Started": ""} == {
+            "Severity": "critical",
+            "Started": "",
+            "Alert": "ModelDrift",
+            "Model": "churn",
+            "State": "active",
+            "Summary": "churn drifted",
+            "Source": "alertmanager",
+        }
         alerts.table.focus()
         await pilot.press("s")
         await shown(pilot, SilenceDialog)
@@ -143,7 +146,7 @@ async def test_alertmanager_alerts_in_the_tui_silenced_from_it(
         await shown(pilot, ConfirmDialog)
         await click(pilot, "#confirm")
         await until(pilot, lambda: idle(app) and not isinstance(app.screen, ConfirmDialog))
-        await until(pilot, lambda: str(alerts.table.get_row_at(0)[3]) == "silenced", timeout=20)
+        await until(pilot, lambda: row_cells(alerts.table, 0)["State"] == "silenced", timeout=20)
         silences = (await app.hub.silences()).items
         assert [(s.source, s.comment, s.created_by) for s in silences if s.state == "active"] == [
             ("alertmanager", "known drift", "priya")

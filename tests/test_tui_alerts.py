@@ -24,6 +24,7 @@ from tests.helpers.tui import (
     notified,
     open_filter,
     pane,
+    row_cells,
     shown,
     status_line,
     until,
@@ -43,8 +44,8 @@ def alert_rows(app: MlopsApp) -> list[tuple[str, str, str]]:
     """(severity, name, state) of each row, top to bottom."""
     table = alerts_pane(app).table
     return [
-        (str(table.get_row_at(i)[0]), str(table.get_row_at(i)[1]), str(table.get_row_at(i)[3]))
-        for i in range(table.row_count)
+        (cells["Severity"], cells["Alert"], cells["State"])
+        for cells in (row_cells(table, i) for i in range(table.row_count))
     ]
 
 
@@ -63,7 +64,7 @@ async def test_alerts_pane_shows_rule_alerts_most_severe_first(
             ("warning", "FeatureDrift", "active"),
         ]
         table = alerts_pane(app).table
-        assert str(table.get_row_at(0)[2]) == "churn"
+        assert row_cells(table, 0)["Model"] == "churn"
         # The header hears of the poll by a message of its own, after the rows are in.
         await until(pilot, lambda: "rules ● ok" in str(app.query_one("EnvBar").render()))
 

@@ -77,9 +77,11 @@ def registry_state(store: MlflowSettings) -> dict[str, object]:
 
 
 async def back_to(pilot, screen: Screen[object], widget: DataTable[object]) -> None:  # type: ignore[no-untyped-def]
-    """Close whatever a key opened, and focus `widget` again."""
+    """Close whatever a key opened, and focus `widget` again (unless the key closed `screen`)."""
     app = pilot.app
     for _ in range(10):
+        if screen not in app.screen_stack:
+            return
         if app.screen is screen and not isinstance(app.focused, Input):
             break
         await pilot.press("escape")
@@ -88,15 +90,16 @@ async def back_to(pilot, screen: Screen[object], widget: DataTable[object]) -> N
     await pilot.pause()
 
 
-async def press_everything(
-    pilot, app: MlopsApp, screen: Screen[object], widget: DataTable[object]
-) -> set[str]:  # type: ignore[no-untyped-def]
-    widget.focus()
-    await pilot.pause()
+async def press_everything(pilot, app: MlopsApp, where: str) -> set[str]:  # type: ignore[no-untyped-def]
+    """Press every key `where` (`open_sweep`) answers, one at a time, each from `where` again: a
+    key that closed the screen (escape) has it opened again for the next one."""
+    screen, widget = await open_sweep(pilot, app, where)
     pressed = set()
     for key, active in list(screen.active_bindings.items()):
         if active.binding.action in NEVER_PRESSED:
             continue
+        if screen not in app.screen_stack:
+            screen, widget = await open_sweep(pilot, app, where)
         await pilot.press(key)
         await pilot.pause()
         pressed.add(active.binding.action)
@@ -259,8 +262,81 @@ async def test_every_binding_that_writes_is_a_write_action() -> None:
     assert reaching == WRITE_ACTIONS
 
 
+PANES = ("runs", "models", "pipelines", "alerts", "endpoints")
+ALERT_SCREENS = {"triage": TriageScreen, "alert": AlertScreen, "silences": SilencesScreen}
+
+
+async def open_sweep(pilot, app: MlopsApp, where: str) -> tuple[Screen[object], DataTable[object]]:  # type: ignore[no-untyped-def]
+    """Open `where` from the dashboard (a pane's name, `triage`, `alert`, `silences`, `model` or
+    `approvals`) with its table focused; returns the screen and that table."""
+    while len(app.screen_stack) > 1:
+        app.pop_screen()
+        await pilot.pause()
+    if where in PANES:
+        widget = pane(app, where).table
+    elif where in ALERT_SCREENS:
+        opened = ALERT_SCREENS[where]
+        pane(app, "alerts").table.focus()
+        await open_with(pilot, OPENERS[opened])
+        await until(pilot, lambda: isinstance(app.screen, opened) and loaded_screen(app.screen))
+        widget = app.screen.query(DataTable).last()
+    elif where == "model":
+        pane(app, "models").table.focus()
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ModelScreen) and bool(app.screen.versions))
+        widget = app.screen.query_one(DataTable)
+    else:
+        pane(app, "models").table.focus()
+        widget = (await open_approvals(pilot)).query_one(DataTable)
+    widget.focus()
+    await pilot.pause()
+    return app.screen, widget
+
+
+SWEEPS: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {
+    "dashboard": (
+        PANES,
+        frozenset(WRITE_ACTIONS - {"approve", "expire"}),
+    ),
+    "screens": (
+        ("triage", "alert", "silences", "model", "approvals"),
+        frozenset({"approve", "expire", "promote", "retrain", "rollback", "silence"}),
+    ),
+}
+"""Where each part of the read-only sweep presses every key, and the write actions bound there."""
+
+
+def test_the_read_only_sweep_presses_every_write_action() -> None:
+    assert frozenset().union(*(writes for _, writes in SWEEPS.values())) == WRITE_ACTIONS
+
+
 @pytest.mark.e2e
-async def test_read_only_every_key_and_palette_command_writes_nothing(
+@pytest.mark.parametrize("part", SWEEPS)
+async def test_read_only_every_key_writes_nothing(
+    part: str, demo_store: MlflowSettings, tmp_path: Path, gitlab: FakeGitlab, vertex: FakeVertex
+) -> None:
+    journal = tmp_path / "journal.db"
+    before = registry_state(demo_store)
+    someones_request(journal, "dev")
+    settings = Settings(
+        {"dev": environment(demo_store, gitlab, vertex, read_only=True)}, "dev", journal=journal
+    )
+    app = demo_app(settings)
+    places, writes = SWEEPS[part]
+    pressed: set[str] = set()
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, every_pane_loaded(app))
+        await until(pilot, lambda: pane(app, "alerts").table.row_count == 2)
+        await existing_silence(app)
+        for where in places:
+            pressed |= await press_everything(pilot, app, where)
+        await until(pilot, lambda: not any(w.group == "write" and w.is_running for w in app.workers))
+    assert pressed & WRITE_ACTIONS == writes  # the write keys were really tried, there
+    assert_nothing_written(demo_store, before, journal, gitlab, vertex)
+
+
+@pytest.mark.e2e
+async def test_read_only_every_palette_command_writes_nothing(
     demo_store: MlflowSettings, tmp_path: Path, gitlab: FakeGitlab, vertex: FakeVertex
 ) -> None:
     journal = tmp_path / "journal.db"
@@ -270,30 +346,9 @@ async def test_read_only_every_key_and_palette_command_writes_nothing(
         {"dev": environment(demo_store, gitlab, vertex, read_only=True)}, "dev", journal=journal
     )
     app = demo_app(settings)
-    pressed: set[str] = set()
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, every_pane_loaded(app))
         dashboard = app.screen
-        await until(pilot, lambda: pane(app, "alerts").table.row_count == 2)
-        await existing_silence(app)
-        for name in ("runs", "models", "pipelines", "alerts", "endpoints"):
-            pressed |= await press_everything(pilot, app, dashboard, pane(app, name).table)
-        for opened in (TriageScreen, AlertScreen, SilencesScreen):
-            pane(app, "alerts").table.focus()
-            await open_with(pilot, OPENERS[opened])
-            await until(pilot, lambda: isinstance(app.screen, opened) and loaded_screen(app.screen))  # noqa: B023
-            screen = app.screen
-            pressed |= await press_everything(pilot, app, screen, screen.query(DataTable).last())
-            await back_to(pilot, dashboard, pane(app, "alerts").table)
-        pane(app, "models").table.focus()
-        await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, ModelScreen) and bool(app.screen.versions))
-        model_screen = app.screen
-        pressed |= await press_everything(pilot, app, model_screen, model_screen.query_one(DataTable))
-        await back_to(pilot, dashboard, pane(app, "models").table)
-        approvals = await open_approvals(pilot)
-        pressed |= await press_everything(pilot, app, approvals, approvals.query_one(DataTable))
-        await back_to(pilot, dashboard, pane(app, "models").table)
         textual_own = {c.title for c in App.get_system_commands(app, dashboard)}
         commands = [c for c in app.get_system_commands(dashboard) if c.title not in textual_own]
         assert {"Refresh", "Pause", "Open model churn", "History of churn"} <= {c.title for c in commands}
@@ -308,8 +363,13 @@ async def test_read_only_every_key_and_palette_command_writes_nothing(
             await pilot.pause()
             await back_to(pilot, dashboard, pane(app, "models").table)
         await until(pilot, lambda: not any(w.group == "write" and w.is_running for w in app.workers))
-    assert WRITE_ACTIONS <= pressed  # the write keys were really tried
-    assert registry_state(demo_store) == before
+    assert_nothing_written(demo_store, before, journal, gitlab, vertex)
+
+
+def assert_nothing_written(
+    store: MlflowSettings, before: dict[str, object], journal: Path, gitlab: FakeGitlab, vertex: FakeVertex
+) -> None:
+    assert registry_state(store) == before
     assert gitlab_writes(gitlab) == []
     assert vertex.writes() == []
     assert Journal(journal).entries() == []

@@ -32,6 +32,7 @@ __all__ = [
     "notified",
     "open_filter",
     "pane",
+    "row_cells",
     "rows",
     "shown",
     "status_line",
@@ -111,6 +112,12 @@ async def click(pilot: Pilot[None], selector: str) -> None:
 def pane(app: MlopsApp, name: str) -> ResourcePane[object]:
     """The pane with id `name` (`runs`, `models`, `pipelines`, `alerts`, ...)."""
     return app.query_one(f"#{name}", ResourcePane)
+
+
+def row_cells(table: DataTable[Any], index: int) -> dict[str, str]:
+    """The row at `index` as text, by column label."""
+    labels = [str(column.label) for column in table.ordered_columns]
+    return dict(zip(labels, map(str, table.get_row_at(index)), strict=True))
 
 
 def rows(app: MlopsApp, name: str) -> int:

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 from rich.console import RenderableType
 from textual import actions, on, work
+from textual._compositor import CompositorUpdate
 from textual.actions import ActionParseResult
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -35,6 +36,7 @@ from mlops_tui.sources.registry import pane_hint
 from mlops_tui.text.sanitize import web_link
 from mlops_tui.tui.bindings import KEYS, BindingList, bindings, check_keymap, check_theme
 from mlops_tui.tui.header import EnvBar, EnvScreen
+from mlops_tui.tui.output import CompactUpdate
 from mlops_tui.tui.panes import (
     AlertsPane,
     EndpointsPane,
@@ -137,6 +139,8 @@ class MlopsApp(App[None]):
         # column's label, a notification's place never cleared, a footer naming another pane's keys.
         if renderable is not None and self._batch_count:
             self._frame_dropped = True
+        if isinstance(renderable, CompositorUpdate):
+            renderable = CompactUpdate(renderable)
         super()._display(screen, renderable)
 
     def _end_batch(self) -> None:

@@ -53,17 +53,20 @@ class AlertsPane(ResourcePane[Alert], AlertRequests):
         return Page(tuple(found), problem=answer.problem(self.hub.clock()))
 
     def columns_for(self, items: Sequence[Alert]) -> tuple[str, ...]:
-        return ("Severity", "Alert", "Model", "State", "Started", "Summary", "Source")
+        # The age comes second: what an on-call reads first, never cut off in a narrow pane, and
+        # the only cell that changes while nothing happens (Textual redraws a row from its left
+        # edge to the changed cell: ~120 bytes a minute per alert instead of ~190).
+        return ("Severity", "Started", "Alert", "Model", "State", "Summary", "Source")
 
     def row(self, item: Alert) -> Row:
         return Row(
             item.fingerprint,
             (
                 severity_text(item.severity),
+                humanize.age(item.starts_at, self.hub.clock()),
                 item.name,
                 self.hub.alert_model(item) or "",
                 alert_state_text(item.state, stale=self.stale),
-                humanize.age(item.starts_at, self.hub.clock()),
                 item.summary,
                 item.source,
             ),
