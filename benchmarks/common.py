@@ -37,7 +37,8 @@ class Result:
     """Median of the anchor, in `unit`."""
     anchor_name: str = ""
     target: str = ""
-    """`ratio<=0.25` (value / anchor), `delta<=0.3` (value - anchor, in `unit`), `value<=1.0`,
+    """`ratio<=0.25` (value / anchor), `delta<=0.3` (value - anchor, in `unit`), `value<=1.0`
+    (`<` for a strict bound),
     several of them joined by `, ` (all must hold), or empty (reported only)."""
     note: str = ""
     samples: list[float] = field(default_factory=list)
@@ -64,11 +65,13 @@ class Result:
             return None
         verdicts = []
         for target in self.target.split(", "):
-            kind, limit = target.split("<=")
+            strict = "<=" not in target
+            kind, limit = target.split("<" if strict else "<=")
             measured = {"ratio": self.ratio, "delta": self.delta}.get(kind, self.value)
             if measured is None:
                 return None
-            verdicts.append(measured <= float(limit.removesuffix(" s")))
+            bound = float(limit.removesuffix(" s"))
+            verdicts.append(measured < bound if strict else measured <= bound)
         return all(verdicts)
 
     def as_json(self) -> dict[str, Any]:

@@ -357,11 +357,12 @@ def _target(result: Result) -> str:
 
 
 def _one_target(target: str, unit: str) -> str:
-    kind, limit = target.split("<=")
+    relation = "<=" if "<=" in target else "<"
+    kind, limit = target.split(relation)
     if kind == "ratio":
-        return f"ratio <= {limit}"
+        return f"ratio {relation} {limit}"
     bound = _value(float(limit), unit)
-    return f"+{bound} at most" if kind == "delta" else f"<= {bound}"
+    return f"+{bound} at most" if kind == "delta" else f"{relation} {bound}"
 
 
 def table(results: list[Result]) -> str:

@@ -393,7 +393,7 @@ def airflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Airflow
                 tmp_path_factory.mktemp("airflow"), mlflow_uri=mlflow_uri, trainer_python=sys.executable
             )
         )
-        _STOPPED_AFTER_THEIR_LAST_TEST["airflow_server"] = services.close
+        _STOP_AIRFLOW.append(services.close)
         yield server
 
 
@@ -457,13 +457,18 @@ def shared_journal_url(postgres_server: Postgres, monkeypatch: pytest.MonkeyPatc
 
 # -- the order of the run ---------------------------------------------------------------------------
 
-_STOPPED_AFTER_THEIR_LAST_TEST: dict[str, Callable[[], None]] = {}
-"""Session services that keep a core busy while idle (Airflow's scheduler and DAG processor), by
-fixture name: stopped once the last test using them is done (they run together, first)."""
+_STOP_AIRFLOW: list[Callable[[], None]] = []
+"""Stops the session's Airflow, whose scheduler and DAG processor keep a core busy while idle: called
+once the last test asking for it is done (they run together, first)."""
 
 
-def _uses(item: pytest.Item | None, fixture: str) -> bool:
-    return item is not None and fixture in getattr(item, "fixturenames", ())
+def _uses_airflow(item: pytest.Item | None) -> bool:
+    """Whether `item` asks for Airflow: by its arguments, or by the `airflow` mark of a test that
+    asks for it on the way (`request.getfixturevalue`)."""
+    return item is not None and (
+        "airflow_server" in getattr(item, "fixturenames", ())
+        or item.get_closest_marker("airflow") is not None
+    )
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own, which reads the groups
@@ -474,16 +479,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     They come first and together, then the end-to-end tier: the longest tests start early instead
     of leaving one worker busy after the others are done."""
     for item in items:
-        if _uses(item, "airflow_server"):
+        if _uses_airflow(item):
             item.add_marker(pytest.mark.xdist_group("airflow"))
-    items.sort(
-        key=lambda item: 0 if _uses(item, "airflow_server") else 1 if item.get_closest_marker("e2e") else 2
-    )
+    items.sort(key=lambda item: 0 if _uses_airflow(item) else 1 if item.get_closest_marker("e2e") else 2)
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
     yield
-    for fixture in list(_STOPPED_AFTER_THEIR_LAST_TEST):
-        if _uses(item, fixture) and not _uses(nextitem, fixture):
-            _STOPPED_AFTER_THEIR_LAST_TEST.pop(fixture)()
+    if _uses_airflow(item) and not _uses_airflow(nextitem) and _STOP_AIRFLOW:
+        _STOP_AIRFLOW.pop()()

@@ -34,7 +34,7 @@ from mlops_tui.tui.screens.keys import KeysScreen
 from tests.fakes.gitlab_server import FakeGitlab
 from tests.helpers.alertmanager import AlertmanagerTestbed
 from tests.helpers.tcp_proxy import TcpProxy
-from tests.helpers.tui import click, demo_app, measured, pane, shown, until
+from tests.helpers.tui import click, demo_app, measured, pane, row_cells, shown, until
 from tests.test_triage import gitlab, gitlab_token  # noqa: F401 (fixtures)
 from tests.test_triage import settings_for as triage_settings
 
@@ -188,14 +188,14 @@ async def test_an_outage_marks_kept_alerts_stale_their_ages_count_and_triage_has
         async with app.run_test(size=(80, 24)) as pilot:
             pane = app.query_one("#alerts", AlertsPane)
             await until(pilot, lambda: pane.table.row_count == 1)
-            assert str(pane.table.get_row_at(0)[3]) == "active"
-            started = str(pane.table.get_row_at(0)[4])
+            assert row_cells(pane.table, 0)["State"] == "active"
+            started = row_cells(pane.table, 0)["Started"]
             await proxy.stop()
             later[0] = timedelta(minutes=11)
-            await until(pilot, lambda: pane.stale and str(pane.table.get_row_at(0)[3]) == "active (stale)")
+            await until(pilot, lambda: pane.stale and row_cells(pane.table, 0)["State"] == "active (stale)")
             assert "stale" in str(pane.border_title)
             # The kept alert's age kept counting: eleven minutes more than when it was read.
-            await until(pilot, lambda: str(pane.table.get_row_at(0)[4]) == "11m ago")
+            await until(pilot, lambda: row_cells(pane.table, 0)["Started"] == "11m ago")
             assert started != "11m ago"
             status = pane.query_one(".pane-status", Static)
             line = " ".join(str(status.render()).split())
