@@ -7,6 +7,7 @@ import inspect
 import pkgutil
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -310,18 +311,35 @@ def test_the_read_only_sweep_presses_every_write_action() -> None:
     assert frozenset().union(*(writes for _, writes in SWEEPS.values())) == WRITE_ACTIONS
 
 
-@pytest.mark.e2e
-@pytest.mark.parametrize("part", SWEEPS)
-async def test_read_only_every_key_writes_nothing(
-    part: str, demo_store: MlflowSettings, tmp_path: Path, gitlab: FakeGitlab, vertex: FakeVertex
-) -> None:
+@dataclass(frozen=True)
+class ReadOnly:
+    """The app on a read-only environment, and what its backends held before."""
+
+    app: MlopsApp
+    store: MlflowSettings
+    registry: dict[str, object]
+    journal: Path
+
+
+@pytest.fixture
+def read_only(demo_store: MlflowSettings, tmp_path: Path, gitlab: FakeGitlab, vertex: FakeVertex) -> ReadOnly:
+    """The demo store, GitLab and Vertex in a read-only environment, with another operator's
+    approval request pending."""
     journal = tmp_path / "journal.db"
-    before = registry_state(demo_store)
+    registry = registry_state(demo_store)
     someones_request(journal, "dev")
     settings = Settings(
         {"dev": environment(demo_store, gitlab, vertex, read_only=True)}, "dev", journal=journal
     )
-    app = demo_app(settings)
+    return ReadOnly(demo_app(settings), demo_store, registry, journal)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("part", SWEEPS)
+async def test_read_only_every_key_writes_nothing(
+    part: str, read_only: ReadOnly, gitlab: FakeGitlab, vertex: FakeVertex
+) -> None:
+    app = read_only.app
     places, writes = SWEEPS[part]
     pressed: set[str] = set()
     async with app.run_test(size=SIZE) as pilot:
@@ -332,20 +350,14 @@ async def test_read_only_every_key_writes_nothing(
             pressed |= await press_everything(pilot, app, where)
         await until(pilot, lambda: not any(w.group == "write" and w.is_running for w in app.workers))
     assert pressed & WRITE_ACTIONS == writes  # the write keys were really tried, there
-    assert_nothing_written(demo_store, before, journal, gitlab, vertex)
+    assert_nothing_written(read_only, gitlab, vertex)
 
 
 @pytest.mark.e2e
 async def test_read_only_every_palette_command_writes_nothing(
-    demo_store: MlflowSettings, tmp_path: Path, gitlab: FakeGitlab, vertex: FakeVertex
+    read_only: ReadOnly, gitlab: FakeGitlab, vertex: FakeVertex
 ) -> None:
-    journal = tmp_path / "journal.db"
-    before = registry_state(demo_store)
-    someones_request(journal, "dev")
-    settings = Settings(
-        {"dev": environment(demo_store, gitlab, vertex, read_only=True)}, "dev", journal=journal
-    )
-    app = demo_app(settings)
+    app = read_only.app
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, every_pane_loaded(app))
         dashboard = app.screen
@@ -363,17 +375,15 @@ async def test_read_only_every_palette_command_writes_nothing(
             await pilot.pause()
             await back_to(pilot, dashboard, pane(app, "models").table)
         await until(pilot, lambda: not any(w.group == "write" and w.is_running for w in app.workers))
-    assert_nothing_written(demo_store, before, journal, gitlab, vertex)
+    assert_nothing_written(read_only, gitlab, vertex)
 
 
-def assert_nothing_written(
-    store: MlflowSettings, before: dict[str, object], journal: Path, gitlab: FakeGitlab, vertex: FakeVertex
-) -> None:
-    assert registry_state(store) == before
+def assert_nothing_written(read_only: ReadOnly, gitlab: FakeGitlab, vertex: FakeVertex) -> None:
+    assert registry_state(read_only.store) == read_only.registry
     assert gitlab_writes(gitlab) == []
     assert vertex.writes() == []
-    assert Journal(journal).entries() == []
-    assert [r.decisions for r in Journal(journal).approval_requests()] == [()]
+    assert Journal(read_only.journal).entries() == []
+    assert [r.decisions for r in Journal(read_only.journal).approval_requests()] == [()]
 
 
 async def test_protected_every_write_binding_asks_for_the_name(
