@@ -240,3 +240,63 @@ print(sorted(m for m in sys.modules if m.split(".")[0] in ("mlflow", "sqlalchemy
         timeout=120,
     )
     assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout + done.stderr
+
+
+async def test_an_unchanged_store_is_not_read_again_and_a_commit_from_elsewhere_is_seen(
+    demo_store: MlflowSettings,
+) -> None:
+    """A dashboard polls the same reads every few seconds: while the store is unchanged, a poll
+    asks SQLite for its `data_version` and reads nothing more. A commit by another process, even
+    right after the previous read, is seen by the next one."""
+    path = sqlite_path(demo_store.tracking_uri)
+    assert path is not None
+    source = open_mlflow(demo_store)
+    transport = source.transport
+    assert isinstance(transport, SqliteReadTransport)
+    statements: list[str] = []
+    try:
+        first = await source.get_model("churn")
+        assert transport._connection is not None
+        transport._connection.set_trace_callback(statements.append)
+        assert same(await source.get_model("churn"), first)
+        assert not [s for s in statements if s.lstrip().upper().startswith("SELECT")], statements
+
+        update = (
+            "import sqlite3, sys\n"
+            "with sqlite3.connect(sys.argv[1]) as c:\n"
+            '    c.execute("UPDATE registered_models SET description = ?"\n'
+            "              \" WHERE name = 'churn'\", sys.argv[2:])"
+        )
+        for description in ("first change", "second change"):  # two commits within one clock tick
+            subprocess.run([sys.executable, "-c", update, str(path), description], check=True, timeout=60)
+            statements.clear()
+            assert (await source.get_model("churn")).description == description
+            assert any(s.lstrip().upper().startswith("SELECT") for s in statements)
+    finally:
+        await source.aclose()
+
+
+async def test_a_store_replaced_on_disk_is_read_from_its_new_file(
+    demo_store: MlflowSettings, tmp_path: Path
+) -> None:
+    """`mlops-tui demo --reset` and a restored backup put a new file in the store's place: the
+    connection kept open follows the path, not the old file."""
+    path = sqlite_path(demo_store.tracking_uri)
+    assert path is not None
+    source = open_mlflow(demo_store)
+    try:
+        assert (await source.get_model("churn")).description != "restored"
+        replacement = tmp_path / "replacement.db"
+        with sqlite3.connect(path) as connection:
+            connection.execute(f"VACUUM INTO '{replacement}'")
+        with sqlite3.connect(replacement) as connection:
+            connection.execute("UPDATE registered_models SET description = 'restored' WHERE name = 'churn'")
+        os.replace(replacement, path)
+        assert (await source.get_model("churn")).description == "restored"
+        path.unlink()  # no store at all: MLflow's own answer, as before the store existed
+        fallback = counted(source)
+        with pytest.raises(NotFound):
+            await source.get_model("churn")
+        assert fallback.calls == ["registered-models/get"]
+    finally:
+        await source.aclose()

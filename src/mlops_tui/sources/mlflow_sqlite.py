@@ -11,7 +11,11 @@ while the store's alembic revision is one of `KNOWN_SCHEMAS`, the revisions the 
 contract suite runs against (all three paths agreeing on every answer); everything else goes to
 `StoreTransport`, that is `MlflowClient`: writes always, reads with a filter, a store of another
 revision or not created yet, and whatever the fast path does not find (so a miss gets MLflow's own
-error). The connection is read-only: this path never writes, locks or creates anything.
+error). The connection is read-only: this path never writes or creates anything.
+
+A pane polls the same reads every few seconds while nothing changes. The connection stays open, and
+an answer is kept until SQLite's `PRAGMA data_version` says another connection committed: an idle
+dashboard then reads a number, not the store (a file's mtime would miss two commits in one tick).
 """
 
 from __future__ import annotations
@@ -19,8 +23,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import re
 import sqlite3
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -56,18 +63,26 @@ def sqlite_path(tracking_uri: str) -> Path | None:
 class SqliteReadTransport(Transport):
     """Reads of an MLflow SQLite store in SQL, the rest through `StoreTransport`."""
 
+    KEPT_ANSWERS = 64
+    """Answers kept while the store is unchanged: a dashboard's polls, and a few pages."""
+
     def __init__(self, settings: MlflowSettings, path: Path, fallback: StoreTransport | None = None):
         self._settings = settings
         self._path = path
         self.fallback = fallback or StoreTransport(settings)
-        self._known = False
+        # One connection, used by one worker thread at a time.
+        self._lock = threading.Lock()
+        self._connection: sqlite3.Connection | None = None
+        self._file: tuple[int, int] | None = None
+        self._version: int | None = None
+        self._answers: OrderedDict[tuple[str, str], Json] = OrderedDict()
 
     async def call(self, verb: HttpMethod, endpoint: str, payload: Json) -> Json:
         read = _READS.get((verb, endpoint))
-        if read is not None and self._schema_known():
+        if read is not None:
             try:
                 return await asyncio.wait_for(
-                    asyncio.to_thread(self._read, read, payload), self._settings.timeout_seconds
+                    asyncio.to_thread(self._answer, endpoint, read, payload), self._settings.timeout_seconds
                 )
             except _Fallback:
                 pass
@@ -75,32 +90,79 @@ class SqliteReadTransport(Transport):
                 raise BackendUnreachable(SOURCE, "the store did not answer in time") from None
         return await self.fallback.call(verb, endpoint, payload)
 
-    def _connect(self) -> sqlite3.Connection:
-        connection = sqlite3.connect(f"{self._path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+    def _answer(self, endpoint: str, read: Callable[[sqlite3.Connection, Json], Json], payload: Json) -> Json:
+        """The answer to a read: the one kept if the store has not changed since, else read now.
+
+        Answers are shared between callers, who only read them (as they do HTTP answers)."""
+        key = (endpoint, json.dumps(payload, sort_keys=True))
+        with self._lock:
+            connection = self._open()
+            try:
+                connection.execute("BEGIN")  # one snapshot for the version and the read
+                try:
+                    (version,) = connection.execute("PRAGMA data_version").fetchone()
+                    if version != self._version:
+                        self._version = version
+                        self._answers.clear()
+                    answer = self._answers.get(key)
+                    if answer is None:
+                        answer = read(connection, payload)
+                    self._keep(key, answer)
+                    return answer
+                finally:
+                    connection.rollback()
+            except sqlite3.Error as exc:
+                self._close()
+                raise BackendUnreachable(SOURCE, f"cannot read the store {self._path}: {exc}") from None
+
+    def _keep(self, key: tuple[str, str], answer: Json) -> None:
+        self._answers[key] = answer
+        self._answers.move_to_end(key)
+        while len(self._answers) > self.KEPT_ANSWERS:
+            self._answers.popitem(last=False)
+
+    def _open(self) -> sqlite3.Connection:
+        """The connection to the store's file, opened again if the file was replaced; `_Fallback`
+        while there is no store or its schema is not one this path reads."""
+        try:
+            stat = os.stat(self._path)
+        except OSError:
+            self._close()
+            raise _Fallback from None
+        file = (stat.st_dev, stat.st_ino)
+        if self._connection is not None and file == self._file:
+            return self._connection
+        self._close()
+        try:
+            connection = sqlite3.connect(
+                f"{self._path.resolve().as_uri()}?mode=ro",
+                uri=True,
+                timeout=5,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+        except sqlite3.Error:
+            raise _Fallback from None
         connection.row_factory = sqlite3.Row
+        try:
+            row = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+        except sqlite3.Error:
+            row = None
+        if row is None or row[0] not in KNOWN_SCHEMAS:
+            connection.close()
+            raise _Fallback
+        self._connection, self._file = connection, file
         return connection
 
-    def _schema_known(self) -> bool:
-        """Whether the store exists with a schema this path reads (decided once it does)."""
-        if not self._known and self._path.is_file():
-            try:
-                with self._connect() as connection:
-                    row = connection.execute("SELECT version_num FROM alembic_version").fetchone()
-                self._known = row is not None and row[0] in KNOWN_SCHEMAS
-            except sqlite3.Error:
-                return False
-        return self._known
-
-    def _read(self, read: Callable[[sqlite3.Connection, Json], Json], payload: Json) -> Json:
-        connection = self._connect()
-        try:
-            return read(connection, payload)
-        except sqlite3.Error as exc:
-            raise BackendUnreachable(SOURCE, f"cannot read the store {self._path}: {exc}") from None
-        finally:
-            connection.close()
+    def _close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+        self._connection, self._file, self._version = None, None, None
+        self._answers.clear()
 
     async def aclose(self) -> None:
+        with self._lock:
+            self._close()
         await self.fallback.aclose()
 
 
