@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
+import warnings
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
@@ -9,7 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 from msgspec.structs import replace
 
-from mlops_tui.config import EnvironmentSettings, MlflowSettings, Settings
+from mlops_tui.config import AlertRule, EnvironmentSettings, MlflowSettings, Settings
 from mlops_tui.domain import SourceState, SourceStatus
 from mlops_tui.errors import BackendError, BackendUnreachable, InvalidQuery, NotFound, UsageError
 from mlops_tui.hub import Hub
@@ -284,3 +287,26 @@ async def test_environment_without_mlflow() -> None:
     with pytest.raises(UsageError, match="no \\[mlflow\\] table"):
         await hub.models()
     await hub.aclose()
+
+
+async def test_a_read_cancelled_before_its_sources_start_leaves_no_warning(
+    demo_store: MlflowSettings,
+) -> None:
+    """A pane's poll is cancelled when a screen opens over it, at times after the hub asked each
+    source but before their turn came: Python would warn on the terminal that a call was never
+    awaited."""
+    rules = [AlertRule(name="Low", metric="val_auc", op="<", threshold=0.8)]
+    hub = Hub(settings_for(demo_store, rules=rules))
+    try:
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            poll = asyncio.create_task(hub.alerts())
+            await asyncio.sleep(0)  # the hub asked its sources; none has started
+            poll.cancel()
+            await asyncio.wait([poll])
+            assert poll.cancelled()
+            del poll  # what it held, the calls among it, goes now
+            gc.collect()
+        assert [str(w.message) for w in seen] == []
+    finally:
+        await hub.aclose()

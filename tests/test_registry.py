@@ -7,11 +7,12 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import pytest
+from msgspec.structs import replace
 
 from mlops_tui.config import (
     AirflowSettings,
@@ -160,9 +161,7 @@ async def test_qualified_ids_route_by_their_source_and_bare_ids_by_who_can_own_t
 
 
 def replace_env(env: EnvironmentSettings, **changes: Any) -> EnvironmentSettings:
-    from msgspec.structs import replace as struct_replace
-
-    return struct_replace(env, **changes)
+    return replace(env, **changes)
 
 
 # -- a new pipeline backend, added with one declaration -----------------------------------------

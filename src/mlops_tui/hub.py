@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter, OrderedDict
-from collections.abc import Awaitable, Callable, Hashable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar, cast
+
+from msgspec import structs
 
 from mlops_tui.config import Settings
 from mlops_tui.config.naming import ModelNames
@@ -265,7 +267,9 @@ class Hub:
             yield
         except ConfigError as exc:
             status = self.statuses.get(source) or SourceStatus(source)
-            self.statuses[source] = replace(status, state=SourceState.DEGRADED, last_error=exc.message)
+            self.statuses[source] = structs.replace(
+                status, state=SourceState.DEGRADED, last_error=exc.message
+            )
             raise
 
     @property
@@ -295,18 +299,20 @@ class Hub:
             # The question was wrong, not the backend: its status stands.
             raise
         except BackendUnreachable as exc:
-            self.statuses[source] = replace(status, state=SourceState.DOWN, last_error=exc.reason)
+            self.statuses[source] = structs.replace(status, state=SourceState.DOWN, last_error=exc.reason)
             raise
         except BackendError as exc:
-            self.statuses[source] = replace(status, state=SourceState.DEGRADED, last_error=exc.reason)
+            self.statuses[source] = structs.replace(status, state=SourceState.DEGRADED, last_error=exc.reason)
             raise
         except _SHAPE_ERRORS as exc:
             # The backend answered, but not in the shape its API documents (a proxy's page, another
             # API version): a backend error the pane can show, not a crash.
             error = BackendError(source, f"unexpected answer ({type(exc).__name__}: {exc})")
-            self.statuses[source] = replace(status, state=SourceState.DEGRADED, last_error=error.reason)
+            self.statuses[source] = structs.replace(
+                status, state=SourceState.DEGRADED, last_error=error.reason
+            )
             raise error from None
-        self.statuses[source] = replace(
+        self.statuses[source] = structs.replace(
             status, state=SourceState.OK, last_error=None, last_success=self.clock()
         )
         return result
@@ -637,9 +643,17 @@ class Hub:
         A source that fails adds the items it gave the last time it was asked the same question.
         Raises only when every source failed, or when the question itself was wrong.
         """
-        results = await asyncio.gather(
-            *(self._track(name, call) for name, call in calls.items()), return_exceptions=True
-        )
+        try:
+            results = await asyncio.gather(
+                *(self._track(name, call) for name, call in calls.items()), return_exceptions=True
+            )
+        except asyncio.CancelledError:
+            # A poll cancelled before a source's turn came (a screen opened over its pane): that
+            # call never started, and Python would warn about it on the terminal.
+            for call in calls.values():
+                if isinstance(call, Coroutine):
+                    call.close()
+            raise
         items: list[T] = []
         failures: dict[str, MlopsError] = {}
         kept: dict[str, datetime] = {}
@@ -742,7 +756,7 @@ class Hub:
             worst = (down or failures)[0]
             status = self.statuses.get(source) or SourceStatus(source)
             state = SourceState.DOWN if down else SourceState.DEGRADED
-            self.statuses[source] = replace(status, state=state, last_error=worst.reason)
+            self.statuses[source] = structs.replace(status, state=state, last_error=worst.reason)
 
     # -- lineage ----------------------------------------------------------------------------
 

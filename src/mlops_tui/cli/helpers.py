@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple, TypeVar
 
 import click
+from msgspec import structs
 
 from mlops_tui.cli import render
 from mlops_tui.config import Settings, UiCheck, load_settings
@@ -216,10 +217,10 @@ def _change_json(change: Change, result: str) -> dict[str, Any]:
         "before": change.before,
         "after": change.after,
         "details": list(change.details),
-        "metrics": [dataclasses.asdict(m) for m in change.metrics],
+        "metrics": [structs.asdict(m) for m in change.metrics],
         "warnings": list(change.warnings),
         "gates": gates,
-        "checks": [dataclasses.asdict(c) for c in change.checks],
+        "checks": [structs.asdict(c) for c in change.checks],
         "result": result,
     }
 
@@ -301,7 +302,7 @@ def say_written(hub: Hub, written: Written, as_json: bool, **extra: Any) -> None
         )
     elif written.result == "ok":
         if written.markers:
-            extra = {"markers": [dataclasses.asdict(m) for m in written.markers], **extra}
+            extra = {"markers": [structs.asdict(m) for m in written.markers], **extra}
         _say(as_json, {**_change_json(change, "ok"), **extra}, f"done: {change.summary()}")
         if failed := written.failed_markers:
             render.say(

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import click
+from msgspec import structs
 
 from mlops_tui.cli.helpers import common_options, emit, with_hub
 from mlops_tui.domain import DeployMarker
@@ -47,7 +46,7 @@ async def markers_test(hub: Hub, as_json: bool) -> None:
     )
     results = await sinks.send(marker)
     emit(
-        {"environment": hub.env_name, "markers": [dataclasses.asdict(r) for r in results]},
+        {"environment": hub.env_name, "markers": [structs.asdict(r) for r in results]},
         ("DESTINATION", "RESULT", "DETAIL"),
         ((r.destination, "ok" if r.ok else "failed", r.detail) for r in results),
         as_json,

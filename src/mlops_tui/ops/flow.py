@@ -10,10 +10,13 @@ the same flow (`request=`), planned again by its approver's mlops-tui."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
+
+from msgspec import structs
 
 from mlops_tui.domain import ApprovalRequest, Change, MarkerResult, utcnow
 from mlops_tui.errors import Refused
@@ -79,11 +82,11 @@ async def run_write(
         return Written(change, "cancelled")
     if request is not None:
         override = request.arguments.override
-        approval = replace(approval, override=override)
+        approval = dataclasses.replace(approval, override=override)
         note = f"approval #{request.id}: requested by {request.requester}, approved by " + ", ".join(
             (*request.approvers, operator)
         )
-        action.change = change = replace(change, details=(*change.details, note))
+        action.change = change = structs.replace(change, details=(*change.details, note))
     if change.failed_checks:
         if approval.override is None:
             raise refusal(change)
@@ -112,7 +115,7 @@ def _request(
     policy.check_approval(change, approval, doing="requested")
     if action.arguments is None:
         raise Refused(f"{change.action} in {change.environment} needs approval, which it cannot be asked for")
-    arguments = replace(action.arguments, override=approval.override)
+    arguments = structs.replace(action.arguments, override=approval.override)
     expires = (now or utcnow)() + policy.approval_expiry
     request_id = journal.request(change, operator, arguments, needed=needed, expires=expires)
     return Written(change, "requested", request=request_id)

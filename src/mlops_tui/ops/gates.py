@@ -10,8 +10,9 @@ operator overrides the gates with a reason, which the journal records.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import Literal
+
+from msgspec.structs import replace
 
 from mlops_tui.config import GateSettings, MetricGate, parse_metric_gate
 from mlops_tui.domain import Alert, Change, GateCheck, MetricComparison, ModelVersion

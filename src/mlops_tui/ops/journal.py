@@ -14,7 +14,6 @@ the lock of a process that dies.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import socket
@@ -25,6 +24,8 @@ from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from msgspec import structs
 
 from mlops_tui.config import Settings, locations, resolve_secret
 from mlops_tui.domain import ApprovalDecision, ApprovalRequest, AuditEntry, Change, PlanArguments
@@ -301,7 +302,7 @@ class Journal:
         Raises:
             JournalError: not recorded.
         """
-        marked = dataclasses.replace(change, action=MARKER_ACTION, details=())
+        marked = structs.replace(change, action=MARKER_ACTION, details=())
         intent_id = self.intent(marked, operator)
         self.outcome(intent_id, "failed", message)
 
@@ -396,7 +397,7 @@ class Journal:
                 "before": change.before,
                 "after": change.after,
                 "message": "; ".join(change.details),
-                "plan": json.dumps(dataclasses.asdict(arguments), sort_keys=True),
+                "plan": json.dumps(structs.asdict(arguments), sort_keys=True),
                 "needed": needed,
                 "expires": expires.astimezone(UTC).isoformat(timespec="milliseconds"),
             },

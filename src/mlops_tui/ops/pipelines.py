@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Literal, Protocol
+
+from msgspec.structs import replace
 
 from mlops_tui.config import EnvironmentSettings
 from mlops_tui.domain import FINISHED_STATUSES, Change, Job, Pipeline

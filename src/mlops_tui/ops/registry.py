@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
+
+from msgspec.structs import replace
 
 from mlops_tui.config import EnvironmentSettings, Settings
 from mlops_tui.config.naming import ModelNames

@@ -31,6 +31,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 from urllib.parse import quote
 
+from msgspec import structs
+
 from mlops_tui.config import AirflowSettings, resolve_secret
 from mlops_tui.domain import Job, Pipeline, TraceChunk
 from mlops_tui.errors import BackendError, NotFound, Refused, UsageError
@@ -574,7 +576,7 @@ class AirflowSource(PipelineSource):
             permission=f"can create on DAG Runs (of DAG {dag})",
         )
         started = _decoded("DAG run", answer, self._pipeline)
-        return replace(started, model=started.model or model)
+        return structs.replace(started, model=started.model or model)
 
     async def cancel_pipeline(self, pipeline_id: str) -> Pipeline:
         """Mark the run failed: its running tasks are stopped, nothing more is scheduled."""

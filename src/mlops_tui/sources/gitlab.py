@@ -23,9 +23,10 @@ import codecs
 import re
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar
+
+from msgspec.structs import replace
 
 from mlops_tui.config import GitlabSettings, resolve_secret
 from mlops_tui.domain import FINISHED_STATUSES, PIPELINE_STATUSES, Job, Pipeline, TraceChunk

@@ -14,10 +14,11 @@ import json
 import operator
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from msgspec.structs import replace
 
 from mlops_tui.config import AlertRule, locations
 from mlops_tui.domain import Alert, RegisteredModel, Run, Silence, label_fingerprint, utcnow
