@@ -137,7 +137,7 @@ def measure_demo_idle(plan: Plan, ws: Workspace) -> list[Result]:
                unit="%"),
         Result(f"5  TUI demo: bytes written while idle, a minute ({window} measured)", per_minute,
                target="value<300", unit="B",
-               note="two alerts' ages tick once a minute: each row redrawn from its left edge to the age"),
+               note="ages tick once a minute (two alerts', a training run's): each its own cell"),
     ]  # fmt: skip
 
 
