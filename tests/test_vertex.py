@@ -360,3 +360,34 @@ async def test_the_hub_lists_vertex_pipelines_beside_the_others_and_marks_an_out
     with pytest.raises(BackendUnreachable):
         await down.endpoints()
     assert down.statuses["vertex"].state == "down"
+
+
+def test_the_sdk_loads_four_services_and_stays_whole_for_other_code() -> None:
+    """The source loads the four services it calls; code importing the package afterwards (the
+    package is one per process) still finds every name its `__init__` gives."""
+    import subprocess
+    import sys
+
+    script = """
+import sys
+from mlops_tui.sources.vertex import _aiplatform_v1
+sdk = _aiplatform_v1()
+prefix = "google.cloud.aiplatform_v1.services."
+print(len({m.split(".")[4] for m in sys.modules if m.startswith(prefix)}))
+from google.cloud import aiplatform_v1
+from google.cloud.aiplatform_v1 import IndexServiceClient
+print(aiplatform_v1 is sdk, IndexServiceClient.__name__, all(hasattr(sdk, n) for n in sdk.__all__))
+try:
+    sdk.no_such_name
+except AttributeError as exc:
+    print(exc)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert done.stdout.splitlines() == [
+        "4",
+        "True IndexServiceClient True",
+        "module 'google.cloud.aiplatform_v1' has no attribute 'no_such_name'",
+    ]
+    assert done.stderr == ""

@@ -6,9 +6,9 @@ probes Cloud Storage and Resource Manager first, hanging for minutes when they a
 
 The clients are synchronous: every call runs in a worker thread (`sources.transport.BlockingApi`),
 with the configured timeout and no client-side retry besides a 429's (the panes poll again anyway).
-`aiplatform_v1` itself (about 1-2 s to import: it loads every service's types) is imported in that
-thread by the first Vertex call, so neither the TUI's first frame nor a command that never touches
-Vertex pays for it.
+The clients are imported in that thread by the first Vertex call, so neither the TUI's first frame
+nor a command that never touches Vertex pays for it; and only the four services used
+(`_aiplatform_v1`), not the package's forty.
 
 Ids: a Vertex pipeline job is known by its job id (`churn-retrain-20261126093000`: AIP-122 ids
 start with a lower-case letter, which is how the hub tells them from GitLab's numbers and the
@@ -20,14 +20,18 @@ Which MLflow version a deployed model serves: the Vertex model's labels `mlflow_
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import json
 import os
 import re
+import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from types import ModuleType
 from typing import Any, ClassVar, TypeVar
 
 from mlops_tui.config import VertexSettings
@@ -106,6 +110,46 @@ def is_vertex_id(pipeline_or_job_id: str) -> bool:
     return bool(VERTEX_PIPELINE_ID.match(pipeline_or_job_id))
 
 
+_SERVICES = ("endpoint_service", "model_service", "pipeline_service", "job_service")
+_sdk_lock = threading.RLock()
+
+
+def _aiplatform_v1() -> ModuleType:
+    """`google.cloud.aiplatform_v1` with the services in `_SERVICES` and the types loaded.
+
+    The package's `__init__` imports every one of Vertex AI's forty services: 1.2 s of CPU here,
+    where these four take 0.5 s, paid by every command that reads Vertex. So the package module is
+    made without running its `__init__`. An attribute asked of it that is not loaded yet (PEP 562)
+    is a submodule, imported alone (`from google.cloud.aiplatform_v1 import gapic_version`, as the
+    services do), or else runs the `__init__` in full: other code importing the package gets it whole.
+    """
+    name = "google.cloud.aiplatform_v1"
+    with _sdk_lock:
+        if name not in sys.modules:
+            spec = importlib.util.find_spec(name)
+            if spec is None or spec.loader is None or spec.submodule_search_locations is None:
+                raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+            package = importlib.util.module_from_spec(spec)
+
+            def complete(attribute: str) -> Any:
+                with _sdk_lock:
+                    if importlib.util.find_spec(f"{name}.{attribute}") is not None:
+                        return importlib.import_module(f"{name}.{attribute}")
+                    if package.__dict__.pop("__getattr__", None) is not None:
+                        spec.loader.exec_module(package)  # type: ignore[union-attr]
+                try:
+                    return package.__dict__[attribute]
+                except KeyError:
+                    raise AttributeError(f"module {name!r} has no attribute {attribute!r}") from None
+
+            package.__getattr__ = complete  # type: ignore[method-assign]
+            sys.modules[name] = package
+        for service in _SERVICES:
+            importlib.import_module(f"{name}.services.{service}")
+        importlib.import_module(f"{name}.types")
+        return sys.modules[name]
+
+
 @dataclass
 class _Clients:
     endpoints: Any
@@ -133,22 +177,21 @@ class _VertexApi:
     def clients(self) -> _Clients:
         with self._lock:
             if self._clients is None:
-                # Deferred: aiplatform_v1 costs 1-2 s to import, paid in a worker thread by the first
-                # Vertex call only.
                 from google.api_core.client_options import ClientOptions
-                from google.cloud import aiplatform_v1
 
+                aiplatform_v1 = _aiplatform_v1()
                 credentials = self._credentials()
                 options = ClientOptions(api_endpoint=self.host)
 
                 def make(client: Any) -> Any:
                     return client(transport="rest", client_options=options, credentials=credentials)
 
+                services = aiplatform_v1.services
                 self._clients = _Clients(
-                    endpoints=make(aiplatform_v1.EndpointServiceClient),
-                    models=make(aiplatform_v1.ModelServiceClient),
-                    pipelines=make(aiplatform_v1.PipelineServiceClient),
-                    jobs=make(aiplatform_v1.JobServiceClient),
+                    endpoints=make(services.endpoint_service.EndpointServiceClient),
+                    models=make(services.model_service.ModelServiceClient),
+                    pipelines=make(services.pipeline_service.PipelineServiceClient),
+                    jobs=make(services.job_service.JobServiceClient),
                     credentials=credentials,
                     types=aiplatform_v1.types,
                 )
