@@ -215,7 +215,7 @@ def test_headless_reads_on_a_sqlite_store_do_not_import_mlflow(
     demo_store: MlflowSettings, tmp_path: Path
 ) -> None:
     """What makes them fast: `models list`, `runs list`, `models show` and `status` on a SQLite
-    store answer without importing MLflow (or SQLAlchemy)."""
+    store answer without importing MLflow (or SQLAlchemy), nor httpx, which no backend there needs."""
     code = """
 import sys
 from mlops_tui.cli import root
@@ -226,7 +226,7 @@ for args in reads:
         root.main(args=args, prog_name="mlops-tui", standalone_mode=False)
     except SystemExit:
         pass
-print(sorted(m for m in sys.modules if m.split(".")[0] in ("mlflow", "sqlalchemy", "alembic")))
+print(sorted(m for m in sys.modules if m.split(".")[0] in ("mlflow", "sqlalchemy", "alembic", "httpx")))
 """
     config = write_config(
         tmp_path / "mlops-tui.toml", {"local": {"mlflow": {"tracking_uri": demo_store.tracking_uri}}}

@@ -255,6 +255,29 @@ async def test_no_crash_at_any_size_and_key_hints_stay_visible(demo_settings: Se
     assert app.return_code in (None, 0)
 
 
+async def test_the_key_bar_is_built_again_only_when_its_keys_change(demo_settings: Settings) -> None:
+    app = demo_app(demo_settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, loaded(app))
+        pane(app, "runs").table.focus()
+        await until(pilot, lambda: "Mark" in keys_shown(app))
+        built = list(app.screen.query("FooterKey"))
+        app.screen.refresh_bindings()  # what Textual does on focus, mount, a key typed...
+        await pilot.pause()
+        await pilot.pause()
+        assert list(app.screen.query("FooterKey")) == built  # the same widgets, not new ones
+        pane(app, "models").table.focus()  # another pane, other keys
+        await until(pilot, lambda: "Promote" in keys_shown(app))
+        assert "Mark" not in keys_shown(app)
+        pane(app, "runs").table.focus()
+        await until(pilot, lambda: "Mark" in keys_shown(app))
+        assert not set(app.screen.query("FooterKey")) & set(built)
+
+
+def keys_shown(app: MlopsApp) -> set[str]:
+    return {key.description for key in app.screen.query("FooterKey")}
+
+
 # -- refreshes ------------------------------------------------------------------------------------
 
 

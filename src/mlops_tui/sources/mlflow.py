@@ -32,7 +32,6 @@ from mlops_tui.errors import (
     NotFound,
 )
 from mlops_tui.sources.base import TrackingSource
-from mlops_tui.sources.http import HttpApi
 
 if TYPE_CHECKING:
     import httpx
@@ -79,6 +78,10 @@ class HttpTransport(Transport):
     """The MLflow REST API (`/api/2.0/mlflow/...`) over httpx."""
 
     def __init__(self, settings: MlflowSettings, *, transport: httpx.AsyncBaseTransport | None = None):
+        # Here, not at the top: a store read through SQL (the embedded default) never loads httpx,
+        # 25 ms of the TUI's start and of every headless command.
+        from mlops_tui.sources.http import HttpApi
+
         self._api = HttpApi(
             SOURCE,
             settings.tracking_uri,

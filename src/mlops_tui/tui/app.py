@@ -23,7 +23,6 @@ from textual.notifications import SeverityLevel
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widget import AwaitMount
-from textual.widgets import Footer
 
 from mlops_tui.config import Settings
 from mlops_tui.domain import Alert, Pipeline, Run, utcnow
@@ -35,6 +34,7 @@ from mlops_tui.ops.registry import recover_interrupted
 from mlops_tui.sources.registry import pane_hint
 from mlops_tui.text.sanitize import web_link
 from mlops_tui.tui.bindings import KEYS, BindingList, bindings, check_keymap, check_theme
+from mlops_tui.tui.footer import KeyBar
 from mlops_tui.tui.header import EnvBar, EnvScreen
 from mlops_tui.tui.output import CompactUpdate
 from mlops_tui.tui.panes import (
@@ -184,7 +184,7 @@ class MlopsApp(App[None]):
                     yield kind(self.hub, interval=feeder.refresh_in(env), id=pane)
                 elif hint:
                     yield NotConfiguredPane(title, hint, id=pane)
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         if self.keymap:

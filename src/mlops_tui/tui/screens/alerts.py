@@ -6,7 +6,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from mlops_tui.domain import Alert, Series, Silence, SourceState
 from mlops_tui.errors import MlopsError, NotFound
@@ -15,6 +15,7 @@ from mlops_tui.ops.journal import Journal
 from mlops_tui.sources.registry import Role
 from mlops_tui.text import humanize
 from mlops_tui.tui.bindings import ALERT_ACTIONS, SILENCE_ACTIONS, TRIAGE_ACTIONS, WRITE_ACTIONS
+from mlops_tui.tui.footer import KeyBar
 from mlops_tui.tui.requests import AlertRequests, ModelRequests, SilenceRequests, write_possible
 from mlops_tui.tui.screens.base import DetailScreen, detail_table
 from mlops_tui.tui.screens.details import PipelineScreen, TraceScreen
@@ -67,7 +68,7 @@ class AlertScreen(DetailScreen, AlertRequests):
         with VerticalScroll(id="alert-detail"):
             yield Static("", id="alert-text")
         yield detail_table("Label", "Value", id="alert-labels")
-        yield Footer()
+        yield KeyBar()
 
     async def show(self) -> None:
         self._draw()
@@ -138,7 +139,7 @@ class SilencesScreen(DetailScreen, SilenceRequests):
     def body(self) -> ComposeResult:
         yield Static(f"Silences in {self.hub.env_name}: loading…", classes="detail-title")
         yield detail_table("State", "Matchers", "Ends", "By", "Comment", "Source", "Id", id="silences")
-        yield Footer()
+        yield KeyBar()
 
     async def show(self) -> None:
         self.silences = (await self.hub.silences()).items
@@ -211,7 +212,7 @@ class TriageScreen(DetailScreen, ModelRequests, AlertRequests):
             yield detail_table("Metric", "serving", "previous", id="triage-versions")
             yield detail_table("Pipeline", "Status", "Ref", "Created", id="triage-pipelines")
         yield detail_table("When", "Who", "Action", "Target", "Change", "Result", id="triage-journal")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         titles = {

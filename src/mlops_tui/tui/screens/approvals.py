@@ -7,13 +7,14 @@ from typing import ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from mlops_tui.domain import ApprovalRequest
 from mlops_tui.hub import Hub
 from mlops_tui.ops.journal import Journal
 from mlops_tui.text import humanize
 from mlops_tui.tui.bindings import APPROVAL_ACTIONS, BindingList
+from mlops_tui.tui.footer import KeyBar
 from mlops_tui.tui.requests import ApprovalRequests, write_possible
 from mlops_tui.tui.screens.base import DetailScreen, detail_table
 
@@ -52,7 +53,7 @@ class ApprovalsScreen(DetailScreen, ApprovalRequests):
             "Expires",
             id="approvals",
         )
-        yield Footer()
+        yield KeyBar()
 
     async def show(self) -> None:
         found = self.journal.approval_requests(environment=self.hub.env_name, limit=-1)

@@ -12,12 +12,13 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from mlops_tui.hub import Hub, RunDetail
 from mlops_tui.text import humanize
 from mlops_tui.tui.bindings import BindingList, bindings
 from mlops_tui.tui.chart import MetricChart, Series, legend
+from mlops_tui.tui.footer import KeyBar
 from mlops_tui.tui.screens.base import DetailScreen
 from mlops_tui.tui.terminal_safe import SafeTable
 
@@ -63,7 +64,7 @@ class CompareScreen(DetailScreen):
             yield SafeTable(cursor_type="row", zebra_stripes=True, id="compare-metrics")
         yield Static("", id="compare-legend")
         yield MetricChart(id="compare-chart")
-        yield Footer()
+        yield KeyBar()
 
     async def show(self) -> None:
         self.details = list(await asyncio.gather(*(self.hub.run_detail(r) for r in self.run_ids)))

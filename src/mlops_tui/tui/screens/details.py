@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.coordinate import Coordinate
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, RichLog, Static
+from textual.widgets import DataTable, RichLog, Static
 
 from mlops_tui.domain import Job, ModelVersion, Pipeline, RegisteredModel, Run, tags_in_order
 from mlops_tui.errors import MlopsError
@@ -31,6 +31,7 @@ from mlops_tui.tui.bindings import (
     bindings,
 )
 from mlops_tui.tui.chart import LEVEL_STYLES, MetricChart, Series, now_text, span_label, sparkline
+from mlops_tui.tui.footer import KeyBar
 from mlops_tui.tui.header import EnvScreen
 from mlops_tui.tui.requests import ModelRequests, PipelineRequests, pipeline_action_possible, write_possible
 from mlops_tui.tui.screens.base import DetailScreen, detail_table
@@ -73,7 +74,7 @@ class RunScreen(DetailScreen):
                 yield Static("", id="chart-label")
                 yield MetricChart(id="chart")
                 yield detail_table("Model", "Version", "Aliases", "Stage", id="versions")
-        yield Footer()
+        yield KeyBar()
 
     async def show(self) -> None:
         detail = await self.hub.run_detail(self.run_id)
@@ -221,7 +222,7 @@ class ModelScreen(DetailScreen, ModelRequests):
                 yield ServingChart(id="model-chart")
         with VerticalScroll(id="version-detail"):
             yield Static("", id="version-text")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         if self.metrics_interval is not None:
@@ -424,7 +425,7 @@ class HistoryScreen(DetailScreen):
             "Message",
             id="history",
         )
-        yield Footer()
+        yield KeyBar()
 
     async def show(self) -> None:
         subject = self.hub.model_name(self.model_name)
@@ -476,7 +477,7 @@ class PipelineScreen(DetailScreen, PipelineRequests):
         yield Static(Text(f"Pipeline {self.pipeline_id}: loading…"), classes="detail-title")
         yield detail_table("Stage", "Job", "Status", "Duration", id="jobs")
         yield detail_table("Run produced", "Status", "Started", id="pipeline-runs")
-        yield Footer()
+        yield KeyBar()
 
     async def show(self) -> None:
         pipeline, jobs = await self.hub.pipeline(self.pipeline_id)
@@ -631,7 +632,7 @@ class TraceScreen(EnvScreen):
     def body(self) -> ComposeResult:
         yield Static(self.heading(), classes="detail-title")
         yield RichLog(id="trace", wrap=True, markup=False, auto_scroll=True)
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.read_more()

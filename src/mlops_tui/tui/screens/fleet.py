@@ -12,7 +12,7 @@ from typing import ClassVar
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from mlops_tui.domain import Page, Series
 from mlops_tui.hub import Hub
@@ -21,6 +21,7 @@ from mlops_tui.sources.registry import Role
 from mlops_tui.text import humanize
 from mlops_tui.tui.bindings import BindingList, bindings
 from mlops_tui.tui.chart import now_text
+from mlops_tui.tui.footer import KeyBar
 from mlops_tui.tui.header import EnvScreen
 from mlops_tui.tui.panes.base import Cell, ResourcePane, Row
 from mlops_tui.tui.requests import FleetRequests
@@ -190,7 +191,7 @@ class FleetScreen(EnvScreen):
             classes="detail-title",
         )
         yield FleetPane(self.hub, self.hubs, self.journal, interval=self.interval, id="fleet")
-        yield Footer()
+        yield KeyBar()
 
     def action_reload(self) -> None:
         self.query_one(FleetPane).poll_now()

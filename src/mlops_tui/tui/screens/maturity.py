@@ -11,13 +11,14 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from mlops_tui.domain import Page
 from mlops_tui.hub import Hub
 from mlops_tui.ops.journal import Journal
 from mlops_tui.text import humanize
 from mlops_tui.tui.bindings import BindingList, bindings
+from mlops_tui.tui.footer import KeyBar
 from mlops_tui.tui.header import EnvScreen
 from mlops_tui.tui.panes.base import ResourcePane, Row
 from mlops_tui.views.maturity import PHASES, Assessment, read_maturity
@@ -139,7 +140,7 @@ class MaturityScreen(EnvScreen):
         yield MaturityPane(self.hub, self.hubs, self.journal, interval=MATURITY_SECONDS, id="maturity")
         with VerticalScroll(id="maturity-criteria"):
             yield Static("loading…", id="criteria")
-        yield Footer()
+        yield KeyBar()
 
     def action_reload(self) -> None:
         self.query_one(MaturityPane).poll_now()
