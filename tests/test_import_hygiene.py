@@ -182,3 +182,25 @@ def test_commands_that_do_not_touch_vertex_never_import_its_sdk(mlflow_server: s
         # The low-level clients only: never the high-level SDK (2-3 s more, and GCS probes).
         assert "google.cloud.aiplatform" not in loaded
         assert fake.requests, "the Vertex command reached the fake"
+
+
+def test_a_command_imports_its_own_noun_alone() -> None:
+    """The root group imports a noun's module when that noun is asked for: `history --help` loads
+    the history commands and no other noun's; the TUI (no command) loads none."""
+    code = """
+import sys
+from mlops_tui.cli.app import NOUNS, root
+def nouns():
+    loaded = {m.rpartition(".")[2] for m in sys.modules if m.startswith("mlops_tui.cli.")}
+    return sorted(set(NOUNS.values()) & loaded)
+print(nouns())
+root.main(args=["history", "--help"], prog_name="mlops-tui", standalone_mode=False)
+print(nouns())
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    lines = done.stdout.splitlines()
+    assert lines[0] == "[]"
+    assert "Usage: mlops-tui history" in done.stdout
+    assert lines[-1] == "['history']"

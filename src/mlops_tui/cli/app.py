@@ -1,35 +1,67 @@
 """The root group `mlops-tui`: its options, the TUI when no command is given, and every noun's
-commands registered on it. A new noun is one module, imported here and registered with one
-`root.add_command` line; it imports `cli.helpers`, never this module."""
+commands registered on it. A new noun is one module, named in `NOUNS` with the command it defines;
+it imports `cli.helpers`, never this module."""
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import os
 
 import click
 
-from mlops_tui.cli import (
-    alerts,
-    approvals,
-    config,
-    demo,
-    endpoints,
-    history,
-    markers,
-    maturity,
-    metrics,
-    models,
-    pipelines,
-    runs,
-    status,
-    triage,
-    vertex,
-)
 from mlops_tui.cli.helpers import load_and_warn, open_tui
 from mlops_tui.config.libraries import DEBUG_ENV_VAR, debugging, route_library_output
 
-__all__ = ["root"]
+__all__ = ["NOUNS", "root"]
+
+NOUNS = {
+    "demo": "demo",
+    "config": "config",
+    "runs": "runs",
+    "models": "models",
+    "history": "history",
+    "approvals": "approvals",
+    "pipelines": "pipelines",
+    "retrain": "pipelines",
+    "alerts": "alerts",
+    "status": "status",
+    "triage": "triage",
+    "maturity": "maturity",
+    "metrics": "metrics",
+    "endpoints": "endpoints",
+    "vertex": "vertex",
+    "markers": "markers",
+}
+"""Each command of the root group, and the module of `mlops_tui.cli` defining it under that name."""
+
+
+class _Nouns(click.Group):
+    """The root group, which imports a noun's module when that noun is asked for: a command pays for
+    its own module alone, and the TUI for none. The help, and `commands` read from outside (which
+    walks the tree), import them all."""
+
+    @property  # type: ignore[override]
+    def commands(self) -> dict[str, click.Command]:
+        for name in NOUNS:
+            self._command(name)
+        return self._loaded
+
+    @commands.setter
+    def commands(self, value: dict[str, click.Command]) -> None:
+        self._loaded = dict(value)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(NOUNS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return self._command(cmd_name) if cmd_name in NOUNS else None
+
+    def _command(self, name: str) -> click.Command:
+        if name not in self._loaded:
+            module = importlib.import_module(f"mlops_tui.cli.{NOUNS[name]}")
+            self._loaded[name] = getattr(module, name)
+        return self._loaded[name]
 
 
 def _debug(ctx: click.Context, param: click.Parameter, value: bool) -> None:
@@ -39,7 +71,9 @@ def _debug(ctx: click.Context, param: click.Parameter, value: bool) -> None:
         route_library_output(to_terminal=True)
 
 
-@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=_Nouns, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]}
+)
 @click.option("--config", type=click.Path(dir_okay=False), help="Config file to use.")
 @click.option("--env", metavar="NAME", help="Environment to open.")
 @click.option("--read-only", is_flag=True, help="Refuse every write action, in every environment.")
@@ -68,21 +102,3 @@ def root(ctx: click.Context, config: str | None, env: str | None, read_only: boo
         if env is not None:
             settings.environment(env)
         open_tui(settings, env, mouse=not no_mouse)
-
-
-root.add_command(demo.demo)
-root.add_command(config.config)
-root.add_command(runs.runs)
-root.add_command(models.models)
-root.add_command(history.history)
-root.add_command(approvals.approvals)
-root.add_command(pipelines.pipelines)
-root.add_command(pipelines.retrain)
-root.add_command(alerts.alerts)
-root.add_command(status.status)
-root.add_command(triage.triage)
-root.add_command(maturity.maturity)
-root.add_command(metrics.metrics)
-root.add_command(endpoints.endpoints)
-root.add_command(vertex.vertex)
-root.add_command(markers.markers)
