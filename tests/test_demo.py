@@ -183,3 +183,40 @@ def test_the_demo_fills_two_environments_for_the_fleet(demo_command_seeded: Demo
         "local-prd": {"churn": "v2", "fraud": "v1"},
     }
     assert run_cli("demo", "--seed-only").stderr.count("Demo data already in") == 2
+
+
+def schema(settings: MlflowSettings) -> list[tuple[str, ...]]:
+    import sqlite3
+
+    with sqlite3.connect(settings.tracking_uri.removeprefix("sqlite:///")) as db:
+        tables = db.execute("SELECT type, name, sql FROM sqlite_master ORDER BY type, name").fetchall()
+        return [*tables, *db.execute("SELECT version_num FROM alembic_version").fetchall()]
+
+
+def test_new_stores_are_built_by_mlflow_once_and_are_as_mlflow_builds_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MLflow runs its migrations for the first new store only; the next is copied from it and holds
+    the same schema, at the same revision, as a store MLflow builds itself."""
+    import mlflow.store.db.utils as db_utils
+
+    from mlops_tui.demo import seed as demo_seed
+
+    built = []
+    build = db_utils._initialize_tables
+
+    def counted(engine: Any) -> None:
+        built.append(str(engine.url))
+        build(engine)
+
+    monkeypatch.setattr(db_utils, "_initialize_tables", counted)
+    monkeypatch.setattr(demo_seed, "_new_store", None)  # as in a new process
+    first, second = template_settings(tmp_path / "first"), template_settings(tmp_path / "second")
+    assert seed(first, now=DEMO_NOW).created
+    assert demo_seed.seed_monitoring(second, now=DEMO_NOW, registry=first) > 0
+    assert built == [first.tracking_uri]
+    by_mlflow = template_settings(tmp_path / "by-mlflow")
+    Path(by_mlflow.tracking_uri.removeprefix("sqlite:///")).parent.mkdir()
+    client_for(by_mlflow).search_experiments()
+    assert len(built) == 2
+    assert schema(second) == schema(by_mlflow) == schema(first)

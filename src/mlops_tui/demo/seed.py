@@ -125,6 +125,34 @@ def reset_store(settings: MlflowSettings) -> None:
         shutil.rmtree(settings.artifact_root, ignore_errors=True)
 
 
+_new_store: bytes | None = None
+"""A new SQLite store, empty as MLflow made it, which the next new stores are copied from: MLflow
+builds a store's schema through its hundred-odd migrations, a second of CPU each time, and the
+demo makes three."""
+
+
+def _client(settings: MlflowSettings) -> Any:
+    """An `MlflowClient` of the store named by `settings`; a new SQLite store is made as the first
+    one this process made (`_new_store`)."""
+    global _new_store
+    from mlflow.tracking import MlflowClient
+
+    from mlops_tui.sources.mlflow import quiet_mlflow
+
+    quiet_mlflow()
+    path = Path(settings.tracking_uri.removeprefix("sqlite:///"))
+    new = settings.tracking_uri.startswith("sqlite:///") and not path.exists()
+    if new:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if _new_store is not None:
+            path.write_bytes(_new_store)
+    client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
+    if new and _new_store is None:
+        client.search_experiments(max_results=1)  # MLflow makes the schema on the store's first use
+        _new_store = path.read_bytes()
+    return client
+
+
 def seed(
     settings: MlflowSettings, *, now: datetime | None = None, plans: tuple[_ModelPlan, ...] = DEMO_MODELS
 ) -> SeedReport:
@@ -134,14 +162,7 @@ def seed(
     Raises:
         UsageError: the store holds a partial demo (an interrupted seed); `--reset` starts over.
     """
-    from mlflow.tracking import MlflowClient
-
-    from mlops_tui.sources.mlflow import quiet_mlflow
-
-    quiet_mlflow()
-    if settings.tracking_uri.startswith("sqlite:///"):
-        Path(settings.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
+    client = _client(settings)
     first = client.get_experiment_by_name(plans[0].experiment)
     if first is not None:
         if first.tags.get(MARKER_TAG) == "complete":
@@ -343,12 +364,7 @@ def seed_monitoring(
     from mlflow.entities import Metric
     from mlflow.tracking import MlflowClient
 
-    from mlops_tui.sources.mlflow import quiet_mlflow
-
-    quiet_mlflow()
-    if settings.tracking_uri.startswith("sqlite:///"):
-        Path(settings.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
+    client = _client(settings)
     registry_uri = (registry or settings).tracking_uri
     models = MlflowClient(tracking_uri=registry_uri, registry_uri=registry_uri)
     if client.get_experiment_by_name(experiment) is not None:
