@@ -363,8 +363,9 @@ async def test_the_hub_lists_vertex_pipelines_beside_the_others_and_marks_an_out
 
 
 def test_the_sdk_loads_four_services_and_stays_whole_for_other_code() -> None:
-    """The source loads the four services it calls; code importing the package afterwards (the
-    package is one per process) still finds every name its `__init__` gives."""
+    """The source loads the four services it calls and their types alone; code importing the
+    package afterwards (the package is one per process) still finds every name its `__init__`
+    gives, and so does its `types` package."""
     import subprocess
     import sys
 
@@ -374,9 +375,12 @@ from mlops_tui.sources.vertex import _aiplatform_v1
 sdk = _aiplatform_v1()
 prefix = "google.cloud.aiplatform_v1.services."
 print(len({m.split(".")[4] for m in sys.modules if m.startswith(prefix)}))
+print("google.cloud.aiplatform_v1.types.index" in sys.modules)  # the index service's types
 from google.cloud import aiplatform_v1
 from google.cloud.aiplatform_v1 import IndexServiceClient
 print(aiplatform_v1 is sdk, IndexServiceClient.__name__, all(hasattr(sdk, n) for n in sdk.__all__))
+from google.cloud.aiplatform_v1.types import Index
+print(Index.__module__, all(hasattr(sdk.types, n) for n in sdk.types.__all__))
 try:
     sdk.no_such_name
 except AttributeError as exc:
@@ -387,7 +391,9 @@ except AttributeError as exc:
     )
     assert done.stdout.splitlines() == [
         "4",
+        "False",
         "True IndexServiceClient True",
+        "google.cloud.aiplatform_v1.types.index True",
         "module 'google.cloud.aiplatform_v1' has no attribute 'no_such_name'",
     ]
     assert done.stderr == ""
