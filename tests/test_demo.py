@@ -212,8 +212,9 @@ def test_new_stores_are_built_by_mlflow_once_and_are_as_mlflow_builds_them(
     monkeypatch.setattr(db_utils, "_initialize_tables", counted)
     monkeypatch.setattr(demo_seed, "_new_store", None)  # as in a new process
     first, second = template_settings(tmp_path / "first"), template_settings(tmp_path / "second")
-    assert seed(first, now=DEMO_NOW).created
-    assert demo_seed.seed_monitoring(second, now=DEMO_NOW, registry=first) > 0
+    one_model = demo_seed.PRD_MODELS[-1:]  # fraud: four runs, a version
+    assert seed(first, now=DEMO_NOW, plans=one_model).created
+    assert demo_seed.seed_monitoring(second, now=DEMO_NOW, plans=one_model, registry=first) > 0
     assert built == [first.tracking_uri]
     by_mlflow = template_settings(tmp_path / "by-mlflow")
     Path(by_mlflow.tracking_uri.removeprefix("sqlite:///")).parent.mkdir()
