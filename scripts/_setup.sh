@@ -5,7 +5,10 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 step() { echo "setup: $*" >&2; }
 # This machine sets PYTHONDONTWRITEBYTECODE=1: compile at install time, or every start recompiles.
-export UV_COMPILE_BYTECODE=1
+# A caller whose processes write their own bytecode sets compile_dependencies=no (scripts/test).
+if [ "${compile_dependencies:-yes}" = yes ]; then
+    export UV_COMPILE_BYTECODE=1
+fi
 if command -v uv >/dev/null 2>&1; then
     UV=(uv)
 else
