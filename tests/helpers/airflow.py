@@ -120,7 +120,7 @@ def running_airflow(directory: Path, *, mlflow_uri: str, trainer_python: str) ->
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,viewer:viewer",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(directory / "passwords.json"),
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{url}/execution/",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{directory / 'airflow.db'}",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database_url(directory),
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(port),
             "AIRFLOW__API__BASE_URL": url,
@@ -208,6 +208,13 @@ def _wait_for_dags(server: AirflowServer, directory: Path, deadline: float) -> N
     pytest.fail(f"Airflow did not parse the DAGs {DAGS} in time:\n{logs}", pytrace=False)
 
 
+def database_url(home: Path) -> str:
+    """Airflow's metadata database in `home`: SQLite, whose writers wait their turn for up to 30 s
+    (SQLAlchemy's `timeout`). SQLite's default 5 s is not enough on a loaded machine: the scheduler,
+    the api-server and the tasks all write, and a refused write is a 500 ("database is locked")."""
+    return f"sqlite:///{home / 'airflow.db'}?timeout=30"
+
+
 def seed_runs(
     server: AirflowServer, count: int, dag: str, *, oldest: datetime | None = None, step_minutes: float = 1
 ) -> float:
@@ -218,7 +225,7 @@ def seed_runs(
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "PYTHON", "VIRTUAL_ENV"))},
         "AIRFLOW_HOME": str(server.home),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{server.home / 'airflow.db'}",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database_url(server.home),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
     }
     more = [oldest.isoformat(), str(step_minutes)] if oldest is not None else []
