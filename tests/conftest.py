@@ -21,6 +21,7 @@ started only when an Airflow test asks for it.
 from __future__ import annotations
 
 import fcntl
+import gc
 import json
 import logging
 import os
@@ -342,7 +343,7 @@ def writable_server(writable_mlflow_server: str) -> str:
 def restore_demo_registry(tracking_uri: str) -> None:
     """Put a demo store's registry back as the seeder left it, through MLflow's own client: drop
     registered models the demo has not and versions past its own, `mlops_tui.*` tags, and aliases
-    and stages other than the demo's."""
+    and stages other than the demo's. Only what differs is written: most tests leave it as it was."""
     from mlflow.tracking import MlflowClient
 
     from mlops_tui.demo.seed import CHAMPION_HISTORY_TAG, DEMO_MODELS, champion_history
@@ -356,15 +357,19 @@ def restore_demo_registry(tracking_uri: str) -> None:
             if plan is None:
                 client.delete_registered_model(model.name)
                 continue
+            history = champion_history(plan, DEMO_NOW)
+            tags = {CHAMPION_HISTORY_TAG: history} if history is not None else {}
             for key in model.tags:
-                if key.startswith("mlops_tui."):
+                if key.startswith("mlops_tui.") and key not in tags:
                     client.delete_registered_model_tag(model.name, key)
-            if (history := champion_history(plan, DEMO_NOW)) is not None:
-                client.set_registered_model_tag(model.name, CHAMPION_HISTORY_TAG, history)
+            for key, value in tags.items():
+                if model.tags.get(key) != value:
+                    client.set_registered_model_tag(model.name, key, value)
             for alias in set(model.aliases) - set(plan.aliases):
                 client.delete_registered_model_alias(model.name, alias)
             for alias, number in plan.aliases.items():
-                client.set_registered_model_alias(model.name, alias, str(number))
+                if str(model.aliases.get(alias)) != str(number):
+                    client.set_registered_model_alias(model.name, alias, str(number))
             for version in client.search_model_versions(f"name='{model.name}'"):
                 if int(version.version) > plan.versions:
                     client.delete_model_version(model.name, version.version)
@@ -489,3 +494,45 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     yield
     if _uses_airflow(item) and not _uses_airflow(nextitem) and _STOP_AIRFLOW:
         _STOP_AIRFLOW.pop()()
+
+
+# -- the workers' heap ------------------------------------------------------------------------------
+
+
+def _release_textual_caches() -> None:
+    """Empty the caches Textual keys by an object of one app (a widget's styles cache, a colour
+    filter): each keeps that app's rendered lines alive after its test, up to a thousand apps' worth
+    in a worker (a fifth of the objects left in it at the end), for every full collection to walk."""
+    from textual._styles_cache import StylesCache
+    from textual.filter import ANSIToTruecolor
+
+    StylesCache.get_inner_outer.cache_clear()
+    ANSIToTruecolor.truecolor_style.cache_clear()
+
+
+def pytest_runtest_logfinish() -> None:
+    if "textual._styles_cache" in sys.modules:  # an app ran in this process
+        _release_textual_caches()
+
+
+NEW_MODULES_TO_FREEZE = 20
+_modules_at_freeze = 0
+
+
+def _freeze_what_imports_made(phase: str, info: dict[str, int]) -> None:
+    """After a full collection that follows new imports, keep what survived out of the next ones.
+
+    A worker imports MLflow, SQLAlchemy, pandas and Google's clients as tests first need them:
+    about 2,000 modules and 900,000 objects that live as long as the process. Every full collection
+    walked them again, 17-20 CPU-s a worker; at the end pytest collects five times more and
+    pytest-xdist interrupts a worker still at it 5 s after it was told to stop. Right after a full
+    collection only reachable objects are left. What a test holds at that moment is kept for the
+    rest of the process if it later becomes a cycle of garbage: a few times in a worker's run."""
+    global _modules_at_freeze
+    grown = len(sys.modules) >= _modules_at_freeze + NEW_MODULES_TO_FREEZE
+    if phase == "stop" and info["generation"] == 2 and grown:
+        gc.freeze()
+        _modules_at_freeze = len(sys.modules)
+
+
+gc.callbacks.append(_freeze_what_imports_made)
