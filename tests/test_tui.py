@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from urllib.parse import urlparse
 
@@ -11,6 +12,7 @@ from textual._compositor import LayoutUpdate
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 from textual.widgets import DataTable, OptionList
+from textual.widgets._toast import Toast
 
 from mlops_tui.config import EnvironmentSettings, MlflowSettings, Settings
 from mlops_tui.tui.chart import MetricChart
@@ -314,3 +316,38 @@ async def test_rows_drawn_before_they_were_measured_are_drawn_again_at_their_wid
         assert "ChampionAucLow" not in early
         await until(pilot, lambda: not table._require_update_dimensions, "the new row measured")
         assert "ChampionAucLow" in table.render_line(1).text
+
+
+async def test_an_update_a_screen_skips_in_a_batch_is_made_once_it_closes(demo_store: MlflowSettings) -> None:
+    """A screen whose update comes due while a batch is open skips it and waits for its next
+    message. Over tmux on a loaded machine a toast that expired in a batch stayed drawn over a
+    dialog's buttons for a minute, the screen having nothing else to do; the app prompts the
+    screen once the batch closes. (A pilot's pause updates the screen itself: not used here.)"""
+    app = demo_app(Settings({"dev": EnvironmentSettings(mlflow=demo_store)}, "dev"))
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await until(pilot, lambda: rows(app, "models") > 0, "the models listed")
+        app.notify("Cancelled: nothing changed", timeout=600)
+        await until(pilot, lambda: shows_a_toast(app), "the toast drawn")
+        await pilot.pause()
+        frames: list[object] = []
+        display = app._display
+
+        def sent(screen: object, renderable: object) -> None:
+            if renderable is not None and not app._batch_count:
+                frames.append(renderable)
+            display(screen, renderable)  # type: ignore[arg-type]
+
+        app._display = sent  # type: ignore[method-assign]
+        with app.batch_update():
+            app.query_one(Toast)._expire()
+            await asyncio.sleep(0.5)  # the toast is gone, the screen's update came due and was skipped
+        assert frames == []
+        deadline = asyncio.get_running_loop().time() + 10
+        while shows_a_toast(app):
+            assert asyncio.get_running_loop().time() < deadline, "the toast is still drawn"
+            await asyncio.sleep(0.05)
+        assert frames  # and what replaced it was sent to the terminal
+
+
+def shows_a_toast(app: App[object]) -> bool:
+    return any(isinstance(widget, Toast) for widget in app.screen._compositor.visible_widgets)

@@ -145,9 +145,14 @@ class MlopsApp(App[None]):
 
     def _end_batch(self) -> None:
         super()._end_batch()
-        if self._frame_dropped and not self._batch_count:
+        if self._batch_count or not self.screen_stack:  # no screen left: the app is closing
+            return
+        if self._frame_dropped:
             self._frame_dropped = False
             self.screen.refresh()  # the whole screen, drawn again as it is now
+        # A screen whose update came due in the batch skipped it and waits for its next message:
+        # a toast that expired then stayed drawn over a dialog's buttons while nothing else moved.
+        self.screen.check_idle()
 
     def get_line_filters(self) -> list[LineFilter]:
         """Textual's filters (NO_COLOR among them), then the one that keeps backend text from
