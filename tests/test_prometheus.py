@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -293,22 +294,45 @@ async def test_a_batch_that_cannot_reach_prometheus_marks_it_down() -> None:
 
 
 async def test_before_and_after_the_step_over_equal_windows(prometheus_server: PrometheusTestbed) -> None:
-    now = prometheus_server.wait_past_step(12.0)
+    # The window after the step must hold a scrape made after it. A run on a fresh clone saw 16 s
+    # without a scrape, every worker's Prometheus at once, just after the step: the window is
+    # 10 s, or longer when the first scrape after the step came later.
+    first_after = await first_scrape_after(prometheus_server.url, prometheus_server.step_at)
+    window = timedelta(
+        seconds=max(10, math.ceil((first_after - prometheus_server.step_at).total_seconds()) + 2)
+    )
+    now = prometheus_server.wait_past_step(window.total_seconds() + 2)
     settings = _settings(prometheus_server.url)
     hub = Hub(settings, "dev", clock=lambda: now)
     change = SlotChange(prometheus_server.step_at, "v3", "v4", "promote", "alice")
     try:
         series = {"latency_p95": SeriesSettings(query=LATENCY_QUERY, unit="ms", warn=200.0)}
-        (summary,), failures = await compare_around(hub, series, CHURN, change, now, timedelta(seconds=10))
+        (summary,), failures = await compare_around(hub, series, CHURN, change, now, window)
     finally:
         await hub.aclose()
     assert failures == {}
-    assert summary.window == timedelta(seconds=10)
+    assert summary.window == window
     assert summary.before == 80.0
     # Until the first scrape after the step, the last sample before it is read: the mean since is
     # under 240 ms, by how late that scrape came.
     assert summary.after is not None and 80 < summary.after <= 240
     assert summary.worse and summary.ratio is not None and summary.ratio > 0
+
+
+async def first_scrape_after(url: str, moment: datetime) -> datetime:
+    """When Prometheus first stored churn's latency after `moment` (waiting for that scrape)."""
+    async with httpx.AsyncClient(base_url=url, trust_env=False) as client:
+        deadline = time.monotonic() + SCRAPED_WITHIN
+        while time.monotonic() < deadline:
+            answer = await client.get(
+                "/api/v1/query", params={"query": 'model_latency_ms{model="churn"}[1h]'}
+            )
+            stamps = [float(t) for result in answer.json()["data"]["result"] for t, _ in result["values"]]
+            after = [t for t in stamps if t > moment.timestamp()]
+            if after:
+                return datetime.fromtimestamp(min(after), UTC)
+            await asyncio.sleep(0.2)
+    raise AssertionError(f"Prometheus stored no sample after {moment} in time")
 
 
 def _scraped_past_step(testbed: PrometheusTestbed) -> None:
