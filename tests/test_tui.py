@@ -270,15 +270,7 @@ async def test_a_frame_textual_drops_in_a_batch_is_drawn_again_whole(demo_store:
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: rows(app, "models") > 0, "the models listed")
         await pilot.pause()
-        frames: list[object] = []
-        display = app._display
-
-        def sent(screen: object, renderable: object) -> None:
-            if renderable is not None and not app._batch_count:
-                frames.append(renderable)
-            display(screen, renderable)  # type: ignore[arg-type]
-
-        app._display = sent  # type: ignore[method-assign]
+        frames = frames_sent(app)
         table = pane(app, "models").table
         with app.batch_update():
             # A frame drawn while a batch is open, as Textual's layout refresh can.
@@ -329,15 +321,7 @@ async def test_an_update_a_screen_skips_in_a_batch_is_made_once_it_closes(demo_s
         app.notify("Cancelled: nothing changed", timeout=600)
         await until(pilot, lambda: shows_a_toast(app), "the toast drawn")
         await pilot.pause()
-        frames: list[object] = []
-        display = app._display
-
-        def sent(screen: object, renderable: object) -> None:
-            if renderable is not None and not app._batch_count:
-                frames.append(renderable)
-            display(screen, renderable)  # type: ignore[arg-type]
-
-        app._display = sent  # type: ignore[method-assign]
+        frames = frames_sent(app)
         with app.batch_update():
             app.query_one(Toast)._expire()
             while app.query(Toast):  # the toast leaves the screen's widgets...
@@ -353,3 +337,17 @@ async def test_an_update_a_screen_skips_in_a_batch_is_made_once_it_closes(demo_s
 
 def shows_a_toast(app: App[object]) -> bool:
     return any(isinstance(widget, Toast) for widget in app.screen._compositor.visible_widgets)
+
+
+def frames_sent(app: App[None]) -> list[object]:
+    """What `app` sends to the terminal from now on, outside batches of updates (filled as it goes)."""
+    frames: list[object] = []
+    display = app._display
+
+    def sent(screen: object, renderable: object) -> None:
+        if renderable is not None and not app._batch_count:
+            frames.append(renderable)
+        display(screen, renderable)  # type: ignore[arg-type]
+
+    app._display = sent  # type: ignore[method-assign]
+    return frames
